@@ -1,0 +1,50 @@
+"""Command line: every GUI action has a subcommand here. Each module registers one group of subcommands."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ic import __version__
+from ic.errors import ICError
+
+# module name -> registers its subcommands with register(subparsers)
+COMMAND_MODULES = ("site", "destination", "schedule", "run", "simulate", "task", "settings")
+
+log = logging.getLogger("ic.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="IntegrationClient", description="BeyondTrust Integration Client")
+    parser.add_argument("--version", action="version", version=f"Integration Client {__version__}")
+    parser.add_argument(
+        "--settings", metavar="URL", help="settings database: SQLAlchemy URL (default: IC_SETTINGS or a per-user SQLite file)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"ic.cli.{name}_cmd")
+        module.register(sub)
+    return parser
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ICError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Cancelled.", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - a traceback is for the log, the user gets one sentence
+        log.exception("Internal error running %s", args.command)
+        from ic.cli.common import log_hint
+
+        print(f"error: the Integration Client hit an internal error; details are in {log_hint()}.", file=sys.stderr)
+        return 3

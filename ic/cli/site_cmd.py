@@ -1,0 +1,87 @@
+"""`site add|edit|list|remove|test`."""
+from __future__ import annotations
+
+import argparse
+
+from ic.cli.common import print_table, read_secret, store_from
+from ic.settings.models import SiteConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    site = sub.add_parser("site", help="appliance sites to copy data from")
+    ssub = site.add_subparsers(dest="site_command", metavar="ACTION", required=True)
+
+    add = ssub.add_parser("add", help="add a site (secret read from stdin or --client-secret-env)")
+    edit = ssub.add_parser("edit", help="change a site; omitted options keep their value")
+    for p, required in ((add, True), (edit, False)):
+        p.add_argument("name")
+        p.add_argument("--host", required=required, help="host name without https://, optionally host:port")
+        p.add_argument("--client-id", required=required)
+        p.add_argument("--client-secret-env", metavar="VAR", help="read the client secret from this environment variable")
+        p.add_argument("--backup-password-env", metavar="VAR", help="read the backup password from this variable")
+        p.add_argument("--ca-bundle", metavar="FILE", help="PEM file of a private CA (default: the system trust store)")
+        p.add_argument("--product", choices=("rs", "pra", "detect"), default=None)
+    add.set_defaults(func=_add)
+    edit.add_argument("--new-secret", action="store_true", help="read a new client secret (stdin or --client-secret-env)")
+    edit.set_defaults(func=_edit)
+
+    lst = ssub.add_parser("list", help="list sites (secrets are never shown)")
+    lst.set_defaults(func=_list)
+    rm = ssub.add_parser("remove", help="delete a site")
+    rm.add_argument("name")
+    rm.set_defaults(func=_remove)
+    test = ssub.add_parser("test", help="get a token and make one cheap reporting call")
+    test.add_argument("name")
+    test.set_defaults(func=_test)
+
+
+def _add(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    secret = read_secret(args.client_secret_env, "Client secret: ", f"the client secret for site {args.name}")
+    backup = read_secret(args.backup_password_env, "", "the backup password", required=False)
+    site = SiteConfig(args.name, args.host, args.client_id, args.ca_bundle, args.product or "detect")
+    saved = store.save_site(site, client_secret=secret, backup_password=backup)
+    print(f"Site {saved.name} saved ({saved.host}).")
+    return 0
+
+
+def _edit(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    site = store.get_site(args.name)
+    for attr in ("host", "client_id", "ca_bundle", "product"):
+        if getattr(args, attr) is not None:
+            setattr(site, attr, getattr(args, attr))
+    secret = None
+    if args.new_secret or args.client_secret_env:
+        secret = read_secret(args.client_secret_env, "Client secret: ", f"the client secret for site {args.name}")
+    backup = read_secret(args.backup_password_env, "", "the backup password", required=False)
+    store.save_site(site, client_secret=secret, backup_password=backup)
+    print(f"Site {site.name} saved.")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    sites = store_from(args).list_sites()
+    if not sites:
+        print("No sites yet: add one with `site add NAME --host HOST --client-id ID`.")
+        return 0
+    rows = [
+        [s.name, s.host, s.client_id, s.product, "yes" if s.has_backup_password else "no", s.ca_bundle or "system"]
+        for s in sites
+    ]
+    print_table(["NAME", "HOST", "CLIENT ID", "PRODUCT", "BACKUP PASSWORD", "CA"], rows)
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    store_from(args).delete_site(args.name)
+    print(f"Site {args.name} removed.")
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    from ic.services.sites import test_site
+
+    result = test_site(store_from(args), args.name)
+    print(result.message)
+    return 0 if result.ok else 1

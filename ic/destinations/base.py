@@ -1,0 +1,76 @@
+"""What every destination plugin provides. Third-party plugins subclass :class:`Destination`.
+
+A plugin is registered under the entry point group ``integration_client.destinations``; the entry point's name is
+the plugin type (e.g. ``folder``) and its object is the Destination subclass.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Iterable
+
+from ic.sessions.model import Session
+
+
+@dataclass
+class FieldSpec:
+    """One setting of a plugin, enough for the CLI and the GUI to build a form."""
+
+    key: str
+    label: str
+    kind: str = "text"  # text | password | choice | bool | int | directory | connection_string
+    default: object = None
+    choices: tuple[str, ...] = ()
+    required: bool = False
+    secret: bool = False
+    help: str = ""
+
+
+@dataclass
+class FileItem:
+    """A downloaded file handed to a destination (recording or backup), already complete on local disk."""
+
+    kind: str  # "recordings" | "smsr" | "shell" | "backup"
+    source: Path  # temp file holding the bytes
+    site_host: str
+    extension: str  # without dot, e.g. "flv", "nsb"
+    session: Session | None = None
+    instance: int | None = None
+    suggested_name: str | None = None  # Content-Disposition filename, if any
+    extra: dict = field(default_factory=dict)
+
+
+class Destination(ABC):
+    type_name: ClassVar[str]  # stable id stored in settings, e.g. "folder", "sql"
+    display_name: ClassVar[str]  # shown in the plugin dropdown, e.g. "File System"
+    accepts_files: ClassVar[bool] = False  # recordings and backups
+
+    def __init__(self, name: str, config: dict) -> None:
+        self.name = name
+        self.config = config
+
+    @classmethod
+    @abstractmethod
+    def fields(cls) -> list[FieldSpec]:
+        """Settings of this plugin, in form order."""
+
+    @classmethod
+    def validate(cls, config: dict) -> dict[str, str]:
+        """Map of field key -> one-sentence problem; empty when the config can be saved."""
+        return {f.key: f"{f.label} is required." for f in cls.fields() if f.required and not config.get(f.key)}
+
+    @abstractmethod
+    def test(self) -> str:
+        """Prove the destination is writable without leaving anything behind; return a short success sentence."""
+
+    @abstractmethod
+    def store_sessions(self, site_host: str, sessions: Iterable[Session]) -> int:
+        """Store sessions (upsert on site host + lsid: storing one twice never duplicates it). Return count stored."""
+
+    def store_file(self, item: FileItem) -> Path | None:
+        """Store a recording/backup; return where it went, or None when skipped by conflict handling."""
+        raise NotImplementedError(f"Destination {self.name} cannot store recordings or backups.")
+
+    def close(self) -> None:
+        """Release connections."""

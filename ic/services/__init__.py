@@ -1,0 +1,1 @@
+"""Operations shared by the CLI and the GUI (both are thin front ends over these)."""

@@ -1,0 +1,1 @@
+"""Session XML from the appliance: streaming parser and typed model."""

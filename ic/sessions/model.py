@@ -1,0 +1,150 @@
+"""Typed model of one appliance session (RS SupportSession or PRA AccessSession), the union of both products.
+
+Every text value is kept as the appliance sent it (str, possibly empty); numbers are parsed where the storage
+schema needs numbers. Unknown elements are kept in ``extra`` as (tag, text) pairs or raw XML, never dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class EventData:
+    name: str
+    value: str
+
+
+@dataclass
+class SystemInfoCategory:
+    name: str
+    description: list[tuple[str, str]] = field(default_factory=list)  # (field name, label)
+    rows: list[list[tuple[str, str]]] = field(default_factory=list)  # each row: [(field name, value)]
+    information_xml: str = ""  # the category element serialised: what SQL stores in system_information.information
+
+
+@dataclass
+class Event:
+    event_type: str
+    timestamp: int | None
+    performed_by: str | None = None
+    performed_by_type: str | None = None
+    performed_by_gsnumber: str | None = None
+    destination: str | None = None
+    destination_type: str | None = None
+    destination_gsnumber: str | None = None
+    body: str | None = None
+    filename: str | None = None
+    filesize: int | None = None
+    data: list[EventData] = field(default_factory=list)  # data/value plus body/filename/files as name-value pairs
+    system_information: list[SystemInfoCategory] = field(default_factory=list)
+    extra: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def event_time(self) -> datetime | None:
+        from ic.sessions.timeutil import from_unix
+
+        return from_unix(self.timestamp)
+
+
+@dataclass
+class Representative:
+    """A user of the appliance (representative / PRA user) who took part: the storage ``user`` table."""
+
+    gsnumber: str | None
+    user_id: str | None
+    username: str | None = None
+    display_name: str | None = None  # private display name
+    public_display_name: str | None = None
+    display_number: str | None = None
+    public_ip: str | None = None
+    private_ip: str | None = None
+    hostname: str | None = None
+    os: str | None = None
+    is_owner: bool = False
+    is_primary: bool = False
+    seconds_involved: int | None = None
+    invited: bool = False
+
+
+@dataclass
+class Customer:
+    """An endpoint / customer: the storage ``endpoint`` table."""
+
+    gsnumber: str | None
+    is_primary: bool = False
+    display_name: str | None = None
+    company_name: str | None = None
+    company_code: str | None = None
+    issue: str | None = None
+    issue_description: str | None = None
+    username: str | None = None
+    public_ip: str | None = None
+    private_ip: str | None = None
+    hostname: str | None = None
+    os: str | None = None
+    rpat_support: bool = False
+
+
+@dataclass
+class Team:
+    team_id: str | None
+    name: str | None
+    is_primary: bool = False
+
+
+@dataclass
+class CustomAttribute:
+    code_name: str
+    display_name: str
+    value: str
+
+
+@dataclass
+class CommandShellRecording:
+    instance: int
+    download_url: str | None = None
+    view_url: str | None = None
+
+
+@dataclass
+class Session:
+    lsid: str
+    product: str = "rs"  # "rs" (SupportSession) or "pra" (AccessSession)
+    session_type: str = "support"
+    lseq: int | None = None
+    start_time: int | None = None  # unix seconds (appliance clock)
+    end_time: int | None = None  # None while in progress or closed abnormally
+    duration: str | None = None  # HH:MM:SS as sent
+    public_site_id: str | None = None
+    public_site_name: str | None = None
+    external_key: str | None = None
+    file_transfer_count: int | None = None
+    file_move_count: int | None = None
+    file_delete_count: int | None = None
+    jumpoint_id: str | None = None
+    jumpoint_name: str | None = None
+    jump_group_id: str | None = None
+    jump_group_name: str | None = None
+    jump_group_type: str | None = None
+    primary_customer: str | None = None
+    primary_rep: str | None = None
+    chat_download_url: str | None = None
+    recording_download_url: str | None = None
+    command_shell_recordings: list[CommandShellRecording] = field(default_factory=list)
+    custom_attributes: list[CustomAttribute] = field(default_factory=list)
+    customers: list[Customer] = field(default_factory=list)
+    representatives: list[Representative] = field(default_factory=list)
+    teams: list[Team] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
+    raw_xml: bytes = b""  # a complete XML document holding just this session, as the appliance sent it
+    source_line: int | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.end_time is None
+
+    @property
+    def has_recording(self) -> bool:
+        return bool(self.recording_download_url)

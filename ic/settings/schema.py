@@ -1,0 +1,93 @@
+"""Settings database tables (SQLAlchemy Core). Bump SCHEMA_VERSION and add a step to MIGRATIONS on change."""
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Unicode,
+    UnicodeText,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "ic_meta",
+    metadata,
+    Column("key", Unicode(100), primary_key=True),
+    Column("value", UnicodeText, nullable=False),
+)
+
+sites = Table(
+    "ic_site",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Unicode(200), nullable=False, unique=True),
+    Column("host", Unicode(300), nullable=False),
+    Column("client_id", Unicode(300), nullable=False),
+    Column("client_secret_enc", UnicodeText, nullable=True),
+    Column("backup_password_enc", UnicodeText, nullable=True),
+    Column("ca_bundle", UnicodeText, nullable=True),
+    Column("product", Unicode(20), nullable=False, default="detect"),
+)
+
+destinations = Table(
+    "ic_destination",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Unicode(200), nullable=False, unique=True),
+    Column("type", Unicode(100), nullable=False),
+    Column("config_json", UnicodeText, nullable=False),
+    Column("secrets_enc", UnicodeText, nullable=True),
+)
+
+schedules = Table(
+    "ic_schedule",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Unicode(200), nullable=False, unique=True),
+    Column("every_seconds", Integer, nullable=False),
+    Column("at_time", Unicode(5), nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("last_run", DateTime(timezone=False), nullable=True),
+    Column("last_status", UnicodeText, nullable=True),
+)
+
+transfers = Table(
+    "ic_transfer",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule_id", Integer, ForeignKey("ic_schedule.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    Column("site_id", Integer, ForeignKey("ic_site.id"), nullable=False),
+    Column("destination_id", Integer, ForeignKey("ic_destination.id"), nullable=False),
+    Column("data_types", Unicode(300), nullable=False),
+)
+
+transfer_state = Table(
+    "ic_transfer_state",
+    metadata,
+    Column("site_id", Integer, ForeignKey("ic_site.id", ondelete="CASCADE"), primary_key=True),
+    Column("destination_id", Integer, ForeignKey("ic_destination.id", ondelete="CASCADE"), primary_key=True),
+    Column("data_type", Unicode(50), primary_key=True),
+    Column("state_json", UnicodeText, nullable=False),
+    Column("updated_at", DateTime(timezone=False), nullable=False),
+)
+
+app_settings = Table(
+    "ic_app_setting",
+    metadata,
+    Column("key", Unicode(100), primary_key=True),
+    Column("value", UnicodeText, nullable=True),
+    UniqueConstraint("key", name="uq_ic_app_setting_key"),
+)
+
+# Each step takes a Connection and upgrades from version N to N+1.
+MIGRATIONS: dict[int, object] = {}

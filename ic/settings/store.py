@@ -1,0 +1,433 @@
+"""Read and write the settings database (SQLite file by default, or any SQLAlchemy URL)."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from ic import paths
+from ic.errors import ConfigError, NotFound
+from ic.secrets import SecretBox
+from ic.settings import schema as s
+from ic.settings.models import (
+    DATA_TYPES,
+    FILE_ONLY_DATA_TYPES,
+    PRODUCTS,
+    DestinationConfig,
+    ScheduleConfig,
+    SiteConfig,
+    SiteCredentials,
+    TransferConfig,
+)
+from ic.settings.validation import validate_at_time, validate_host, validate_name
+
+
+def settings_url(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("IC_SETTINGS") or paths.default_settings_url()
+
+
+def same_database(url_a: str, url_b: str) -> bool:
+    """True when two SQLAlchemy URLs point at the same database (the guide keeps settings and storage apart)."""
+    try:
+        a, b = make_url(url_a), make_url(url_b)
+    except Exception:  # noqa: BLE001 - an unparsable URL is simply not the same database
+        return False
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        if not a.database or not b.database or ":memory:" in (a.database, b.database):
+            return False
+        return os.path.realpath(a.database) == os.path.realpath(b.database)
+    norm = lambda u: ((u.host or "localhost").lower(), u.port, (u.database or "").lower())  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class SettingsStore:
+    """The one object that reads and writes settings. Thread-safe for separate calls (a connection each)."""
+
+    def __init__(self, url: str, secret_box: SecretBox | None = None) -> None:
+        self.url = url
+        self.secrets = secret_box or SecretBox()
+        backend = make_url(url).get_backend_name()
+        kwargs: dict[str, Any] = {"future": True}
+        if backend == "sqlite":
+            db = make_url(url).database
+            if db and db != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(f"The settings database URL is not usable: {type(exc).__name__}.") from None
+        if backend == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._migrate()
+
+    # --- infrastructure -------------------------------------------------------------------
+    def _migrate(self) -> None:
+        try:
+            s.metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                row = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).first()
+                version = int(row[0]) if row else 0
+                if version == 0:
+                    conn.execute(insert(s.meta).values(key="schema_version", value=str(s.SCHEMA_VERSION)))
+                    return
+                if version > s.SCHEMA_VERSION:
+                    raise ConfigError(
+                        f"The settings database was written by a newer Integration Client (schema {version}); "
+                        "upgrade this program."
+                    )
+                while version < s.SCHEMA_VERSION:
+                    s.MIGRATIONS[version](conn)  # type: ignore[operator]
+                    version += 1
+                conn.execute(update(s.meta).where(s.meta.c.key == "schema_version").values(value=str(version)))
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"Cannot open the settings database: {_db_reason(exc)}.") from None
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- sites ------------------------------------------------------------------------------
+    def save_site(
+        self,
+        site: SiteConfig,
+        client_secret: str | None = None,
+        backup_password: str | None = None,
+        *,
+        clear_backup_password: bool = False,
+    ) -> SiteConfig:
+        """Insert (no id) or update (id set). A None secret keeps the stored one."""
+        name = validate_name(site.name, "site")
+        host = validate_host(site.host)
+        if not (site.client_id or "").strip():
+            raise ConfigError(f"Enter the OAuth Client ID for site {name}.", field="client_id")
+        if site.product not in PRODUCTS:
+            raise ConfigError(f"Product must be one of {', '.join(PRODUCTS)}.", field="product")
+        if site.ca_bundle and not os.path.isfile(site.ca_bundle):
+            raise ConfigError(f"The CA bundle file {site.ca_bundle} for site {name} does not exist.", field="ca_bundle")
+        values: dict[str, Any] = {
+            "name": name,
+            "host": host,
+            "client_id": site.client_id.strip(),
+            "ca_bundle": site.ca_bundle or None,
+            "product": site.product,
+        }
+        if client_secret:
+            values["client_secret_enc"] = self.secrets.encrypt(client_secret, "site.client_secret")
+        elif site.id is None:
+            raise ConfigError(f"Enter the OAuth Client Secret for site {name}.", field="client_secret")
+        if backup_password:
+            values["backup_password_enc"] = self.secrets.encrypt(backup_password, "site.backup_password")
+        elif clear_backup_password:
+            values["backup_password_enc"] = None
+        with self._begin(f"site {name}") as conn:
+            if site.id is None:
+                site_id = conn.execute(insert(s.sites).values(**values)).inserted_primary_key[0]
+            else:
+                conn.execute(update(s.sites).where(s.sites.c.id == site.id).values(**values))
+                site_id = site.id
+        return self.get_site(site_id)
+
+    def get_site(self, name_or_id: str | int) -> SiteConfig:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(s.sites).where(_by(s.sites, name_or_id))).mappings().first()
+        if row is None:
+            raise NotFound(f"There is no site named '{name_or_id}'; add it under Site Configuration.")
+        return _site_from_row(row)
+
+    def list_sites(self) -> list[SiteConfig]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.sites).order_by(s.sites.c.name)).mappings().all()
+        return [_site_from_row(r) for r in rows]
+
+    def delete_site(self, name: str) -> None:
+        site = self.get_site(name)
+        with self._begin(f"site {name}") as conn:
+            used = conn.execute(select(s.transfers.c.id).where(s.transfers.c.site_id == site.id)).first()
+            if used:
+                raise ConfigError(f"Site {name} is used by a schedule; remove it from the schedule first.")
+            conn.execute(delete(s.transfer_state).where(s.transfer_state.c.site_id == site.id))
+            conn.execute(delete(s.sites).where(s.sites.c.id == site.id))
+
+    def site_credentials(self, site: SiteConfig | str) -> SiteCredentials:
+        """Decrypt the site's secrets; raises SecretUnavailable naming the site when the key cannot open them."""
+        name = site if isinstance(site, str) else site.name
+        with self.engine.connect() as conn:
+            row = conn.execute(select(s.sites).where(s.sites.c.name == name)).mappings().first()
+        if row is None:
+            raise NotFound(f"There is no site named '{name}'.")
+        if not row["client_secret_enc"]:
+            raise ConfigError(f"Enter the client secret for site {name}.", field="client_secret")
+        secret = self.secrets.decrypt(row["client_secret_enc"], "site.client_secret", f"the client secret for site {name}")
+        password = None
+        if row["backup_password_enc"]:
+            password = self.secrets.decrypt(
+                row["backup_password_enc"], "site.backup_password", f"the backup password for site {name}"
+            )
+        return SiteCredentials(client_secret=secret, backup_password=password)
+
+    # --- destinations -----------------------------------------------------------------------
+    def save_destination(self, dest: DestinationConfig) -> DestinationConfig:
+        """Insert or update. Fields named in ``secret_fields`` are encrypted; an empty secret keeps the stored one."""
+        name = validate_name(dest.name, "destination")
+        url = dest.config.get("url")
+        if url and same_database(str(url), self.url):
+            raise ConfigError(
+                f"Destination {name} points at the settings database; the guide requires a separate storage database.",
+                field="url",
+            )
+        public = {k: v for k, v in dest.config.items() if k not in dest.secret_fields}
+        secrets = {k: dest.config[k] for k in dest.secret_fields if dest.config.get(k)}
+        values: dict[str, Any] = {
+            "name": name,
+            "type": dest.type,
+            "config_json": json.dumps({**public, "__secret_fields__": list(dest.secret_fields)}, sort_keys=True),
+        }
+        with self._begin(f"destination {name}") as conn:
+            if dest.id is not None and not secrets:
+                pass  # keep stored secrets
+            elif dest.id is not None:
+                old = conn.execute(select(s.destinations.c.secrets_enc).where(s.destinations.c.id == dest.id)).scalar()
+                merged = {**(self._open_dest_secrets(old, name) if old else {}), **secrets}
+                values["secrets_enc"] = self.secrets.encrypt(json.dumps(merged), "destination.secrets")
+            else:
+                values["secrets_enc"] = self.secrets.encrypt(json.dumps(secrets), "destination.secrets") if secrets else None
+            if dest.id is None:
+                dest_id = conn.execute(insert(s.destinations).values(**values)).inserted_primary_key[0]
+            else:
+                conn.execute(update(s.destinations).where(s.destinations.c.id == dest.id).values(**values))
+                dest_id = dest.id
+        return self.get_destination(dest_id, reveal=False)
+
+    def get_destination(self, name_or_id: str | int, reveal: bool = True) -> DestinationConfig:
+        """The destination; with ``reveal`` its secret fields are decrypted into ``config``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(s.destinations).where(_by(s.destinations, name_or_id))).mappings().first()
+        if row is None:
+            raise NotFound(f"There is no destination named '{name_or_id}'; add it under Plugin Configuration.")
+        config = json.loads(row["config_json"])
+        secret_fields = tuple(config.pop("__secret_fields__", ()))
+        if reveal and row["secrets_enc"]:
+            config.update(self._open_dest_secrets(row["secrets_enc"], row["name"]))
+        return DestinationConfig(row["name"], row["type"], config, row["id"], secret_fields)
+
+    def _open_dest_secrets(self, token: str, name: str) -> dict:
+        return json.loads(self.secrets.decrypt(token, "destination.secrets", f"the password of destination {name}"))
+
+    def list_destinations(self) -> list[DestinationConfig]:
+        with self.engine.connect() as conn:
+            names = conn.execute(select(s.destinations.c.id).order_by(s.destinations.c.name)).scalars().all()
+        return [self.get_destination(i, reveal=False) for i in names]
+
+    def delete_destination(self, name: str) -> None:
+        dest = self.get_destination(name, reveal=False)
+        with self._begin(f"destination {name}") as conn:
+            used = conn.execute(select(s.transfers.c.id).where(s.transfers.c.destination_id == dest.id)).first()
+            if used:
+                raise ConfigError(f"Destination {name} is used by a schedule; remove it from the schedule first.")
+            conn.execute(delete(s.transfer_state).where(s.transfer_state.c.destination_id == dest.id))
+            conn.execute(delete(s.destinations).where(s.destinations.c.id == dest.id))
+
+    # --- schedules --------------------------------------------------------------------------
+    def save_schedule(self, sched: ScheduleConfig) -> ScheduleConfig:
+        name = validate_name(sched.name, "schedule")
+        if not 60 <= sched.every_seconds <= 7 * 86400:
+            raise ConfigError("Run Every must be between 1 minute and 7 days.", field="every")
+        at_time = validate_at_time(sched.at_time)
+        if at_time and sched.every_seconds % 86400:
+            raise ConfigError("A time of day can only be set when Run Every is a whole number of days.", field="at_time")
+        rows = []
+        for pos, tr in enumerate(sched.transfers):
+            site = self.get_site(tr.site)
+            dest = self.get_destination(tr.destination, reveal=False)
+            types = [t.strip() for t in tr.data_types if t.strip()]
+            if not types:
+                raise ConfigError(f"Choose at least one data type for the transfer {site.name} -> {dest.name}.")
+            for t in types:
+                if t not in DATA_TYPES:
+                    raise ConfigError(f"Unknown data type '{t}'; use one of {', '.join(DATA_TYPES)}.", field="data")
+            if _is_sql_like(dest.type) and any(t in FILE_ONLY_DATA_TYPES for t in types):
+                raise ConfigError(
+                    f"Destination {dest.name} is a database: recordings and backups can only go to a File System destination."
+                )
+            rows.append({"position": pos, "site_id": site.id, "destination_id": dest.id, "data_types": ",".join(types)})
+        values = {"name": name, "every_seconds": sched.every_seconds, "at_time": at_time, "enabled": sched.enabled}
+        with self._begin(f"schedule {name}") as conn:
+            if sched.id is None:
+                sched_id = conn.execute(insert(s.schedules).values(**values)).inserted_primary_key[0]
+            else:
+                sched_id = sched.id
+                conn.execute(update(s.schedules).where(s.schedules.c.id == sched_id).values(**values))
+                conn.execute(delete(s.transfers).where(s.transfers.c.schedule_id == sched_id))
+            for r in rows:
+                conn.execute(insert(s.transfers).values(schedule_id=sched_id, **r))
+        return self.get_schedule(sched_id)
+
+    def get_schedule(self, name_or_id: str | int) -> ScheduleConfig:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(s.schedules).where(_by(s.schedules, name_or_id))).mappings().first()
+            if row is None:
+                raise NotFound(f"There is no schedule named '{name_or_id}'; add it under Schedule Configuration.")
+            trs = conn.execute(
+                select(s.transfers.c.id, s.sites.c.name, s.destinations.c.name, s.transfers.c.data_types)
+                .join(s.sites, s.sites.c.id == s.transfers.c.site_id)
+                .join(s.destinations, s.destinations.c.id == s.transfers.c.destination_id)
+                .where(s.transfers.c.schedule_id == row["id"])
+                .order_by(s.transfers.c.position)
+            ).all()
+        transfers = [TransferConfig(site=t[1], destination=t[2], data_types=t[3].split(","), id=t[0]) for t in trs]
+        return ScheduleConfig(
+            name=row["name"],
+            every_seconds=row["every_seconds"],
+            transfers=transfers,
+            at_time=row["at_time"],
+            enabled=bool(row["enabled"]),
+            last_run=row["last_run"],
+            last_status=row["last_status"],
+            id=row["id"],
+        )
+
+    def list_schedules(self) -> list[ScheduleConfig]:
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(s.schedules.c.id).order_by(s.schedules.c.name)).scalars().all()
+        return [self.get_schedule(i) for i in ids]
+
+    def delete_schedule(self, name: str) -> None:
+        sched = self.get_schedule(name)
+        with self._begin(f"schedule {name}") as conn:
+            conn.execute(delete(s.transfers).where(s.transfers.c.schedule_id == sched.id))
+            conn.execute(delete(s.schedules).where(s.schedules.c.id == sched.id))
+
+    def mark_schedule_run(self, name: str, when: datetime | None, status: str) -> None:
+        """Record the outcome; ``when`` None leaves last_run unchanged (the guide's rule for internal errors)."""
+        values: dict[str, Any] = {"last_status": status}
+        if when is not None:
+            values["last_run"] = when
+        with self._begin(f"schedule {name}") as conn:
+            conn.execute(update(s.schedules).where(s.schedules.c.name == name).values(**values))
+
+    # --- incremental transfer state (content owned by ic.transfer.state) -------------------------
+    def load_state(self, site_id: int, destination_id: int, data_type: str) -> dict | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(s.transfer_state.c.state_json).where(
+                    s.transfer_state.c.site_id == site_id,
+                    s.transfer_state.c.destination_id == destination_id,
+                    s.transfer_state.c.data_type == data_type,
+                )
+            ).scalar()
+        return json.loads(value) if value else None
+
+    def save_state(self, site_id: int, destination_id: int, data_type: str, state: dict) -> None:
+        key = dict(site_id=site_id, destination_id=destination_id, data_type=data_type)
+        payload = json.dumps(state, sort_keys=True)
+        with self._begin("transfer state") as conn:
+            cond = [getattr(s.transfer_state.c, k) == v for k, v in key.items()]
+            updated = conn.execute(
+                update(s.transfer_state).where(*cond).values(state_json=payload, updated_at=_utcnow())
+            ).rowcount
+            if not updated:
+                conn.execute(insert(s.transfer_state).values(**key, state_json=payload, updated_at=_utcnow()))
+
+    # --- application / notification settings -----------------------------------------------
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(s.app_settings.c.value).where(s.app_settings.c.key == key)).first()
+        return default if value is None else value[0]
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        with self._begin(f"setting {key}") as conn:
+            if conn.execute(update(s.app_settings).where(s.app_settings.c.key == key).values(value=value)).rowcount == 0:
+                conn.execute(insert(s.app_settings).values(key=key, value=value))
+
+    def get_secret_setting(self, key: str) -> str | None:
+        token = self.get_setting(key)
+        return self.secrets.decrypt(token, f"setting.{key}", f"the {key.replace('_', ' ')}") if token else None
+
+    def set_secret_setting(self, key: str, value: str | None) -> None:
+        self.set_setting(key, self.secrets.encrypt(value, f"setting.{key}") if value else None)
+
+    def all_settings(self) -> Iterator[tuple[str, str | None]]:
+        with self.engine.connect() as conn:
+            yield from conn.execute(select(s.app_settings.c.key, s.app_settings.c.value)).all()
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _begin(self, what: str):
+        return _Txn(self.engine, what)
+
+
+class _Txn:
+    """Transaction context that turns duplicate names and DB failures into one-sentence ConfigErrors."""
+
+    def __init__(self, engine: Engine, what: str) -> None:
+        self.engine, self.what = engine, what
+        self._cm = None
+
+    def __enter__(self) -> Connection:
+        self._cm = self.engine.begin()
+        return self._cm.__enter__()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._cm.__exit__(exc_type, exc, tb)
+        if isinstance(exc, IntegrityError):
+            raise ConfigError(f"Cannot save {self.what}: that name is already used.") from None
+        if isinstance(exc, SQLAlchemyError):
+            raise ConfigError(f"Cannot save {self.what}: {_db_reason(exc)}.") from None
+        return False
+
+
+def _db_reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig or exc).splitlines()[0] if str(orig or exc) else type(exc).__name__
+    return text[:200]
+
+
+def _by(table, name_or_id: str | int):
+    return table.c.id == name_or_id if isinstance(name_or_id, int) else table.c.name == name_or_id
+
+
+def _is_sql_like(dest_type: str) -> bool:
+    from ic.destinations.registry import destination_class  # late import: plugins are optional
+
+    try:
+        return not destination_class(dest_type).accepts_files
+    except Exception:  # noqa: BLE001 - unknown plugin type: be permissive here, the run will say more
+        return False
+
+
+def _site_from_row(row) -> SiteConfig:
+    return SiteConfig(
+        name=row["name"],
+        host=row["host"],
+        client_id=row["client_id"],
+        ca_bundle=row["ca_bundle"],
+        product=row["product"],
+        id=row["id"],
+        has_client_secret=bool(row["client_secret_enc"]),
+        has_backup_password=bool(row["backup_password_enc"]),
+    )
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.close()
+
+
+def open_store(url: str | None = None) -> SettingsStore:
+    return SettingsStore(settings_url(url))

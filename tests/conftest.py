@@ -1,0 +1,48 @@
+"""Shared fixtures: every test gets its own IC_HOME (settings DB, key file, logs) in a temp dir."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def ic_home(tmp_path, monkeypatch):
+    home = tmp_path / "ic-home"
+    home.mkdir()
+    monkeypatch.setenv("IC_HOME", str(home))
+    monkeypatch.delenv("IC_SETTINGS", raising=False)
+    monkeypatch.delenv("IC_KEY_FILE", raising=False)
+    return home
+
+
+@pytest.fixture
+def store(ic_home):
+    from ic.settings import open_store
+
+    s = open_store()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh empty PostgreSQL database on the server tests/run.sh started (IC_TEST_PG_URL)."""
+    base = os.environ.get("IC_TEST_PG_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("IC_TEST_PG_URL is not set: tests/run.sh starts PostgreSQL for CI.")
+        pytest.skip("no PostgreSQL server (run the tests with tests/run.sh)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"ic_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
