@@ -1,0 +1,286 @@
+"""The SQL destination ("SQL Server" in the guide): session data into the storage tables of sql_schema.
+
+Works on SQL Server (mssql+pyodbc, the guide's default), PostgreSQL (psycopg), MySQL/MariaDB and SQLite.
+A batch of sessions is written in ONE transaction: rows already stored for the same (host_name, lsid) are deleted
+and the new ones inserted, so storing a session again (or a session that has ended since) replaces it whole.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import Engine, create_engine, delete, event, insert, select
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from ic.destinations import connection_string as cs
+from ic.destinations import sql_schema as t
+from ic.destinations.base import Destination, FieldSpec
+from ic.errors import ConfigError, DestinationError, DestinationUnavailable
+from ic.sessions.model import Session
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50  # sessions per transaction: all of a batch lands or none of it
+TEST_OK = "Connected to DB; tables ready."
+
+# DB-API module -> what to install
+_DRIVER_PACKAGES = {
+    "pyodbc": "pyodbc",
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "PyMySQL",
+    "MySQLdb": "mysqlclient",
+    "mariadb": "mariadb",
+    "pymssql": "pymssql",
+}
+
+
+def normalize_url(url: str) -> str:
+    """Accept ODBC/ADO.NET strings; a bare postgresql:// means psycopg 3 (the driver this program ships)."""
+    url = cs.normalize(url)
+    u = make_url(url)
+    if u.drivername == "postgresql":
+        url = u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """create_engine options for this URL (pure: decided from the URL text alone)."""
+    u = make_url(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        kwargs["connect_args"] = {"timeout": 30}
+    elif backend == "mssql" and cs.use_fast_executemany(u):
+        kwargs["fast_executemany"] = True
+    return kwargs
+
+
+def driver_problem(url: str) -> str | None:
+    """One sentence naming the Python driver to install when the URL's DB-API module cannot be imported."""
+    u = make_url(url)
+    try:
+        dialect_cls = u.get_dialect()
+    except Exception:  # noqa: BLE001 - unknown dialect name
+        return f"The database type '{u.drivername}' is not supported; use mssql+pyodbc, postgresql+psycopg, mysql+pymysql or sqlite."
+    try:
+        dialect_cls.import_dbapi()
+    except ImportError as exc:
+        module = (getattr(exc, "name", None) or "").split(".")[0]
+        package = _DRIVER_PACKAGES.get(module, module or u.get_driver_name())
+        return (f"The Python database driver for {u.drivername} is not installed: install {package} "
+                "(pip install " + package + ") or choose a URL whose driver is installed.")
+    if u.get_backend_name() == "mssql" and u.get_driver_name() == "pyodbc":
+        driver = cs.odbc_driver(u)
+        installed = cs.installed_odbc_drivers()
+        if driver and "/" not in driver and "\\" not in driver and installed and driver not in installed:
+            return f"The ODBC driver '{driver}' is not installed on this computer; install it or pick one of: {', '.join(installed)}."
+    return None
+
+
+class SqlDestination(Destination):
+    type_name = "sql"
+    display_name = "SQL Server"
+    accepts_files = False
+
+    def __init__(self, name: str, config: dict) -> None:
+        super().__init__(name, config)
+        self._engine: Engine | None = None
+        self._tables_ready = False
+
+    # --- configuration ------------------------------------------------------------------------
+    @classmethod
+    def fields(cls) -> list[FieldSpec]:
+        return [
+            FieldSpec("url", "Connection String", kind="connection_string", required=True, secret=True,
+                      help="SQLAlchemy URL of the storage database, e.g. mssql+pyodbc:///?odbc_connect=… "
+                           "(use the […] button), postgresql+psycopg://user@host/db or sqlite:///C:/data/ic.db"),
+            FieldSpec("system_info", "Should Store System Information", kind="bool", default=False,
+                      help="Store the System Information collected during a remote session (large; off by default)."),
+        ]
+
+    @classmethod
+    def validate(cls, config: dict) -> dict[str, str]:
+        problems = super().validate(config)
+        if problems:
+            return problems
+        try:
+            url = normalize_url(str(config["url"]))
+        except ConfigError as exc:
+            return {"url": str(exc)}
+        except Exception:  # noqa: BLE001 - never echo the URL: it may hold a password
+            return {"url": "The connection string is not a valid database URL."}
+        problem = driver_problem(url)
+        if problem:
+            return {"url": problem}
+        return {}
+
+    @property
+    def store_system_info(self) -> bool:
+        value = self.config.get("system_info", False)
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+
+    # --- connection ---------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            problems = self.validate(self.config)
+            if problems:
+                raise ConfigError(f"Destination {self.name}: {next(iter(problems.values()))}", field="url")
+            url = normalize_url(str(self.config["url"]))
+            u = make_url(url)
+            if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(u.database)), exist_ok=True)
+            self._engine = create_engine(url, **engine_kwargs(url))
+            if u.get_backend_name() == "sqlite":
+                event.listen(self._engine, "connect", _sqlite_connect)
+                event.listen(self._engine, "begin", _sqlite_begin)
+        return self._engine
+
+    def _where(self) -> str:
+        return f"SQL destination {self.name} ({cs.describe(str(self.config.get('url', '')))})"
+
+    def _fail(self, exc: SQLAlchemyError, doing: str) -> DestinationError:
+        """One sentence naming the destination, with the driver's first line, passwords scrubbed."""
+        reason = _reason(exc)
+        for secret in cs.url_secrets(str(self.config.get("url", ""))):
+            reason = reason.replace(secret, cs.MASK)
+        unavailable = isinstance(exc, DBAPIError) and (
+            exc.connection_invalidated or type(exc).__name__ == "OperationalError"
+        )
+        cls = DestinationUnavailable if unavailable else DestinationError
+        return cls(f"Cannot {doing} {self._where()}: {reason}.")
+
+    def _ensure_tables(self, conn: Connection) -> None:
+        t.metadata.create_all(conn, checkfirst=True)
+
+    # --- Destination API ----------------------------------------------------------------------
+    def test(self) -> str:
+        try:
+            with self.engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    self._ensure_tables(conn)
+                    conn.execute(select(t.session.c.id).limit(1)).all()
+                finally:
+                    trans.rollback()
+        except SQLAlchemyError as exc:
+            raise self._fail(exc, "connect to") from None
+        return TEST_OK
+
+    def store_sessions(self, site_host: str, sessions: Iterable[Session]) -> int:
+        if not site_host:
+            raise ConfigError(f"Sessions for destination {self.name} need the site host name they came from.")
+        stored = 0
+        try:
+            if not self._tables_ready:
+                with self.engine.begin() as conn:
+                    self._ensure_tables(conn)
+                self._tables_ready = True
+            for batch in _batches(sessions, BATCH_SIZE):
+                with self.engine.begin() as conn:
+                    stored += write_batch(conn, site_host, batch, self.store_system_info)
+        except SQLAlchemyError as exc:
+            raise self._fail(exc, "write sessions to") from None
+        return stored
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+# --- the write protocol (inside one transaction) ------------------------------------------------
+def write_batch(conn: Connection, host_name: str, sessions: list[Session], system_info: bool) -> int:
+    """Replace the rows of these sessions: delete what (host_name, lsid) already has, then bulk insert."""
+    latest: dict[str, Session] = {}
+    for s in sessions:  # the same lsid twice in a batch: the later one wins
+        latest.pop(s.lsid, None)
+        latest[s.lsid] = s
+    batch = list(latest.values())
+    if not batch:
+        return 0
+    _delete_sessions(conn, host_name, [s.lsid for s in batch])
+    session_ids = _insert_returning_ids(conn, t.session, [t.session_row(host_name, s) for s in batch])
+    child_rows: dict[Any, list[dict]] = {table: [] for table, _ in t.SESSION_CHILD_ROWS}
+    events, event_objs = [], []
+    for sid, s in zip(session_ids, batch):
+        for table, rows_of in t.SESSION_CHILD_ROWS:
+            child_rows[table].extend(rows_of(sid, s))
+        for e in s.events:
+            events.append(t.event_row(sid, e))
+            event_objs.append(e)
+    for table, rows in child_rows.items():
+        if rows:
+            conn.execute(insert(table), rows)
+    if events:
+        event_ids = _insert_returning_ids(conn, t.session_event, events)
+        data, sysinfo = [], []
+        for eid, e in zip(event_ids, event_objs):
+            data.extend(t.event_data_rows(eid, e))
+            if system_info:
+                sysinfo.extend(t.system_information_rows(eid, e))
+        if data:
+            conn.execute(insert(t.session_event_data), data)
+        if sysinfo:
+            conn.execute(insert(t.system_information), sysinfo)
+    return len(batch)
+
+
+def _delete_sessions(conn: Connection, host_name: str, lsids: list[str]) -> None:
+    old = conn.execute(
+        select(t.session.c.id).where(t.session.c.host_name == host_name, t.session.c.lsid.in_(lsids))
+    ).scalars().all()
+    if not old:
+        return
+    event_ids = select(t.session_event.c.id).where(t.session_event.c.session_id.in_(old))
+    for table in t.EVENT_CHILDREN:
+        conn.execute(delete(table).where(table.c.session_event_id.in_(event_ids)))
+    conn.execute(delete(t.session_event).where(t.session_event.c.session_id.in_(old)))
+    for table in t.SESSION_CHILDREN:
+        conn.execute(delete(table).where(table.c.session_id.in_(old)))
+    conn.execute(delete(t.session).where(t.session.c.id.in_(old)))
+
+
+def _insert_returning_ids(conn: Connection, table, rows: list[dict]) -> list[int]:
+    """Insert rows and return their generated ids in row order: one bulk RETURNING/OUTPUT statement where the
+    dialect guarantees the order (SQLite, PostgreSQL, SQL Server, MariaDB), else a row at a time (MySQL)."""
+    if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(conn.execute(stmt, rows).scalars().all())
+    return [conn.execute(insert(table), row).inserted_primary_key[0] for row in rows]
+
+
+def _batches(items: Iterable[Session], size: int) -> Iterator[list[Session]]:
+    batch: list[Session] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return first.rstrip(".")[:300]
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:
+    """Real transactions on SQLite (DDL included, so test() leaves nothing behind) and enforced foreign keys."""
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
