@@ -1,8 +1,68 @@
-"""Subcommands: not yet implemented."""
+"""`simulate`: run the simulated BeyondTrust appliance until Ctrl+C (for demos, manual tests and bench)."""
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+import time
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    return None
+    p = sub.add_parser("simulate", help="serve a simulated appliance over HTTPS on 127.0.0.1 (for testing)")
+    p.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
+    p.add_argument("--sessions", type=int, default=200, help="number of sessions to generate")
+    p.add_argument("--seed", type=int, default=7, help="data seed: the same seed gives the same sessions")
+    p.add_argument("--product", choices=("rs", "pra"), default="rs", help="Remote Support or Privileged Remote Access")
+    p.add_argument("--recording-size", type=int, default=64_000, metavar="BYTES", help="size of every recording")
+    p.add_argument("--clock-offset", type=float, default=0, metavar="S",
+                   help="appliance clock minus host clock in seconds (negative = appliance behind)")
+    p.add_argument("--in-progress", type=int, default=5, metavar="N", help="sessions still in progress")
+    p.add_argument("--ca-out", metavar="FILE", help="also write the CA certificate (PEM) to this file")
+    p.add_argument("--client-id", default="ic-simulator")
+    p.add_argument("--token-lifetime", type=int, default=3600, metavar="S")
+    p.add_argument("--token-type", default="Bearer", help='token_type to send, e.g. "bearer"')
+    p.add_argument("--namespace", help="XML namespace of reporting documents")
+    f = p.add_argument_group("fault switches")
+    f.add_argument("--rate-limit", type=int, default=0, metavar="N", help="answer 429 to every Nth API request")
+    f.add_argument("--error-5xx-burst", type=int, default=0, metavar="N", help="answer 503 to the next N requests")
+    f.add_argument("--slow-seconds", type=float, default=0, metavar="S", help="delay every answer")
+    f.add_argument("--drop-mid-body", type=int, default=0, metavar="N", help="cut the next N bodies mid-way")
+    f.add_argument("--evict-tokens", action="store_true", help="revoke all tokens at the next API request")
+    f.add_argument("--expired-recordings", action="store_true", help="recordings answer the 'expired' error")
+    f.add_argument("--error-documents", action="store_true", help="empty results answer <error>No sessions found…")
+    f.add_argument("--truncated-xml", type=int, default=0, metavar="N", help="truncate the next N XML documents")
+    p.set_defaults(func=_simulate)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ic.simulator import Simulator
+
+    sim = Simulator(
+        sessions=args.sessions, seed=args.seed, product=args.product, recording_size=args.recording_size,
+        clock_offset=args.clock_offset, in_progress=args.in_progress, token_lifetime=args.token_lifetime,
+        token_type=args.token_type, namespace=args.namespace, client_id=args.client_id, ca_out=args.ca_out,
+    )
+    for name in ("rate_limit", "error_5xx_burst", "slow_seconds", "drop_mid_body", "evict_tokens",
+                 "expired_recordings", "error_documents", "truncated_xml"):
+        setattr(sim.faults, name, getattr(args, name))
+    sim.start(args.port)
+    try:
+        cmd = (f"IC_SIM_SECRET={shlex.quote(sim.client_secret)} python main.py site add sim --host {sim.host} "
+               f"--client-id {shlex.quote(sim.client_id)} --client-secret-env IC_SIM_SECRET "
+               f"--ca-bundle {shlex.quote(sim.ca_file)} --product {sim.product}")
+        print(f"Simulated BeyondTrust appliance ({sim.product.upper()}, {args.sessions} sessions, seed {args.seed})")
+        print(f"  host:          {sim.host}")
+        print(f"  client id:     {sim.client_id}")
+        print(f"  client secret: {sim.client_secret}")
+        print(f"  CA file:       {sim.ca_file}")
+        print("Add it as a site:")
+        print(f"  {cmd}")
+        print("Serving until Ctrl+C.", flush=True)
+        sys.stdout.flush()
+        while True:  # sleep in short steps so Ctrl+C is seen at once, on Windows too
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("Stopped.", flush=True)
+    finally:
+        sim.stop()
+    return 0

@@ -1,0 +1,21 @@
+"""Fault switches of the simulator: set any attribute while the simulator runs; counters count down as used."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass
+class Faults:
+    rate_limit: int = 0  # answer 429 (with Retry-After) to every Nth /api request; 0 = off
+    error_5xx_burst: int = 0  # the next N requests (any path) get 503
+    slow_seconds: float = 0.0  # sleep this long before answering every request
+    drop_mid_body: int = 0  # the next N /api 200 bodies are cut after half of Content-Length (socket closed)
+    evict_tokens: bool = False  # the next /api request finds every token revoked (401); switches itself off
+    expired_recordings: bool = False  # recordings answer the B4 "expired" <error>
+    error_documents: bool = False  # empty results -> <error>No sessions found for the given search criteria.</error>
+    truncated_xml: int = 0  # the next N XML reporting bodies are cut short (HTTP complete, XML malformed)
+    retry_after: int = 1  # seconds sent in Retry-After on 429
+
+    def reset(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, f.default)

@@ -1,0 +1,132 @@
+"""HTTPS plumbing: a threading HTTP/1.1 server whose connections are TLS-wrapped in the worker thread."""
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from ic.simulator.simulator import Simulator
+
+MAX_BODY = 1_000_000
+
+
+class TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], sim: Simulator, context: ssl.SSLContext) -> None:
+        self.sim = sim
+        self.ssl_context = context
+        super().__init__(address, Handler)
+
+    def finish_request(self, request: socket.socket, client_address) -> None:  # runs in the worker thread
+        request.settimeout(30)
+        try:
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.sim._count("tls_handshake_failures")
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        except (ConnectionError, ssl.SSLError, TimeoutError, OSError):
+            pass
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        try:
+            request.close()
+        except OSError:
+            pass
+
+    def handle_error(self, request, client_address) -> None:  # quiet: clients hanging up is normal here
+        pass
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "BeyondTrust-Simulator"
+    sys_version = ""
+    server: TLSServer
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header shows the appliance clock (host clock + clock_offset)."""
+        return formatdate(self.server.sim.now_float() if timestamp is None else timestamp, usegmt=True)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        sim = self.server.sim
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.send_error(413)
+            return
+        body = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        resp, drop = sim._handle(self.command, url.path, url.query, self.headers, body)
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        for name, value in resp.headers:
+            self.send_header(name, value)
+        total = resp.content_length
+        self.send_header("Content-Length", str(total))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        limit = total // 2 if drop else None
+        written = 0
+        for chunk in resp.chunks():
+            if limit is not None and written + len(chunk) >= limit:
+                self.wfile.write(chunk[: limit - written])
+                self.wfile.flush()
+                self._abort()
+                sim._count_bytes(limit)
+                return
+            self.wfile.write(chunk)
+            written += len(chunk)
+        sim._count_bytes(written)
+
+    def _abort(self) -> None:
+        """Close the TCP connection without a TLS close_notify, mid-body: the client sees a short read."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def serve_in_thread(server: TLSServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="ic-simulator",
+                              daemon=True)
+    thread.start()
+    return thread

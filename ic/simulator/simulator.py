@@ -1,0 +1,298 @@
+"""The simulated BeyondTrust appliance (RS or PRA): public API used by tests, bench and `simulate`."""
+from __future__ import annotations
+
+import secrets
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from ic.simulator import certs, recordings, reports
+from ic.simulator.auth import RateLimiter, TokenStore, parse_basic
+from ic.simulator.data import SimSession
+from ic.simulator.faults import Faults
+from ic.simulator.response import ACCESS_DENIED, Response, json_response
+from ic.simulator.server import TLSServer, serve_in_thread
+from ic.simulator.store import SessionStore
+
+
+class Simulator:
+    """Serve ``sessions`` deterministic sessions over HTTPS on 127.0.0.1 (see docs/CONTRACTS.md)."""
+
+    def __init__(
+        self,
+        sessions: int = 200,
+        seed: int = 7,
+        product: str = "rs",
+        recording_size: int = 64_000,
+        clock_offset: float = 0,
+        in_progress: int = 5,
+        token_lifetime: int = 3600,
+        token_type: str = "Bearer",
+        namespace: str | None = None,
+        *,
+        anchor: int | None = None,
+        client_id: str = "ic-simulator",
+        client_secret: str | None = None,
+        site_hostname: str = "support.example.com",
+        backup_size: int = 50_000,
+        rate_per_second: float = 20,
+        rate_per_hour: int = 15_000,
+        ca_out: str | Path | None = None,
+    ) -> None:
+        if product not in ("rs", "pra"):
+            raise ValueError("product must be 'rs' or 'pra'")
+        self.product = product
+        self.seed = seed
+        self.recording_size = recording_size
+        self.backup_size = backup_size
+        self.clock_offset = clock_offset
+        self.token_type = token_type
+        self.namespace = namespace or (reports.RS_NAMESPACE if product == "rs" else reports.PRA_NAMESPACE)
+        self.site_hostname = site_hostname
+        self.client_id = client_id
+        self.client_secret = client_secret or secrets.token_urlsafe(24)
+        self.permissions = {"reporting": True, "backup": True}  # settable: False -> 403
+        self.backup_password: str | None = None  # set to require `password` on /api/backup
+        self.faults = Faults()
+        self.anchor = int(anchor if anchor is not None else self.now())
+        self.store = SessionStore(sessions, seed, product, self.anchor, in_progress, site_hostname, self.now)
+        self.tokens = TokenStore(token_lifetime)
+        self.limiter = RateLimiter(rate_per_second, rate_per_hour)
+        self.log: deque[dict[str, Any]] = deque(maxlen=10_000)  # one entry per request (no secrets)
+        self._stats_lock = threading.Lock()
+        self._stats: dict[str, Any] = {"requests": 0, "tokens_minted": 0, "bytes_sent": 0, "by_report": Counter(),
+                                       "status": Counter(), "faults": Counter(),
+                                       "events": Counter()}
+        self._api_counter = 0
+        self._ca_out = Path(ca_out) if ca_out else None
+        self._dir: Path | None = None
+        self._server: TLSServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+        self.ca_file: str | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+    def start(self, port: int = 0) -> Simulator:
+        self._dir = Path(tempfile.mkdtemp(prefix="ic-sim-"))
+        files = certs.generate(self._dir, self._ca_out)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(files.cert_file, files.key_file)
+        self.ca_file = str(files.ca_file)
+        self._server = TLSServer(("127.0.0.1", port), self, ctx)
+        self.port = self._server.server_address[1]
+        self._thread = serve_in_thread(self._server)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __enter__(self) -> Simulator:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.host}"
+
+    # --- clock, data ---------------------------------------------------------------------------------------------
+    def now_float(self) -> float:
+        return time.time() + self.clock_offset
+
+    def now(self) -> int:
+        """The appliance clock in unix seconds (host clock + clock_offset)."""
+        return int(self.now_float())
+
+    @property
+    def sessions(self) -> list[SimSession]:
+        return list(self.store.sessions)
+
+    def session(self, lsid: str) -> SimSession:
+        s = self.store.get(lsid)
+        if s is None:
+            raise KeyError(lsid)
+        return s
+
+    def end_session(self, lsid: str) -> SimSession:
+        """End an in-progress session now (appliance clock)."""
+        return self.store.end_session(lsid)
+
+    def add_sessions(self, n: int) -> list[SimSession]:
+        """Add ``n`` new closed sessions ending now (appliance clock)."""
+        return self.store.add_sessions(n)
+
+    def recording_bytes(self, kind: str, lsid: str, instance: int = 0) -> bytes:
+        """The exact body a recording download returns (kind: recordings | smsr | shell). Small sizes only."""
+        key = reports.recording_key(self.store, kind, self.session(lsid), instance)
+        return recordings.content(key, self.recording_size)
+
+    def session_xml(self, lsid: str) -> bytes:
+        """The <session> element the appliance sends for ``lsid`` (UTF-8 bytes)."""
+        return self.store.session_xml(self.session(lsid))
+
+    # --- accounts ---------------------------------------------------------------------------------------------------
+    def rotate_secret(self, new_secret: str | None = None) -> str:
+        """Regenerate the client secret: every token of the account is revoked (B2)."""
+        self.client_secret = new_secret or secrets.token_urlsafe(24)
+        self.tokens.revoke_all(self.client_id)
+        return self.client_secret
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expired (as if its lifetime had passed)."""
+        self.tokens.expire_all()
+
+    @property
+    def live_tokens(self) -> int:
+        return self.tokens.live_count(self.client_id)
+
+    # --- stats -----------------------------------------------------------------------------------------------------
+    @property
+    def stats(self) -> dict[str, Any]:
+        with self._stats_lock:
+            return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in self._stats.items()}
+
+    def _count(self, name: str) -> None:
+        """Count a fault that fired (name of a Faults field) or another notable event."""
+        with self._stats_lock:
+            group = "faults" if name in Faults.__dataclass_fields__ else "events"
+            self._stats.setdefault(group, Counter())[name] += 1
+
+    def _count_bytes(self, n: int) -> None:
+        with self._stats_lock:
+            self._stats["bytes_sent"] += n
+
+    def _take(self, name: str) -> bool:
+        """Consume one unit of a counting fault (int > 0) or a one-shot bool fault; count it."""
+        with self._stats_lock:
+            value = getattr(self.faults, name)
+            if not value:
+                return False
+            setattr(self.faults, name, False if isinstance(value, bool) else value - 1)
+            self._stats["faults"][name] += 1
+            return True
+
+    # --- request handling (called by server.Handler in a worker thread) ---------------------------------------------
+    def _handle(self, method: str, path: str, query: str, headers, body: bytes) -> tuple[Response, bool]:
+        entry: dict[str, Any] = {"method": method, "path": path, "connection_close":
+                                 (headers.get("Connection") or "").lower() == "close"}
+        with self._stats_lock:
+            self._stats["requests"] += 1
+        if self.faults.slow_seconds:
+            self._count("slow_seconds")
+            time.sleep(self.faults.slow_seconds)
+        drop = False
+        if self._take("error_5xx_burst"):
+            resp = Response(503, "text/html; charset=UTF-8", b"<html><body>503 Service Unavailable</body></html>")
+        elif path == "/oauth2/token":
+            resp = self._token(method, headers, body)
+        elif path.startswith("/api/"):
+            resp = self._api(method, path, query, headers, body, entry)
+            if resp.status == 200 and resp.xml and path == "/api/reporting" and self._take("truncated_xml"):
+                resp.body = resp.body[: max(1, len(resp.body) * 2 // 3)]
+            if resp.status == 200 and resp.content_length > 1 and self._take("drop_mid_body"):
+                drop = True
+        else:
+            resp = Response(404, "text/html; charset=UTF-8", b"<html><body>404 Not Found</body></html>")
+        account = self.client_id
+        resp.headers += [("X-RateLimit-Limit", str(self.limiter.per_hour)),
+                         ("X-RateLimit-Remaining", str(entry.pop("remaining", self.limiter.remaining(account))))]
+        entry["status"] = resp.status
+        with self._stats_lock:
+            self._stats["status"][resp.status] += 1
+            if entry.get("report"):
+                self._stats["by_report"][entry["report"]] += 1
+        self.log.append(entry)
+        return resp, drop
+
+    def _token(self, method: str, headers, body: bytes) -> Response:
+        if method != "POST":
+            return json_response(405, {"error": "invalid_request", "message": "Use POST."}, [("Allow", "POST")])
+        creds = parse_basic(headers.get("Authorization"))
+        if creds is None or creds[0] != self.client_id or not secrets.compare_digest(creds[1], self.client_secret):
+            return json_response(401, {"error": "invalid_client", "message": "Client authentication failed."},
+                                 [("WWW-Authenticate", 'Basic realm="oauth2"')])
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        form = parse_qs(body.decode("utf-8", "replace")) if ctype == "application/x-www-form-urlencoded" else {}
+        if form.get("grant_type", [""])[0] != "client_credentials":
+            return json_response(400, {"error": "unsupported_grant_type",
+                                       "message": "grant_type must be client_credentials."})
+        token = self.tokens.mint(self.client_id)
+        with self._stats_lock:
+            self._stats["tokens_minted"] += 1
+        return json_response(200, {"access_token": token, "token_type": self.token_type,
+                                   "expires_in": self.tokens.lifetime}, [("Cache-Control", "no-store")])
+
+    def _api(self, method: str, path: str, query: str, headers, body: bytes, entry: dict) -> Response:
+        if self._take("evict_tokens"):
+            self.tokens.revoke_all()
+        auth = headers.get("Authorization") or ""
+        account = self.tokens.account_of(auth[7:].strip()) if auth[:7].lower() == "bearer " else None
+        if account is None:
+            return json_response(401, ACCESS_DENIED)
+        with self._stats_lock:
+            self._api_counter += 1
+            every = self.faults.rate_limit
+            forced = bool(every) and self._api_counter % every == 0
+            if forced:
+                self._stats["faults"]["rate_limit"] += 1
+        if forced:
+            return json_response(429, {"error": "rate_limited", "message": "Too many requests."},
+                                 [("Retry-After", str(self.faults.retry_after))])
+        allowed, remaining, retry = self.limiter.check(account)
+        entry["remaining"] = remaining
+        if not allowed:
+            self._count("rate_limited")
+            return json_response(429, {"error": "rate_limited", "message": "Too many requests."},
+                                 [("Retry-After", str(retry))])
+        if method not in ("GET", "POST", "HEAD"):
+            return json_response(405, {"error": "invalid_request", "message": "Use GET or POST."},
+                                 [("Allow", "GET, POST")])
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        ns = self.namespace
+        if method == "POST" and ctype.startswith("multipart/"):
+            return Response(400, body=reports.xmlout.error_document(
+                ns, "Multipart requests are not supported; send application/x-www-form-urlencoded."), xml=True)
+        params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        if method == "POST" and ctype == "application/x-www-form-urlencoded":
+            params.update({k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"),
+                                                          keep_blank_values=True).items()})
+        entry["params"] = {k: v for k, v in params.items() if k != "password"}
+        ctx = reports.Context(self.store, self.product, ns, self.faults, self.recording_size, self._count)
+        if path == "/api/reporting":
+            if not self.permissions.get("reporting", True):
+                return json_response(403, ACCESS_DENIED)
+            resp, report = reports.reporting(params, ctx)
+            entry["report"] = report
+            return resp
+        if path == "/api/backup":
+            entry["report"] = "backup"
+            if not self.permissions.get("backup", True):
+                return json_response(403, ACCESS_DENIED)
+            if self.backup_password is not None and params.get("password") != self.backup_password:
+                return reports.error(ns, "Invalid backup password.")
+            return reports.backup(ctx, self.site_hostname, self.backup_size, self.now())
+        if path == "/api/command":
+            entry["report"] = f"command:{params.get('action', '')}"
+            return reports.command(params, ctx, self.now(), self.permissions)
+        return Response(404, "text/html; charset=UTF-8", b"<html><body>404 Not Found</body></html>")

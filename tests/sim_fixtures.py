@@ -1,0 +1,33 @@
+"""Simulator fixtures for any test: ``from tests.sim_fixtures import simulator, make_simulator``.
+
+``simulator``: a running RS simulator, 50 sessions, seed 7 (5 in progress, 64 kB recordings).
+``make_simulator(**kwargs)``: starts ``Simulator(**kwargs)`` (same defaults: sessions=50, seed=7) and returns it;
+every simulator made is stopped at teardown.
+"""
+from __future__ import annotations
+
+import pytest
+
+from ic.simulator import Simulator
+
+
+@pytest.fixture
+def make_simulator():
+    started: list[Simulator] = []
+
+    def make(**kwargs) -> Simulator:
+        kwargs.setdefault("sessions", 50)
+        kwargs.setdefault("seed", 7)
+        port = kwargs.pop("port", 0)
+        sim = Simulator(**kwargs).start(port)
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def simulator(make_simulator) -> Simulator:
+    return make_simulator(sessions=50, seed=7, product="rs")

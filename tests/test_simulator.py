@@ -1,0 +1,278 @@
+"""The simulated appliance, spoken to with plain `requests` over real TLS (trusting only the simulator's CA)."""
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import time
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+import requests
+from lxml import etree
+
+from ic.simulator import Simulator
+from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - pytest fixtures
+
+RS_NS = "http://www.bomgar.com/namespaces/API/reporting"
+PRA_NS = "http://www.beyondtrust.com/sra/namespaces/API/reporting"
+FLV = b"FLV\x01\x05\x00\x00\x00\x09"
+
+
+def token(sim: Simulator) -> str:
+    r = requests.post(f"{sim.base_url}/oauth2/token", auth=(sim.client_id, sim.client_secret),
+                      data={"grant_type": "client_credentials"}, verify=sim.ca_file, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+class Api:
+    """Minimal client: one token, GET /api/reporting."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.token = token(sim)
+
+    def get(self, path: str = "/api/reporting", **params) -> requests.Response:
+        return requests.get(f"{self.sim.base_url}{path}", params=params, verify=self.sim.ca_file, timeout=10,
+                            headers={"Authorization": f"Bearer {self.token}"})
+
+    def report(self, **params) -> etree._Element:
+        r = self.get(**params)
+        assert r.status_code == 200, r.text
+        return etree.fromstring(r.content)
+
+
+def lsids(root: etree._Element) -> list[str]:
+    return [el.get("lsid") for el in root]
+
+
+def local(el: etree._Element) -> str:
+    return etree.QName(el).localname
+
+
+# --- TLS ----------------------------------------------------------------------------------------------------------
+def test_tls_verifies_with_the_ca_file_only(simulator):
+    assert Path(simulator.ca_file).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    r = requests.post(f"{simulator.base_url}/oauth2/token", verify=simulator.ca_file, timeout=10)
+    assert r.status_code == 401  # TLS fine, no credentials
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.post(f"{simulator.base_url}/oauth2/token", verify=True, timeout=10)  # system store: untrusted
+    r = requests.post(f"https://localhost:{simulator.port}/oauth2/token", verify=simulator.ca_file, timeout=10)
+    assert r.status_code == 401  # DNS:localhost SAN too
+
+
+# --- OAuth --------------------------------------------------------------------------------------------------------
+def test_oauth_success_bad_credentials_and_405(simulator):
+    url = f"{simulator.base_url}/oauth2/token"
+    r = requests.post(url, auth=(simulator.client_id, simulator.client_secret),
+                      data={"grant_type": "client_credentials"}, verify=simulator.ca_file)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
+    body = r.json()
+    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 3600 and len(body["access_token"]) >= 30
+    # exact wire form: Basic header built by hand
+    basic = base64.b64encode(f"{simulator.client_id}:{simulator.client_secret}".encode()).decode()
+    r = requests.post(url, headers={"Authorization": f"Basic {basic}",
+                                    "Content-Type": "application/x-www-form-urlencoded"},
+                      data="grant_type=client_credentials", verify=simulator.ca_file)
+    assert r.status_code == 200
+    bad = requests.post(url, auth=(simulator.client_id, "wrong"), data={"grant_type": "client_credentials"},
+                        verify=simulator.ca_file)
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+    assert requests.get(url, verify=simulator.ca_file).status_code == 405
+    grant = requests.post(url, auth=(simulator.client_id, simulator.client_secret), data={"grant_type": "password"},
+                          verify=simulator.ca_file)
+    assert grant.status_code == 400
+    assert simulator.stats["tokens_minted"] == 2
+
+
+def test_token_lifetime_and_type_are_configurable(make_simulator):
+    sim = make_simulator(sessions=3, token_lifetime=1799, token_type="bearer")
+    r = requests.post(f"{sim.base_url}/oauth2/token", auth=(sim.client_id, sim.client_secret),
+                      data={"grant_type": "client_credentials"}, verify=sim.ca_file)
+    assert r.json()["token_type"] == "bearer" and r.json()["expires_in"] == 1799
+
+
+def test_31st_token_evicts_the_oldest(simulator):
+    tokens = [token(simulator) for _ in range(31)]
+    assert simulator.live_tokens == 30
+
+    def status(tok: str) -> int:
+        return requests.get(f"{simulator.base_url}/api/command", params={"action": "get_api_info"},
+                            headers={"Authorization": f"Bearer {tok}"}, verify=simulator.ca_file).status_code
+
+    assert status(tokens[0]) == 401
+    assert status(tokens[1]) == 200 and status(tokens[30]) == 200
+
+
+def test_bad_expired_and_missing_bearer_get_401_access_denied(simulator):
+    url = f"{simulator.base_url}/api/reporting"
+    params = {"generate_report": "SupportSessionListing", "end_time": 0, "duration": 0}
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        r = requests.get(url, params=params, headers=headers, verify=simulator.ca_file)
+        assert r.status_code == 401
+        assert r.json() == {"error": "access_denied",
+                            "message": "The resource owner or authorization server denied the request."}
+    api = Api(simulator)
+    assert api.get(**params).status_code == 200
+    simulator.expire_tokens()
+    assert api.get(**params).status_code == 401
+    api.token = token(simulator)
+    simulator.rotate_secret()
+    assert api.get(**params).status_code == 401
+
+
+def test_missing_permissions_get_403(simulator):
+    api = Api(simulator)
+    simulator.permissions["reporting"] = False
+    assert api.get(generate_report="SupportSessionListing", end_time=0).status_code == 403
+    simulator.permissions["backup"] = False
+    assert api.get("/api/backup").status_code == 403
+
+
+# --- listings -----------------------------------------------------------------------------------------------------
+def test_listing_window_semantics(simulator):
+    api = Api(simulator)
+    sessions = simulator.sessions
+    in_progress = {s.lsid for s in sessions if s.in_progress}
+    assert len(in_progress) == 5
+    by_end = api.report(generate_report="SupportSessionListing", end_time=0, duration=0)
+    assert local(by_end) == "session_summary_list" and by_end.nsmap[None] == RS_NS
+    assert {el.get("lsid") for el in by_end} == {s.lsid for s in sessions if not s.in_progress}
+    by_start = api.report(generate_report="SupportSessionListing", start_time=0, duration=0)
+    assert {el.get("lsid") for el in by_start} == {s.lsid for s in sessions}  # in-progress included
+    # inclusive lower bound, end_time semantics
+    closed = sorted((s for s in sessions if not s.in_progress), key=lambda s: s.end_time)
+    pivot = closed[len(closed) // 2]
+    got = lsids(api.report(generate_report="SupportSessionListing", end_time=pivot.end_time, duration=0))
+    assert pivot.lsid in got
+    assert set(got) == {s.lsid for s in closed if s.end_time >= pivot.end_time}
+    # duration in seconds, inclusive upper bound
+    got = lsids(api.report(generate_report="SupportSessionListing", end_time=pivot.end_time - 100, duration=100))
+    assert set(got) == {s.lsid for s in closed if pivot.end_time - 100 <= s.end_time <= pivot.end_time}
+    # has_recording and external_key attributes agree with the data
+    for el in by_start:
+        s = simulator.session(el.get("lsid"))
+        assert el.get("has_recording") == ("1" if s.has_recording else "0")
+        assert el.get("external_key") == (s.external_key or None)
+
+
+def test_listing_by_date_uses_days(simulator):
+    api = Api(simulator)
+    from datetime import datetime, timezone
+
+    s = next(s for s in simulator.sessions if not s.in_progress)
+    day = datetime.fromtimestamp(s.end_time, tz=timezone.utc).strftime("%Y-%m-%d")
+    midnight = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp())
+    got = set(lsids(api.report(generate_report="SupportSessionListing", end_date=day, duration=1)))
+    expected = {x.lsid for x in simulator.sessions if x.end_time and midnight <= x.end_time < midnight + 86400}
+    assert s.lsid in got and got == expected
+
+
+def test_bad_parameters_and_unknown_reports_are_200_error_documents(simulator):
+    api = Api(simulator)
+    for params in (
+        {"generate_report": "NoSuchReport"},
+        {"generate_report": "SupportSessionListing"},  # no window
+        {"generate_report": "SupportSessionListing", "end_time": "yesterday"},
+        {"generate_report": "SupportSessionListing", "end_time": 0, "start_time": 0},
+        {"generate_report": "SupportSession", "lsid": "0" * 32},
+        {"generate_report": "AccessSession", "start_time": 0},  # PRA report on an RS appliance
+    ):
+        r = api.get(**params)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "text/xml; charset=UTF-8"
+        root = etree.fromstring(r.content)
+        assert local(root) == "error" and root.nsmap[None] == RS_NS and root.text
+    assert etree.fromstring(api.get(generate_report="SupportSession", lsid="x").content).text == "Invalid lsid."
+
+
+def test_empty_result_is_empty_root_or_error_with_switch(simulator):
+    api = Api(simulator)
+    future = simulator.now() + 10 * 86400
+    r = api.get(generate_report="SupportSessionListing", end_time=future, duration=0)
+    assert r.content.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    root = etree.fromstring(r.content)
+    assert local(root) == "session_summary_list" and len(root) == 0
+    simulator.faults.error_documents = True
+    root = etree.fromstring(api.get(generate_report="SupportSession", end_time=future).content)
+    assert local(root) == "error" and root.text == "No sessions found for the given search criteria."
+    assert simulator.stats["faults"]["error_documents"] == 1
+
+
+# --- sessions -----------------------------------------------------------------------------------------------------
+def test_support_session_by_lsid_and_lsids(simulator):
+    api = Api(simulator)
+    s = next(s for s in simulator.sessions if not s.in_progress and s.recording)
+    root = api.report(generate_report="SupportSession", lsid=s.lsid)
+    assert local(root) == "session_list" and lsids(root) == [s.lsid]
+    session = root[0]
+    order = [local(c) for c in session]
+    assert order[:6] == ["session_type", "lseq", "start_time", "end_time", "duration", "public_site"]
+    assert session.find(f"{{{RS_NS}}}end_time").get("timestamp") == str(s.end_time)
+    assert session.find(f"{{{RS_NS}}}session_recording_download_url") is not None
+    assert order.index("session_details") == len(order) - 1
+    batch = [x.lsid for x in simulator.sessions[:7]]
+    root = api.report(generate_report="SupportSession", lsids=",".join(batch))
+    assert sorted(lsids(root)) == sorted(batch)
+    assert api.get(generate_report="SupportSession", lsid=s.lsid).content.count(b"<session ") == 1
+
+
+def test_in_progress_sessions_have_no_end_time_or_urls(simulator):
+    api = Api(simulator)
+    s = next(s for s in simulator.sessions if s.in_progress)
+    session = api.report(generate_report="SupportSession", lsid=s.lsid)[0]
+    end = session.find(f"{{{RS_NS}}}end_time")
+    assert end is None or (end.text is None and end.get("timestamp") is None)
+    assert not [c for c in session if "url" in local(c) or local(c) == "command_shell_recordings"]
+
+
+def test_post_form_is_accepted_and_multipart_rejected(simulator):
+    api = Api(simulator)
+    headers = {"Authorization": f"Bearer {api.token}"}
+    url = f"{simulator.base_url}/api/reporting"
+    r = requests.post(url, data={"generate_report": "SupportSessionListing", "end_time": "0", "duration": "0"},
+                      headers=headers, verify=simulator.ca_file)
+    assert r.status_code == 200 and local(etree.fromstring(r.content)) == "session_summary_list"
+    r = requests.post(url, files={"generate_report": (None, "SupportSessionListing")}, headers=headers,
+                      verify=simulator.ca_file)
+    assert r.status_code == 400 and local(etree.fromstring(r.content)) == "error"
+
+
+# --- recordings ---------------------------------------------------------------------------------------------------
+def test_recording_download_has_flv_header_and_exact_size(make_simulator):
+    sim = make_simulator(sessions=30, recording_size=300_001)
+    api = Api(sim)
+    s = next(s for s in sim.sessions if s.has_recording)
+    r = api.get(generate_report="SupportSessionRecording", lsid=s.lsid)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "video/x-flv"
+    assert r.content.startswith(FLV) and len(r.content) == 300_001 == int(r.headers["Content-Length"])
+    assert r.content == sim.recording_bytes("recordings", s.lsid)
+    assert "attachment" in r.headers["Content-Disposition"] and ".flv" in r.headers["Content-Disposition"]
+    no_rec = next(s for s in sim.sessions if not s.has_recording)
+    root = etree.fromstring(api.get(generate_report="SupportSessionRecording", lsid=no_rec.lsid).content)
+    assert local(root) == "error"
+
+
+def test_shell_and_show_my_screen_recordings_by_instance(make_simulator):
+    sim = make_simulator(sessions=60, recording_size=5000)
+    api = Api(sim)
+    shell = next(s for s in sim.sessions if s.recording_instances("shell") >= 2)
+    for i in range(shell.shell_instances):
+        r = api.get(generate_report="CommandShellRecording", lsid=shell.lsid, instance=i)
+        assert r.content == sim.recording_bytes("shell", shell.lsid, i)
+    bad = api.get(generate_report="CommandShellRecording", lsid=shell.lsid, instance=shell.shell_instances)
+    assert local(etree.fromstring(bad.content)) == "error"
+    smsr = next(s for s in sim.sessions if s.recording_instances("smsr"))
+    r = api.get(generate_report="ShowMyScreenRecording", lsid=smsr.lsid, instance=0)
+    assert r.content.startswith(FLV) and len(r.content) == 5000
+
+
+def test_expired_recordings_switch(simulator):
+    api = Api(simulator)
+    s = next(s for s in simulator.sessions if s.has_recording)
+    simulator.faults.expired_recordings = True
+    root = etree.fromstring(api.get(generate_report="SupportSessionRecording", lsid=s.lsid).content)
+    assert root.text == "This recording has expired and can no longer be viewed or downloaded."
+    assert simulator.stats["faults"]["expired_recordings"] == 1
