@@ -27,6 +27,10 @@ class TLSServer(ThreadingHTTPServer):
 
     def finish_request(self, request: socket.socket, client_address) -> None:  # runs in the worker thread
         request.settimeout(30)
+        try:  # headers and body go out as separate TLS records: avoid Nagle + delayed-ACK stalls
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         try:
             tls = self.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
