@@ -16,11 +16,20 @@ class EventData:
 
 
 @dataclass
+class EventFile:
+    """One entry of an event's ``files/file`` list (e.g. "Files Shared")."""
+
+    filename: str
+    filesize: int | None = None
+
+
+@dataclass
 class SystemInfoCategory:
     name: str
     description: list[tuple[str, str]] = field(default_factory=list)  # (field name, label)
     rows: list[list[tuple[str, str]]] = field(default_factory=list)  # each row: [(field name, value)]
     information_xml: str = ""  # the category element serialised: what SQL stores in system_information.information
+    # (namespace-free ``<category name="..">...</category>``)
 
 
 @dataclass
@@ -38,7 +47,9 @@ class Event:
     filesize: int | None = None
     data: list[EventData] = field(default_factory=list)  # data/value plus body/filename/files as name-value pairs
     system_information: list[SystemInfoCategory] = field(default_factory=list)
-    extra: list[tuple[str, str]] = field(default_factory=list)
+    extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
+    files: list[EventFile] = field(default_factory=list)  # files/file entries (also in ``data``)
+    body_encoded: bool = False  # body came from base64 ``encoded_body``
 
     @property
     def event_time(self) -> datetime | None:
@@ -65,6 +76,9 @@ class Representative:
     is_primary: bool = False
     seconds_involved: int | None = None
     invited: bool = False
+    plain_display_name: str | None = None  # <display_name> as sent (display_name prefers <private_display_name>)
+    private_display_name: str | None = None  # <private_display_name> as sent
+    extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
 
 
 @dataclass
@@ -84,6 +98,7 @@ class Customer:
     hostname: str | None = None
     os: str | None = None
     rpat_support: bool = False
+    extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
 
 
 @dataclass
@@ -139,7 +154,13 @@ class Session:
     events: list[Event] = field(default_factory=list)
     extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
     raw_xml: bytes = b""  # a complete XML document holding just this session, as the appliance sent it
-    source_line: int | None = None
+    source_line: int | None = field(default=None, compare=False)  # line of <session> in the parsed source
+    namespace: str | None = None  # XML namespace of the document ("" / None: no namespace)
+    primary_customer_gsnumber: str | None = None
+    primary_rep_gsnumber: str | None = None
+    primary_rep_id: str | None = None
+    chat_view_url: str | None = None
+    recording_view_url: str | None = None
 
     @property
     def in_progress(self) -> bool:
@@ -148,3 +169,20 @@ class Session:
     @property
     def has_recording(self) -> bool:
         return bool(self.recording_download_url)
+
+    @property
+    def report(self) -> str:
+        """Name of the reporting call that returns this kind of session."""
+        return "AccessSession" if self.product == "pra" else "SupportSession"
+
+    @property
+    def start_datetime(self) -> datetime | None:
+        from ic.sessions.timeutil import from_unix
+
+        return from_unix(self.start_time)
+
+    @property
+    def end_datetime(self) -> datetime | None:
+        from ic.sessions.timeutil import from_unix
+
+        return from_unix(self.end_time)

@@ -1,0 +1,359 @@
+"""One complete ``<session>`` element -> :class:`ic.sessions.model.Session` (pure, namespace-agnostic).
+
+Anything not understood is kept in an ``extra`` list as (local name, namespace-free raw XML); nothing is fatal.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+
+from lxml import etree
+
+from ic.sessions.model import (
+    CommandShellRecording,
+    CustomAttribute,
+    Customer,
+    Event,
+    EventData,
+    EventFile,
+    Representative,
+    Session,
+    SystemInfoCategory,
+    Team,
+)
+from ic.sessions.xmlutil import (
+    child,
+    child_text,
+    children,
+    local,
+    serialize_plain,
+    text,
+    time_of,
+    to_bool,
+    to_int,
+)
+
+PRA_ONLY = frozenset({"jumpoint", "jump_group"})
+
+
+def detect_product(ns: str | None, elem: etree._Element, hint: str | None) -> str:
+    """ "rs" or "pra": the caller's hint wins; else the /sra/ namespace or PRA-only elements mean PRA."""
+    if hint:
+        h = hint.strip().lower()
+        if h in ("rs", "pra"):
+            return h
+    if ns and "/sra/" in ns:
+        return "pra"
+    if any(name in PRA_ONLY for name, _ in children(elem)):
+        return "pra"
+    return "rs"
+
+
+def session_from_element(elem: etree._Element, product: str, ns: str | None) -> Session:
+    s = Session(lsid=elem.get("lsid") or "", product=product, namespace=ns or None)
+    s.source_line = elem.sourceline
+    team_list: list[Team] = []
+    primary_team: Team | None = None
+    rep_elems: list[etree._Element] = []
+    cust_elems: list[etree._Element] = []
+    for name, c in children(elem):
+        handler = _SIMPLE.get(name)
+        if handler is not None:
+            handler(s, c)
+        elif name == "custom_attributes":
+            s.custom_attributes = [_custom_attribute(a) for n, a in children(c) if n == "custom_attribute"]
+        elif name == "command_shell_recordings":
+            s.command_shell_recordings = [
+                _shell(r, i) for i, (n, r) in enumerate(children(c)) if n == "command_shell_recording"
+            ]
+        elif name == "customer_list":
+            cust_elems.extend(x for n, x in children(c) if n == "customer")
+        elif name == "rep_list":
+            rep_elems.extend(x for n, x in children(c) if n == "representative")
+        elif name == "primary_team":
+            primary_team = Team(team_id=c.get("id") or child_text(c, "id"), name=_team_name(c), is_primary=True)
+        elif name == "team_list":
+            team_list.extend(_team(t) for n, t in children(c) if n == "team")
+        elif name == "session_details":
+            s.events = [_event(e) for n, e in children(c) if n == "event"]
+        else:
+            s.extra.append((name, serialize_plain(c)))
+    if not s.session_type:
+        s.session_type = "support"
+    s.teams = _merge_teams(team_list, primary_team)
+    s.customers = [_customer(c, s) for c in cust_elems]
+    s.representatives = [_representative(r, s) for r in rep_elems]
+    return s
+
+
+# --- simple session children ------------------------------------------------------------------
+def _set(attr: str, conv=lambda v: v):
+    def apply(s: Session, e: etree._Element) -> None:
+        setattr(s, attr, conv(text(e)))
+
+    return apply
+
+
+def _public_site(s: Session, e: etree._Element) -> None:
+    s.public_site_id = e.get("id")
+    s.public_site_name = text(e)
+
+
+def _jumpoint(s: Session, e: etree._Element) -> None:
+    s.jumpoint_id = e.get("id")
+    s.jumpoint_name = text(e)
+
+
+def _jump_group(s: Session, e: etree._Element) -> None:
+    s.jump_group_id = e.get("id")
+    s.jump_group_type = e.get("type")
+    s.jump_group_name = text(e)
+
+
+def _primary_customer(s: Session, e: etree._Element) -> None:
+    s.primary_customer = text(e)
+    s.primary_customer_gsnumber = e.get("gsnumber")
+
+
+def _primary_rep(s: Session, e: etree._Element) -> None:
+    s.primary_rep = text(e)
+    s.primary_rep_gsnumber = e.get("gsnumber")
+    s.primary_rep_id = e.get("id")
+
+
+def _start(s: Session, e: etree._Element) -> None:
+    s.start_time = time_of(e)
+
+
+def _end(s: Session, e: etree._Element) -> None:
+    ts = time_of(e)
+    s.end_time = ts if ts else None  # empty or 0: still in progress / closed abnormally
+
+
+def _session_type(s: Session, e: etree._Element) -> None:
+    s.session_type = (text(e) or "").strip()
+
+
+_SIMPLE = {
+    "session_type": _session_type,
+    "lseq": _set("lseq", to_int),
+    "start_time": _start,
+    "end_time": _end,
+    "duration": _set("duration"),
+    "public_site": _public_site,
+    "external_key": _set("external_key"),
+    "session_chat_view_url": _set("chat_view_url"),
+    "session_chat_download_url": _set("chat_download_url"),
+    "session_recording_view_url": _set("recording_view_url"),
+    "session_recording_download_url": _set("recording_download_url"),
+    "file_transfer_count": _set("file_transfer_count", to_int),
+    "file_move_count": _set("file_move_count", to_int),
+    "file_delete_count": _set("file_delete_count", to_int),
+    "jumpoint": _jumpoint,
+    "jump_group": _jump_group,
+    "primary_customer": _primary_customer,
+    "primary_rep": _primary_rep,
+}
+
+
+def _custom_attribute(e: etree._Element) -> CustomAttribute:
+    return CustomAttribute(
+        code_name=e.get("code_name") or "", display_name=e.get("display_name") or "", value=text(e) or ""
+    )
+
+
+def _shell(e: etree._Element, index: int) -> CommandShellRecording:
+    instance = to_int(e.get("instance"))
+    return CommandShellRecording(
+        instance=index if instance is None else instance,
+        download_url=child_text(e, "download_url"),
+        view_url=child_text(e, "view_url"),
+    )
+
+
+# --- teams (RS; element shape unconfirmed: accept both) -----------------------------------------
+def _team_name(e: etree._Element) -> str | None:
+    for key in ("name", "display_name"):
+        value = child_text(e, key)
+        if value is not None:
+            return value
+    if len(e) == 0:
+        return e.text or ""
+    return (e.text or "").strip() or None
+
+
+def _team(e: etree._Element) -> Team:
+    primary = e.get("primary")
+    if primary is None:
+        primary = child_text(e, "primary")
+    return Team(team_id=e.get("id") or child_text(e, "id"), name=_team_name(e), is_primary=to_bool(primary))
+
+
+def _merge_teams(teams: list[Team], primary: Team | None) -> list[Team]:
+    if primary is None:
+        return teams
+    for t in teams:
+        if (primary.team_id and t.team_id == primary.team_id) or (not primary.team_id and t.name == primary.name):
+            t.is_primary = True
+            if not t.name:
+                t.name = primary.name
+            return teams
+    return [primary, *teams]
+
+
+# --- participants -----------------------------------------------------------------------------
+def _customer(e: etree._Element, s: Session) -> Customer:
+    gs = e.get("gsnumber")
+    c = Customer(gsnumber=gs)
+    primary_flag: str | None = None
+    for name, x in children(e):
+        if name == "primary_cust":
+            primary_flag = text(x)
+        elif name == "info":
+            for n, i in children(x):
+                attr = _CUSTOMER_INFO.get(n)
+                if attr:
+                    setattr(c, attr, text(i))
+                else:
+                    c.extra.append((f"info/{n}", serialize_plain(i)))
+        elif name in _CUSTOMER_FIELDS:
+            setattr(c, _CUSTOMER_FIELDS[name], text(x))
+        elif name in ("rpat", "rpat_support"):
+            c.rpat_support = to_bool(text(x))
+        else:
+            c.extra.append((name, serialize_plain(x)))
+    matches_primary = gs is not None and gs == s.primary_customer_gsnumber
+    c.is_primary = to_bool(primary_flag) if primary_flag is not None else matches_primary
+    if c.display_name is None and matches_primary:
+        c.display_name = s.primary_customer  # PRA has no <info>: the endpoint name is primary_customer's text
+    return c
+
+
+_CUSTOMER_INFO = {
+    "name": "display_name",
+    "company": "company_name",
+    "company_code": "company_code",
+    "issue": "issue",
+    "details": "issue_description",
+}
+_CUSTOMER_FIELDS = {
+    "username": "username",
+    "public_ip": "public_ip",
+    "private_ip": "private_ip",
+    "hostname": "hostname",
+    "os": "os",
+}
+
+
+def _representative(e: etree._Element, s: Session) -> Representative:
+    gs = e.get("gsnumber")
+    r = Representative(gsnumber=gs, user_id=e.get("id"))
+    primary_flag: str | None = None
+    for name, x in children(e):
+        value = text(x)
+        if name in _REP_FIELDS:
+            setattr(r, _REP_FIELDS[name], value)
+        elif name == "display_name":
+            r.plain_display_name = value
+        elif name == "private_display_name":
+            r.private_display_name = value
+        elif name == "id":
+            r.user_id = r.user_id or value
+        elif name == "session_owner":
+            r.is_owner = to_bool(value)
+        elif name == "seconds_involved":
+            r.seconds_involved = to_int(value)
+        elif name == "invited":
+            r.invited = to_bool(value)
+        elif name == "primary_rep":
+            primary_flag = value
+        else:
+            r.extra.append((name, serialize_plain(x)))
+    r.display_name = r.private_display_name or r.plain_display_name
+    if primary_flag is not None:
+        r.is_primary = to_bool(primary_flag)
+    elif s.primary_rep_gsnumber is not None:
+        r.is_primary = gs == s.primary_rep_gsnumber
+    else:
+        r.is_primary = s.primary_rep_id is not None and r.user_id == s.primary_rep_id
+    return r
+
+
+_REP_FIELDS = {
+    "username": "username",
+    "public_display_name": "public_display_name",
+    "display_number": "display_number",
+    "public_ip": "public_ip",
+    "private_ip": "private_ip",
+    "hostname": "hostname",
+    "os": "os",
+}
+
+
+# --- events -----------------------------------------------------------------------------------
+def _event(e: etree._Element) -> Event:
+    ev = Event(event_type=e.get("event_type") or "", timestamp=to_int(e.get("timestamp")))
+    for name, x in children(e):
+        if name == "performed_by":
+            ev.performed_by, ev.performed_by_type, ev.performed_by_gsnumber = text(x), x.get("type"), x.get("gsnumber")
+        elif name == "destination":
+            ev.destination, ev.destination_type, ev.destination_gsnumber = text(x), x.get("type"), x.get("gsnumber")
+        elif name == "body":
+            ev.body = text(x)
+            ev.data.append(EventData("body", ev.body or ""))
+        elif name == "encoded_body":
+            ev.body = _decode_body(text(x))
+            ev.body_encoded = True
+            ev.data.append(EventData("body", ev.body))
+        elif name == "filename":
+            ev.filename = text(x)
+            ev.data.append(EventData("filename", ev.filename or ""))
+        elif name == "filesize":
+            ev.filesize = to_int(text(x))
+            ev.data.append(EventData("filesize", (text(x) or "").strip()))
+        elif name == "files":
+            for n, f in children(x):
+                if n != "file":
+                    ev.extra.append((f"files/{n}", serialize_plain(f)))
+                    continue
+                fname, fsize = child_text(f, "filename"), child_text(f, "filesize")
+                if fname is None and len(f) == 0:
+                    fname = f.text  # tolerate <file>name</file>
+                ev.files.append(EventFile(fname or "", to_int(fsize)))
+                ev.data.append(EventData("filename", fname or ""))
+                if fsize is not None:
+                    ev.data.append(EventData("filesize", fsize.strip()))
+        elif name == "data":
+            for n, v in children(x):
+                if n == "value":
+                    value = v.get("value")
+                    ev.data.append(EventData(v.get("name") or "", value if value is not None else text(v) or ""))
+                else:
+                    ev.extra.append((f"data/{n}", serialize_plain(v)))
+        elif name == "system_information":
+            ev.system_information.extend(_category(c) for n, c in children(x) if n == "category")
+        else:
+            ev.extra.append((name, serialize_plain(x)))
+    return ev
+
+
+def _decode_body(value: str | None) -> str:
+    raw = "".join((value or "").split())
+    try:
+        data = base64.b64decode(raw + "=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        return value or ""  # not base64 after all: keep what was sent
+    return data.decode("utf-8", errors="replace")
+
+
+def _category(e: etree._Element) -> SystemInfoCategory:
+    cat = SystemInfoCategory(name=e.get("name") or "")
+    for name, x in children(e):
+        if name == "description":
+            cat.description.extend((f.get("name") or "", text(f) or "") for n, f in children(x) if n == "field")
+        elif name == "data":
+            for n, row in children(x):
+                if n == "row":
+                    cat.rows.append([(f.get("name") or "", text(f) or "") for fn, f in children(row) if fn == "field"])
+    cat.information_xml = serialize_plain(e)
+    return cat
