@@ -1,0 +1,129 @@
+"""Incremental state of one (site, destination, data type): the only module that knows its JSON shape.
+
+Shape (version 1)::
+
+    {"version": 1,
+     "cursor": 1718700000 | null,      # max end_time@timestamp of a stored session (APPLIANCE clock), null = never
+     "start_cursor": 1718690000 | null,  # max start_time@timestamp seen (finds new in-progress sessions)
+     "done": {"<lsid>": <end_time>, ...}, # lsids finished for this data type whose end_time >= cursor - overlap,
+                                          # plus every lsid finished in a window not yet completed (resume)
+     "in_progress": {"<lsid>": <start_time>, ...},  # seen without end_time: fetched again until they end
+     "partial": {"<lsid>": [0, 2]},       # command-shell instances already stored for a session not yet done
+     "last_backup": 1718700000 | null}    # host time of the last stored backup (information only)
+
+Why this is crash-proof: the engine saves the state only after the destination committed a batch (or a file), and
+the cursor moves only when a whole window is finished. A run killed at any instant therefore restarts the same
+window, and the ``done`` map makes it skip exactly what was already handed to the destination — nothing is lost
+(the cursor did not move) and nothing is handed over twice (done lsids are skipped).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STATE_VERSION = 1
+DEFAULT_OVERLAP = 120  # seconds re-queried below the cursor: appliance bounds are inclusive and commits lag
+
+
+@dataclass
+class TransferState:
+    cursor: int | None = None
+    start_cursor: int | None = None
+    done: dict[str, int | None] = field(default_factory=dict)
+    in_progress: dict[str, int | None] = field(default_factory=dict)
+    partial: dict[str, list[int]] = field(default_factory=dict)
+    last_backup: int | None = None
+
+    # --- (de)serialisation ---------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, data: dict | None) -> "TransferState":
+        if not data:
+            return cls()
+        if int(data.get("version", 1)) > STATE_VERSION:
+            # written by a newer program: start over rather than misread it (destinations upsert anyway)
+            return cls()
+        return cls(
+            cursor=_int_or_none(data.get("cursor")),
+            start_cursor=_int_or_none(data.get("start_cursor")),
+            done={str(k): _int_or_none(v) for k, v in (data.get("done") or {}).items()},
+            in_progress={str(k): _int_or_none(v) for k, v in (data.get("in_progress") or {}).items()},
+            partial={str(k): sorted(int(i) for i in v) for k, v in (data.get("partial") or {}).items()},
+            last_backup=_int_or_none(data.get("last_backup")),
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "version": STATE_VERSION,
+            "cursor": self.cursor,
+            "start_cursor": self.start_cursor,
+            "done": self.done,
+            "in_progress": self.in_progress,
+            "partial": self.partial,
+            "last_backup": self.last_backup,
+        }
+
+    # --- window logic -------------------------------------------------------------------------
+    def end_bound(self, overlap: int, first_bound: int) -> int:
+        """``end_time`` to list closed sessions from: cursor - overlap, or ``first_bound`` on the first run."""
+        if self.cursor is None:
+            return max(0, first_bound)
+        return max(0, self.cursor - overlap)
+
+    def start_bound(self, overlap: int, first_bound: int) -> int:
+        """``start_time`` to look for sessions in progress from (see engine docstring)."""
+        if self.start_cursor is None:
+            return max(0, first_bound)
+        return max(0, self.start_cursor - overlap)
+
+    def needs(self, lsid: str, end_time: int | None, overlap: int, first_bound: int) -> bool:
+        """Should this data type still handle a closed session returned by a listing?"""
+        if lsid in self.done:
+            return False
+        if end_time is not None and end_time < self.end_bound(overlap, first_bound):
+            return False  # older than this type's window: finished in an earlier window and pruned since
+        return True
+
+    def mark_done(self, lsid: str, end_time: int | None) -> None:
+        self.done[lsid] = end_time
+        self.in_progress.pop(lsid, None)
+        self.partial.pop(lsid, None)
+
+    def mark_in_progress(self, lsid: str, start_time: int | None) -> None:
+        self.in_progress[lsid] = start_time
+        if start_time is not None:
+            self.start_cursor = max(self.start_cursor or 0, start_time)
+
+    def mark_partial(self, lsid: str, instance: int) -> None:
+        got = self.partial.setdefault(lsid, [])
+        if instance not in got:
+            got.append(instance)
+            got.sort()
+
+    def note_start(self, start_time: int | None) -> None:
+        if start_time is not None:
+            self.start_cursor = max(self.start_cursor or 0, start_time)
+
+    def complete_window(self, overlap: int, first_bound: int = 0, *, stale_before: int | None = None) -> None:
+        """The whole window is stored: advance the cursor to the newest end time and forget old done lsids.
+
+        A first window that found nothing pins the cursor at its bound, so a look-back never slides forward
+        over sessions that arrive while the program is not running.
+
+        ``stale_before``: drop in-progress entries that started before this appliance time (abnormally closed
+        sessions never get an end time and would be fetched forever).
+        """
+        ends = [e for e in self.done.values() if e is not None]
+        if ends:
+            self.cursor = max(self.cursor or 0, max(ends))
+        elif self.cursor is None and first_bound > 0:
+            self.cursor = first_bound + overlap
+        if self.cursor is not None:
+            keep_from = self.cursor - overlap
+            self.done = {k: v for k, v in self.done.items() if v is not None and v >= keep_from}
+        if stale_before is not None:
+            self.in_progress = {k: v for k, v in self.in_progress.items() if v is None or v >= stale_before}
+
+
+def _int_or_none(value) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(value)
