@@ -343,6 +343,13 @@ def test_non_xml_bodies_raise_parse_error(body):
         assert str(err.value) == "response is not valid XML at line 1: the document is empty"
 
 
+def test_source_keyword_alias_names_the_source():
+    with pytest.raises(ParseError, match="^lsid abc is not valid XML at line 1"):
+        list(iter_sessions(b"<session_list>", source="lsid abc"))
+    with pytest.raises(ParseError, match="^named is not valid XML at line 1"):
+        list(iter_sessions(io.BytesIO(b"<session_list>"), "named", "rs"))
+
+
 def test_unreadable_source(tmp_path):
     with pytest.raises(ParseError, match="cannot be read"):
         list(iter_sessions(tmp_path / "missing.xml"))

@@ -24,24 +24,27 @@ XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def iter_sessions(
-    source: Source,
+    xml: Source,
+    /,
     source_name: str | None = None,
     product: str | None = None,
     *,
+    source: str | None = None,
     huge_tree: bool = False,
 ) -> Iterator[Session]:
     """Yield every ``<session>`` of a session_list document, in document order.
 
-    ``source``: a path, a binary file object, or bytes. ``source_name`` names it in errors (default: the path or
-    the file object's name). ``product``: "rs" / "pra" when the caller knows which report it asked for; None or
-    "detect" detects it (``/sra/`` namespace or jumpoint/jump_group elements mean PRA).
+    ``xml`` (first positional argument): a path, a binary file object, or bytes. ``source_name`` (or keyword
+    ``source=``, the older contract spelling) names it in errors (default: the path or the file object's name).
+    ``product``: "rs" / "pra" when the caller knows which report it asked for; None or "detect" detects it
+    (``/sra/`` namespace or jumpoint/jump_group elements mean PRA).
     ``huge_tree`` lifts libxml2's per-node size limits (only for text nodes over 10 MB).
 
     Raises ApplianceAPIError for an ``<error>`` document and ParseError for malformed XML; a ParseError comes
     only after every session that was complete before the break has been yielded.
     """
-    name = source_name or _name_of(source)
-    stream, owned = _open(source, name)
+    name = source_name or source or _name_of(xml)
+    stream, owned = _open(xml, name)
     try:
         yield from _parse(stream, name, product, huge_tree)
     finally:
