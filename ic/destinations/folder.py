@@ -1,0 +1,606 @@
+"""File System destination: session XML, recordings and site backups written as files into one folder.
+
+How a file is written (``_write``): the bytes go to a hidden temporary file ``.~ic-<hex>.part`` in the destination
+folder, are flushed and fsync'ed, and only then get their final name, so a file under a final name is always
+complete. A crash leaves at most a ``.part`` file; those older than a day are removed by ``test()`` and by the
+first store of each run.
+
+File Name Conflict Handling (from the product guide):
+
+* ``AppendNumber`` -- the smallest number n >= 1 is inserted before the LAST period (``x.flv`` -> ``x.1.flv`` ->
+  ``x.2.flv``; a name without a period gets ``.n`` at the end). Race-safe: the final name is claimed with a
+  no-clobber operation (hard link on POSIX, rename on Windows; where hard links are unsupported, an ``O_EXCL``
+  placeholder that is then atomically replaced) and the next number is tried when it is taken. An existing file
+  with identical bytes under the name or a numbered variant counts as already stored: re-running after a failure
+  never duplicates a file.
+* ``Overwrite`` -- the existing file is atomically replaced (``os.replace``).
+* ``Skip`` -- the existing file is kept and nothing is created; ``store_file`` returns None.
+
+In-progress sessions: their XML file changes when the session ends. The folder keeps a small sidecar index
+``.ic-inprogress.json`` mapping (site host, LSID) -> file name for sessions last written while in progress. A later
+version of such a session replaces that file (whatever the conflict mode) instead of appending a number, so exactly
+one XML file per session remains once it has ended; the entry is dropped when the ended version is written.
+
+Backups have no session, so they are named with the File Name Format rendered with %SESSION_TYPE% = ``backup``,
+%LSID% = the UTC download time ``YYYYMMDDTHHMMSSZ``, %LSEQ% = the same time in Unix seconds, %EXTERNAL_KEY% and
+%INSTANCE% empty; a format without %SUPPORT_SITE_HOST% gets ``<host>-`` in front so sites stay apart. With the default
+format a backup is ``access.example.com-backup-20240101T020000Z.nsb``. Retention Count N keeps the N newest backups
+of that site (including the one just written) and deletes older files that match exactly this backup pattern --
+never any other file. (The Content-Disposition name is only used for its extension when none was given.)
+"""
+from __future__ import annotations
+
+import errno
+import io
+import json
+import logging
+import ntpath
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO, Callable, ClassVar, Iterable
+
+from ic.destinations import naming
+from ic.destinations.base import Destination, FieldSpec, FileItem
+from ic.errors import ConfigError, DestinationError, DestinationUnavailable
+from ic.sessions.model import Session
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".~ic-"
+TEMP_SUFFIX = ".part"
+_TEMP_RE = re.compile(r"\.~ic-[0-9a-f]+\.part")
+INDEX_NAME = ".ic-inprogress.json"
+STALE_SECONDS = 24 * 3600
+DRIVE_REMOTE = 4  # GetDriveTypeW: a mapped network drive
+DOWNLOAD_FORMATS = ("Default",)
+MAX_APPEND_NUMBER = 100_000
+_CHUNK = 1 << 20
+_NO_HARDLINK_ERRNOS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.ENOTSUP,
+                       getattr(errno, "EOPNOTSUPP", errno.ENOTSUP)}
+
+
+def _windows_drive_type(root: str) -> int:
+    """GetDriveTypeW for a drive root such as ``Z:\\`` (Windows only)."""
+    import ctypes
+
+    return int(ctypes.windll.kernel32.GetDriveTypeW(ctypes.c_wchar_p(root)))  # type: ignore[attr-defined]
+
+
+def _parse_retention(value: object) -> int | None:
+    """Empty -> None (keep all); otherwise a whole number >= 1, else ValueError."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        raise ValueError(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+@dataclass(frozen=True)
+class _Settings:
+    directory: Path
+    conflict: str
+    name_format: str
+    retention: int | None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    path: Path | None
+    how: str  # created | replaced | unchanged | skipped
+
+
+class FolderDestination(Destination):
+    type_name = "folder"
+    display_name = "File System"
+    accepts_files = True
+
+    # Returns the GetDriveTypeW value of a drive root; None where drive letters do not exist. Replaceable for tests.
+    drive_type: ClassVar[Callable[[str], int] | None] = staticmethod(_windows_drive_type) if os.name == "nt" else None
+
+    def __init__(self, name: str, config: dict) -> None:
+        super().__init__(name, config)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        self.use_hardlinks = os.name != "nt"  # POSIX no-clobber claim; falls back by itself where unsupported
+        self.stats = {"created": 0, "replaced": 0, "unchanged": 0, "skipped": 0, "backups_deleted": 0}
+        self._stale_checked = False
+
+    # --- settings -----------------------------------------------------------------------------------------------
+    @classmethod
+    def fields(cls) -> list[FieldSpec]:
+        return [
+            FieldSpec("directory", "Destination Directory", kind="directory", required=True,
+                      help="Folder for the session XML, recordings and site backups. Do not use a mapped drive: "
+                           "unless the folder is local, enter a UNC path such as \\\\server\\share\\folder."),
+            FieldSpec("download_format", "Download Format", kind="choice", default="Default",
+                      choices=DOWNLOAD_FORMATS,
+                      help="Leave this at its default setting unless a BeyondTrust technician says otherwise."),
+            FieldSpec("conflict", "File Name Conflict Handling", kind="choice", default="AppendNumber",
+                      choices=naming.CONFLICT_MODES,
+                      help="AppendNumber: insert the smallest free number before the last period (x.1.flv). "
+                           "Overwrite: replace the existing file. Skip: keep the existing file, create nothing."),
+            FieldSpec("name_format", "File Name Format", default=naming.DEFAULT_NAME_FORMAT,
+                      help="Replacement values (case sensitive): " + " ".join(f"%{v}%" for v in naming.REPLACEMENT_VALUES)
+                           + ". Command shell and Show My Screen recordings get -shell-N / -smsr-N before the "
+                             "extension when %INSTANCE% is not used. Empty = the default."),
+            FieldSpec("retention", "Retention Count", kind="int", default=None,
+                      help="How many backups of each site to keep; leave empty to keep all backups."),
+        ]
+
+    @classmethod
+    def validate(cls, config: dict) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        directory = str(config.get("directory") or "").strip()
+        if not directory:
+            problems["directory"] = "Destination Directory is required."
+        else:
+            problem = cls._directory_problem(directory)
+            if problem:
+                problems["directory"] = problem
+        fmt = config.get("download_format") or "Default"
+        if fmt not in DOWNLOAD_FORMATS:
+            problems["download_format"] = ("Download Format must be Default; leave it at its default unless a "
+                                           "BeyondTrust technician says otherwise.")
+        conflict = config.get("conflict") or "AppendNumber"
+        if conflict not in naming.CONFLICT_MODES:
+            problems["conflict"] = "File Name Conflict Handling must be AppendNumber, Overwrite or Skip."
+        name_format = config.get("name_format") or naming.DEFAULT_NAME_FORMAT
+        problem = naming.format_problem(str(name_format))
+        if problem:
+            problems["name_format"] = problem
+        try:
+            _parse_retention(config.get("retention"))
+        except ValueError:
+            problems["retention"] = "Retention Count must be a whole number of 1 or more, or empty to keep all backups."
+        return problems
+
+    @classmethod
+    def _directory_problem(cls, directory: str) -> str | None:
+        if "\x00" in directory:
+            return "Destination Directory contains a NUL character; enter a normal folder path."
+        drive_type = cls.drive_type
+        if drive_type is not None:
+            drive = ntpath.splitdrive(directory)[0]
+            if re.fullmatch(r"[A-Za-z]:", drive) and drive_type(drive + "\\") == DRIVE_REMOTE:
+                return (f"Destination Directory is on the mapped drive {drive.upper()}, which the scheduled task "
+                        "cannot see; enter the UNC path instead, e.g. \\\\server\\share\\folder.")
+            if not ntpath.isabs(directory) or not (drive or directory.startswith(("\\\\", "//"))):
+                return ("Destination Directory must be a full path such as C:\\IntegrationClient\\Data or "
+                        "\\\\server\\share\\folder.")
+            return None
+        if not os.path.isabs(directory):
+            return "Destination Directory must be a full path such as /var/lib/integration-client."
+        return None
+
+    def _settings(self) -> _Settings:
+        problems = self.validate(self.config)
+        if problems:
+            key, message = next(iter(problems.items()))
+            raise ConfigError(f"Destination {self.name}: {message}", field=key)
+        return _Settings(
+            directory=Path(str(self.config["directory"]).strip()),
+            conflict=self.config.get("conflict") or "AppendNumber",
+            name_format=self.config.get("name_format") or naming.DEFAULT_NAME_FORMAT,
+            retention=_parse_retention(self.config.get("retention")),
+        )
+
+    # --- test ---------------------------------------------------------------------------------------------------
+    def test(self) -> str:
+        s = self._settings()
+        d = s.directory
+        created = False
+        if os.path.lexists(naming.long_path(d)) and not os.path.isdir(naming.long_path(d)):
+            raise DestinationError(f"Destination Directory {d} is a file, not a folder; enter a folder path.")
+        if not os.path.isdir(naming.long_path(d)):
+            parent = d.parent
+            if parent == d or not os.path.isdir(naming.long_path(parent)):
+                raise DestinationError(f"Folder {d} does not exist, nor does its parent folder; create it or "
+                                       "correct Destination Directory.")
+            try:
+                os.mkdir(naming.long_path(d))
+            except OSError as exc:
+                raise DestinationError(f"Folder {d} does not exist and could not be created "
+                                       f"({exc.strerror or exc}).") from None
+            created = True
+        self._clean_stale(d)
+        probe = d / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        try:
+            with open(naming.long_path(probe), "xb") as f:
+                f.write(b"Integration Client write test\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.unlink(naming.long_path(probe))
+        except PermissionError:
+            raise DestinationError(f"Folder {d} is not writable; give the account that runs the Integration Client "
+                                   "write access to it.") from None
+        except OSError as exc:
+            raise DestinationError(f"Folder {d} could not be written ({exc.strerror or exc}).") from None
+        return f"Folder {d} was created and is writable." if created else f"Folder {d} is writable."
+
+    # --- sessions -----------------------------------------------------------------------------------------------
+    def store_sessions(self, site_host: str, sessions: Iterable[Session]) -> int:
+        """One XML file per session (bytes exactly as the appliance sent them). Returns files written.
+
+        Files skipped by conflict handling, or already present with identical bytes, are not counted.
+        See the module docstring for how in-progress sessions are replaced once they end.
+        """
+        s = self._settings()
+        d = self._ready_dir(s)
+        index = _InProgressIndex(d)
+        written = 0
+        try:
+            for session in sessions:
+                values = _session_values(site_host, session)
+                name = naming.render(s.name_format, values, "xml")
+                key = f"{site_host}\n{session.lsid}"
+                previous = index.get(key)
+                if previous is not None:
+                    outcome = self._write(d, previous, session.raw_xml, "Overwrite")
+                else:
+                    outcome = self._write(d, name, session.raw_xml, s.conflict)
+                if outcome.how in ("created", "replaced"):
+                    written += 1
+                if session.in_progress:
+                    if outcome.path is not None:
+                        index.set(key, outcome.path.name)
+                else:
+                    index.discard(key)
+        finally:
+            index.save()
+        return written
+
+    # --- recordings and backups ---------------------------------------------------------------------------------
+    def store_file(self, item: FileItem) -> Path | None:
+        if item.kind not in ("recordings", "smsr", "shell", "backup"):
+            raise ValueError(f"unknown file kind {item.kind!r}")
+        s = self._settings()
+        d = self._ready_dir(s)
+        ext_hint = item.extension
+        if not ext_hint and item.suggested_name and "." in item.suggested_name:
+            ext_hint = item.suggested_name.rpartition(".")[2]
+        ext = naming.clean_extension(ext_hint, "nsb" if item.kind == "backup" else "flv")
+        if item.kind == "backup":
+            return self._store_backup(s, d, item, ext)
+        fmt = naming.format_for(s.name_format, item.kind, item.instance)
+        values = _session_values(item.site_host, item.session, item.instance)
+        name = naming.render(fmt, values, ext)
+        return self._write(d, name, item.source, s.conflict).path
+
+    def _store_backup(self, s: _Settings, d: Path, item: FileItem, ext: str) -> Path | None:
+        fmt = self._backup_format(s.name_format)
+        now = self.clock().astimezone(timezone.utc)
+        values = {
+            "SUPPORT_SITE_HOST": item.site_host,
+            "SESSION_TYPE": "backup",
+            "LSID": now.strftime("%Y%m%dT%H%M%SZ"),
+            "LSEQ": int(now.timestamp()),
+            "EXTERNAL_KEY": "",
+            "INSTANCE": "",
+        }
+        outcome = self._write(d, naming.render(fmt, values, ext), item.source, s.conflict)
+        if outcome.path is not None and s.retention:
+            self._apply_retention(d, fmt, item.site_host, ext, s.retention)
+        return outcome.path
+
+    @staticmethod
+    def _backup_format(name_format: str) -> str:
+        return name_format if "%SUPPORT_SITE_HOST%" in name_format else "%SUPPORT_SITE_HOST%-" + name_format
+
+    @staticmethod
+    def backup_pattern(fmt: str, site_host: str, ext: str) -> re.Pattern:
+        """Regex matching exactly the backup names this plugin writes for ``site_host`` (before numbering)."""
+        fragments = {
+            "SUPPORT_SITE_HOST": re.escape(naming.clean_value(site_host)),
+            "SESSION_TYPE": "backup",
+            "LSID": r"(\d{8}T\d{6}Z)",
+            "LSEQ": r"(\d{9,11})",
+            "EXTERNAL_KEY": "",
+            "INSTANCE": "",
+            "EXTENSION": re.escape(ext),
+        }
+        out = []
+        for i, part in enumerate(fmt.split("%")):
+            out.append(fragments.get(part, "") if i % 2 else re.escape(part))
+        return re.compile("".join(out))
+
+    def _apply_retention(self, d: Path, fmt: str, site_host: str, ext: str, keep: int) -> None:
+        pattern = self.backup_pattern(fmt, site_host, ext)
+        found: list[tuple[tuple[int, int, str], str]] = []
+        try:
+            entries = list(os.scandir(naming.long_path(d)))
+        except OSError as exc:
+            log.warning("Retention for %s skipped: folder %s could not be listed (%s).", site_host, d, exc)
+            return
+        for entry in entries:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            m = pattern.fullmatch(entry.name)
+            number = 0
+            if not m:
+                base, number = naming.strip_number(entry.name)
+                m = pattern.fullmatch(base) if number else None
+            if m:
+                stamp = int(re.sub(r"\D", "", m.group(1)) or 0)
+                found.append(((stamp, number, entry.name), entry.name))
+        found.sort(reverse=True)
+        for _, file_name in found[keep:]:
+            try:
+                os.unlink(naming.long_path(d / file_name))
+                self.stats["backups_deleted"] += 1
+                log.info("Retention Count %d: deleted old backup %s from %s.", keep, file_name, d)
+            except OSError as exc:
+                log.warning("Old backup %s in %s could not be deleted (%s).", file_name, d, exc)
+
+    # --- the one place that writes files ------------------------------------------------------------------------
+    def _ready_dir(self, s: _Settings) -> Path:
+        d = s.directory
+        if not os.path.isdir(naming.long_path(d)):
+            raise DestinationUnavailable(f"Folder {d} does not exist or cannot be reached; check Destination "
+                                         "Directory and that the account running the Integration Client can reach it.")
+        if not self._stale_checked:
+            self._stale_checked = True
+            self._clean_stale(d)
+        return d
+
+    def _clean_stale(self, d: Path) -> int:
+        """Remove ``.~ic-*.part`` leftovers of a crash, older than a day (younger ones may be in use)."""
+        removed = 0
+        cutoff = time.time() - STALE_SECONDS
+        try:
+            entries = list(os.scandir(naming.long_path(d)))
+        except OSError:
+            return 0
+        for entry in entries:
+            if not _TEMP_RE.fullmatch(entry.name):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(naming.long_path(d / entry.name))
+                    removed += 1
+            except OSError:
+                continue
+        if removed:
+            log.info("Removed %d unfinished temporary file(s) older than a day from %s.", removed, d)
+        return removed
+
+    def _write(self, d: Path, name: str, source: object, mode: str) -> _Outcome:
+        final = naming.safe_join(d, name)
+        try:
+            if mode == "Skip" and os.path.lexists(naming.long_path(final)):
+                return self._count(_Outcome(None, "skipped"))
+            tmp = self._write_temp(d, source)
+            try:
+                if mode == "Overwrite":
+                    existed = os.path.lexists(naming.long_path(final))
+                    os.replace(naming.long_path(tmp), naming.long_path(final))
+                    _fsync_dir(d)
+                    return self._count(_Outcome(final, "replaced" if existed else "created"))
+                for n in range(MAX_APPEND_NUMBER):
+                    candidate = naming.safe_join(d, naming.numbered_name(name, n))
+                    if self._claim(tmp, candidate):
+                        _fsync_dir(d)
+                        return self._count(_Outcome(candidate, "created"))
+                    if mode == "Skip":
+                        return self._count(_Outcome(None, "skipped"))
+                    if _same_content(tmp, candidate):
+                        return self._count(_Outcome(candidate, "unchanged"))
+                raise DestinationError(f"Folder {d} already holds {MAX_APPEND_NUMBER} numbered copies of {name}; "
+                                       "clean it up or change File Name Format.")
+            finally:
+                try:
+                    os.unlink(naming.long_path(tmp))
+                except FileNotFoundError:
+                    pass
+        except PermissionError as exc:
+            raise DestinationError(f"Could not write {name} in folder {d}: access denied (the account running the "
+                                   "Integration Client lacks write access, or the file is open in another program).") from exc
+        except OSError as exc:
+            raise DestinationUnavailable(f"Could not write {name} in folder {d} ({exc.strerror or exc}).") from exc
+
+    def _count(self, outcome: _Outcome) -> _Outcome:
+        self.stats[outcome.how] += 1
+        return outcome
+
+    def _write_temp(self, d: Path, source: object) -> Path:
+        for _ in range(10):
+            tmp = d / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+            try:
+                out = open(naming.long_path(tmp), "xb")
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - 10 collisions of 64 random bits
+            raise DestinationError(f"Could not create a temporary file in folder {d}.")
+        try:
+            with out:
+                with _open_source(source) as src:
+                    shutil.copyfileobj(src, out, _CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            try:
+                os.unlink(naming.long_path(tmp))
+            except OSError:
+                pass
+            raise
+        return tmp
+
+    def _claim(self, tmp: Path, final: Path) -> bool:
+        """Give the complete temp file the name ``final`` only if that name is free. False when taken."""
+        src, dst = naming.long_path(tmp), naming.long_path(final)
+        if os.name == "nt":
+            try:
+                os.rename(src, dst)  # Windows rename never replaces an existing file
+                return True
+            except FileExistsError:
+                return False
+        if self.use_hardlinks:
+            try:
+                os.link(src, dst)  # atomic, fails if dst exists; the temp name is removed by the caller
+                return True
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in _NO_HARDLINK_ERRNOS:
+                    raise
+                log.info("Folder %s does not support hard links; claiming file names with placeholders.", tmp.parent)
+                self.use_hardlinks = False
+        # No hard links (FAT, some shares): reserve the name with O_EXCL, then atomically put the data under it.
+        # A crash between the two steps can leave an empty placeholder, never a partly written file.
+        try:
+            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        os.replace(src, dst)
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+def _session_values(site_host: str, session: Session | None, instance: int | None = None) -> dict[str, object]:
+    values: dict[str, object] = {"SUPPORT_SITE_HOST": site_host, "INSTANCE": "" if instance is None else instance}
+    if session is not None:
+        values.update(
+            LSEQ="" if session.lseq is None else session.lseq,
+            LSID=session.lsid,
+            EXTERNAL_KEY=session.external_key or "",
+            SESSION_TYPE=session.session_type or "",
+        )
+    return values
+
+
+class _open_source:
+    """Context manager yielding a binary reader for a Path/str, bytes, or an already open binary file."""
+
+    def __init__(self, source: object) -> None:
+        self.source = source
+        self._opened: BinaryIO | None = None
+
+    def __enter__(self) -> BinaryIO:
+        src = self.source
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            return io.BytesIO(bytes(src))
+        if isinstance(src, (str, os.PathLike)):
+            self._opened = open(naming.long_path(src), "rb")
+            return self._opened
+        if hasattr(src, "read"):
+            return src  # type: ignore[return-value]
+        raise TypeError(f"cannot read file data from {type(src).__name__}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._opened is not None:
+            self._opened.close()
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    try:
+        pa, pb = naming.long_path(a), naming.long_path(b)
+        if not os.path.isfile(pb) or os.path.getsize(pa) != os.path.getsize(pb):
+            return False
+        with open(pa, "rb") as fa, open(pb, "rb") as fb:
+            while True:
+                ca, cb = fa.read(_CHUNK), fb.read(_CHUNK)
+                if ca != cb:
+                    return False
+                if not ca:
+                    return True
+    except OSError:
+        return False
+
+
+def _fsync_dir(d: Path) -> None:
+    """Make the new directory entry durable (POSIX; a no-op on Windows)."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class _InProgressIndex:
+    """Sidecar ``.ic-inprogress.json``: (site host, LSID) -> file name of sessions written while in progress."""
+
+    def __init__(self, d: Path) -> None:
+        self.d = d
+        self.path = d / INDEX_NAME
+        self.entries: dict[str, str] = {}
+        self.changed = False
+        try:
+            with open(naming.long_path(self.path), "rb") as f:
+                data = json.load(f)
+            entries = data.get("in_progress", {}) if isinstance(data, dict) else {}
+            self.entries = {str(k): str(v) for k, v in entries.items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("Ignoring unreadable %s in %s (%s); in-progress sessions will be written anew.",
+                        INDEX_NAME, d, exc)
+
+    def get(self, key: str) -> str | None:
+        name = self.entries.get(key)
+        if name is None:
+            return None
+        try:
+            path = naming.safe_join(self.d, name)
+        except DestinationError:
+            path = None
+        if path is None or not os.path.isfile(naming.long_path(path)):
+            self.discard(key)  # the admin removed it (or the entry is bogus): write a fresh file
+            return None
+        return name
+
+    def set(self, key: str, name: str) -> None:
+        if self.entries.get(key) != name:
+            self.entries[key] = name
+            self.changed = True
+
+    def discard(self, key: str) -> None:
+        if self.entries.pop(key, None) is not None:
+            self.changed = True
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        tmp = self.d / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        try:
+            if not self.entries:
+                try:
+                    os.unlink(naming.long_path(self.path))
+                except FileNotFoundError:
+                    pass
+            else:
+                with open(naming.long_path(tmp), "x", encoding="utf-8") as f:
+                    json.dump({"version": 1, "in_progress": self.entries}, f, indent=0, sort_keys=True)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(naming.long_path(tmp), naming.long_path(self.path))
+            self.changed = False
+        except OSError as exc:
+            log.warning("Could not update %s in %s (%s).", INDEX_NAME, self.d, exc)
+            try:
+                os.unlink(naming.long_path(tmp))
+            except OSError:
+                pass
