@@ -530,3 +530,131 @@ def test_parsed_fixture_lands_whole_and_twice_is_identical(db_url, name):
     assert len(first["session_event"]) == sum(len(x.events) for x in sessions)
     assert len(first["user"]) == sum(len(x.representatives) for x in sessions)
     assert len(first["endpoint"]) == sum(len(x.customers) for x in sessions)
+
+
+# Exact rows of the parsed fixtures (columns in table order without id; *_id columns are ranks of the parent rows).
+RS_SUPPORT_SESSION_ROWS = {
+    "session": [
+        ('6f1c2b9e0d4a4e7f9a3b5c8d7e6f5a4b', 'support', _dt("2024-06-18 10:10:00"), _dt("2024-06-18 10:35:23"), '00:25:23', 1, 'support.example.com', 'INC0012345', '1', 'Default', 10482, None, None, None, None, None),
+        ('0a9b8c7d6e5f40312a3b4c5d6e7f8091', 'support', _dt("2024-06-18 10:36:40"), None, '00:04:10', 0, 'support.example.com', '', '2', 'Service Desk – Été', None, None, None, None, None, None),
+        ('1b2c3d4e5f60718293a4b5c6d7e8f901', 'support', _dt("2024-06-18 11:00:00"), _dt("2024-06-18 12:00:00"), '01:00:00', 2, 'support.example.com', 'CHG-42', '1', 'Default', 10490, None, None, None, None, None),
+    ],
+    "session_event": [
+        (1, 'Session Start', _dt("2024-06-18 10:10:00"), None, None, None, None),
+        (1, 'Conference Member Added', _dt("2024-06-18 10:10:02"), 'Jane Customer', 'customer', None, None),
+        (1, 'Conference Member Added', _dt("2024-06-18 10:10:10"), 'Alex Rep', 'representative', None, None),
+        (1, 'Conference Owner Changed', _dt("2024-06-18 10:10:11"), None, None, 'Alex Rep', 'representative'),
+        (1, 'Chat Message', _dt("2024-06-18 10:10:15"), 'Alex Rep', 'representative', 'Everyone', 'everyone'),
+        (1, 'System Information Retrieved', _dt("2024-06-18 10:11:00"), 'Alex Rep', 'representative', 'Jane Customer', 'customer'),
+        (1, 'File Upload', _dt("2024-06-18 10:21:40"), 'Alex Rep', 'representative', 'Jane Customer', 'customer'),
+        (1, 'Session Note Added', _dt("2024-06-18 10:34:10"), 'Alex Rep', 'representative', None, None),
+        (1, 'Session End', _dt("2024-06-18 10:35:23"), None, None, None, None),
+        (2, 'Session Start', _dt("2024-06-18 10:36:40"), None, None, None, None),
+        (2, 'Chat Message', _dt("2024-06-18 10:37:40"), 'Zoë Çelik', 'customer', 'Everyone', 'everyone'),
+        (3, 'Session Start', _dt("2024-06-18 11:00:00"), None, None, None, None),
+        (3, 'Command Shell Session Started', _dt("2024-06-18 11:01:40"), 'Jo Junior', 'representative', 'Sam Server', 'customer'),
+        (3, 'Chat Message', _dt("2024-06-18 11:10:00"), 'Jo Junior', 'representative', 'Sam Server', 'customer'),
+        (3, 'Files Shared', _dt("2024-06-18 11:11:40"), 'Jo Junior', 'representative', 'Sam Server', 'customer'),
+        (3, 'Quantum Tunnel Opened', _dt("2024-06-18 11:13:20"), 'System', 'system', None, None),
+        (3, 'Conference Owner Changed', _dt("2024-06-18 11:26:40"), 'Dana Lead', 'representative', 'Dana Lead', 'representative'),
+        (3, 'Session End', _dt("2024-06-18 12:00:00"), None, None, None, None),
+    ],
+    "session_event_data": [
+        (2, 'name', 'Jane Customer'),
+        (2, 'private_ip', '10.1.2.3'),
+        (2, 'public_ip', '203.0.113.10:53122'),
+        (2, 'hostname', 'EXCORP-LT-0042'),
+        (2, 'os', 'Windows 11 Enterprise x64 (23H2)'),
+        (4, 'owner', 'Alex Rep'),
+        (5, 'body', 'Hi Jane, I am taking a look now.'),
+        (7, 'filename', 'C:\\Users\\jcustomer\\Downloads\\driver.zip'),
+        (7, 'filesize', '1048576'),
+        (8, 'body', 'Reinstalled printer driver; test page OK.'),
+        (11, 'body', "Bonjour 👋 — l'écran reste noir, 日本語 OK?"),
+        (13, 'shell', 'cmd.exe'),
+        (13, 'instance', '0'),
+        (14, 'body', 'Pasted log:\x01\x02 café ☃ done'),
+        (15, 'filename', 'fix.ps1'),
+        (15, 'filesize', '2048'),
+        (15, 'filename', 'readme – lisez-moi.txt'),
+        (15, 'filesize', '512'),
+        (16, 'depth', '42'),
+        (17, 'owner', 'Dana Lead'),
+    ],
+    "system_information": [
+        (6, 'Overview', '<category name="Overview">\n                    <description>\n                        <field name="Computer Name">Computer Name</field>\n                        <field name="OS">OS</field>\n                    </description>\n                    <data>\n                        <row>\n                            <field name="Computer Name">EXCORP-LT-0042</field>\n                            <field name="OS">Windows 11 Enterprise</field>\n                        </row>\n                    </data>\n                </category>'),
+    ],
+    "user": [
+        ('2', 1, '7', 'arep', 'Alex Rep', 'Alex', None, '198.51.100.20:61002', '192.168.10.5', 1, 1, 1523, 'HELPDESK-07', 'Windows 10 Enterprise x64 (22H2)'),
+        ('12', 2, '9', 'tyamada', '山田 太郎', 'Taro', None, '198.51.100.21:61010', 'Unknown', 1, 1, 250, None, 'macOS 14.5'),
+        ('22', 3, '13', 'jjunior', 'Jo Junior', 'Jo', '4', '198.51.100.30:61100', '192.168.10.30', 1, 0, 1800, 'HELPDESK-12', 'Windows 11 Enterprise'),
+        ('23', 3, '14', 'dlead', 'Dana Lead', 'Dana (Support)', None, '198.51.100.31:61101', '192.168.10.31', 0, 1, 1700, 'HELPDESK-01', 'Windows 11 Enterprise'),
+    ],
+    "team": [
+        (2, '3', 'Tier 1 Support', 1),
+        (3, '3', 'Tier 1 Support', 0),
+        (3, '5', 'Tier 2 Windows', 1),
+    ],
+    "endpoint": [
+        (1, '3', 'Printer not working', 'Cannot print to floor 3 printer', 'Jane Customer', 'Example Corp', 'EX01', '203.0.113.10:53122', '10.1.2.3', 0, 'EXCORP-LT-0042', 'Windows 11 Enterprise x64 (23H2)'),
+        (2, '11', "Laptop 💻 won't boot", 'Écran noir après la mise à jour 🙁', 'Zoë Çelik', '日本語株式会社', '', '[2001:db8::10]:50211', '10.9.8.7', 0, 'ZOE-PC', 'Windows 11 Pro x64 (23H2)'),
+        (3, '21', '12', 'Disk full', 'Sam Server', 'Example Corp', 'EX01', '203.0.113.50:443', '10.0.0.50', 1, 'SRV-DB-01', 'Windows Server 2022'),
+    ],
+    "custom_attribute": [
+        (1, 'Ticket Priority', 'ticket_priority', 'P2'),
+        (3, 'Ticket Priority', 'ticket_priority', 'P1'),
+        (3, 'Asset Tag', 'asset_tag', ''),
+    ],
+}
+PRA_ACCESS_SESSION_ROWS = {
+    "session": [
+        ('c0ffee00d15ea5e0b0a7f1e2d3c4b5a6', 'support', _dt("2024-12-03 13:00:00"), _dt("2024-12-03 13:15:45"), '00:15:45', 1, 'support.example.com', '', None, None, 731, '6', 'Linux Servers', 'shared', '4', 'DC West Jumpoint'),
+        ('c0ffee00d15ea5e0b0a7f1e2d3c4b5a7', 'support', _dt("2024-12-03 13:20:00"), None, '00:01:00', 0, 'support.example.com', '', None, None, 732, '17', 'Priya Admin', 'personal', None, None),
+    ],
+    "session_event": [
+        (1, 'Session Start', _dt("2024-12-03 13:00:00"), 'Priya Admin', 'representative', None, None),
+        (1, 'Conference Member Added', _dt("2024-12-03 13:00:01"), 'Priya Admin', 'representative', None, None),
+        (1, 'Command Shell Session Started', _dt("2024-12-03 13:00:05"), 'Priya Admin', 'representative', 'web-01.example.internal', 'customer'),
+        (1, 'File Download', _dt("2024-12-03 13:03:20"), 'Priya Admin', 'representative', 'web-01.example.internal', 'customer'),
+        (1, 'Session End', _dt("2024-12-03 13:15:45"), 'System', 'system', None, None),
+        (2, 'Session Start', _dt("2024-12-03 13:20:00"), 'Priya Admin', 'representative', None, None),
+    ],
+    "session_event_data": [
+        (2, 'private_ip', '172.16.4.7'),
+        (2, 'public_ip', '198.51.100.77:50123'),
+        (2, 'hostname', 'OPS-WS-07'),
+        (4, 'filename', '/var/log/syslog'),
+        (4, 'filesize', '73400'),
+    ],
+    "system_information": [
+    ],
+    "user": [
+        ('32', 1, '17', 'priya', 'Priya Admin (Ops)', 'Priya', None, '198.51.100.77:50123', '172.16.4.7', 1, 1, 945, 'OPS-WS-07', 'Windows 11 Enterprise x64'),
+        ('33', 1, '18', 'ahmed', 'Ahmed Auditor', 'Ahmed', None, '198.51.100.78:50124', 'Unknown', 0, 0, 300, None, 'Windows 10'),
+        ('42', 2, '17', 'priya', 'Priya Admin (Ops)', 'Priya', None, '198.51.100.77:50200', '172.16.4.7', 1, 1, 60, 'OPS-WS-07', 'Windows 11 Enterprise x64'),
+    ],
+    "team": [
+    ],
+    "endpoint": [
+        (1, '31', None, None, 'web-01.example.internal', None, None, '10.20.0.11', '10.20.0.11', 0, 'web-01.example.internal', 'Ubuntu 22.04.4 LTS'),
+        (2, '41', None, None, 'db-02', None, None, '10.20.0.12', '10.20.0.12', 0, 'db-02', 'Debian 12'),
+    ],
+    "custom_attribute": [
+    ],
+}
+
+
+@pytest.mark.parametrize("name, expected", [("rs_support_session.xml", RS_SUPPORT_SESSION_ROWS),
+                                            ("pra_access_session.xml", PRA_ACCESS_SESSION_ROWS)])
+def test_parsed_fixture_row_for_row(db_url, name, expected):
+    if not (DATA / name).exists():
+        pytest.skip(f"tests/data/{name} arrives with the session parser")
+    from ic.sessions.parser import iter_sessions
+
+    d = dest(db_url, system_info=True)
+    d.store_sessions(HOST, iter_sessions(DATA / name))
+    d.close()
+    db = dump(db_url)
+    for table in t.ALL_TABLES:
+        got = [tuple(r[c.name] for c in table.columns)[1:] for r in db[table.name]]
+        assert got == expected[table.name], table.name

@@ -1,10 +1,17 @@
 """Finds destination plugins: the built-in ones and those installed through entry points."""
 from __future__ import annotations
 
+import logging
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from ic.destinations.base import Destination
 from ic.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ic.settings.models import DestinationConfig
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "integration_client.destinations"
 _BUILTIN = {"folder": "ic.destinations.folder:FolderDestination", "sql": "ic.destinations.sql:SqlDestination"}
@@ -29,13 +36,14 @@ def available_types() -> dict[str, type[Destination]]:
             continue
         try:
             cls = ep.load()
-        except Exception:  # noqa: BLE001 - one bad plugin must not stop the program
-            import logging
-
-            logging.getLogger(__name__).warning("Plugin %s could not be loaded and is ignored.", ep.name)
+        except Exception as exc:  # noqa: BLE001 - one bad plugin must not stop the program
+            log.warning("Destination plugin %s (%s) could not be loaded and is ignored: %s: %s",
+                        ep.name, ep.value, type(exc).__name__, exc)
             continue
         if isinstance(cls, type) and issubclass(cls, Destination):
             found[ep.name] = cls
+        else:
+            log.warning("Destination plugin %s (%s) is not a Destination subclass and is ignored.", ep.name, ep.value)
     return found
 
 
@@ -48,3 +56,13 @@ def destination_class(type_name: str) -> type[Destination]:
 
 def create_destination(name: str, type_name: str, config: dict) -> Destination:
     return destination_class(type_name)(name, config)
+
+
+def secret_fields_of(cls: type[Destination]) -> tuple[str, ...]:
+    """The config keys the settings store must encrypt (FieldSpec.secret)."""
+    return tuple(f.key for f in cls.fields() if f.secret)
+
+
+def destination_from_config(dest: "DestinationConfig") -> Destination:
+    """A ready plugin instance for a stored destination (its secrets already revealed by the settings store)."""
+    return create_destination(dest.name, dest.type, dict(dest.config))
