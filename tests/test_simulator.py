@@ -276,3 +276,242 @@ def test_expired_recordings_switch(simulator):
     root = etree.fromstring(api.get(generate_report="SupportSessionRecording", lsid=s.lsid).content)
     assert root.text == "This recording has expired and can no longer be viewed or downloaded."
     assert simulator.stats["faults"]["expired_recordings"] == 1
+
+
+# --- fault switches -----------------------------------------------------------------------------------------------
+def test_fault_rate_limit_every_nth_request_gets_429_with_retry_after(simulator):
+    api = Api(simulator)
+    simulator.faults.rate_limit = 3
+    codes = [api.get("/api/command", action="get_api_info") for _ in range(6)]
+    assert [r.status_code for r in codes] == [200, 200, 429, 200, 200, 429]
+    assert codes[2].headers["Retry-After"] == "1"
+    assert simulator.stats["faults"]["rate_limit"] == 2
+
+
+def test_real_rate_limits_per_second_and_per_hour(make_simulator):
+    sim = make_simulator(sessions=3, rate_per_second=0.01)  # one request, then nothing for 100 s
+    api = Api(sim)
+    first, second = api.get("/api/command", action="get_api_info"), api.get("/api/command", action="get_api_info")
+    assert first.status_code == 200 and second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
+    sim = make_simulator(sessions=3, rate_per_hour=3)
+    api = Api(sim)
+    got = [api.get("/api/command", action="get_api_info") for _ in range(4)]
+    assert [r.status_code for r in got] == [200, 200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in got[:3]] == ["2", "1", "0"]
+    assert all(r.headers["X-RateLimit-Limit"] == "3" for r in got)
+
+
+def test_rate_limit_headers_on_every_response(simulator):
+    api = Api(simulator)
+    responses = [
+        api.get(generate_report="SupportSessionListing", end_time=0),
+        api.get(generate_report="Nope"),
+        requests.get(f"{simulator.base_url}/oauth2/token", verify=simulator.ca_file),
+        requests.get(f"{simulator.base_url}/api/reporting", verify=simulator.ca_file),
+    ]
+    for r in responses:
+        assert r.headers["X-RateLimit-Limit"] == "15000"
+        assert 0 <= int(r.headers["X-RateLimit-Remaining"]) <= 15000
+
+
+def test_fault_error_5xx_burst(simulator):
+    api = Api(simulator)
+    simulator.faults.error_5xx_burst = 2
+    codes = [api.get("/api/command", action="get_api_info").status_code for _ in range(3)]
+    assert codes == [503, 503, 200]
+    assert simulator.stats["faults"]["error_5xx_burst"] == 2 and simulator.faults.error_5xx_burst == 0
+
+
+def test_fault_slow_seconds_makes_a_short_timeout_fire(simulator):
+    api = Api(simulator)
+    simulator.faults.slow_seconds = 0.5
+    with pytest.raises(requests.exceptions.Timeout):
+        requests.get(f"{simulator.base_url}/api/command", params={"action": "get_api_info"},
+                     headers={"Authorization": f"Bearer {api.token}"}, verify=simulator.ca_file, timeout=(5, 0.05))
+    assert simulator.stats["faults"]["slow_seconds"] >= 1
+
+
+def test_fault_drop_mid_body_cuts_the_connection(make_simulator):
+    sim = make_simulator(sessions=20, recording_size=200_000)
+    api = Api(sim)
+    s = next(s for s in sim.sessions if s.has_recording)
+    sim.faults.drop_mid_body = 1
+    with pytest.raises(requests.exceptions.RequestException):
+        api.get(generate_report="SupportSessionRecording", lsid=s.lsid).content
+    assert sim.stats["faults"]["drop_mid_body"] == 1
+    r = api.get(generate_report="SupportSessionRecording", lsid=s.lsid)  # next one is whole again
+    assert len(r.content) == 200_000
+
+
+def test_fault_evict_tokens_gives_one_401_then_a_new_token_works(simulator):
+    api = Api(simulator)
+    simulator.faults.evict_tokens = True
+    assert api.get("/api/command", action="get_api_info").status_code == 401
+    assert api.get("/api/command", action="get_api_info").status_code == 401  # the old token stays dead
+    api.token = token(simulator)
+    assert api.get("/api/command", action="get_api_info").status_code == 200
+    assert simulator.faults.evict_tokens is False and simulator.stats["faults"]["evict_tokens"] == 1
+
+
+def test_fault_truncated_xml(simulator):
+    api = Api(simulator)
+    simulator.faults.truncated_xml = 1
+    r = api.get(generate_report="SupportSession", start_time=0)
+    assert r.status_code == 200 and len(r.content) == int(r.headers["Content-Length"])
+    with pytest.raises(etree.XMLSyntaxError):
+        etree.fromstring(r.content)
+    etree.fromstring(api.get(generate_report="SupportSession", start_time=0).content)
+    assert simulator.stats["faults"]["truncated_xml"] == 1
+
+
+# --- clock, incremental changes -----------------------------------------------------------------------------------
+def test_clock_offset_shows_in_date_header_and_api_info(make_simulator):
+    sim = make_simulator(sessions=20, clock_offset=-600)
+    api = Api(sim)
+    r = api.get("/api/command", action="get_api_info")
+    appliance = parsedate_to_datetime(r.headers["Date"]).timestamp()
+    assert abs(appliance - (time.time() - 600)) < 120
+    stamp = int(etree.fromstring(r.content).find("{*}timestamp").text)
+    assert abs(stamp - (time.time() - 600)) < 120
+    assert abs(sim.anchor - (time.time() - 600)) < 120  # data is generated around the appliance clock
+    assert max(s.start_time for s in sim.sessions) <= sim.now()
+
+
+def test_end_session_and_add_sessions_appear_in_end_time_listings(simulator):
+    api = Api(simulator)
+    cursor = max(s.end_time for s in simulator.sessions if s.end_time) + 1
+    assert lsids(api.report(generate_report="SupportSessionListing", end_time=cursor)) == []
+    running = next(s for s in simulator.sessions if s.in_progress)
+    simulator.end_session(running.lsid)
+    added = simulator.add_sessions(3)
+    got = lsids(api.report(generate_report="SupportSessionListing", end_time=cursor, duration=0))
+    assert set(got) == {running.lsid} | {s.lsid for s in added}
+    session = api.report(generate_report="SupportSession", lsid=running.lsid)[0]
+    assert session.find("{*}end_time").get("timestamp") == str(simulator.session(running.lsid).end_time)
+    assert session.find("{*}session_chat_download_url") is not None
+    assert len({s.lsid for s in simulator.sessions}) == 53
+
+
+# --- data realism and determinism ---------------------------------------------------------------------------------
+def test_same_seed_gives_same_bytes(make_simulator):
+    anchor = 1_760_000_000
+    a = make_simulator(sessions=40, seed=3, anchor=anchor, recording_size=5000)
+    b = make_simulator(sessions=40, seed=3, anchor=anchor, recording_size=5000)
+    c = make_simulator(sessions=40, seed=4, anchor=anchor, recording_size=5000)
+    docs = []
+    for sim in (a, b, c):
+        api = Api(sim)
+        rec = next(s for s in sim.sessions if s.has_recording)
+        docs.append((api.get(generate_report="SupportSessionListing", start_time=0).content,
+                     api.get(generate_report="SupportSession", start_time=0).content,
+                     api.get(generate_report="SupportSessionRecording", lsid=rec.lsid).content))
+    assert docs[0] == docs[1]
+    assert docs[0][0] != docs[2][0] and docs[0][1] != docs[2][1]
+
+
+def test_session_data_is_realistic_and_hostile(make_simulator):
+    sim = make_simulator(sessions=200, seed=7)
+    api = Api(sim)
+    r = api.get(generate_report="SupportSession", start_time=0)
+    assert r.headers["Content-Type"] == "text/xml; charset=UTF-8"
+    assert r.content.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n\n<session_list')  # stray blank line
+    root = etree.fromstring(r.content)
+    assert len(root) == 200
+    text = r.content.decode("utf-8")
+    for needle in ("é", "日本語", "👍", "<encoded_body>", 'event_type="Quantum Flux Calibrated"',
+                   "<external_key>..\\..\\Windows</external_key>", "<external_key>CON</external_key>",
+                   "<external_key />", 'value name="instance"', "<system_information>", "<invited>1</invited>"):
+        assert needle in text, needle
+    keys = {s.external_key for s in sim.sessions}
+    assert any(len(k) == 300 for k in keys)
+    types = {e.get("event_type") for e in root.iter("{*}event")}
+    assert {"Session Start", "Session End", "Chat Message", "Conference Member Added", "Conference Member Departed",
+            "Conference Owner Changed", "File Upload", "File Download", "Session Note Added",
+            "System Information Retrieved", "Command Shell Session Started", "Registry Key Added",
+            "Show My Screen Recording"} <= types
+    lseqs = [s.lseq for s in sim.sessions]
+    assert len(set(lseqs)) < len(lseqs)  # lseq repeats
+    ends = [s.end_time for s in sim.sessions if s.end_time]
+    assert len(set(ends)) < len(ends)  # some sessions end in the same second (inclusive boundary)
+    assert sim.anchor - min(ends) > 40 * 86400 and sim.anchor - min(ends) <= 60 * 86400
+    for session in root:
+        assert [local(c) for c in session][:3] == ["session_type", "lseq", "start_time"]
+        dur = session.find("{*}duration").text
+        assert len(dur.split(":")) == 3
+        reps = session.findall("{*}rep_list/{*}representative")
+        assert reps and sum(r.find("{*}session_owner").text == "1" for r in reps) == 1
+
+
+def test_pra_product(make_simulator):
+    sim = make_simulator(sessions=30, product="pra", recording_size=2000)
+    api = Api(sim)
+    listing = api.report(generate_report="AccessSessionListing", end_time=0, duration=0)
+    assert local(listing) == "session_summary_list" and listing.nsmap[None] == PRA_NS
+    root = api.report(generate_report="AccessSession", start_time=0)
+    assert len(root) == 30
+    names = {local(c) for c in root.iter() if isinstance(c.tag, str)}
+    assert {"jump_group", "jumpoint"} <= names and "public_site" not in names and "primary_cust" not in names
+    err = api.report(generate_report="SupportSessionListing", end_time=0)
+    assert local(err) == "error"
+    rec = next(s for s in sim.sessions if s.has_recording)
+    for report in ("AccessSessionRecording", "UserRecording"):
+        r = api.get(generate_report=report, lsid=rec.lsid)
+        assert r.content.startswith(FLV) and len(r.content) == 2000
+    assert local(api.report(generate_report="SupportSessionRecording", lsid=rec.lsid)) == "error"
+
+
+def test_backup_download(simulator):
+    api = Api(simulator)
+    r = api.get("/api/backup")
+    assert r.status_code == 200 and len(r.content) == 50_000
+    day = time.strftime("%Y-%m-%d", time.gmtime(simulator.now()))
+    assert r.headers["Content-Disposition"] == f'attachment; filename="support.example.com-{day}.nsb"'
+    simulator.backup_password = "pw"
+    assert local(etree.fromstring(api.get("/api/backup", password="bad").content)) == "error"
+    assert len(api.get("/api/backup", password="pw").content) == 50_000
+
+
+def test_connection_close_is_honoured_and_keep_alive_works(simulator):
+    api = Api(simulator)
+    headers = {"Authorization": f"Bearer {api.token}"}
+    url = f"{simulator.base_url}/api/command"
+    r = requests.get(url, params={"action": "get_api_info"}, headers={**headers, "Connection": "close"},
+                     verify=simulator.ca_file)
+    assert r.status_code == 200 and r.headers["Connection"] == "close"
+    with requests.Session() as s:
+        codes = [s.get(url, params={"action": "get_api_info"}, headers=headers, verify=simulator.ca_file).status_code
+                 for _ in range(3)]
+    assert codes == [200, 200, 200]
+    assert [e["connection_close"] for e in list(simulator.log)[-4:]] == [True, False, False, False]
+
+
+# --- CLI ----------------------------------------------------------------------------------------------------------
+def test_simulate_command_prints_connection_details_and_serves(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    ca_out = tmp_path / "sim-ca.pem"
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "main.py"), "simulate", "--port", "0", "--sessions", "12", "--seed", "7",
+         "--product", "pra", "--ca-out", str(ca_out), "--error-documents"],
+        stdout=subprocess.PIPE, text=True, cwd=root,
+    )
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("Serving"):
+            line = proc.stdout.readline()
+            assert line, f"simulate exited early: {lines}"
+            lines.append(line.strip())
+        info = dict(line.split(":", 1) for line in lines if line.count(":") >= 1 and not line.startswith("IC_"))
+        host = info["host"].strip()
+        secret = info["client secret"].strip()
+        assert info["CA file"].strip() == str(ca_out) and ca_out.exists()
+        assert any("site add" in line and "--ca-bundle" in line for line in lines)
+        r = requests.post(f"https://{host}/oauth2/token", auth=(info["client id"].strip(), secret),
+                          data={"grant_type": "client_credentials"}, verify=str(ca_out), timeout=10)
+        tok = r.json()["access_token"]
+        r = requests.get(f"https://{host}/api/reporting", params={"generate_report": "AccessSessionListing",
+                                                                  "end_time": 4_000_000_000},
+                         headers={"Authorization": f"Bearer {tok}"}, verify=str(ca_out), timeout=10)
+        assert b"No sessions found" in r.content
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -75,10 +75,11 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 
 
 class RateLimiter:
-    """Token bucket of ``per_second`` (burst the same) plus a sliding one-hour window of ``per_hour``."""
+    """Token bucket of ``per_second`` (burst the same, at least 1) plus a sliding one-hour window of ``per_hour``."""
 
     def __init__(self, per_second: float = 20, per_hour: int = 15_000) -> None:
         self.per_second, self.per_hour = per_second, per_hour
+        self.burst = max(1.0, float(per_second))
         self._lock = threading.Lock()
         self._state: dict[str, tuple[float, float, deque[float]]] = {}
 
@@ -86,8 +87,8 @@ class RateLimiter:
         """(allowed, remaining this hour, retry-after seconds)."""
         with self._lock:
             now = time.monotonic()
-            tokens, last, hour = self._state.get(account, (float(self.per_second), now, deque()))
-            tokens = min(float(self.per_second), tokens + (now - last) * self.per_second)
+            tokens, last, hour = self._state.get(account, (self.burst, now, deque()))
+            tokens = min(self.burst, tokens + (now - last) * self.per_second)
             while hour and hour[0] <= now - 3600:
                 hour.popleft()
             if len(hour) >= self.per_hour:

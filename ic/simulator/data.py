@@ -16,7 +16,7 @@ DAY = 86_400
 HOSTILE_KEYS = (
     "..\\..\\Windows",
     "CON",
-    "K" + "0123456789abcdefghijklmnopqrstuvwxyz" * 8 + "-END",  # 300 characters
+    ("K" + "0123456789abcdefghijklmnopqrstuvwxyz" * 9)[:296] + "-END",  # 300 characters
     "a/b:c*d?e\"f<g>h|i",
     "  padded key  ",
     "チケット-42 é",

@@ -130,7 +130,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve_in_thread(server: TLSServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="ic-simulator",
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="ic-simulator",
                               daemon=True)
     thread.start()
     return thread
