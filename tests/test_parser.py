@@ -449,6 +449,15 @@ def test_nested_element_named_session_is_not_a_session():
     assert s.lsid == "a" and s.extra == [("session", '<session lsid="inner">x</session>')]
 
 
+def test_tolerated_document_shapes():
+    wrapped = b'<session_list><page n="1"><session lsid="a"/><session lsid="b"/></page></session_list>'
+    assert [s.lsid for s in iter_sessions(wrapped)] == ["a", "b"]
+    bare = b'<?xml version="1.0" encoding="UTF-8"?>\n<session xmlns="http://www.bomgar.com/namespaces/API/reporting" lsid="c"><lseq>5</lseq></session>'
+    (s,) = list(iter_sessions(bare))
+    assert (s.lsid, s.lseq, s.namespace) == ("c", 5, "http://www.bomgar.com/namespaces/API/reporting")
+    assert list(iter_sessions(s.raw_xml)) == [s]
+
+
 def test_odd_values_are_tolerated():
     doc = (b'<session_list><session lsid="t"><lseq> 12 </lseq><start_time timestamp="">2024-06-18T10:10:00Z</start_time>'
            b'<end_time timestamp="0"/><file_transfer_count>n/a</file_transfer_count>'

@@ -68,15 +68,15 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool) ->
     pending_error: etree._Element | None = None
     try:
         for _, elem in events:
+            if any(local(a.tag) == "session" for a in elem.iterancestors()):
+                continue  # an element called "session" inside a session is content, not a session
             parent = elem.getparent()
-            if parent is None or parent.getparent() is not None:
-                continue  # the root itself, or a nested element that happens to be called "session"
             ns = namespace(elem.tag)
             _entities_to_text(elem)
             session = session_from_element(elem, detect_product(ns, elem, product), ns)
             session.raw_xml = standalone_document(elem, ns)
             elem.clear(keep_tail=False)
-            while elem.getprevious() is not None:
+            while parent is not None and elem.getprevious() is not None:
                 previous = parent[0]
                 if local(previous.tag) == "error" and pending_error is None:
                     pending_error = previous
