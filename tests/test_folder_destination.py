@@ -211,8 +211,8 @@ def test_append_number_for_sessions(dest_dir):
     assert dest.store_sessions(HOST, [session(v=3)]) == 1
     assert files(dest_dir) == ["access.example.com-support-1234.1.xml", "access.example.com-support-1234.2.xml", base]
     assert (dest_dir / "access.example.com-support-1234.2.xml").read_bytes() == session(v=3).raw_xml
-    # The same bytes again (a re-run after a failure) never duplicate the file.
-    assert dest.store_sessions(HOST, [session(v=2), session(v=1)]) == 0
+    # The same bytes again (a re-run after a failure) never duplicate the file; they count as stored.
+    assert dest.store_sessions(HOST, [session(v=2), session(v=1)]) == 2
     assert len(files(dest_dir)) == 3 and dest.stats["unchanged"] == 2
 
 
@@ -339,6 +339,23 @@ def test_extension_from_appliance_is_sanitised(dest_dir, tmp_path):
     assert p == dest_dir / f"{HOST}-support-e1.evil"
     p = dest.store_file(recording(tmp_path, b"y", session=session("e2"), extension="", suggested_name="rec.mp4"))
     assert p.name.endswith("-e2.mp4")
+
+
+def test_long_directory_path(dest_dir, tmp_path):
+    deep = dest_dir
+    for i in range(6):
+        deep = deep / (f"level{i}-" + "d" * 50)
+    deep.mkdir(parents=True)
+    assert len(str(deep)) > 300
+    dest = make(deep)
+    assert dest.test() == f"Folder {deep} is writable."
+    p = dest.store_file(recording(tmp_path, b"deep", session=session("x" * 180)))
+    assert p.parent == deep and p.read_bytes() == b"deep" and len(str(p)) > 500
+
+
+def test_unknown_file_kind_is_refused(dest_dir):
+    with pytest.raises(ValueError):
+        make(dest_dir).store_file(FileItem(kind="chat", source=b"", site_host=HOST, extension="txt"))
 
 
 def test_source_may_be_a_binary_file(dest_dir):

@@ -232,9 +232,10 @@ class FolderDestination(Destination):
 
     # --- sessions -----------------------------------------------------------------------------------------------
     def store_sessions(self, site_host: str, sessions: Iterable[Session]) -> int:
-        """One XML file per session (bytes exactly as the appliance sent them). Returns files written.
+        """One XML file per session (bytes exactly as the appliance sent them).
 
-        Files skipped by conflict handling, or already present with identical bytes, are not counted.
+        Returns how many sessions are now in the folder: written, replaced, or already present with identical
+        bytes; sessions left out by Skip are not counted (see ``stats`` for the split).
         See the module docstring for how in-progress sessions are replaced once they end.
         """
         s = self._settings()
@@ -251,7 +252,7 @@ class FolderDestination(Destination):
                     outcome = self._write(d, previous, session.raw_xml, "Overwrite")
                 else:
                     outcome = self._write(d, name, session.raw_xml, s.conflict)
-                if outcome.how in ("created", "replaced"):
+                if outcome.how != "skipped":
                     written += 1
                 if session.in_progress:
                     if outcome.path is not None:
@@ -385,7 +386,7 @@ class FolderDestination(Destination):
             try:
                 if mode == "Overwrite":
                     existed = os.path.lexists(naming.long_path(final))
-                    os.replace(naming.long_path(tmp), naming.long_path(final))
+                    _replace(naming.long_path(tmp), naming.long_path(final))
                     _fsync_dir(d)
                     return self._count(_Outcome(final, "replaced" if existed else "created"))
                 for n in range(MAX_APPEND_NUMBER):
@@ -404,6 +405,8 @@ class FolderDestination(Destination):
                     os.unlink(naming.long_path(tmp))
                 except FileNotFoundError:
                     pass
+                except OSError as exc:  # e.g. a virus scanner holds it on Windows: stale cleanup removes it later
+                    log.debug("Temporary file %s could not be removed yet (%s).", tmp, exc)
         except PermissionError as exc:
             raise DestinationError(f"Could not write {name} in folder {d}: access denied (the account running the "
                                    "Integration Client lacks write access, or the file is open in another program).") from exc
@@ -443,7 +446,7 @@ class FolderDestination(Destination):
         src, dst = naming.long_path(tmp), naming.long_path(final)
         if os.name == "nt":
             try:
-                os.rename(src, dst)  # Windows rename never replaces an existing file
+                _retry_locked(os.rename, src, dst)  # Windows rename never replaces an existing file
                 return True
             except FileExistsError:
                 return False
@@ -465,7 +468,7 @@ class FolderDestination(Destination):
         except FileExistsError:
             return False
         os.close(fd)
-        os.replace(src, dst)
+        _replace(src, dst)
         return True
 
     def close(self) -> None:
@@ -506,6 +509,24 @@ class _open_source:
     def __exit__(self, *exc: object) -> None:
         if self._opened is not None:
             self._opened.close()
+
+
+def _retry_locked(fn: Callable[[str, str], None], src: str, dst: str) -> None:
+    """On Windows a virus scanner or indexer may hold a just-written file for a moment: retry briefly."""
+    for attempt in range(6):
+        try:
+            fn(src, dst)
+            return
+        except FileExistsError:
+            raise
+        except PermissionError:
+            if os.name != "nt" or attempt == 5:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
+def _replace(src: str, dst: str) -> None:
+    _retry_locked(os.replace, src, dst)
 
 
 def _same_content(a: Path, b: Path) -> bool:
@@ -596,7 +617,7 @@ class _InProgressIndex:
                     json.dump({"version": 1, "in_progress": self.entries}, f, indent=0, sort_keys=True)
                     f.flush()
                     os.fsync(f.fileno())
-                os.replace(naming.long_path(tmp), naming.long_path(self.path))
+                _replace(naming.long_path(tmp), naming.long_path(self.path))
             self.changed = False
         except OSError as exc:
             log.warning("Could not update %s in %s (%s).", INDEX_NAME, self.d, exc)
