@@ -111,3 +111,7 @@ class ScheduleBusy(ICError):
 
 class Cancelled(ICError):
     """The user cancelled the run."""
+
+
+class TaskRegistrationError(ICError):
+    """The OS scheduler (Windows Task Scheduler / cron) refused to register, change or remove the scheduler task."""
