@@ -485,6 +485,15 @@ def test_connection_close_is_honoured_and_keep_alive_works(simulator):
     assert [e["connection_close"] for e in list(simulator.log)[-4:]] == [True, False, False, False]
 
 
+def test_gzip_xml_option(make_simulator):
+    sim = make_simulator(sessions=10, gzip_xml=True)
+    api = Api(sim)
+    r = api.get(generate_report="SupportSession", start_time=0)  # requests sends Accept-Encoding: gzip
+    assert r.headers["Content-Encoding"] == "gzip" and len(etree.fromstring(r.content)) == 10
+    rec = next(s for s in sim.sessions if s.has_recording)
+    assert "Content-Encoding" not in api.get(generate_report="SupportSessionRecording", lsid=rec.lsid).headers
+
+
 # --- CLI ----------------------------------------------------------------------------------------------------------
 def test_simulate_command_prints_connection_details_and_serves(tmp_path):
     root = Path(__file__).resolve().parents[1]

@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token-lifetime", type=int, default=3600, metavar="S")
     p.add_argument("--token-type", default="Bearer", help='token_type to send, e.g. "bearer"')
     p.add_argument("--namespace", help="XML namespace of reporting documents")
+    p.add_argument("--gzip", action="store_true", help="gzip XML answers for clients that accept it")
     f = p.add_argument_group("fault switches")
     f.add_argument("--rate-limit", type=int, default=0, metavar="N", help="answer 429 to every Nth API request")
     f.add_argument("--error-5xx-burst", type=int, default=0, metavar="N", help="answer 503 to the next N requests")
@@ -41,6 +42,7 @@ def _simulate(args: argparse.Namespace) -> int:
         sessions=args.sessions, seed=args.seed, product=args.product, recording_size=args.recording_size,
         clock_offset=args.clock_offset, in_progress=args.in_progress, token_lifetime=args.token_lifetime,
         token_type=args.token_type, namespace=args.namespace, client_id=args.client_id, ca_out=args.ca_out,
+        gzip_xml=args.gzip,
     )
     for name in ("rate_limit", "error_5xx_burst", "slow_seconds", "drop_mid_body", "evict_tokens",
                  "expired_recordings", "error_documents", "truncated_xml"):

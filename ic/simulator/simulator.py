@@ -1,6 +1,7 @@
 """The simulated BeyondTrust appliance (RS or PRA): public API used by tests, bench and `simulate`."""
 from __future__ import annotations
 
+import gzip
 import secrets
 import shutil
 import ssl
@@ -44,6 +45,7 @@ class Simulator:
         rate_per_second: float = 20,
         rate_per_hour: int = 15_000,
         ca_out: str | Path | None = None,
+        gzip_xml: bool = False,
     ) -> None:
         if product not in ("rs", "pra"):
             raise ValueError("product must be 'rs' or 'pra'")
@@ -59,6 +61,7 @@ class Simulator:
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.permissions = {"reporting": True, "backup": True}  # settable: False -> 403
         self.backup_password: str | None = None  # set to require `password` on /api/backup
+        self.gzip_xml = gzip_xml  # settable: gzip XML answers when the client accepts gzip (B7.10)
         self.faults = Faults()
         self.anchor = int(anchor if anchor is not None else self.now())
         self.store = SessionStore(sessions, seed, product, self.anchor, in_progress, site_hostname, self.now)
@@ -210,6 +213,9 @@ class Simulator:
             resp = self._api(method, path, query, headers, body, entry)
             if resp.status == 200 and resp.xml and path == "/api/reporting" and self._take("truncated_xml"):
                 resp.body = resp.body[: max(1, len(resp.body) * 2 // 3)]
+            if resp.xml and self.gzip_xml and "gzip" in (headers.get("Accept-Encoding") or "").lower():
+                resp.body = gzip.compress(resp.body, compresslevel=1)
+                resp.headers.append(("Content-Encoding", "gzip"))
             if resp.status == 200 and resp.content_length > 1 and self._take("drop_mid_body"):
                 drop = True
         else:
