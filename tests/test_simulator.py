@@ -428,7 +428,7 @@ def test_session_data_is_realistic_and_hostile(make_simulator):
     assert {"Session Start", "Session End", "Chat Message", "Conference Member Added", "Conference Member Departed",
             "Conference Owner Changed", "File Upload", "File Download", "Session Note Added",
             "System Information Retrieved", "Command Shell Session Started", "Registry Key Added",
-            "Show My Screen Recording"} <= types
+            "Show My Screen Recording", "File Moved", "File Deleted", "Foreground Window Changed"} <= types
     lseqs = [s.lseq for s in sim.sessions]
     assert len(set(lseqs)) < len(lseqs)  # lseq repeats
     ends = [s.end_time for s in sim.sessions if s.end_time]
@@ -438,6 +438,11 @@ def test_session_data_is_realistic_and_hostile(make_simulator):
         assert [local(c) for c in session][:3] == ["session_type", "lseq", "start_time"]
         dur = session.find("{*}duration").text
         assert len(dur.split(":")) == 3
+        kinds = [e.get("event_type") for e in session.iter("{*}event")]
+        assert int(session.find("{*}file_transfer_count").text) == kinds.count("File Upload") + kinds.count(
+            "File Download")
+        assert int(session.find("{*}file_move_count").text) == kinds.count("File Moved")
+        assert int(session.find("{*}file_delete_count").text) == kinds.count("File Deleted")
         reps = session.findall("{*}rep_list/{*}representative")
         assert reps and sum(r.find("{*}session_owner").text == "1" for r in reps) == 1
 

@@ -275,13 +275,14 @@ def details(s: SimSession, seed: int, now: int) -> Details:
             )
         )
 
-    events = _events(s, rng, customers, reps, end, span)
+    moves, deletes = rng.choice((0, 0, 1)), rng.choice((0, 0, 0, 2))
+    events = _events(s, rng, customers, reps, end, span, moves, deletes)
     transfers = sum(1 for e in events if e.event_type in ("File Upload", "File Download"))
     return Details(
         custom_attributes=attrs,
         file_transfer_count=transfers,
-        file_move_count=rng.choice((0, 0, 1)),
-        file_delete_count=rng.choice((0, 0, 0, 2)),
+        file_move_count=moves,
+        file_delete_count=deletes,
         customers=customers,
         reps=reps,
         team=None if pra else rng.choice(TEAMS),
@@ -296,7 +297,7 @@ def _who(p: Person) -> tuple[str, int | None, str]:
 
 
 def _events(s: SimSession, rng: random.Random, customers: list[Person], reps: list[Person], end: int,
-            span: int) -> list[Event]:
+            span: int, moves: int, deletes: int) -> list[Event]:
     cust, rep = customers[0], reps[0]
     everyone = ("everyone", None, "Everyone")
     mid: list[Event] = []
@@ -334,6 +335,24 @@ def _events(s: SimSession, rng: random.Random, customers: list[Person], reps: li
         performer, target = (rep, cust) if kind == "File Upload" else (cust, rep)
         mid.append(Event(at(), kind, performed_by=_who(performer), destination=_who(target), filename=name,
                          filesize=size))
+    for _ in range(moves):
+        mid.append(Event(at(), "File Moved", performed_by=_who(rep), destination=_who(cust),
+                         data=[("source", "C:\\Temp\\a.log"), ("destination", "C:\\Temp\\old\\a.log")]))
+    for _ in range(deletes):
+        mid.append(Event(at(), "File Deleted", performed_by=_who(rep), destination=_who(cust),
+                         filename="C:\\Temp\\b.tmp"))
+    if rng.random() < 0.15:
+        mid.append(Event(at(), "File Upload Failed", performed_by=_who(rep), destination=_who(cust),
+                         filename="huge.iso", filesize=4_700_000_000))
+    if rng.random() < 0.15:
+        mid.append(Event(at(), "Directory Created", performed_by=_who(rep), destination=_who(cust),
+                         filename="C:\\Temp\\new folder"))
+    if rng.random() < 0.3:
+        mid.append(Event(at(), "Foreground Window Changed", performed_by=_who(cust),
+                         data=[("title", rng.choice(("Outlook – Inbox", "Word: rapport-été.docx", "cmd.exe")))]))
+    if rng.random() < 0.2:
+        mid.append(Event(at(), "Conference Member State Changed", performed_by=_who(cust),
+                         data=[("state", rng.choice(("idle", "active")))]))
     if rng.random() < 0.2:
         mid.append(Event(at(), "Files Shared", performed_by=_who(rep), destination=_who(cust),
                          files=[("notes.txt", 1200), ("été.png", 48213)]))
