@@ -297,6 +297,32 @@ def test_failed_batch_leaves_nothing_of_it(tmp_path):
     assert db["session"][0]["end_time"] is not None  # the replace of the first session was rolled back too
 
 
+def test_concurrent_writer_of_the_same_session_is_replaced_not_duplicated(pg_url, monkeypatch):
+    """Another process commits the same session between our delete and our insert (real PostgreSQL, two
+    connections): the unique (host_name, lsid) key refuses ours, the batch is written again and replaces it."""
+    from ic.destinations import sql as sql_mod
+
+    real_delete = sql_mod._delete_sessions
+    calls = []
+
+    def delete_then_other_writer(conn, host, lsids):
+        real_delete(conn, host, lsids)
+        calls.append(lsids)
+        if len(calls) == 1:
+            other = dest(pg_url)
+            other.store_sessions(HOST, [in_progress(rs_session())])
+            other.close()
+
+    monkeypatch.setattr(sql_mod, "_delete_sessions", delete_then_other_writer)
+    d = dest(pg_url)
+    d.store_sessions(HOST, [])
+    assert d.store_sessions(HOST, [rs_session()]) == 1
+    d.close()
+    assert len(calls) == 3  # ours, the other writer's, our retry
+    db = dump(pg_url)
+    assert len(db["session"]) == 1 and db["session"][0]["end_time"] is not None and len(db["session_event"]) == 5
+
+
 def test_over_long_text_is_clipped_not_rejected(db_url):
     s = pra_session()
     s.jumpoint_name = "J" * 1000

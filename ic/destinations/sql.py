@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Engine, create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from ic.destinations import connection_string as cs
 from ic.destinations import sql_schema as t
@@ -182,11 +182,21 @@ class SqlDestination(Destination):
                     self._ensure_tables(conn)
                 self._tables_ready = True
             for batch in _batches(sessions, BATCH_SIZE):
-                with self.engine.begin() as conn:
-                    stored += write_batch(conn, site_host, batch, self.store_system_info)
+                stored += self._write_with_retry(site_host, batch)
         except SQLAlchemyError as exc:
             raise self._fail(exc, "write sessions to") from None
         return stored
+
+    def _write_with_retry(self, site_host: str, batch: list[Session]) -> int:
+        """One transaction per batch; once more if another writer stored one of these sessions meanwhile
+        (the unique (host_name, lsid) key refused our insert: the retry deletes and replaces its rows)."""
+        try:
+            with self.engine.begin() as conn:
+                return write_batch(conn, site_host, batch, self.store_system_info)
+        except IntegrityError:
+            log.info("Destination %s: a session was stored concurrently; writing the batch again.", self.name)
+        with self.engine.begin() as conn:
+            return write_batch(conn, site_host, batch, self.store_system_info)
 
     def close(self) -> None:
         if self._engine is not None:
