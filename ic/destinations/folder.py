@@ -107,6 +107,7 @@ class FolderDestination(Destination):
     type_name = "folder"
     display_name = "File System"
     accepts_files = True
+    replaces_sessions: ClassVar[bool] = True  # a later version of an in-progress session replaces its file
 
     # Returns the GetDriveTypeW value of a drive root; None where drive letters do not exist. Replaceable for tests.
     drive_type: ClassVar[Callable[[str], int] | None] = staticmethod(_windows_drive_type) if os.name == "nt" else None
