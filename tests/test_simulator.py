@@ -499,6 +499,23 @@ def test_gzip_xml_option(make_simulator):
     assert "Content-Encoding" not in api.get(generate_report="SupportSessionRecording", lsid=rec.lsid).headers
 
 
+def test_stop_cuts_kept_alive_connections_and_restart_keeps_ca_and_data(make_simulator):
+    sim = make_simulator(sessions=10)
+    api_token = token(sim)
+    headers = {"Authorization": f"Bearer {api_token}"}
+    url = f"{sim.base_url}/api/command"
+    with requests.Session() as s:
+        assert s.get(url, params={"action": "get_api_info"}, headers=headers, verify=sim.ca_file).ok
+        port, ca = sim.port, sim.ca_file
+        sim.stop(keep_certs=True)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            s.get(url, params={"action": "get_api_info"}, headers=headers, verify=ca, timeout=5)
+        sim.start(port)
+        assert sim.ca_file == ca and Path(ca).exists()
+        r = s.get(url, params={"action": "get_api_info"}, headers=headers, verify=ca, timeout=5)
+        assert r.status_code == 200  # tokens survive an appliance restart here
+
+
 # --- CLI ----------------------------------------------------------------------------------------------------------
 def test_simulate_command_prints_connection_details_and_serves(tmp_path):
     root = Path(__file__).resolve().parents[1]

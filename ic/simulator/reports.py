@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -52,7 +53,7 @@ class Context:
     namespace: str
     faults: Faults
     recording_size: int
-    count_fault: object  # callable(name)
+    count_fault: Callable[[str], None]  # counts a fault that fired
 
 
 def reporting(params: dict[str, str], ctx: Context) -> tuple[Response, str]:
@@ -190,7 +191,8 @@ def command(params: dict[str, str], ctx: Context, now: int, permissions: dict[st
     ns = COMMAND_NAMESPACE[ctx.product]
     action = params.get("action", "")
     if action != "get_api_info":
-        return error(ns, f"Invalid value for action: {action[:40]}." if action else "Missing required parameter action.")
+        message = f"Invalid value for action: {action[:40]}." if action else "Missing required parameter action."
+        return error(ns, message)
     perms = "".join(f"<perm_{k}>{1 if v else 0}</perm_{k}>" for k, v in sorted(permissions.items()))
     body = (f'{xmlout.DECL}<api_information xmlns="{ns}">\n<api_version>1.24.1</api_version>\n'
             f"<timestamp>{now}</timestamp>\n<permissions>{perms}</permissions>\n</api_information>{xmlout.TAIL}")

@@ -23,7 +23,19 @@ class TLSServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], sim: Simulator, context: ssl.SSLContext) -> None:
         self.sim = sim
         self.ssl_context = context
+        self._active: set[socket.socket] = set()
+        self._active_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def drop_connections(self) -> None:
+        """Cut every open connection (kept-alive ones too): the appliance went away."""
+        with self._active_lock:
+            active = list(self._active)
+        for sock in active:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def finish_request(self, request: socket.socket, client_address) -> None:  # runs in the worker thread
         request.settimeout(30)
@@ -36,11 +48,15 @@ class TLSServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             self.sim._count("tls_handshake_failures")
             return
+        with self._active_lock:
+            self._active.add(tls)
         try:
             self.RequestHandlerClass(tls, client_address, self)
         except (ConnectionError, ssl.SSLError, TimeoutError, OSError):
             pass
         finally:
+            with self._active_lock:
+                self._active.discard(tls)
             try:
                 tls.close()
             except OSError:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from ic.simulator import certs, recordings, reports
+from ic.simulator import certs, recordings, reports, xmlout
 from ic.simulator.auth import RateLimiter, TokenStore, parse_basic
 from ic.simulator.data import SimSession
 from ic.simulator.faults import Faults
@@ -75,6 +75,7 @@ class Simulator:
         self._api_counter = 0
         self._ca_out = Path(ca_out) if ca_out else None
         self._dir: Path | None = None
+        self._certs: certs.CertFiles | None = None
         self._server: TLSServer | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
@@ -82,28 +83,35 @@ class Simulator:
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, port: int = 0) -> Simulator:
-        self._dir = Path(tempfile.mkdtemp(prefix="ic-sim-"))
-        files = certs.generate(self._dir, self._ca_out)
+        """Listen on 127.0.0.1:``port`` (0 = any). After stop(keep_certs=True) the same CA is reused."""
+        if self._server is not None:
+            raise RuntimeError("the simulator is already running")
+        if self._certs is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="ic-sim-"))
+            self._certs = certs.generate(self._dir, self._ca_out)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(files.cert_file, files.key_file)
-        self.ca_file = str(files.ca_file)
+        ctx.load_cert_chain(self._certs.cert_file, self._certs.key_file)
+        self.ca_file = str(self._certs.ca_file)
         self._server = TLSServer(("127.0.0.1", port), self, ctx)
         self.port = self._server.server_address[1]
         self._thread = serve_in_thread(self._server)
         return self
 
-    def stop(self) -> None:
+    def stop(self, keep_certs: bool = False) -> None:
+        """Stop listening and cut open connections; ``keep_certs`` allows start() again with the same CA and data."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.drop_connections()
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        if self._dir is not None:
+        if not keep_certs and self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+            self._certs = None
 
     def __enter__(self) -> Simulator:
         return self.start() if self._server is None else self
@@ -277,7 +285,7 @@ class Simulator:
         ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
         ns = self.namespace
         if method == "POST" and ctype.startswith("multipart/"):
-            return Response(400, body=reports.xmlout.error_document(
+            return Response(400, body=xmlout.error_document(
                 ns, "Multipart requests are not supported; send application/x-www-form-urlencoded."), xml=True)
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         if method == "POST" and ctype == "application/x-www-form-urlencoded":

@@ -163,7 +163,8 @@ def session(s: SimSession, d: Details, site: str, now: int) -> str:
     out.append(f"    <duration>{hms((s.end_time if ended else max(now, s.start_time)) - s.start_time)}</duration>\n")
     if not pra:
         out.append(f'    <public_site id="{d.public_site[0]}">{esc(d.public_site[1])}</public_site>\n')
-    out.append(f"    <external_key>{esc(s.external_key)}</external_key>\n" if s.external_key else "    <external_key />\n")
+    key = s.external_key
+    out.append(f"    <external_key>{esc(key)}</external_key>\n" if key else "    <external_key />\n")
     if d.custom_attributes:
         out.append("    <custom_attributes>\n")
         for code, display, value in d.custom_attributes:
