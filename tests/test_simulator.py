@@ -78,9 +78,11 @@ def test_oauth_success_bad_credentials_and_405(simulator):
                                     "Content-Type": "application/x-www-form-urlencoded"},
                       data="grant_type=client_credentials", verify=simulator.ca_file)
     assert r.status_code == 200
-    bad = requests.post(url, auth=(simulator.client_id, "wrong"), data={"grant_type": "client_credentials"},
-                        verify=simulator.ca_file)
-    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+    for user, password in ((simulator.client_id, "wrong"), ("nobody", simulator.client_secret),
+                           (simulator.client_id, "mot-de-passé")):
+        bad = requests.post(url, auth=(user, password), data={"grant_type": "client_credentials"},
+                            verify=simulator.ca_file)
+        assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
     assert requests.get(url, verify=simulator.ca_file).status_code == 405
     grant = requests.post(url, auth=(simulator.client_id, simulator.client_secret), data={"grant_type": "password"},
                           verify=simulator.ca_file)

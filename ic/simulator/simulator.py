@@ -243,7 +243,9 @@ class Simulator:
         if method != "POST":
             return json_response(405, {"error": "invalid_request", "message": "Use POST."}, [("Allow", "POST")])
         creds = parse_basic(headers.get("Authorization"))
-        if creds is None or creds[0] != self.client_id or not secrets.compare_digest(creds[1], self.client_secret):
+        if creds is None or creds[0] != self.client_id or not secrets.compare_digest(
+            creds[1].encode(), self.client_secret.encode()
+        ):
             return json_response(401, {"error": "invalid_client", "message": "Client authentication failed."},
                                  [("WWW-Authenticate", 'Basic realm="oauth2"')])
         ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
