@@ -1,8 +1,75 @@
-"""Subcommands: not yet implemented."""
+"""`task register|unregister|status|start|stop`: the OS scheduler task that runs `tick` every minute."""
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
+
+from ic.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    return None
+    task = sub.add_parser("task", help="the OS scheduler task (Windows Task Scheduler / cron) that runs `tick`")
+    tsub = task.add_subparsers(dest="task_command", metavar="ACTION", required=True)
+    reg = tsub.add_parser("register", help="install or replace the task (runs `tick` every minute)")
+    reg.add_argument("--whether-logged-on", action="store_true",
+                     help="Windows: run whether the user is logged on or not (asks for the account's password once; "
+                          "it is handed to Task Scheduler and never stored)")
+    reg.set_defaults(func=_register)
+    for name, helptext, func in (
+        ("unregister", "remove the task", _unregister),
+        ("status", "show whether the scheduler is running, stopped or not installed", _status),
+        ("start", "enable the task (and run one tick now on Windows)", _start),
+        ("stop", "disable the task; schedules stop running", _stop),
+    ):
+        p = tsub.add_parser(name, help=helptext)
+        p.set_defaults(func=func)
+
+
+def _ask_password(user: str) -> str | None:
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise ConfigError(f"Run `task register --whether-logged-on` in a console to type the password of {user}.")
+    return getpass.getpass(f"Windows password of {user} (handed to Task Scheduler, not stored): ")
+
+
+def _settings_url(args: argparse.Namespace) -> str:
+    from ic.settings.store import settings_url
+
+    return settings_url(getattr(args, "settings", None))
+
+
+def _register(args: argparse.Namespace) -> int:
+    from ic.scheduling import task
+
+    callback = _ask_password if args.whether_logged_on and sys.platform == "win32" else None
+    print(task.register(callback, settings_url=_settings_url(args)))
+    return 0
+
+
+def _unregister(args: argparse.Namespace) -> int:
+    from ic.scheduling import task
+
+    print(task.unregister())
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ic.scheduling import task
+
+    st = task.status()
+    print(f"Scheduler: {st.state}. {st.detail}")
+    return 0 if st.state == "running" else 1
+
+
+def _start(args: argparse.Namespace) -> int:
+    from ic.scheduling import task
+
+    print(task.start())
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from ic.scheduling import task
+
+    print(task.stop())
+    return 0

@@ -1,0 +1,244 @@
+"""Windows: the Task Scheduler task \\IntegrationClient\\Scheduler that runs ``tick`` every minute.
+
+Registered from an XML definition (schema 1.2, UTF-16 with BOM, as schtasks expects) so every setting is explicit:
+a time trigger repeating every minute indefinitely, IgnoreNew (a long run is never started twice), runs on battery,
+an execution limit of 12 hours (a hung run cannot block the scheduler forever; the next tick resumes where it
+stopped). By default the task runs only while the user is logged on (InteractiveToken: no password needed). "Run
+whether the user is logged on or not" needs the account's password: it is passed to schtasks /RP at registration
+only, never stored by this program and never logged.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+import subprocess
+import tempfile
+from datetime import datetime
+
+from lxml import etree
+
+from ic.errors import ConfigError, TaskRegistrationError
+from ic.logs import redact
+from ic.scheduling.task import (
+    CommandRunner,
+    PasswordCallback,
+    RunResult,
+    TaskStatus,
+    current_user,
+    program_command,
+    run_command,
+    settings_arguments,
+)
+
+log = logging.getLogger("ic.scheduling.task")
+
+TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
+TASK_NAME = "\\IntegrationClient\\Scheduler"
+SCHTASKS = "schtasks"
+EXECUTION_TIME_LIMIT = "PT12H"
+
+SchtasksRunner = CommandRunner  # the injectable seam: (argv, input=None) -> RunResult
+
+
+def build_task_xml(command: str, arguments: str, working_dir: str, user: str, *, logon_type: str = "InteractiveToken",
+                   start: datetime | None = None) -> str:
+    """The task definition as text (serialise with :func:`xml_bytes` for schtasks)."""
+    if logon_type not in ("InteractiveToken", "Password"):
+        raise ValueError("logon_type must be InteractiveToken or Password")
+    E = lambda tag, text=None, **attrs: _el(tag, text, attrs)  # noqa: E731
+    start = (start or datetime.now()).replace(second=0, microsecond=0)
+    task = E("Task", version="1.2")
+    reg = _add(task, E("RegistrationInfo"))
+    _add(reg, E("Author", user))
+    _add(reg, E("Description", "Integration Client scheduler: every minute, runs the schedules that are due."))
+    _add(reg, E("URI", TASK_NAME))
+    trigger = _add(_add(task, E("Triggers")), E("TimeTrigger"))
+    rep = _add(trigger, E("Repetition"))
+    _add(rep, E("Interval", "PT1M"))  # no Duration: repeat indefinitely
+    _add(rep, E("StopAtDurationEnd", "false"))
+    _add(trigger, E("StartBoundary", start.isoformat()))
+    _add(trigger, E("Enabled", "true"))
+    principal = _add(_add(task, E("Principals")), E("Principal", id="Author"))
+    _add(principal, E("UserId", user))
+    _add(principal, E("LogonType", logon_type))
+    _add(principal, E("RunLevel", "LeastPrivilege"))
+    settings = _add(task, E("Settings"))
+    for tag, value in (
+        ("MultipleInstancesPolicy", "IgnoreNew"),
+        ("DisallowStartIfOnBatteries", "false"),
+        ("StopIfGoingOnBatteries", "false"),
+        ("AllowHardTerminate", "true"),
+        ("StartWhenAvailable", "true"),
+        ("RunOnlyIfNetworkAvailable", "false"),
+    ):
+        _add(settings, E(tag, value))
+    idle = _add(settings, E("IdleSettings"))
+    _add(idle, E("StopOnIdleEnd", "false"))
+    _add(idle, E("RestartOnIdle", "false"))
+    for tag, value in (
+        ("AllowStartOnDemand", "true"),
+        ("Enabled", "true"),
+        ("Hidden", "false"),
+        ("RunOnlyIfIdle", "false"),
+        ("WakeToRun", "false"),
+        ("ExecutionTimeLimit", EXECUTION_TIME_LIMIT),
+        ("Priority", "7"),
+    ):
+        _add(settings, E(tag, value))
+    exec_ = _add(_add(task, E("Actions", Context="Author")), E("Exec"))
+    _add(exec_, E("Command", command))
+    if arguments:
+        _add(exec_, E("Arguments", arguments))
+    _add(exec_, E("WorkingDirectory", working_dir))
+    body = etree.tostring(task, pretty_print=True, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-16"?>\n' + body
+
+
+def _el(tag: str, text: str | None, attrs: dict) -> etree._Element:
+    el = etree.Element(f"{{{TASK_NS}}}{tag}", nsmap={None: TASK_NS})
+    for k, v in attrs.items():
+        el.set(k, v)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _add(parent: etree._Element, child: etree._Element) -> etree._Element:
+    parent.append(child)
+    return child
+
+
+def xml_bytes(xml_text: str) -> bytes:
+    """UTF-16 little-endian with a BOM: what schtasks /XML reads reliably."""
+    return "\ufeff".encode("utf-16-le") + xml_text.replace("\n", "\r\n").encode("utf-16-le")
+
+
+class WindowsTask:
+    def __init__(self, runner: CommandRunner | None = None, settings_url: str | None = None,
+                 user: str | None = None) -> None:
+        self.runner = runner or run_command
+        self.settings_url = settings_url
+        self.user = user or current_user()
+
+    # --- helpers -------------------------------------------------------------------------------------------------
+    def _run(self, args: list[str], what: str, ok_codes: tuple[int, ...] = (0,)) -> RunResult:
+        argv = [SCHTASKS, *args]
+        shown = _hide_password(argv)
+        log.debug("Running %s", subprocess.list2cmdline(shown))
+        result = self.runner(argv)
+        if result.returncode not in ok_codes:
+            reason = _first_line(result.stderr or result.stdout) or f"exit code {result.returncode}"
+            raise TaskRegistrationError(
+                f"Windows Task Scheduler could not {what} the task {TASK_NAME}: {redact(reason)}"
+                + ("" if reason.endswith(".") else ".")
+            )
+        return result
+
+    def definition(self, logon_type: str = "InteractiveToken") -> str:
+        command, lead, workdir = program_command()
+        arguments = subprocess.list2cmdline([*lead, *settings_arguments(self.settings_url), "tick"])
+        return build_task_xml(command, arguments, workdir, self.user, logon_type=logon_type)
+
+    # --- operations ------------------------------------------------------------------------------------------------
+    def register(self, run_as_password_cb: PasswordCallback | None = None) -> str:
+        logon = "Password" if run_as_password_cb else "InteractiveToken"
+        xml = self.definition(logon)  # raises ConfigError before anything is asked or changed
+        password = None
+        if run_as_password_cb:
+            password = run_as_password_cb(self.user)
+            if not password:
+                raise ConfigError(f"Enter the Windows password of {self.user} to run the task when nobody is logged on.",
+                                  field="password")
+        fd, path = tempfile.mkstemp(prefix="ic-task-", suffix=".xml")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(xml_bytes(xml))
+            args = ["/Create", "/TN", TASK_NAME, "/XML", path, "/F"]
+            if password:
+                args += ["/RU", self.user, "/RP", password]
+            self._run(args, "register")
+        finally:
+            password = None
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        mode = "whether or not the user is logged on" if run_as_password_cb else "while the user is logged on"
+        message = f"Scheduler task {TASK_NAME} registered: runs every minute as {self.user} {mode}."
+        log.info(message)
+        return message
+
+    def unregister(self) -> str:
+        if self._query_xml() is None:
+            return f"Scheduler task {TASK_NAME} is not installed."
+        self._run(["/Delete", "/TN", TASK_NAME, "/F"], "remove")
+        log.info("Scheduler task %s removed.", TASK_NAME)
+        return f"Scheduler task {TASK_NAME} removed."
+
+    def start(self) -> str:
+        self._require_installed()
+        self._run(["/Change", "/TN", TASK_NAME, "/ENABLE"], "enable")
+        self._run(["/Run", "/TN", TASK_NAME], "start")
+        log.info("Scheduler task %s enabled and started.", TASK_NAME)
+        return f"Scheduler task {TASK_NAME} started: it runs every minute."
+
+    def stop(self) -> str:
+        self._require_installed()
+        self._run(["/Change", "/TN", TASK_NAME, "/DISABLE"], "disable")
+        self._run(["/End", "/TN", TASK_NAME], "stop", ok_codes=(0, 1))  # 1: it was not running
+        log.info("Scheduler task %s stopped and disabled.", TASK_NAME)
+        return f"Scheduler task {TASK_NAME} stopped: no schedule runs until it is started again."
+
+    def status(self) -> TaskStatus:
+        xml = self._query_xml()
+        if xml is None:
+            return TaskStatus("not installed", f"The scheduler task {TASK_NAME} is not installed.", "")
+        enabled = _task_enabled(xml)
+        raw = "Ready" if enabled else "Disabled"
+        result = self.runner([SCHTASKS, "/Query", "/TN", TASK_NAME, "/FO", "CSV", "/NH"])
+        if result.returncode == 0:
+            for row in csv.reader(io.StringIO(result.stdout)):
+                if len(row) >= 3 and row[0].strip().lower() == TASK_NAME.lower():
+                    raw = row[2].strip() or raw
+        if not enabled:
+            return TaskStatus("stopped", f"The scheduler task {TASK_NAME} is disabled; start it to run schedules.", raw)
+        busy = raw.lower() == "running"
+        detail = f"The scheduler task {TASK_NAME} is " + ("running a tick now." if busy else "ready: it runs every minute.")
+        return TaskStatus("running", detail, raw)
+
+    def _query_xml(self) -> str | None:
+        result = self.runner([SCHTASKS, "/Query", "/TN", TASK_NAME, "/XML", "ONE"])
+        return result.stdout if result.returncode == 0 and "<Task" in result.stdout else None
+
+    def _require_installed(self) -> None:
+        if self._query_xml() is None:
+            raise ConfigError(f"The scheduler task {TASK_NAME} is not installed; register it first.")
+
+
+def _task_enabled(xml_text: str) -> bool:
+    body = re.sub(r"^\s*<\?xml[^>]*\?>", "", xml_text.lstrip("\ufeff"))
+    try:
+        root = etree.fromstring(body.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return True
+    values = root.xpath("/*[local-name()='Task']/*[local-name()='Settings']/*[local-name()='Enabled']/text()")
+    return not values or values[0].strip().lower() != "false"
+
+
+def _first_line(text: str) -> str:
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line:
+            return re.sub(r"^(ERROR|FEHLER|ERREUR):\s*", "", line)
+    return ""
+
+
+def _hide_password(argv: list[str]) -> list[str]:
+    shown = list(argv)
+    for i, arg in enumerate(shown[:-1]):
+        if arg.upper() == "/RP":
+            shown[i + 1] = "***"
+    return shown

@@ -1,0 +1,209 @@
+"""Windows Task Scheduler registration. schtasks.exe cannot run here, so every test replaces it with a stand-in
+(named in each test) that records the exact argv and reads the task XML file while it exists."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+import ic
+from ic import logs
+from ic.errors import ConfigError, TaskRegistrationError
+from ic.scheduling import task as facade
+from ic.scheduling.task import RunResult
+from ic.scheduling.task_windows import TASK_NAME, TASK_NS, WindowsTask
+
+NS = {"t": TASK_NS}
+USER = "CORP\\alice"
+PASSWORD = "Hunter2!-windows-pw"
+
+
+class SchtasksStandIn:
+    """Windows-only schtasks.exe stand-in: keeps one task's XML and enabled/running flags like Task Scheduler."""
+
+    def __init__(self, fail: dict[str, RunResult] | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.created_xml: bytes | None = None
+        self.xml_path: str | None = None
+        self.xml: str | None = None
+        self.enabled = True
+        self.running = False
+        self.fail = fail or {}
+
+    def __call__(self, argv: list[str], input: str | None = None) -> RunResult:
+        self.calls.append(list(argv))
+        assert argv[0] == "schtasks" and input is None
+        verb = argv[1]
+        if "/XML" in argv and verb == "/Create":
+            self.xml_path = argv[argv.index("/XML") + 1]
+        if verb in self.fail:
+            return self.fail[verb]
+        if verb == "/Create":
+            self.xml_path = argv[argv.index("/XML") + 1]
+            self.created_xml = Path(self.xml_path).read_bytes()
+            self.xml = self.created_xml.decode("utf-16")
+            self.enabled = True
+            return RunResult(0, f'SUCCESS: The scheduled task "{TASK_NAME[1:]}" has successfully been created.\r\n')
+        if self.xml is None:
+            return RunResult(1, "", "ERROR: The system cannot find the file specified.\r\n")
+        if verb == "/Query" and "/XML" in argv:
+            state = "true" if self.enabled else "false"
+            return RunResult(0, self.xml.replace("<Enabled>true</Enabled>\r\n    <Hidden>",
+                                                 f"<Enabled>{state}</Enabled>\r\n    <Hidden>"))
+        if verb == "/Query":
+            word = "Disabled" if not self.enabled else ("Running" if self.running else "Ready")
+            return RunResult(0, f'"{TASK_NAME}","N/A","{word}"\r\n')
+        if verb == "/Change":
+            self.enabled = "/ENABLE" in argv
+            return RunResult(0, "SUCCESS\r\n")
+        if verb == "/Run":
+            self.running = True
+            return RunResult(0, "SUCCESS\r\n")
+        if verb == "/End":
+            was, self.running = self.running, False
+            return RunResult(0 if was else 1, "", "" if was else "ERROR: The task is not running.\r\n")
+        if verb == "/Delete":
+            self.xml = None
+            return RunResult(0, "SUCCESS\r\n")
+        raise AssertionError(f"unexpected schtasks call {argv}")
+
+
+def _parse(created: bytes) -> etree._Element:
+    assert created.startswith(b"\xff\xfe"), "UTF-16 LE with BOM"
+    assert created.decode("utf-16").startswith('<?xml version="1.0" encoding="UTF-16"?>')
+    return etree.fromstring(created)  # lxml reads the BOM and the UTF-16 declaration
+
+
+def _text(root: etree._Element, path: str) -> str:
+    found = root.xpath(path, namespaces=NS)
+    assert found, path
+    return found[0].text
+
+
+def test_register_via_windows_only_schtasks_stand_in(tmp_path):
+    stand_in = SchtasksStandIn()
+    message = WindowsTask(runner=stand_in, user=USER).register()
+    assert message == f"Scheduler task {TASK_NAME} registered: runs every minute as {USER} while the user is logged on."
+    [argv] = stand_in.calls
+    assert argv == ["schtasks", "/Create", "/TN", "\\IntegrationClient\\Scheduler", "/XML", stand_in.xml_path, "/F"]
+    assert not Path(stand_in.xml_path).exists()  # the temp file is gone
+    root = _parse(stand_in.created_xml)
+    assert root.tag == f"{{{TASK_NS}}}Task" and root.get("version") == "1.2"
+    assert _text(root, "t:RegistrationInfo/t:URI") == "\\IntegrationClient\\Scheduler"
+    assert _text(root, "t:Triggers/t:TimeTrigger/t:Repetition/t:Interval") == "PT1M"
+    assert not root.xpath("t:Triggers/t:TimeTrigger/t:Repetition/t:Duration", namespaces=NS)  # indefinitely
+    assert _text(root, "t:Triggers/t:TimeTrigger/t:Enabled") == "true"
+    main_py = Path(ic.__file__).resolve().parent.parent / "main.py"
+    assert _text(root, "t:Actions/t:Exec/t:Command") == sys.executable
+    assert _text(root, "t:Actions/t:Exec/t:Arguments") == subprocess.list2cmdline([str(main_py), "tick"])
+    assert _text(root, "t:Actions/t:Exec/t:WorkingDirectory") == str(main_py.parent)
+    assert _text(root, "t:Principals/t:Principal/t:UserId") == USER
+    assert _text(root, "t:Principals/t:Principal/t:LogonType") == "InteractiveToken"
+    assert _text(root, "t:Principals/t:Principal/t:RunLevel") == "LeastPrivilege"
+    assert _text(root, "t:Settings/t:MultipleInstancesPolicy") == "IgnoreNew"
+    assert _text(root, "t:Settings/t:DisallowStartIfOnBatteries") == "false"
+    assert _text(root, "t:Settings/t:StopIfGoingOnBatteries") == "false"
+    assert _text(root, "t:Settings/t:ExecutionTimeLimit") == "PT12H"
+    assert _text(root, "t:Settings/t:Enabled") == "true"
+
+
+def test_register_frozen_with_other_settings_db_via_windows_only_schtasks_stand_in(monkeypatch):
+    exe = "/opt/Integration Client/IntegrationClient.exe"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", exe)
+    stand_in = SchtasksStandIn()
+    url = "mssql+pyodbc://sqlhost/ICSettings?driver=ODBC+Driver+18+for+SQL+Server&Trusted_Connection=yes"
+    WindowsTask(runner=stand_in, settings_url=url, user=USER).register()
+    root = _parse(stand_in.created_xml)
+    assert _text(root, "t:Actions/t:Exec/t:Command") == exe
+    assert _text(root, "t:Actions/t:Exec/t:Arguments") == f"--settings {url} tick"
+    assert _text(root, "t:Actions/t:Exec/t:WorkingDirectory") == "/opt/Integration Client"
+
+
+def test_settings_url_with_password_is_refused_before_schtasks_via_windows_only_schtasks_stand_in():
+    stand_in = SchtasksStandIn()
+    with pytest.raises(ConfigError, match="contains a password"):
+        WindowsTask(runner=stand_in, settings_url="postgresql+psycopg://ic:S3cret@db/ic", user=USER).register()
+    with pytest.raises(ConfigError, match="contains a password"):
+        WindowsTask(runner=stand_in, user=USER,
+                    settings_url="mssql+pyodbc:///?odbc_connect=DRIVER%3DX%3BUID%3Dic%3BPWD%3DS3cret").register()
+    assert stand_in.calls == []
+
+
+def test_register_whether_logged_on_via_windows_only_schtasks_stand_in(store, tmp_path):
+    store.set_setting("log_dir", str(tmp_path / "logs"))
+    log_file = logs.setup_logging(store, "app", level=logging.DEBUG)
+    asked: list[str] = []
+    stand_in = SchtasksStandIn()
+    message = WindowsTask(runner=stand_in, user=USER).register(lambda user: asked.append(user) or PASSWORD)
+    assert asked == [USER]
+    assert "whether or not the user is logged on" in message
+    [argv] = stand_in.calls
+    assert argv == ["schtasks", "/Create", "/TN", TASK_NAME, "/XML", stand_in.xml_path, "/F", "/RU", USER, "/RP", PASSWORD]
+    root = _parse(stand_in.created_xml)
+    assert _text(root, "t:Principals/t:Principal/t:LogonType") == "Password"
+    assert PASSWORD.encode("utf-16-le") not in stand_in.created_xml
+    logs.shutdown_logging()
+    assert "/RU CORP\\alice /RP ***" in log_file.read_text()
+    assert PASSWORD.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "logs").iterdir())
+
+
+def test_empty_password_registers_nothing_via_windows_only_schtasks_stand_in():
+    stand_in = SchtasksStandIn()
+    with pytest.raises(ConfigError, match=r"Enter the Windows password of CORP\\alice"):
+        WindowsTask(runner=stand_in, user=USER).register(lambda user: "")
+    assert stand_in.calls == []
+
+
+def test_status_start_stop_unregister_via_windows_only_schtasks_stand_in():
+    stand_in = SchtasksStandIn()
+    t = WindowsTask(runner=stand_in, user=USER)
+    st = t.status()
+    assert (st.state, st.detail) == ("not installed", f"The scheduler task {TASK_NAME} is not installed.")
+    assert stand_in.calls == [["schtasks", "/Query", "/TN", TASK_NAME, "/XML", "ONE"]]
+    with pytest.raises(ConfigError, match="not installed; register it first"):
+        t.start()
+    t.register()
+    assert (t.status().state, t.status().raw) == ("running", "Ready")
+    stand_in.calls.clear()
+    t.stop()
+    assert stand_in.calls == [
+        ["schtasks", "/Query", "/TN", TASK_NAME, "/XML", "ONE"],
+        ["schtasks", "/Change", "/TN", TASK_NAME, "/DISABLE"],
+        ["schtasks", "/End", "/TN", TASK_NAME],
+    ]
+    st = t.status()
+    assert (st.state, st.raw) == ("stopped", "Disabled") and "disabled" in st.detail
+    stand_in.calls.clear()
+    t.start()
+    assert stand_in.calls[1:] == [["schtasks", "/Change", "/TN", TASK_NAME, "/ENABLE"],
+                                  ["schtasks", "/Run", "/TN", TASK_NAME]]
+    st = t.status()
+    assert (st.state, st.raw) == ("running", "Running") and "running a tick now" in st.detail
+    assert t.unregister() == f"Scheduler task {TASK_NAME} removed."
+    assert stand_in.calls[-1] == ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]
+    assert t.status().state == "not installed"
+    assert t.unregister() == f"Scheduler task {TASK_NAME} is not installed."
+
+
+def test_schtasks_refusal_is_one_sentence_without_the_password_via_windows_only_schtasks_stand_in():
+    stand_in = SchtasksStandIn(fail={"/Create": RunResult(1, "", "ERROR: Access is denied.\r\n")})
+    with pytest.raises(TaskRegistrationError) as err:
+        WindowsTask(runner=stand_in, user=USER).register(lambda user: PASSWORD)
+    assert str(err.value) == f"Windows Task Scheduler could not register the task {TASK_NAME}: Access is denied."
+    assert PASSWORD not in str(err.value)
+    assert not Path(stand_in.xml_path).exists()
+
+
+def test_facade_picks_the_platform_backend_via_windows_only_schtasks_stand_in(monkeypatch):
+    from ic.scheduling.task_cron import CronTask
+
+    assert isinstance(facade.backend(), CronTask if sys.platform != "win32" else WindowsTask)
+    monkeypatch.setattr(sys, "platform", "win32")
+    stand_in = SchtasksStandIn()
+    assert facade.status(runner=stand_in).state == "not installed"
+    assert stand_in.calls == [["schtasks", "/Query", "/TN", TASK_NAME, "/XML", "ONE"]]
