@@ -208,3 +208,13 @@ def test_folder_destination_add_list_test_import(capsys, tmp_path):
     assert code == 0, err
     assert "Imported 2 session(s)" in out
     assert len([p for p in out_dir.rglob("*.xml")]) == 2
+
+
+def test_list_survives_a_key_from_another_machine(capsys, monkeypatch, ic_home):
+    monkeypatch.setenv("IC_TEST_URL", f"postgresql+psycopg://ic:{PASSWORD}@db.example.com/integration")
+    assert cli(capsys, "destination", "add", "Warehouse", "--type", "sql", "--url-env", "IC_TEST_URL")[0] == 0
+    (ic_home / "secret.key").unlink()
+    code, out, err = cli(capsys, "destination", "list")
+    assert code == 0 and "Warehouse" in out and "cannot be decrypted here: re-enter it" in out and PASSWORD not in out
+    code, out, err = cli(capsys, "destination", "test", "Warehouse")
+    assert code == 1 and "Warehouse" in err and PASSWORD not in err
