@@ -218,3 +218,27 @@ def test_list_survives_a_key_from_another_machine(capsys, monkeypatch, ic_home):
     assert code == 0 and "Warehouse" in out and "cannot be decrypted here: re-enter it" in out and PASSWORD not in out
     code, out, err = cli(capsys, "destination", "test", "Warehouse")
     assert code == 1 and "Warehouse" in err and PASSWORD not in err
+
+
+def test_import_service_progress_and_cancel_keep_what_was_stored(tmp_path):
+    """The GUI path: the service with a progress callback that cancels after the first batch."""
+    import threading
+
+    from ic.destinations.sql import SqlDestination
+    from ic.errors import Cancelled
+    from ic.services.import_xml import import_xml_files
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    dest = SqlDestination("GUI", {"url": url})
+    cancel = threading.Event()
+    seen = []
+
+    def progress(path, stored):
+        seen.append((path.name, stored))
+        cancel.set()
+
+    with pytest.raises(Cancelled, match="cancelled"):
+        import_xml_files([RS], dest, batch_size=1, progress=progress, cancel=cancel)
+    dest.close()
+    assert seen == [("rs_support_session.xml", 1)]
+    assert [r["lsid"][:6] for r in rows(url, t.session)] == ["6f1c2b"]
