@@ -453,6 +453,19 @@ def test_wrong_password_message_hides_it(pg_url):
     assert "Pa55;word" not in str(err.value) and "Warehouse" in str(err.value)
 
 
+def test_a_driver_message_quoting_the_password_is_scrubbed():
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    odbc = cs.build_url(cs.ConnectionParams(server="db1", database="ic", username="ic", password="Odbc;Pw}", driver="X"))
+    for url, pw in ((odbc, "Odbc;Pw}"), ("postgresql+psycopg://ic:PgPw42@h/db", "PgPw42")):
+        d = dest(url)
+        err = d._fail(OperationalError("SELECT 1", {}, Exception(f"login failed with {pw}\nsecond line")), "connect to")
+        assert isinstance(err, DestinationUnavailable) and pw not in str(err) and "***" in str(err)
+        assert "second line" not in str(err)
+        err = d._fail(ProgrammingError("SELECT 1", {}, Exception("permission denied for table session")), "write to")
+        assert type(err).__name__ == "DestinationError" and str(err).endswith("permission denied for table session.")
+
+
 def test_site_host_required(tmp_path):
     with pytest.raises(ConfigError):
         dest(f"sqlite:///{tmp_path / 'x.db'}").store_sessions("", [rs_session()])

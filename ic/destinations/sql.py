@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Engine, create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from ic.destinations import connection_string as cs
 from ic.destinations import sql_schema as t
@@ -141,17 +141,22 @@ class SqlDestination(Destination):
                 event.listen(self._engine, "begin", _sqlite_begin)
         return self._engine
 
+    def _url(self) -> str:
+        raw = str(self.config.get("url", ""))
+        try:
+            return normalize_url(raw)
+        except Exception:  # noqa: BLE001 - only used to describe / scrub
+            return raw
+
     def _where(self) -> str:
-        return f"SQL destination {self.name} ({cs.describe(str(self.config.get('url', '')))})"
+        return f"SQL destination {self.name} ({cs.describe(self._url())})"
 
     def _fail(self, exc: SQLAlchemyError, doing: str) -> DestinationError:
         """One sentence naming the destination, with the driver's first line, passwords scrubbed."""
         reason = _reason(exc)
-        for secret in cs.url_secrets(str(self.config.get("url", ""))):
+        for secret in cs.url_secrets(self._url()):
             reason = reason.replace(secret, cs.MASK)
-        unavailable = isinstance(exc, DBAPIError) and (
-            exc.connection_invalidated or type(exc).__name__ == "OperationalError"
-        )
+        unavailable = isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
         cls = DestinationUnavailable if unavailable else DestinationError
         return cls(f"Cannot {doing} {self._where()}: {reason}.")
 
