@@ -6,6 +6,10 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if sys.stdout is None or sys.stderr is None:  # windowed Windows .exe: console or log file (ic.logs)
+        from ic.logs import ensure_std_streams
+
+        ensure_std_streams()
     if argv in (["--version"], ["-V"]):
         from ic import __version__
 

@@ -315,3 +315,69 @@ def read_log_tail(kind: str, max_bytes: int = 256_000, store: Any = None) -> str
         cut = data.find(b"\n")
         data = data[cut + 1:] if cut >= 0 else data
     return redact(data.decode("utf-8", errors="replace"))
+
+
+# --- windowed executable -----------------------------------------------------------------------------------------------
+class _LogWriter:
+    """A text stream that turns each printed line into a log record (stdout -> INFO, stderr -> WARNING)."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self._buffer = ""
+        self._busy = False
+        self.encoding = "utf-8"
+        self.errors = "replace"
+
+    def write(self, text: str) -> int:
+        if self._busy:  # logging itself wrote to stderr: drop it rather than loop
+            return len(text)
+        self._busy = True
+        try:
+            self._buffer += text
+            *lines, self._buffer = self._buffer.split("\n")
+            lines = [line.rstrip("\r") for line in lines if line.strip()]
+            if lines:
+                if not _installed:
+                    setup_logging(None, "app")
+                for line in lines:
+                    logging.getLogger("ic.console").log(self.level, "%s", line.rstrip("\r"))
+        finally:
+            self._busy = False
+        return len(text)
+
+    def flush(self) -> None:
+        if self._buffer.strip():
+            self.write("\n")
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+
+def _attach_parent_console() -> bool:  # pragma: no cover - Windows only
+    import ctypes
+
+    if not ctypes.windll.kernel32.AttachConsole(-1):  # ATTACH_PARENT_PROCESS
+        return False
+    sys.stdout = open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
+    sys.stderr = open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
+    return True
+
+
+def ensure_std_streams() -> None:
+    """Give a windowed executable (Windows build, console=False) somewhere to print.
+
+    Started from cmd/PowerShell it attaches to that console; started by Task Scheduler or Explorer there is none, so
+    what the command line prints goes to the log file (the service log for ``tick``) instead of nowhere. With
+    redirected output (``> out.txt``, pipes) Python already has working streams and nothing changes.
+    """
+    if sys.stdout is not None and sys.stderr is not None:
+        return
+    if sys.platform == "win32" and _attach_parent_console():
+        return
+    if sys.stdout is None:
+        sys.stdout = _LogWriter(logging.INFO)  # type: ignore[assignment]
+    if sys.stderr is None:
+        sys.stderr = _LogWriter(logging.WARNING)  # type: ignore[assignment]

@@ -215,3 +215,22 @@ def test_setup_again_replaces_handlers(store, tmp_path):
     assert "only once" in (tmp_path / "b" / "ic.log").read_text()
     assert "only once" not in (tmp_path / "a" / "ic.log").read_text()
     assert isinstance(Path(logs.log_dir()), Path)
+
+
+def test_windowed_executable_prints_into_the_log(store, tmp_path, monkeypatch):
+    """A windowed .exe has no stdout/stderr: CLI output must land in the log file, not vanish or crash."""
+    import sys
+
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    logs.ensure_std_streams()
+    assert sys.stdout is not None and sys.stderr is not None and not sys.stdout.isatty()
+    print("Schedule Nightly finished: 12 sessions stored.")
+    print("error: Site demo is unreachable.", file=sys.stderr)
+    sys.stdout.write("partial line without newline")
+    sys.stdout.flush()
+    _flush()
+    text = logs.log_files()["app"].read_text()
+    assert "INFO    [" in text and "ic.console: Schedule Nightly finished: 12 sessions stored." in text
+    assert "WARNING [" in text and "ic.console: error: Site demo is unreachable." in text
+    assert "partial line without newline" in text
