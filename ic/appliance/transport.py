@@ -6,6 +6,7 @@ choices (certifi, REQUESTS_CA_BUNDLE, ``verify=False``) are ignored on purpose.
 """
 from __future__ import annotations
 
+import os
 import random
 import socket
 import ssl
@@ -26,6 +27,10 @@ def make_ssl_context(ca_bundle: str | None, host: str) -> ssl.SSLContext:
     """A verifying context: the CA bundle alone when given, else the OS trust store."""
     if not ca_bundle:
         return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if not os.path.isfile(ca_bundle):
+        raise TLSFailure(
+            f"The CA bundle file {ca_bundle} for {host} does not exist; set the site's CA bundle to an existing PEM file."
+        )
     try:
         ctx = ssl.create_default_context(cafile=ca_bundle)
     except (OSError, ssl.SSLError, ValueError):
@@ -195,7 +200,7 @@ def tls_error(exc: BaseException, host: str, ca_bundle: str | None) -> TLSFailur
 
 def unreachable_error(exc: BaseException, host: str, timeout: float) -> ApplianceUnreachable:
     if isinstance(exc, requests.exceptions.Timeout):
-        return ApplianceUnreachable(f"{host} did not answer within {timeout:g} seconds; check the network or try later.")
+        return ApplianceUnreachable(f"The appliance at {host} did not answer within {timeout:g} seconds; check the network or try later.")
     if is_refused(exc):
         return ApplianceUnreachable(f"Cannot connect to {host}: the connection was refused; check the host and port.")
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
