@@ -28,7 +28,10 @@ from ic.settings.validation import validate_at_time, validate_host, validate_nam
 
 
 def settings_url(explicit: str | None = None) -> str:
-    return explicit or os.environ.get("IC_SETTINGS") or paths.default_settings_url()
+    """Explicit URL, else IC_SETTINGS, else the URL the first-run wizard saved (bootstrap.json), else the default."""
+    from ic.settings import bootstrap
+
+    return explicit or os.environ.get("IC_SETTINGS") or bootstrap.read_url() or paths.default_settings_url()
 
 
 def same_database(url_a: str, url_b: str) -> bool:

@@ -1,0 +1,170 @@
+"""The application window: one CTk root, a tkinter menu bar driven by commands, the main panel, the dialogs."""
+from __future__ import annotations
+
+import logging
+import tkinter
+
+import customtkinter as ctk
+
+from ic import __version__
+from ic.errors import ICError
+from ic.gui import services_adapter as services
+from ic.gui.commands import Command
+from ic.gui.context import AppContext
+from ic.gui.dialogs.base import PanelDialog, open_dialog
+from ic.gui.main_window import MainPanel
+from ic.gui.widgets import MessageBox, show_error, show_info
+
+log = logging.getLogger("ic.gui")
+
+
+class App(ctk.CTk):
+    """``show_wizard``: None = decide (first run: no settings database or no sites), True/False = force."""
+
+    def __init__(self, show_wizard: bool | None = None) -> None:
+        ctk.set_appearance_mode("system")
+        super().__init__()
+        self.title(f"Integration Client {__version__}")
+        self.geometry("900x560")
+        self.minsize(640, 400)
+        self.last_error: str | None = None
+        self.error_box: MessageBox | None = None
+        self.ctx = AppContext(self)
+        first_run = not services.settings_db_exists()
+        self.ctx.subscribe(self._on_change)
+        if not first_run:
+            self.ctx.open_store()
+        self._register_commands()
+        self._build_menu()
+        self.main = MainPanel(self, self.ctx)
+        self.main.pack(fill="both", expand=True)
+        self.ctx.commands.refresh()
+        self.bind_all("<Control-q>", lambda _e: self.close())
+        self.protocol("WM_DELETE_WINDOW", self.close)
+        if show_wizard is None:
+            show_wizard = first_run or (self.ctx.store is not None and not self.ctx.store.list_sites())
+        self.wizard = None
+        self.wizard_pending = bool(show_wizard)
+        if show_wizard:
+            self._wizard_id = self.after(100, lambda: self.open_wizard(start_at_database=first_run))
+
+    # --- commands and menus -----------------------------------------------------------------------
+    def _register_commands(self) -> None:
+        from ic.gui.dialogs.api_tester import ApiTesterPanel
+        from ic.gui.dialogs.app_settings import AppSettingsPanel
+        from ic.gui.dialogs.log_viewer import LogViewerPanel
+        from ic.gui.dialogs.notify import NotifyPanel
+        from ic.gui.dialogs.plugin import PluginPanel
+        from ic.gui.dialogs.schedule import SchedulePanel
+        from ic.gui.dialogs.settings_db import SettingsDbPanel
+        from ic.gui.dialogs.site import SitePanel
+
+        c = self.ctx.commands
+        has_store = lambda: self.ctx.store is not None  # noqa: E731
+
+        def opener(panel):
+            return lambda: self.open(panel)
+
+        c.add(Command("settings_db", "Settings Database…", opener(SettingsDbPanel)))
+        c.add(Command("sites", "Site Configuration…", opener(SitePanel), has_store))
+        c.add(Command("plugins", "Plugin Configuration…", opener(PluginPanel), has_store))
+        c.add(Command("schedules", "Schedule Configuration…", self._open_schedules, has_store))
+        c.add(Command("app_settings", "Application Settings…", opener(AppSettingsPanel), has_store))
+        c.add(Command("notify", "Notification Settings…", opener(NotifyPanel), has_store))
+        c.add(Command("wizard", "First-Run Wizard…", lambda: self.open_wizard(start_at_database=False)))
+        c.add(Command("api_tester", "API Tester…", opener(ApiTesterPanel), has_store))
+        c.add(Command("log", "Log File…", opener(LogViewerPanel)))
+        c.add(Command("run_now", "Run Selected Schedule Now",
+                      lambda: self.main.run_selected(),
+                      lambda: has_store() and self.main.selected_schedule() is not None
+                      and not (self.main.run_worker and self.main.run_worker.running)))
+        c.add(Command("exit", "Exit", self.close, accelerator="Ctrl+Q"))
+        c.add(Command("about", "About", lambda: show_info(self, f"Integration Client {__version__}")))
+
+    def _build_menu(self) -> None:
+        c = self.ctx.commands
+        bar = tkinter.Menu(self)
+        self.menus: dict[str, tkinter.Menu] = {}
+        layout = {
+            "File": ["run_now", None, "exit"],
+            "Setup": ["settings_db", "sites", "plugins", "schedules", None, "app_settings", "notify", None, "wizard"],
+            "Tools": ["api_tester", "log"],
+            "Help": ["about"],
+        }
+        for title, ids in layout.items():
+            menu = tkinter.Menu(bar, tearoff=False)
+            menu.configure(postcommand=lambda m=menu: c.refresh_menu(m))
+            for cmd_id in ids:
+                if cmd_id is None:
+                    menu.add_separator()
+                else:
+                    c.add_to_menu(menu, cmd_id)
+            bar.add_cascade(label=title, menu=menu)
+            self.menus[title] = menu
+        self.configure(menu=bar)
+        self.menubar = bar
+
+    def _on_change(self, what: str) -> None:
+        if what in ("store", "settings"):
+            try:
+                services.setup_gui_logging(self.ctx.store)
+            except Exception:  # noqa: BLE001 - logging must never stop the window
+                log.debug("logging setup failed", exc_info=True)
+
+    def open(self, panel_class, **kwargs) -> PanelDialog:
+        return open_dialog(self.ctx, panel_class, **kwargs)
+
+    def _open_schedules(self) -> None:
+        from ic.gui.dialogs.schedule import SchedulePanel
+
+        self.open(SchedulePanel, select=self.main.selected_schedule())
+
+    def open_wizard(self, start_at_database: bool = True):
+        from ic.gui.dialogs.wizard import WizardDialog
+
+        self.wizard_pending = False
+        if self.wizard is not None and self.wizard.winfo_exists():
+            self.wizard.lift()
+            return self.wizard
+        self.wizard = WizardDialog(self.ctx, start_at_database=start_at_database)
+        return self.wizard
+
+    # --- errors ---------------------------------------------------------------------------------
+    def report_callback_exception(self, exc_type, exc, tb) -> None:  # noqa: D401 - Tk hook
+        """Any uncaught error in a callback: one sentence in a message window, the traceback in the log."""
+        if isinstance(exc, ICError):
+            text = str(exc)
+        else:
+            log.error("unexpected error in the window", exc_info=(exc_type, exc, tb))
+            text = f"Something unexpected went wrong ({exc_type.__name__}); the details are in the IC log."
+        self.last_error = text
+        try:
+            self.error_box = show_error(self, text)
+        except tkinter.TclError:
+            pass
+
+    def close(self) -> None:
+        if self.wizard_pending:
+            self.after_cancel(self._wizard_id)
+        for dialog in list(self.ctx.dialogs.values()):
+            try:
+                dialog.close()
+            except tkinter.TclError:
+                pass
+        if self.wizard is not None and self.wizard.winfo_exists():
+            self.wizard.close()
+        self.main.destroy()
+        self.ctx.close()
+        services.shutdown_gui_logging()
+        self.quit()
+        self.destroy()
+
+
+def run_gui() -> int:
+    try:
+        app = App()
+    except tkinter.TclError as exc:
+        print(f"The window cannot open here ({exc}); use the command line (--help).")
+        return 2
+    app.mainloop()
+    return 0

@@ -1,0 +1,262 @@
+"""API Tester: pull sessions (a window or one session ID) from sites, or parse saved XML files, into destinations.
+
+The work runs in a worker thread; progress arrives through a queue polled with after(); Cancel sets an Event.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from tkinter import filedialog
+
+import customtkinter as ctk
+
+from ic.errors import ConfigError
+from ic.gui import services_adapter as services
+from ic.gui.dialogs.base import Panel, user_message
+from ic.gui.widgets import CheckList, Form, ListView
+from ic.gui.worker import Worker
+from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES
+
+DURATION_UNITS = {"hours": 3600, "days": 86400}
+NO_SITE = "(none: session data only)"
+
+
+def _operations(master) -> dict[str, ctk.CTkCheckBox]:
+    frame = ctk.CTkFrame(master, fg_color="transparent")
+    checks = {}
+    for i, dt in enumerate(DATA_TYPES):
+        box = ctk.CTkCheckBox(frame, text=DATA_TYPE_LABELS[dt])
+        box.grid(row=i // 3, column=i % 3, sticky="w", padx=4, pady=2)
+        if dt == "session":
+            box.select()
+        checks[dt] = box
+    frame.checks = checks
+    return frame
+
+
+class ApiTesterPanel(Panel):
+    title = "API Tester"
+    size = "1000x780"
+
+    def __init__(self, master, ctx) -> None:
+        super().__init__(master, ctx)
+        self.worker: Worker | None = None
+        self.result = None
+        self.error: str | None = None
+        self.tabs = ctk.CTkTabview(self, height=420)
+        self.tabs.pack(fill="both", expand=False, padx=10, pady=(4, 0))
+        self._build_sessions(self.tabs.add("Sessions"))
+        self._build_xml(self.tabs.add("XML Files"))
+
+        run = ctk.CTkFrame(self, fg_color="transparent")
+        run.pack(fill="both", expand=True, padx=10, pady=(6, 0))
+        bar_row = ctk.CTkFrame(run, fg_color="transparent")
+        bar_row.pack(fill="x")
+        self.download_button = ctk.CTkButton(bar_row, text="Download", width=110, command=self.download)
+        self.download_button.pack(side="right")
+        self.cancel_button = ctk.CTkButton(bar_row, text="Cancel", width=90, fg_color="gray40", command=self.cancel,
+                                           state="disabled")
+        self.cancel_button.pack(side="right", padx=8)
+        self.progress = ctk.CTkProgressBar(bar_row)
+        self.progress.set(0)
+        self.progress.pack(side="left", fill="x", expand=True, padx=(0, 10))
+        self.log = ctk.CTkTextbox(run, height=160, wrap="word")
+        self.log.pack(fill="both", expand=True, pady=(6, 0))
+        self.log.configure(state="disabled")
+        self.reload()
+
+    # --- building ---------------------------------------------------------------------------
+    def _build_sessions(self, tab) -> None:
+        tab.grid_columnconfigure((0, 1), weight=1)
+        ctk.CTkLabel(tab, text="Sites", anchor="w").grid(row=0, column=0, sticky="w", padx=6)
+        ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
+        self.sites = CheckList(tab, height=90)
+        self.sites.grid(row=1, column=0, sticky="nsew", padx=6)
+        self.destinations = CheckList(tab, height=90)
+        self.destinations.grid(row=1, column=1, sticky="nsew", padx=6)
+        self.form = Form(tab)
+        self.form.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(6, 0))
+        self.form.add("start", "Start Date (YYYY-MM-DD HH:MM)", width=180)
+        self.form.add("duration", "Duration", width=80)
+        self.duration_unit = ctk.StringVar(value="days")
+        ctk.CTkOptionMenu(self.form.fields["duration"].container, values=list(DURATION_UNITS),
+                          variable=self.duration_unit, width=100).pack(side="left", padx=6)
+        self.form.add("lsid", "or Session ID", width=320)
+        self.form.fields["start"].set((datetime.now() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M"))
+        self.form.fields["duration"].set("1")
+        ops = _operations(tab)
+        ops.grid(row=3, column=0, columnspan=2, sticky="w", padx=6, pady=4)
+        self.operations = ops.checks
+        self.fields = dict(self.form.fields)
+
+    def _build_xml(self, tab) -> None:
+        tab.grid_columnconfigure((0, 1), weight=1)
+        ctk.CTkLabel(tab, text="XML files", anchor="w").grid(row=0, column=0, sticky="w", padx=6)
+        ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
+        files = ctk.CTkFrame(tab, fg_color="transparent")
+        files.grid(row=1, column=0, sticky="nsew", padx=6)
+        self.xml_files = ListView(files, [("path", "File", 360)], height=5, selectmode="extended")
+        self.xml_files.pack(fill="both", expand=True)
+        row = ctk.CTkFrame(files, fg_color="transparent")
+        row.pack(fill="x", pady=(4, 0))
+        self.xml_add_button = ctk.CTkButton(row, text="Add…", width=80, command=self.add_files_dialog)
+        self.xml_add_button.pack(side="left")
+        ctk.CTkButton(row, text="Remove", width=80, fg_color="gray40", command=self.remove_files).pack(side="left",
+                                                                                                      padx=6)
+        self.xml_destinations = CheckList(tab, height=90)
+        self.xml_destinations.grid(row=1, column=1, sticky="nsew", padx=6)
+        self.xml_form = Form(tab)
+        self.xml_form.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(6, 0))
+        self.xml_form.add("site", "Site for recordings and backups", "choice", width=260)
+        ops = _operations(tab)
+        ops.grid(row=3, column=0, columnspan=2, sticky="w", padx=6, pady=4)
+        self.xml_operations = ops.checks
+
+    def reload(self) -> None:
+        store = self.store()
+        sites = [s.name for s in store.list_sites()]
+        dests = [d.name for d in store.list_destinations()]
+        self.sites.set_items(sites)
+        self.destinations.set_items(dests)
+        self.xml_destinations.set_items(dests)
+        self.xml_form.fields["site"].set_choices([NO_SITE] + sites)
+        if len(sites) == 1:
+            self.sites.set_selected(sites)
+
+    # --- XML files ------------------------------------------------------------------------------
+    def add_files(self, paths) -> None:
+        existing = set(self.xml_files.keys())
+        rows = [(p,) for p in self.xml_files.keys()] + [(os.path.abspath(p),) for p in paths
+                                                        if os.path.abspath(p) not in existing]
+        self.xml_files.set_rows(rows)
+
+    def add_files_dialog(self) -> None:
+        paths = filedialog.askopenfilenames(parent=self, title="Add Bomgar XML files",
+                                            filetypes=[("XML files", "*.xml"), ("All files", "*")])
+        if paths:
+            self.add_files(paths)
+
+    def remove_files(self) -> None:
+        chosen = set(self.xml_files.tree.selection())
+        self.xml_files.set_rows([(p,) for p in self.xml_files.keys() if p not in chosen])
+
+    # --- running --------------------------------------------------------------------------------
+    def _job(self):
+        """The service call for the visible tab, with its arguments checked here first."""
+        store = self.store()
+        if self.tabs.get() == "XML Files":
+            files = self.xml_files.keys()
+            dests = self.xml_destinations.selected()
+            types = [dt for dt, b in self.xml_operations.items() if b.get()]
+            site = self.xml_form.fields["site"].get()
+            site = None if site == NO_SITE else site
+            if not files:
+                raise ConfigError("Add one or more XML files first (Add…).")
+            if not dests:
+                raise ConfigError("Select at least one destination.")
+            if not types:
+                raise ConfigError("Select at least one operation.")
+            if site is None and any(t != "session" for t in types):
+                raise ConfigError("Choose the site to connect back to for recordings and backups.", field="site")
+            return lambda emit, cancel: services.import_xml(store, files=files, site=site, destinations=dests,
+                                                             data_types=types, progress=emit, cancel=cancel)
+        sites = self.sites.selected()
+        dests = self.destinations.selected()
+        types = [dt for dt, b in self.operations.items() if b.get()]
+        if not sites:
+            raise ConfigError("Select at least one site.")
+        if not dests:
+            raise ConfigError("Select at least one destination.")
+        if not types:
+            raise ConfigError("Select at least one operation.")
+        lsid = self.fields["lsid"].get().strip() or None
+        start = None
+        duration = None
+        if lsid is None:
+            text = self.fields["start"].get().strip()
+            try:
+                start = datetime.strptime(text, "%Y-%m-%d %H:%M").astimezone()
+            except ValueError:
+                raise ConfigError(f"The start date '{text}' must look like 2024-01-31 08:00.", field="start") from None
+            amount = self.fields["duration"].get().strip()
+            if not amount.isdigit() or int(amount) < 1:
+                raise ConfigError("The duration must be a whole number (1 or more).", field="duration")
+            duration = int(amount) * DURATION_UNITS[self.duration_unit.get()]
+        return lambda emit, cancel: services.export(store, sites=sites, destinations=dests, data_types=types,
+                                                    start=start, duration_seconds=duration, lsid=lsid,
+                                                    progress=emit, cancel=cancel)
+
+    def default_action(self) -> None:
+        if not self.running:
+            self.download()
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.running
+
+    def download(self) -> None:
+        if self.running:
+            return
+        self.clear_errors()
+        self.xml_form.clear_errors()
+        try:
+            job = self._job()
+        except Exception as exc:  # noqa: BLE001
+            if getattr(exc, "field", None) == "site":
+                self.xml_form.fields["site"].set_error(str(exc))
+            self.show_exception(exc)
+            return
+        self.result, self.error, self.events, self._phases = None, None, 0, {}
+        self._clear_log()
+        self.progress.set(0)
+        self._append("Download started.")
+        self.worker = self.run_in_worker(job, self._done, on_event=self._event, on_error=self._failed,
+                                         busy_text="Downloading…")
+        self._buttons()
+
+    def cancel(self) -> None:
+        if self.running:
+            self.worker.cancel()
+            self._append("Cancelling…")
+            self.cancel_button.configure(state="disabled")
+
+    def _event(self, event) -> None:
+        self.events += 1
+        text, fraction = services.describe_event(event, self._phases)
+        if text:
+            self._append(text)
+        if fraction is not None:
+            self.progress.set(max(0.0, min(1.0, float(fraction))))
+
+    def _done(self, result) -> None:
+        self.result = result
+        self.progress.set(1)
+        for line in result if isinstance(result, list) else [str(result)]:
+            self._append(line)
+        self._append("Finished.")
+        self.message.show("Download finished; check the selected destinations.", "ok")
+        self._buttons()
+
+    def _failed(self, exc) -> None:
+        self.error = user_message(exc)
+        self._append(self.error)
+        self.message.show(self.error, "error")
+        self._buttons()
+
+    def _buttons(self) -> None:
+        self.download_button.configure(state="disabled" if self.running else "normal")
+        self.cancel_button.configure(state="normal" if self.running else "disabled")
+
+    def _append(self, line: str) -> None:
+        self.log.configure(state="normal")
+        self.log.insert("end", line.rstrip() + "\n")
+        self.log.see("end")
+        self.log.configure(state="disabled")
+
+    def _clear_log(self) -> None:
+        self.log.configure(state="normal")
+        self.log.delete("1.0", "end")
+        self.log.configure(state="disabled")
+
+    def log_text(self) -> str:
+        return self.log.get("1.0", "end-1c")

@@ -1,0 +1,91 @@
+"""Notification Settings: SMTP server for the e-mails sent whenever the program logs an error."""
+from __future__ import annotations
+
+import customtkinter as ctk
+
+from ic.gui import services_adapter as services
+from ic.gui.dialogs.base import Panel
+from ic.gui.widgets import Form
+
+SECURITY_LABELS = {"starttls": "STARTTLS", "tls": "SSL/TLS", "none": "None"}
+_LABEL_TO_SECURITY = {v: k for k, v in SECURITY_LABELS.items()}
+
+
+class NotifyPanel(Panel):
+    title = "Notification Settings"
+    size = "640x600"
+
+    def __init__(self, master, ctx) -> None:
+        super().__init__(master, ctx)
+        ctk.CTkLabel(self, text="An e-mail is sent whenever the Integration Client logs an error.",
+                     anchor="w").pack(fill="x", padx=14, pady=(12, 0))
+        self.form = Form(self)
+        self.form.pack(fill="x", padx=6, pady=6)
+        f = self.form
+        f.add("enabled", "Send Notifications", "bool")
+        f.add("host", "SMTP Server")
+        f.add("port", "Port")
+        f.add("security", "Security", "choice", choices=list(SECURITY_LABELS.values()))
+        f.add("username", "Username")
+        f.add("password", "Password", "password")
+        f.add("sender", "From Address")
+        f.add("recipients", "To Address(es)")
+        self.fields = f.fields
+        row = ctk.CTkFrame(self, fg_color="transparent")
+        row.pack(fill="x", padx=12)
+        self.save_button = ctk.CTkButton(row, text="Save", command=self.save)
+        self.save_button.pack(side="right")
+        self.test_button = ctk.CTkButton(row, text="Send Test", command=self.send_test)
+        self.test_button.pack(side="right", padx=8)
+        self._load()
+
+    def _load(self) -> None:
+        values = services.load_notification_settings(self.store())
+        for key, field in self.fields.items():
+            if key == "password":
+                field.set_saved_secret(bool(values.get("has_password")))
+            elif key == "security":
+                field.set(SECURITY_LABELS.get(values.get(key) or "starttls", "STARTTLS"))
+            else:
+                field.set(values.get(key))
+
+    def _values(self) -> dict:
+        values = self.form.values()
+        values["security"] = _LABEL_TO_SECURITY.get(values["security"], "starttls")
+        values["port"] = str(values["port"]).strip()
+        return values
+
+    def default_action(self) -> None:
+        self.save()
+
+    def save(self) -> bool:
+        self.clear_errors()
+        values = self._values()
+        try:
+            services.save_notification_settings(self.store(), values, values.pop("password") or None)
+        except Exception as exc:  # noqa: BLE001
+            self.show_exception(exc, prefix="Not saved: ")
+            return False
+        self._load()
+        self.message.show("Notification settings saved.", "ok")
+        return True
+
+    def send_test(self) -> None:
+        """Save what is on screen, then send a test e-mail in a worker thread."""
+        if not self.save():
+            return
+        store = self.store()
+
+        def done(outcome):
+            self.last_test = outcome
+            self.message.show(outcome.message, "ok" if outcome.ok else "error")
+            self.test_button.configure(state="normal")
+
+        def failed(exc):
+            self.show_exception(exc)
+            self.test_button.configure(state="normal")
+
+        self.last_test = None
+        self.test_button.configure(state="disabled")
+        self.run_in_worker(lambda _e, _c: services.send_test_notification(store), done, on_error=failed,
+                           busy_text="Sending a test e-mail…")

@@ -1,0 +1,291 @@
+"""Schedule Configuration: name, transfers (site -> destination with data types), Run Every, time of day."""
+from __future__ import annotations
+
+import customtkinter as ctk
+
+from ic.errors import ConfigError
+from ic.gui import services_adapter as services
+from ic.gui.dialogs.base import Panel
+from ic.gui.main_window import format_when
+from ic.gui.widgets import ERROR_COLOR, Form, ListView, ask_yes_no
+from ic.settings import ScheduleConfig, TransferConfig
+from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES
+from ic.settings.validation import format_period
+
+UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
+
+
+class TransferRow(ctk.CTkFrame):
+    """One transfer of a schedule: site -> destination and the data types to copy."""
+
+    def __init__(self, master, panel: "SchedulePanel", site: str, destination: str, accepts_files: bool,
+                 data_types: list[str] | None = None) -> None:
+        super().__init__(master)
+        self.panel, self.site, self.destination, self.accepts_files = panel, site, destination, accepts_files
+        head = ctk.CTkFrame(self, fg_color="transparent")
+        head.pack(fill="x", padx=6, pady=(4, 0))
+        ctk.CTkLabel(head, text=f"{site}  →  {destination}", font=ctk.CTkFont(weight="bold"), anchor="w").pack(
+            side="left")
+        self.remove_button = ctk.CTkButton(head, text="Remove", width=70, fg_color="gray40",
+                                           command=lambda: panel.remove_transfer(self))
+        self.remove_button.pack(side="right")
+        boxes = ctk.CTkFrame(self, fg_color="transparent")
+        boxes.pack(fill="x", padx=6, pady=(2, 6))
+        self.checks: dict[str, ctk.CTkCheckBox] = {}
+        wanted = set(data_types or ["session"])
+        for i, dt in enumerate(DATA_TYPES):
+            box = ctk.CTkCheckBox(boxes, text=DATA_TYPE_LABELS[dt])
+            box.grid(row=i // 3, column=i % 3, sticky="w", padx=4, pady=2)
+            if dt in FILE_ONLY_DATA_TYPES and not accepts_files:
+                box.configure(state="disabled")
+            elif dt in wanted:
+                box.select()
+            self.checks[dt] = box
+
+    def data_types(self) -> list[str]:
+        return [dt for dt, box in self.checks.items() if box.get()]
+
+    def config(self) -> TransferConfig:
+        return TransferConfig(self.site, self.destination, self.data_types())
+
+
+class SchedulePanel(Panel):
+    title = "Schedule Configuration"
+    size = "1040x660"
+
+    def __init__(self, master, ctx, select: str | None = None) -> None:
+        super().__init__(master, ctx)
+        self.current: ScheduleConfig | None = None
+        self.rows: list[TransferRow] = []
+        body = ctk.CTkFrame(self, fg_color="transparent")
+        body.pack(fill="both", expand=True, padx=10, pady=(10, 0))
+        body.grid_columnconfigure(1, weight=1)
+        body.grid_rowconfigure(0, weight=1)
+
+        left = ctk.CTkFrame(body, fg_color="transparent")
+        left.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
+        self.list = ListView(left, [("name", "Schedule Name", 130), ("transfers", "Transfers", 70),
+                                    ("period", "Period", 90), ("last_run", "Last Run", 120)],
+                             height=14, on_select=self._on_select)
+        self.list.pack(fill="both", expand=True)
+        self.new_button = ctk.CTkButton(left, text="New Schedule", command=self.new)
+        self.new_button.pack(fill="x", pady=(8, 0))
+
+        right = ctk.CTkFrame(body, fg_color="transparent")
+        right.grid(row=0, column=1, sticky="nsew")
+        self.form = Form(right)
+        self.form.pack(fill="x")
+        f = self.form
+        f.add("name", "Schedule Name")
+        f.add("site", "Choose Site", "choice", width=260)
+        f.add("destination", "Destination", "choice", width=260)
+        self.add_button = ctk.CTkButton(f, text="Add", width=90, command=self.add_transfer)
+        f.add_widget(self.add_button, label="")
+        ctk.CTkLabel(right, text="Transfers", font=ctk.CTkFont(weight="bold"), anchor="w").pack(fill="x", padx=10)
+        self.transfers_frame = ctk.CTkScrollableFrame(right, height=180)
+        self.transfers_frame.pack(fill="both", expand=True, padx=10, pady=(2, 6))
+        self.transfers_error = ctk.CTkLabel(right, text="", text_color=ERROR_COLOR, anchor="w")
+        self.transfers_error.pack(fill="x", padx=10)
+
+        every = Form(right)
+        every.pack(fill="x")
+        row = ctk.CTkFrame(every, fg_color="transparent")
+        self.every_entry = ctk.CTkEntry(row, width=70)
+        self.every_entry.pack(side="left")
+        self.unit_var = ctk.StringVar(value="hours")
+        self.unit_menu = ctk.CTkOptionMenu(row, values=list(UNITS), variable=self.unit_var, width=110,
+                                           command=lambda _v: self._unit_changed())
+        self.unit_menu.pack(side="left", padx=6)
+        ctk.CTkLabel(row, text="at").pack(side="left", padx=(10, 4))
+        self.at_entry = ctk.CTkEntry(row, width=70, placeholder_text="HH:MM")
+        self.at_entry.pack(side="left")
+        every.add_widget(row, label="Run Every")
+        self.every_error = ctk.CTkLabel(every, text="", text_color=ERROR_COLOR, anchor="w")
+        every.add_widget(self.every_error)
+        self.fields = dict(self.form.fields)
+
+        buttons = ctk.CTkFrame(self, fg_color="transparent")
+        buttons.pack(fill="x", padx=10, pady=(8, 0))
+        self.delete_button = ctk.CTkButton(buttons, text="Delete", fg_color="gray40", command=self.delete)
+        self.delete_button.pack(side="left")
+        self.save_button = ctk.CTkButton(buttons, text="Save", command=self.save)
+        self.save_button.pack(side="right")
+        self.fields["site"].on_change(self._update_buttons)
+        self.fields["destination"].on_change(self._update_buttons)
+        self.reload(select)
+
+    # --- list -------------------------------------------------------------------------------
+    def reload(self, select: str | None = None) -> None:
+        store = self.store()
+        self.sites = [s.name for s in store.list_sites()]
+        self.destinations = {d.name: d.type for d in store.list_destinations()}
+        self.fields["site"].set_choices(self.sites or ["(no sites yet)"])
+        self.fields["destination"].set_choices(list(self.destinations) or ["(no destinations yet)"])
+        rows = [(s.name, len(s.transfers), format_period(s.every_seconds), format_when(s.last_run))
+                for s in store.list_schedules()]
+        self.list.set_rows(rows, keep_selection=False)
+        if select and select in self.list.keys():
+            self.list.select(select)
+            self._load(select)
+        elif self.current is None:
+            self.new()
+        self._update_buttons()
+        if not self.sites or not self.destinations:
+            self.message.show("Add a site (Site Configuration) and a destination (Plugin Configuration) first.")
+
+    def reopen(self, select: str | None = None) -> None:
+        if select:
+            self.reload(select)
+
+    def _on_select(self, name: str | None) -> None:
+        if name and (self.current is None or self.current.name != name):
+            self._load(name)
+
+    def _load(self, name: str) -> None:
+        sched = self.store().get_schedule(name)
+        self.current = sched
+        self._clear()
+        self.fields["name"].set(sched.name)
+        for tr in sched.transfers:
+            self._add_row(tr.site, tr.destination, tr.data_types)
+        number, unit = _split_period(sched.every_seconds)
+        self.every_entry.insert(0, str(number))
+        self.unit_var.set(unit)
+        if sched.at_time:
+            self.at_entry.insert(0, sched.at_time)
+        self._unit_changed()
+        self._update_buttons()
+
+    def _clear(self) -> None:
+        self.clear_errors()
+        self.every_error.configure(text="")
+        self.transfers_error.configure(text="")
+        for row in self.rows:
+            row.destroy()
+        self.rows = []
+        self.fields["name"].set("")
+        self.every_entry.delete(0, "end")
+        self.at_entry.delete(0, "end")
+
+    def new(self) -> None:
+        self.current = None
+        self.list.select(None)
+        self._clear()
+        self.every_entry.insert(0, "1")
+        self.unit_var.set("hours")
+        self._unit_changed()
+        self._update_buttons()
+
+    def _unit_changed(self) -> None:
+        days = self.unit_var.get() == "days"
+        if not days:
+            self.at_entry.delete(0, "end")
+        self.at_entry.configure(state="normal" if days else "disabled")
+
+    # --- transfers ------------------------------------------------------------------------------
+    def _can_add(self) -> bool:
+        return self.fields["site"].get() in self.sites and self.fields["destination"].get() in self.destinations
+
+    def add_transfer(self) -> None:
+        if not self._can_add():
+            self.transfers_error.configure(text="Choose a site and a destination first.")
+            return
+        self._add_row(self.fields["site"].get(), self.fields["destination"].get(), None)
+        self.transfers_error.configure(text="")
+        self._update_buttons()
+
+    def _add_row(self, site: str, destination: str, data_types: list[str] | None) -> TransferRow:
+        row = TransferRow(self.transfers_frame, self, site, destination, self._accepts_files(destination), data_types)
+        row.pack(fill="x", pady=3)
+        self.rows.append(row)
+        return row
+
+    def _accepts_files(self, destination: str) -> bool:
+        type_name = self.destinations.get(destination)
+        cls = services.destination_types().get(type_name or "")
+        return bool(getattr(cls, "accepts_files", False)) if cls is not None else True
+
+    def remove_transfer(self, row: TransferRow) -> None:
+        self.rows.remove(row)
+        row.destroy()
+        self._update_buttons()
+
+    # --- save -----------------------------------------------------------------------------------
+    def _every_seconds(self) -> int:
+        text = self.every_entry.get().strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ConfigError("Run Every must be a whole number (1 or more).", field="every")
+        return int(text) * UNITS[self.unit_var.get()]
+
+    def default_action(self) -> None:
+        self.save()
+
+    def save(self) -> bool:
+        self._clear_messages()
+        try:
+            sched = ScheduleConfig(
+                name=self.fields["name"].get().strip(),
+                every_seconds=self._every_seconds(),
+                transfers=[r.config() for r in self.rows],
+                at_time=self.at_entry.get().strip() or None,
+                id=self.current.id if self.current else None,
+                enabled=self.current.enabled if self.current else True,
+            )
+            if not sched.transfers:
+                raise ConfigError("Add at least one transfer (choose a site and a destination, then click Add).",
+                                  field="transfers")
+            saved = self.store().save_schedule(sched)
+        except Exception as exc:  # noqa: BLE001
+            self._show_save_error(exc)
+            return False
+        self.current = None
+        self.reload(select=saved.name)
+        self.message.show(f"Schedule {saved.name} saved.", "ok")
+        self.ctx.changed("schedules")
+        return True
+
+    def _clear_messages(self) -> None:
+        self.clear_errors()
+        self.every_error.configure(text="")
+        self.transfers_error.configure(text="")
+
+    def _show_save_error(self, exc: BaseException) -> None:
+        field = getattr(exc, "field", None)
+        if field in ("every", "at_time"):
+            self.every_error.configure(text=str(exc))
+            self.message.show(f"Not saved: {exc}", "error")
+        elif field in ("transfers", "data") or (isinstance(exc, ConfigError) and not field
+                                                and "transfer" in str(exc).lower()):
+            self.transfers_error.configure(text=str(exc))
+            self.message.show(f"Not saved: {exc}", "error")
+        else:
+            self.show_exception(exc, prefix="Not saved: ")
+
+    def delete(self) -> None:
+        if self.current is None:
+            return
+        name = self.current.name
+
+        def really():
+            try:
+                self.store().delete_schedule(name)
+            except Exception as exc:  # noqa: BLE001
+                self.show_exception(exc)
+                return
+            self.current = None
+            self.reload()
+            self.message.show(f"Schedule {name} deleted.", "ok")
+            self.ctx.changed("schedules")
+
+        self.confirm = ask_yes_no(self, f"Delete schedule {name}?", really)
+
+    def _update_buttons(self) -> None:
+        self.delete_button.configure(state="normal" if self.current is not None else "disabled")
+        self.add_button.configure(state="normal" if self._can_add() else "disabled")
+
+
+def _split_period(seconds: int) -> tuple[int, str]:
+    for unit in ("days", "hours", "minutes"):
+        if seconds % UNITS[unit] == 0:
+            return seconds // UNITS[unit], unit
+    return max(1, seconds // 60), "minutes"

@@ -1,0 +1,94 @@
+"""Settings Database: where the program keeps its own settings (embedded SQLite, SQL Server or PostgreSQL)."""
+from __future__ import annotations
+
+import os
+
+import customtkinter as ctk
+
+from ic.errors import ICError
+from ic.gui import services_adapter as services
+from ic.gui.dialogs.base import Panel
+from ic.gui.dialogs.connection_string import ConnectionFields
+from ic.gui.widgets import Form
+
+KINDS = {"Embedded SQLite database (default)": "sqlite", "SQL Server": "sqlserver", "PostgreSQL": "postgresql"}
+
+
+class SettingsDbPanel(Panel):
+    title = "Settings Database"
+    size = "720x600"
+    intro = ("The settings database stores your sites, plugins, schedules and other configuration. Keep it "
+             "separate from the storage databases that receive session data.")
+
+    def __init__(self, master, ctx) -> None:
+        super().__init__(master, ctx)
+        ctk.CTkLabel(self, text=self.intro, wraplength=640, justify="left", anchor="w").pack(fill="x", padx=14,
+                                                                                          pady=(12, 4))
+        self.form = Form(self)
+        self.form.pack(fill="both", expand=True, padx=6)
+        self.conn = ConnectionFields(self.form, KINDS)
+        self.form.fields["kind"].label.configure(text="Store Settings In")
+        self.fields = self.form.fields
+        row = ctk.CTkFrame(self, fg_color="transparent")
+        row.pack(fill="x", padx=12, pady=(6, 0))
+        self.save_button = ctk.CTkButton(row, text="Save", command=self.save)
+        self.save_button.pack(side="right")
+        self.create_button = ctk.CTkButton(row, text="Create Database", command=self.create)
+        self.create_button.pack(side="right", padx=8)
+        self._load_current()
+        if os.environ.get("IC_SETTINGS"):
+            self.message.show("IC_SETTINGS is set in the environment: it overrides what you save here.")
+
+    def _load_current(self) -> None:
+        url = self.ctx.store.url if self.ctx.store is not None else services.default_settings_url()
+        try:
+            self.conn.set_url(url)
+        except ICError:
+            self.message.show("The current settings database URL cannot be shown in this form.")
+
+    def default_action(self) -> None:
+        self.save()
+
+    def _url(self) -> str | None:
+        self.clear_errors()
+        try:
+            return self.conn.url()
+        except ICError as exc:
+            self.show_exception(exc)
+            return None
+
+    def create(self) -> None:
+        """Create (or open and upgrade) the database at the URL in a worker thread."""
+        url = self._url()
+        if url is None:
+            return
+
+        def work(_emit, _cancel):
+            store = services.open_settings(url)
+            store.close()
+            return True
+
+        self.created_url = None
+
+        def done(_):
+            self.created_url = url
+            self.message.show("The settings database is ready. Click Save to use it.", "ok")
+
+        self.run_in_worker(work, done, busy_text="Creating the settings database…")
+
+    def save(self) -> bool:
+        url = self._url()
+        if url is None:
+            return False
+        try:
+            services.open_settings(url).close()  # fail here, not at the next start
+            services.save_settings_location(url)
+        except Exception as exc:  # noqa: BLE001
+            self.show_exception(exc, prefix="Not saved: ")
+            return False
+        if not self.ctx.open_store(url):
+            self.message.show(self.ctx.store_error or "The settings database cannot be opened.", "error")
+            return False
+        self.message.show("Settings database saved; the program will use it from now on.", "ok")
+        return True
+

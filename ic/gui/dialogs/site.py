@@ -1,0 +1,173 @@
+"""Site Configuration: appliance sites (name, host, OAuth client, backup password, CA bundle, product)."""
+from __future__ import annotations
+
+import customtkinter as ctk
+
+from ic.errors import ConfigError
+from ic.gui import services_adapter as services
+from ic.gui.dialogs.base import Panel
+from ic.gui.widgets import Form, ListView, ask_yes_no
+from ic.settings import SiteConfig
+
+PRODUCT_LABELS = {"detect": "Detect automatically", "rs": "Remote Support", "pra": "Privileged Remote Access"}
+_LABEL_TO_PRODUCT = {v: k for k, v in PRODUCT_LABELS.items()}
+
+
+class SitePanel(Panel):
+    title = "Site Configuration"
+    size = "900x560"
+
+    def __init__(self, master, ctx, select: str | None = None) -> None:
+        super().__init__(master, ctx)
+        self.current: SiteConfig | None = None
+        body = ctk.CTkFrame(self, fg_color="transparent")
+        body.pack(fill="both", expand=True, padx=10, pady=(10, 0))
+        body.grid_columnconfigure(1, weight=1)
+        body.grid_rowconfigure(0, weight=1)
+
+        left = ctk.CTkFrame(body, fg_color="transparent")
+        left.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
+        self.list = ListView(left, [("name", "Site", 140), ("host", "Host", 170)], height=12, on_select=self._on_select)
+        self.list.pack(fill="both", expand=True)
+        self.new_button = ctk.CTkButton(left, text="New", command=self.new)
+        self.new_button.pack(fill="x", pady=(8, 0))
+
+        self.form = Form(body)
+        self.form.grid(row=0, column=1, sticky="nsew")
+        f = self.form
+        f.add("name", "Site Name")
+        f.add("host", "Host (no https://)")
+        f.add("client_id", "Client ID")
+        f.add("client_secret", "Client Secret", "password")
+        f.add("backup_password", "Backup Password", "password")
+        f.add("ca_bundle", "CA Bundle (optional)", "file")
+        f.add("product", "Product", "choice", choices=list(PRODUCT_LABELS.values()))
+        self.fields = f.fields
+
+        buttons = ctk.CTkFrame(self, fg_color="transparent")
+        buttons.pack(fill="x", padx=10, pady=(8, 0))
+        self.delete_button = ctk.CTkButton(buttons, text="Delete", fg_color="gray40", command=self.delete)
+        self.delete_button.pack(side="left")
+        self.save_button = ctk.CTkButton(buttons, text="Save", command=self.save)
+        self.save_button.pack(side="right")
+        self.test_button = ctk.CTkButton(buttons, text="Test", command=self.test)
+        self.test_button.pack(side="right", padx=(0, 8))
+        self.reload(select)
+
+    # --- list -------------------------------------------------------------------------------
+    def reload(self, select: str | None = None) -> None:
+        sites = self.store().list_sites() if self.ctx.store is not None else []
+        self.list.set_rows([(s.name, s.host) for s in sites], keep_selection=False)
+        if select and select in self.list.keys():
+            self.list.select(select)
+            self._load(select)
+        elif self.current is None:
+            self.new()
+        self._update_buttons()
+
+    def reopen(self, select: str | None = None) -> None:
+        self.reload(select)
+
+    def _on_select(self, name: str | None) -> None:
+        if name and (self.current is None or self.current.name != name):
+            self._load(name)
+
+    def _load(self, name: str) -> None:
+        site = self.store().get_site(name)
+        self.current = site
+        self.clear_errors()
+        self.fields["name"].set(site.name)
+        self.fields["host"].set(site.host)
+        self.fields["client_id"].set(site.client_id)
+        self.fields["client_secret"].set_saved_secret(site.has_client_secret)
+        self.fields["backup_password"].set_saved_secret(site.has_backup_password)
+        self.fields["ca_bundle"].set(site.ca_bundle or "")
+        self.fields["product"].set(PRODUCT_LABELS.get(site.product, PRODUCT_LABELS["detect"]))
+        self._update_buttons()
+
+    def new(self) -> None:
+        self.current = None
+        self.list.select(None)
+        self.clear_errors()
+        for key in ("name", "host", "client_id", "ca_bundle"):
+            self.fields[key].set("")
+        self.fields["client_secret"].set_saved_secret(False)
+        self.fields["backup_password"].set_saved_secret(False)
+        self.fields["product"].set(PRODUCT_LABELS["detect"])
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.delete_button.configure(state="normal" if self.current is not None else "disabled")
+        self.test_button.configure(state="disabled" if self.busy else "normal")
+
+    # --- form -> model ------------------------------------------------------------------------
+    def _form_site(self) -> tuple[SiteConfig, str | None, str | None]:
+        v = self.form.values()
+        site = SiteConfig(
+            name=v["name"].strip(),
+            host=v["host"].strip(),
+            client_id=v["client_id"].strip(),
+            ca_bundle=v["ca_bundle"].strip() or None,
+            product=_LABEL_TO_PRODUCT.get(v["product"], "detect"),
+            id=self.current.id if self.current else None,
+        )
+        return site, v["client_secret"] or None, v["backup_password"] or None
+
+    def default_action(self) -> None:
+        self.save()
+
+    def save(self) -> bool:
+        self.clear_errors()
+        site, secret, backup = self._form_site()
+        try:
+            saved = self.store().save_site(site, client_secret=secret, backup_password=backup)
+        except Exception as exc:  # noqa: BLE001 - shown next to the field or in the message line
+            self.show_exception(exc, prefix="Not saved: ")
+            return False
+        self.current = None
+        self.reload(select=saved.name)
+        self.message.show(f"Site {saved.name} saved.", "ok")
+        self.ctx.changed("sites")
+        return True
+
+    def test(self) -> None:
+        """Test the values in the form (saved or not) in a worker thread; the window stays responsive."""
+        self.clear_errors()
+        site, secret, backup = self._form_site()
+        stored_name = self.current.name if self.current is not None else None
+        if not secret and stored_name is None:
+            self.show_exception(ConfigError(f"Enter the Client Secret to test site {site.name or '(new)'}.",
+                                            field="client_secret"))
+            return
+        store = self.store()
+
+        def work(_emit, _cancel):
+            return services.test_site_values(store, site, secret, backup, stored_name=stored_name)
+
+        def done(result):
+            self.message.show(result.message, "ok" if result.ok else "error")
+            self.last_test = result
+            self._update_buttons()
+
+        self.last_test = None
+        self.run_in_worker(work, done, busy_text=f"Testing {site.host or 'the site'}…")
+        self._update_buttons()
+
+    def delete(self) -> None:
+        if self.current is None:
+            return
+        name = self.current.name
+
+        def really():
+            try:
+                self.store().delete_site(name)
+            except Exception as exc:  # noqa: BLE001
+                self.show_exception(exc)
+                return
+            self.current = None
+            self.reload()
+            self.message.show(f"Site {name} deleted.", "ok")
+            self.ctx.changed("sites")
+
+        self.confirm = ask_yes_no(self, f"Delete site {name}?", really)
+
