@@ -2,7 +2,7 @@
 
 ``simulator``: a running RS simulator, 50 sessions, seed 7 (5 in progress, 64 kB recordings).
 ``make_simulator(**kwargs)``: starts ``Simulator(**kwargs)`` (same defaults: sessions=50, seed=7) and returns it;
-every simulator made is stopped at teardown.
+every simulator made is stopped at teardown (and the test fails if the simulator itself crashed).
 """
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def make_simulator():
     yield make
     for sim in started:
         sim.stop()
+    bugs = [trace for sim in started for trace in sim.errors]
+    if bugs:
+        pytest.fail(f"the simulator itself failed (answered 500) {len(bugs)} time(s):\n{bugs[0]}")
 
 
 @pytest.fixture

@@ -4,10 +4,13 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import traceback
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from ic.simulator.response import Response
 
 if TYPE_CHECKING:
     from ic.simulator.simulator import Simulator
@@ -105,13 +108,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         sim = self.server.sim
-        length = int(self.headers.get("Content-Length") or 0)
+        raw_length = (self.headers.get("Content-Length") or "0").strip()
+        if not raw_length.isdigit():
+            self.send_error(400, "Bad Content-Length")
+            return
+        length = int(raw_length)
         if length > MAX_BODY:
             self.send_error(413)
             return
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
-        resp, drop = sim._handle(self.command, url.path, url.query, self.headers, body)
+        try:
+            resp, drop = sim._handle(self.command, url.path, url.query, self.headers, body)
+        except Exception:  # noqa: BLE001 - a simulator bug: answer 500 and keep the traceback for the test
+            sim._internal_error(traceback.format_exc())
+            resp, drop = Response(500, "text/plain; charset=UTF-8", b"simulator internal error"), False
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)
         for name, value in resp.headers:

@@ -68,6 +68,7 @@ class Simulator:
         self.tokens = TokenStore(token_lifetime)
         self.limiter = RateLimiter(rate_per_second, rate_per_hour)
         self.log: deque[dict[str, Any]] = deque(maxlen=10_000)  # one entry per request (no secrets)
+        self.errors: list[str] = []  # tracebacks of simulator bugs (answered 500)
         self._stats_lock = threading.Lock()
         self._stats: dict[str, Any] = {"requests": 0, "tokens_minted": 0, "bytes_sent": 0, "by_report": Counter(),
                                        "status": Counter(), "faults": Counter(),
@@ -188,6 +189,11 @@ class Simulator:
         with self._stats_lock:
             group = "faults" if name in Faults.__dataclass_fields__ else "events"
             self._stats.setdefault(group, Counter())[name] += 1
+
+    def _internal_error(self, trace: str) -> None:
+        """A bug in the simulator itself: counted in stats["events"]["internal_error"], kept in self.errors."""
+        self.errors.append(trace)
+        self._count("internal_error")
 
     def _count_bytes(self, n: int) -> None:
         with self._stats_lock:
