@@ -476,6 +476,10 @@ def test_backup_download(simulator):
     simulator.backup_password = "pw"
     assert local(etree.fromstring(api.get("/api/backup", password="bad").content)) == "error"
     assert len(api.get("/api/backup", password="pw").content) == 50_000
+    headers = {"Authorization": f"Bearer {api.token}"}
+    for kwargs in ({"data": {"password": "pw"}}, {"json": {"password": "pw"}}):
+        r = requests.post(f"{simulator.base_url}/api/backup", headers=headers, verify=simulator.ca_file, **kwargs)
+        assert r.headers["Content-Type"] == "application/octet-stream" and len(r.content) == 50_000
 
 
 def test_connection_close_is_honoured_and_keep_alive_works(simulator):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import secrets
 import shutil
 import ssl
@@ -299,6 +300,13 @@ class Simulator:
         if method == "POST" and ctype == "application/x-www-form-urlencoded":
             params.update({k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"),
                                                           keep_blank_values=True).items()})
+        elif method == "POST" and ctype == "application/json" and path == "/api/backup":
+            try:  # the backup API doc shows {"password": "..."} [U]
+                doc = json.loads(body or b"{}")
+            except ValueError:
+                doc = {}
+            if isinstance(doc, dict):
+                params.update({k: v for k, v in doc.items() if isinstance(v, str)})
         entry["params"] = {k: v for k, v in params.items() if k != "password"}
         ctx = reports.Context(self.store, self.product, ns, self.faults, self.recording_size, self._count)
         if path == "/api/reporting":
