@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -159,8 +160,10 @@ def test_two_processes_rolling_over_do_not_lose_the_day(tmp_path):
     rotated = [p for p in tmp_path.iterdir() if p.name.startswith("ic.log.")]
     assert len(rotated) == 1
     assert "from A" in rotated[0].read_text() and "from B" in rotated[0].read_text()
-    current = base.read_text()
-    assert "A after midnight" in current and "B after midnight" in current
+    everything = rotated[0].read_text() + (base.read_text() if base.exists() else "")
+    assert "A after midnight" in everything and "B after midnight" in everything  # nothing lost
+    if sys.platform != "win32":  # Windows cannot rename a file another handle holds open: A keeps writing to it
+        assert "A after midnight" in base.read_text() and "B after midnight" in base.read_text()
 
 
 def test_old_log_files_removed_at_startup(store, tmp_path):

@@ -98,7 +98,10 @@ def test_register_via_windows_only_schtasks_stand_in(tmp_path):
     assert not root.xpath("t:Triggers/t:TimeTrigger/t:Repetition/t:Duration", namespaces=NS)  # indefinitely
     assert _text(root, "t:Triggers/t:TimeTrigger/t:Enabled") == "true"
     main_py = Path(ic.__file__).resolve().parent.parent / "main.py"
-    assert _text(root, "t:Actions/t:Exec/t:Command") == sys.executable
+    python = Path(sys.executable)
+    if sys.platform == "win32" and python.with_name("pythonw.exe").exists():
+        python = python.with_name("pythonw.exe")  # no console window every minute
+    assert _text(root, "t:Actions/t:Exec/t:Command") == str(python)
     assert _text(root, "t:Actions/t:Exec/t:Arguments") == subprocess.list2cmdline([str(main_py), "tick"])
     assert _text(root, "t:Actions/t:Exec/t:WorkingDirectory") == str(main_py.parent)
     assert _text(root, "t:Principals/t:Principal/t:UserId") == USER
@@ -111,8 +114,8 @@ def test_register_via_windows_only_schtasks_stand_in(tmp_path):
     assert _text(root, "t:Settings/t:Enabled") == "true"
 
 
-def test_register_frozen_with_other_settings_db_via_windows_only_schtasks_stand_in(monkeypatch):
-    exe = "/opt/Integration Client/IntegrationClient.exe"
+def test_register_frozen_with_other_settings_db_via_windows_only_schtasks_stand_in(monkeypatch, tmp_path):
+    exe = str(tmp_path / "Integration Client" / "IntegrationClient.exe")
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", exe)
     stand_in = SchtasksStandIn()
@@ -121,7 +124,7 @@ def test_register_frozen_with_other_settings_db_via_windows_only_schtasks_stand_
     root = _parse(stand_in.created_xml)
     assert _text(root, "t:Actions/t:Exec/t:Command") == exe
     assert _text(root, "t:Actions/t:Exec/t:Arguments") == f"--settings {url} tick"
-    assert _text(root, "t:Actions/t:Exec/t:WorkingDirectory") == "/opt/Integration Client"
+    assert _text(root, "t:Actions/t:Exec/t:WorkingDirectory") == str(tmp_path / "Integration Client")
 
 
 def test_settings_url_with_password_is_refused_before_schtasks_via_windows_only_schtasks_stand_in():

@@ -81,7 +81,7 @@ def program_command() -> tuple[str, list[str], str]:
     flashes every minute) with the absolute path of main.py.
     """
     if getattr(sys, "frozen", False):
-        exe = Path(sys.executable).resolve()
+        exe = Path(os.path.abspath(sys.executable))  # abspath: keep the name the user installed it under
         return str(exe), [], str(exe.parent)
     root = Path(ic.__file__).resolve().parent.parent
     python = Path(sys.executable)
