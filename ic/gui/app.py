@@ -156,6 +156,11 @@ class App(ctk.CTk):
         self.main.destroy()
         self.ctx.close()
         services.shutdown_gui_logging()
+        for pending in self.tk.splitlist(self.tk.call("after", "info")):
+            try:  # customtkinter's own timers (text box scrollbars, tab switching) would fire on dead widgets
+                self.after_cancel(pending)
+            except tkinter.TclError:
+                pass
         self.quit()
         self.destroy()
 

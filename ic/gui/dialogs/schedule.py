@@ -35,7 +35,7 @@ class TransferRow(ctk.CTkFrame):
         wanted = set(data_types or ["session"])
         for i, dt in enumerate(DATA_TYPES):
             box = ctk.CTkCheckBox(boxes, text=DATA_TYPE_LABELS[dt])
-            box.grid(row=i // 3, column=i % 3, sticky="w", padx=4, pady=2)
+            box.grid(row=i // 2, column=i % 2, sticky="w", padx=4, pady=2)
             if dt in FILE_ONLY_DATA_TYPES and not accepts_files:
                 box.configure(state="disabled")
             elif dt in wanted:
@@ -64,8 +64,8 @@ class SchedulePanel(Panel):
 
         left = ctk.CTkFrame(body, fg_color="transparent")
         left.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
-        self.list = ListView(left, [("name", "Schedule Name", 130), ("transfers", "Transfers", 70),
-                                    ("period", "Period", 90), ("last_run", "Last Run", 120)],
+        self.list = ListView(left, [("name", "Schedule Name", 120), ("transfers", "Transfers", 72),
+                                    ("period", "Period", 80), ("last_run", "Last Run", 120)],
                              height=14, on_select=self._on_select)
         self.list.pack(fill="both", expand=True)
         self.new_button = ctk.CTkButton(left, text="New Schedule", command=self.new)
@@ -151,9 +151,9 @@ class SchedulePanel(Panel):
         number, unit = _split_period(sched.every_seconds)
         self.every_entry.insert(0, str(number))
         self.unit_var.set(unit)
+        self._unit_changed()
         if sched.at_time:
             self.at_entry.insert(0, sched.at_time)
-        self._unit_changed()
         self._update_buttons()
 
     def _clear(self) -> None:
@@ -165,6 +165,7 @@ class SchedulePanel(Panel):
         self.rows = []
         self.fields["name"].set("")
         self.every_entry.delete(0, "end")
+        self.at_entry.configure(state="normal")
         self.at_entry.delete(0, "end")
 
     def new(self) -> None:

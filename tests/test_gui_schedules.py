@@ -1,0 +1,159 @@
+"""Schedule Configuration and the main window's schedules list, driven through the real windows."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from ic.gui.testing import pump, screenshot
+from ic.settings import DestinationConfig, SiteConfig
+
+pytestmark = pytest.mark.usefixtures("xvfb")
+
+
+@pytest.fixture
+def configured(store, tmp_path):
+    store.save_site(SiteConfig("Main", "main.example.com", "id"), client_secret="secret")
+    store.save_site(SiteConfig("Lab", "lab.example.com", "id"), client_secret="secret")
+    store.save_destination(DestinationConfig("Files", "folder", {"directory": str(tmp_path / "files")}))
+    store.save_destination(DestinationConfig("Warehouse", "sql", {"url": f"sqlite:///{tmp_path / 'w.db'}"},
+                                             secret_fields=("url",)))
+    return store
+
+
+@pytest.fixture
+def app(configured):
+    from ic.gui.app import App
+
+    a = App(show_wizard=False)
+    pump(a)
+    yield a
+    a.close()
+
+
+def open_schedules(app):
+    from ic.gui.dialogs.schedule import SchedulePanel
+
+    d = app.open(SchedulePanel)
+    pump(app)
+    return d
+
+
+def add_transfer(d, site, dest):
+    d.fields["site"].set(site)
+    d.fields["destination"].set(dest)
+    pump(d)
+    d.panel.add_button.invoke()
+    pump(d)
+    return d.panel.rows[-1]
+
+
+def test_schedule_with_two_transfers_saved_and_reopened(app, configured):
+    d = open_schedules(app)
+    p = d.panel
+    d.fields["name"].set("Nightly")
+    files = add_transfer(d, "Main", "Files")
+    files.checks["recordings"].select()
+    files.checks["backup"].select()
+    sql = add_transfer(d, "Lab", "Warehouse")
+    # a database takes session data only: recordings and backups are disabled for it
+    assert all(sql.checks[t].cget("state") == "disabled" for t in ("recordings", "smsr", "shell", "backup"))
+    assert sql.checks["session"].cget("state") == "normal"
+    p.every_entry.delete(0, "end")
+    p.every_entry.insert(0, "2")
+    p.unit_var.set("days")
+    p._unit_changed()
+    p.at_entry.insert(0, "02:30")
+    screenshot(d, "schedule-configuration")
+    p.save_button.invoke()
+    pump(app)
+    assert p.message.text == "Schedule Nightly saved.", p.message.text
+    s = configured.get_schedule("Nightly")
+    assert s.every_seconds == 2 * 86400 and s.at_time == "02:30"
+    assert [(t.site, t.destination, t.data_types) for t in s.transfers] == [
+        ("Main", "Files", ["session", "recordings", "backup"]), ("Lab", "Warehouse", ["session"])]
+    d.close()
+    pump(app)
+    # the main window lists it with the guide's summary columns
+    assert app.main.schedules.row("Nightly")[:4] == ("Nightly", "2", "2 days at 02:30", "Never")
+    d = open_schedules(app)
+    d.panel.list.select("Nightly")
+    pump(app)
+    assert d.fields["name"].get() == "Nightly"
+    assert [r.data_types() for r in d.panel.rows] == [["session", "recordings", "backup"], ["session"]]
+    assert (d.panel.every_entry.get(), d.panel.unit_var.get(), d.panel.at_entry.get()) == ("2", "days", "02:30")
+
+
+def test_run_every_limits_and_time_of_day_rules_are_shown(app, configured):
+    d = open_schedules(app)
+    p = d.panel
+    d.fields["name"].set("Bad")
+    add_transfer(d, "Main", "Files")
+    p.every_entry.delete(0, "end")
+    p.every_entry.insert(0, "8")
+    p.unit_var.set("days")
+    p._unit_changed()
+    assert not p.save()
+    assert "between 1 minute and 7 days" in p.every_error.cget("text")
+    p.every_entry.delete(0, "end")
+    p.every_entry.insert(0, "x")
+    assert not p.save()
+    assert "whole number" in p.every_error.cget("text")
+    p.every_entry.delete(0, "end")
+    p.every_entry.insert(0, "1")
+    p.at_entry.insert(0, "25:00")
+    assert not p.save()
+    assert "25:00" in p.every_error.cget("text")
+    # time of day only for day-based periods: the box is disabled for hours
+    p.unit_var.set("hours")
+    p._unit_changed()
+    assert p.at_entry.cget("state") == "disabled" and p.at_entry.get() == ""
+    assert p.save(), p.message.text
+    assert configured.get_schedule("Bad").every_seconds == 3600
+
+
+def test_no_transfer_and_missing_name_are_refused(app, configured):
+    d = open_schedules(app)
+    p = d.panel
+    d.fields["name"].set("Empty")
+    assert not p.save()
+    assert "Add at least one transfer" in p.transfers_error.cget("text")
+    add_transfer(d, "Main", "Files")
+    d.fields["name"].set("")
+    assert not p.save()
+    assert "name" in d.fields["name"].error_text.lower()
+    assert configured.list_schedules() == []
+
+
+def test_delete_schedule_updates_the_main_window(app, configured):
+    d = open_schedules(app)
+    d.fields["name"].set("Temp")
+    add_transfer(d, "Main", "Files")
+    assert d.panel.save()
+    pump(app)
+    assert app.main.schedules.keys() == ["Temp"]
+    d.panel.delete_button.invoke()
+    pump(app)
+    d.panel.confirm.buttons["Yes"].invoke()
+    pump(app)
+    assert configured.list_schedules() == []
+    assert app.main.schedules.keys() == []
+
+
+def test_main_window_shows_last_program_run_and_last_run(app, configured):
+    from ic.settings import ScheduleConfig, TransferConfig
+
+    configured.save_schedule(ScheduleConfig("Hourly", 3600, [TransferConfig("Main", "Files", ["session"])]))
+    configured.mark_schedule_run("Hourly", datetime(2024, 5, 1, 8, 30), "ok")
+    configured.set_setting("last_program_run", "2024-05-01T08:31:00")
+    app.main.refresh()
+    pump(app)
+    assert app.main.last_run_label.cget("text") == "2024-05-01 08:31"
+    assert app.main.schedules.row("Hourly") == ("Hourly", "1", "1 hour", "2024-05-01 08:30", "ok")
+    # Thonny-style predicate: Run Now follows the selection
+    assert app.main.run_button.cget("state") == "disabled"
+    app.main.schedules.select("Hourly")
+    pump(app)
+    assert app.main.run_button.cget("state") == "normal"
+    assert pump(app, lambda: app.main.scheduler_state is not None, timeout=30)
+    assert app.main.scheduler_state in ("running", "stopped", "not installed", "unknown")
