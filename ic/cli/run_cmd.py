@@ -1,8 +1,196 @@
-"""Subcommands: not yet implemented."""
+"""`run NAME` (one schedule now), `tick` (every due schedule: what the OS scheduler calls each minute) and
+`export` (one-off export, the API Tester)."""
 from __future__ import annotations
 
 import argparse
+import re
+import sys
+import time
+from datetime import datetime
+
+from ic import notify
+from ic.cli.common import store_from
+from ic.errors import ConfigError, ScheduleBusy
+from ic.transfer.progress import CANCELLED, DONE, FAILED, ProgressEvent
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_BUSY = 0, 1, 3, 4
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    return None
+    run = sub.add_parser("run", help="run one schedule now, whether it is due or not")
+    run.add_argument("name")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    run.set_defaults(func=_run)
+
+    tick = sub.add_parser("tick", help="run every schedule that is due (the OS scheduler calls this every minute)")
+    tick.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    tick.set_defaults(func=_tick)
+
+    exp = sub.add_parser("export", help="one-off export of a time window or one session (no schedule state changes)")
+    exp.add_argument("--site", required=True)
+    exp.add_argument("--destination", required=True)
+    exp.add_argument("--start", help="start of the window: 2026-11-24 or 2026-11-24T08:00 (local time) or with +00:00")
+    exp.add_argument("--duration", default="1d", help="window length: 30m, 12h, 1d, 0 = until now (default 1d)")
+    exp.add_argument("--lsid", help="export just this session ID instead of a window")
+    exp.add_argument("--data", default="session", help="session, recordings, smsr, shell, backup (comma separated)")
+    exp.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    exp.set_defaults(func=_export)
+
+
+def _logging(store, kind: str) -> None:
+    try:
+        from ic.logs import setup_logging
+    except ImportError:  # pragma: no cover - logs module is part of the program
+        return
+    setup_logging(store, kind, console=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ic.services.runs import INTERNAL, OK, run_schedule
+
+    store = store_from(args)
+    _logging(store, "app")
+    progress = TerminalProgress(enabled=not args.quiet)
+    try:
+        with notify.error_mail(store, f"schedule {args.name}"):  # errors logged during the run -> one mail
+            outcome = run_schedule(store, args.name, progress)
+    except ScheduleBusy:
+        print(f"Schedule {args.name} is already running; skipped.", file=sys.stderr)
+        return EXIT_BUSY
+    finally:
+        progress.close()
+    print(outcome.message())
+    if outcome.status == OK:
+        return EXIT_OK
+    if outcome.status == INTERNAL:
+        from ic.cli.common import log_hint
+
+        print(f"error: internal error; details are in {log_hint()}.", file=sys.stderr)
+        return EXIT_INTERNAL
+    return 130 if outcome.status == "cancelled" else EXIT_FAILED
+
+
+def _tick(args: argparse.Namespace) -> int:
+    from ic.services.runs import BUSY, INTERNAL, OK, tick
+
+    store = store_from(args)
+    _logging(store, "service")
+    progress = TerminalProgress(enabled=not args.quiet)
+    try:
+        with notify.error_mail(store, "tick"):
+            outcomes = tick(store, progress)
+    finally:
+        progress.close()
+    code = EXIT_OK
+    for outcome in outcomes:
+        print(outcome.message())
+        if outcome.status == INTERNAL:
+            code = EXIT_INTERNAL
+        elif outcome.status not in (OK, BUSY) and code == EXIT_OK:
+            code = EXIT_FAILED
+    return code
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ic.services.runs import export
+
+    store = store_from(args)
+    _logging(store, "app")
+    if not args.lsid and not args.start:
+        raise ConfigError("Give --start (with --duration) or --lsid for the export.")
+    start = parse_start(args.start) if args.start and not args.lsid else None
+    progress = TerminalProgress(enabled=not args.quiet)
+    try:
+        with notify.error_mail(store, "export"):
+            result = export(
+                store,
+                args.site,
+                args.destination,
+                [args.data],
+                start=start,
+                duration_seconds=parse_duration(args.duration),
+                lsid=args.lsid,
+                listener=progress,
+            )
+    finally:
+        progress.close()
+    print(f"Export {result.transfer} finished: {result.summary()}.")
+    return EXIT_OK
+
+
+def parse_start(text: str) -> datetime:
+    """ISO date or date-time; without an offset it is local time (what the user sees on the wall clock)."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--start '{text}' must look like 2026-11-24 or 2026-11-24T08:00.") from None
+    if value.tzinfo is None:
+        value = value.astimezone()  # naive = local time
+    return value
+
+
+def parse_duration(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text or "")
+    if not match:
+        raise ConfigError(f"--duration '{text}' must look like 30m, 12h, 1d or 0.")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+class TerminalProgress:
+    """Listener: a one-line progress bar on a terminal (stderr), plain lines at phase changes otherwise."""
+
+    def __init__(self, enabled: bool = True, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and self.stream is not None
+        self.tty = bool(self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty())
+        self._last = 0.0
+        self._phase: tuple[str, str] | None = None
+        self._width = 0
+
+    def __call__(self, ev: ProgressEvent) -> None:
+        if not self.enabled:
+            return
+        key = (ev.transfer, ev.phase)
+        changed = key != self._phase
+        self._phase = key
+        if not self.tty:
+            if changed:
+                self.stream.write(f"{ev.transfer}: {ev.phase}" + (f" - {ev.message}" if ev.message else "") + "\n")
+                self.stream.flush()
+            return
+        now = time.monotonic()
+        final = ev.phase in (DONE, FAILED, CANCELLED)
+        if not (changed or final) and now - self._last < 0.1:
+            return
+        self._last = now
+        line = self.format(ev)
+        pad = max(0, self._width - len(line))
+        self.stream.write("\r" + line + " " * pad)
+        self._width = len(line)
+        if final:
+            self.stream.write("\n")
+            self._width = 0
+        self.stream.flush()
+
+    @staticmethod
+    def format(ev: ProgressEvent) -> str:
+        total = ev.sessions_found + ev.files_found
+        done = ev.sessions_done + ev.files_done
+        frac = done / total if total else (1.0 if ev.phase == DONE else 0.0)
+        bar = "#" * int(frac * 20)
+        parts = [f"{ev.transfer} [{bar:<20}] {ev.phase}", f"{ev.sessions_done}/{ev.sessions_found} sessions"]
+        if ev.files_found:
+            parts.append(f"{ev.files_done}/{ev.files_found} files {ev.bytes / 1048576:.1f} MB")
+        if ev.eta_seconds is not None and ev.phase not in (DONE, FAILED, CANCELLED):
+            parts.append(f"ETA {int(ev.eta_seconds) // 60}:{int(ev.eta_seconds) % 60:02d}")
+        if ev.phase in (DONE, FAILED, CANCELLED) and ev.message:
+            parts.append(ev.message)
+        elif ev.current:
+            parts.append(ev.current[:40])
+        return " | ".join(parts)[:160]
+
+    def close(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0

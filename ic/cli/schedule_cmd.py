@@ -1,8 +1,121 @@
-"""Subcommands: not yet implemented."""
+"""`schedule add|add-transfer|list|remove`: the Schedule Configuration dialog on the command line."""
 from __future__ import annotations
 
 import argparse
 
+from ic.cli.common import print_table, store_from
+from ic.errors import ConfigError
+from ic.settings.models import ScheduleConfig, TransferConfig
+from ic.settings.validation import format_period, parse_period
+
+DATA_HELP = "data types, comma separated: session, recordings, smsr, shell, backup"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    return None
+    sched = sub.add_parser("schedule", help="schedules: which site goes to which destination, and how often")
+    ssub = sched.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
+
+    add = ssub.add_parser(
+        "add",
+        help="add a schedule (repeat --site/--destination/--data for more transfers, paired by position)",
+    )
+    add.add_argument("name")
+    add.add_argument("--site", action="append", required=True, help="site to copy from (repeatable)")
+    add.add_argument("--destination", action="append", required=True, help="destination to copy to (repeatable)")
+    add.add_argument("--data", action="append", help=DATA_HELP + " (repeatable; default session)")
+    add.add_argument("--every", required=True, help="Run Every: 15m, 2h, 1d ... (1 minute to 7 days)")
+    add.add_argument("--at", metavar="HH:MM", help="time of day, only when --every is whole days (local time)")
+    add.add_argument("--disabled", action="store_true", help="save it but do not run it from tick")
+    add.set_defaults(func=_add)
+
+    at = ssub.add_parser("add-transfer", help="add a transfer (site -> destination) to an existing schedule")
+    at.add_argument("name")
+    at.add_argument("--site", required=True)
+    at.add_argument("--destination", required=True)
+    at.add_argument("--data", default="session", help=DATA_HELP)
+    at.set_defaults(func=_add_transfer)
+
+    lst = ssub.add_parser("list", help="list schedules: name, transfers, period, last run")
+    lst.add_argument("--verbose", "-v", action="store_true", help="also show each transfer and the last status")
+    lst.set_defaults(func=_list)
+
+    rm = ssub.add_parser("remove", help="delete a schedule (its sites and destinations stay)")
+    rm.add_argument("name")
+    rm.set_defaults(func=_remove)
+
+
+def _transfers(sites: list[str], dests: list[str], datas: list[str] | None) -> list[TransferConfig]:
+    from ic.services.runs import parse_data_types
+
+    if len(sites) != len(dests):
+        raise ConfigError(
+            f"Give as many --destination as --site options (got {len(sites)} site(s), {len(dests)} destination(s))."
+        )
+    datas = datas or ["session"]
+    if len(datas) == 1 and len(sites) > 1:
+        datas = datas * len(sites)
+    if len(datas) != len(sites):
+        raise ConfigError("Give one --data per --site, or a single --data for all transfers.")
+    return [
+        TransferConfig(site=s, destination=d, data_types=parse_data_types(t)) for s, d, t in zip(sites, dests, datas)
+    ]
+
+
+def _add(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    sched = ScheduleConfig(
+        name=args.name,
+        every_seconds=parse_period(args.every),
+        transfers=_transfers(args.site, args.destination, args.data),
+        at_time=args.at,
+        enabled=not args.disabled,
+    )
+    saved = store.save_schedule(sched)
+    when = f" at {saved.at_time}" if saved.at_time else ""
+    print(f"Schedule {saved.name} saved: {len(saved.transfers)} transfer(s) every {format_period(saved.every_seconds)}{when}.")
+    return 0
+
+
+def _add_transfer(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    sched = store.get_schedule(args.name)
+    sched.transfers.append(_transfers([args.site], [args.destination], [args.data])[0])
+    saved = store.save_schedule(sched)
+    print(f"Schedule {saved.name} now has {len(saved.transfers)} transfer(s).")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    schedules = store_from(args).list_schedules()
+    if not schedules:
+        print("No schedules yet: add one with `schedule add NAME --site S --destination D --every 15m`.")
+        return 0
+    rows = []
+    for s in schedules:
+        period = format_period(s.every_seconds) + (f" at {s.at_time}" if s.at_time else "")
+        if not s.enabled:
+            period += " (disabled)"
+        last = _local(s.last_run) if s.last_run else "never"
+        row = [s.name, str(len(s.transfers)), period, last]
+        if args.verbose:
+            row.append(s.last_status or "")
+        rows.append(row)
+    headers = ["SCHEDULE NAME", "TRANSFERS", "PERIOD", "LAST RUN"] + (["LAST STATUS"] if args.verbose else [])
+    print_table(headers, rows)
+    if args.verbose:
+        for s in schedules:
+            for t in s.transfers:
+                print(f"  {s.name}: {t.site} -> {t.destination} [{', '.join(t.data_types)}]")
+    return 0
+
+
+def _local(utc_naive) -> str:
+    from datetime import timezone
+
+    return utc_naive.replace(tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _remove(args: argparse.Namespace) -> int:
+    store_from(args).delete_schedule(args.name)
+    print(f"Schedule {args.name} removed.")
+    return 0
