@@ -114,3 +114,18 @@ def test_cli_site_add_list_never_prints_secret(ic_home):
     r = subprocess.run(env_cmd + ["site", "add", "x", "--host", "https://h", "--client-id", "c"], input="s\n",
                        capture_output=True, text=True, env=env)
     assert r.returncode == 1 and r.stderr.strip() == "error: Enter the host without 'https://': type h instead."
+
+
+def test_same_database_sees_inside_sql_server_odbc_connect():
+    from urllib.parse import quote_plus
+
+    from ic.settings.store import same_database
+
+    def odbc(server: str, db: str) -> str:
+        return "mssql+pyodbc:///?odbc_connect=" + quote_plus(f"DRIVER={{ODBC Driver 18 for SQL Server}};SERVER={server};DATABASE={db};Trusted_Connection=yes")
+
+    assert same_database(odbc("sql01", "ICSettings"), odbc("SQL01", "icsettings"))
+    assert not same_database(odbc("sql01", "ICSettings"), odbc("sql01", "ICStorage"))
+    assert not same_database(odbc("sql01", "ICSettings"), odbc("sql02", "ICSettings"))
+    assert same_database("postgresql+psycopg://u@db:5432/ic", "postgresql+psycopg://other:pw@DB:5432/ic")
+    assert not same_database("postgresql+psycopg://u@db/ic", "postgresql+psycopg://u@db/ic2")

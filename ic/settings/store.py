@@ -46,8 +46,20 @@ def same_database(url_a: str, url_b: str) -> bool:
         if not a.database or not b.database or ":memory:" in (a.database, b.database):
             return False
         return os.path.realpath(a.database) == os.path.realpath(b.database)
-    norm = lambda u: ((u.host or "localhost").lower(), u.port, (u.database or "").lower())  # noqa: E731
-    return norm(a) == norm(b)
+    from ic.destinations.connection_string import parse_url  # knows ODBC strings inside mssql URLs
+
+    def where(url: str) -> tuple[str, int | None, str]:
+        p = parse_url(url)
+        server, port = (p.server or "localhost").lower(), p.port
+        if "," in server:  # SQL Server "host,port"
+            server, _, port_text = server.partition(",")
+            port = int(port_text) if port_text.strip().isdigit() else port
+        return server.strip(), port, (p.database or "").lower()
+
+    try:
+        return where(url_a) == where(url_b)
+    except Exception:  # noqa: BLE001 - an unparsable URL is simply not the same database
+        return False
 
 
 def _utcnow() -> datetime:
