@@ -29,7 +29,7 @@ from ic.errors import (
     TLSFailure,
 )
 from ic.settings.models import SiteConfig
-from ic.services.sites import test_site
+from ic.services.sites import test_site, test_site_config
 from ic.simulator import Simulator
 from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - pytest fixtures
 
@@ -626,3 +626,18 @@ def test_test_site_failure_reasons(simulator, store, case):
     }[case]
     assert expected in result.message
     assert result.message.count(". ") == 0 and "\n" not in result.message  # one sentence
+
+
+def test_test_site_config_for_unsaved_dialog_values(make_simulator, store):
+    sim = make_simulator(product="pra")
+    config = SiteConfig("new", sim.host, sim.client_id, sim.ca_file)
+    result = test_site_config(config, sim.client_secret)
+    assert result.ok and result.message == (
+        f"Connected to {sim.host} (Privileged Remote Access); the API account can read session reports."
+    )
+    assert not test_site_config(config, "wrong").ok
+    assert test_site_config(SiteConfig("new", "https://x.example.com", "id"), "s").message == (
+        "Enter the host without 'https://': type x.example.com instead."
+    )
+    store.save_site(config, client_secret=sim.client_secret)
+    assert test_site_config(store.get_site("new"), None, store).ok  # None = keep the stored secret

@@ -63,6 +63,7 @@ _REPORTS = {
 _PERM_REPORTING = "to read session reports and recordings (Allow Access to Reporting)"
 _PERM_BACKUP = "to download site backups (Allow Backup)"
 _PERM_COMMAND = "to use the command API"
+_SMALL_XML = 64 * 1024  # session lists this small are parsed whole to look for an <error> child
 _MAX_QUERY = 1800  # longer reporting queries (big lsids batches) go as a POST form
 
 
@@ -220,8 +221,16 @@ class ApplianceClient:
         def consume(resp: requests.Response) -> Path:
             tmp = files.temp_path_for(dest)
             try:
-                _, head = self._stream(resp, tmp, report)
-                if docs.root_name_from_prefix(head) == "error":
+                size, head = self._stream(resp, tmp, report)
+                if size == 0:
+                    raise _Retry(MalformedResponse(f"The appliance at {self.host} sent an empty answer to {report}."))
+                root_name = docs.root_name_from_prefix(head)
+                if root_name == "html":
+                    raise MalformedResponse(
+                        f"{self.host} answered {report} with a web page instead of XML; check the host name and any "
+                        "proxy between this computer and the appliance."
+                    )
+                if root_name == "error":
                     root = docs.parse(files.read_small(tmp), self.host, report)
                     err = docs.error_in(root)
                     if err and docs.is_no_data(err.message):
@@ -230,6 +239,8 @@ class ApplianceClient:
                         tmp.write_bytes(f'<?xml version="1.0" encoding="UTF-8"?>\n<session_list{xmlns}/>\n'.encode())
                     elif err:
                         docs.raise_api_error(err, self.host)
+                elif size <= _SMALL_XML:
+                    self._raise_error_child(tmp, report)
                 os.replace(tmp, dest)
                 return dest
             finally:
@@ -315,6 +326,16 @@ class ApplianceClient:
                 f"The appliance at {self.host} answered {report} with <{docs.local_name(root.tag)}> instead of a session list."
             )
         return docs.summaries_from(root)
+
+    def _raise_error_child(self, path: Path, what: str) -> None:
+        """A small session list may carry an <error> child in the expected root; malformed XML is the parser's job."""
+        try:
+            root = docs.parse(files.read_small(path), self.host, what)
+        except MalformedResponse:
+            return
+        err = docs.error_in(root)
+        if err and not docs.is_no_data(err.message):
+            docs.raise_api_error(err, self.host)
 
     def _api_info(self) -> None:
         root = self._call(
