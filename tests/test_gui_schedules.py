@@ -1,7 +1,7 @@
 """Schedule Configuration and the main window's schedules list, driven through the real windows."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -145,11 +145,12 @@ def test_main_window_shows_last_program_run_and_last_run(app, configured):
 
     configured.save_schedule(ScheduleConfig("Hourly", 3600, [TransferConfig("Main", "Files", ["session"])]))
     configured.mark_schedule_run("Hourly", datetime(2024, 5, 1, 8, 30), "ok")
-    configured.set_setting("last_program_run", "2024-05-01T08:31:00")
+    configured.set_setting("last_program_run", "2024-05-01T08:31:00Z")
     app.main.refresh()
     pump(app)
-    assert app.main.last_run_label.cget("text") == "2024-05-01 08:31"
-    assert app.main.schedules.row("Hourly") == ("Hourly", "1", "1 hour", "2024-05-01 08:30", "ok")
+    local = lambda *t: datetime(*t, tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    assert app.main.last_run_label.cget("text") == local(2024, 5, 1, 8, 31)
+    assert app.main.schedules.row("Hourly") == ("Hourly", "1", "1 hour", local(2024, 5, 1, 8, 30), "ok")
     # Thonny-style predicate: Run Now follows the selection
     assert app.main.run_button.cget("state") == "disabled"
     app.main.schedules.select("Hourly")

@@ -1,6 +1,7 @@
 """The application window: one CTk root, a tkinter menu bar driven by commands, the main panel, the dialogs."""
 from __future__ import annotations
 
+import gc
 import logging
 import tkinter
 
@@ -163,6 +164,7 @@ class App(ctk.CTk):
                 pass
         self.quit()
         self.destroy()
+        gc.collect()  # in the Tk thread (see PanelDialog.close)
 
 
 def run_gui() -> int:

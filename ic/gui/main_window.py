@@ -1,7 +1,7 @@
 """The main window's content: scheduler status, last program run, the schedules list, Log File button."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import customtkinter as ctk
 
@@ -19,6 +19,7 @@ STATUS_TEXT = {
 
 
 def format_when(value) -> str:
+    """Stored times are UTC (naive or ISO with Z); show them in the computer's local time."""
     if value is None or value == "":
         return "Never"
     if isinstance(value, str):
@@ -26,7 +27,9 @@ def format_when(value) -> str:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return value.strftime("%Y-%m-%d %H:%M")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 class MainPanel(ctk.CTkFrame):

@@ -187,6 +187,11 @@ def export(store, *, sites: list[str], destinations: list[str], data_types: list
 
     types_by_kind = destination_types()
     lines: list[str] = []
+
+    def say(line: str, fraction: float | None = None) -> None:
+        lines.append(line)
+        progress(JobLine(line, fraction))
+
     pairs = [(s, d) for s in sites for d in destinations]
     for i, (site, dest) in enumerate(pairs):
         if cancel.is_set():
@@ -194,17 +199,15 @@ def export(store, *, sites: list[str], destinations: list[str], data_types: list
         cls = types_by_kind.get(store.get_destination(dest, reveal=False).type)
         types = [t for t in data_types if t == "session" or getattr(cls, "accepts_files", True)]
         if not types:
-            lines.append(f"{site} -> {dest}: skipped (a database takes session data only).")
-            progress(JobLine(lines[-1], (i + 1) / len(pairs)))
+            say(f"{site} -> {dest}: skipped (a database takes session data only).", (i + 1) / len(pairs))
             continue
         progress(JobLine(f"{site} -> {dest}: {', '.join(types)}", i / len(pairs)))
         result = fn(store, site, dest, types, start=start, duration_seconds=int(duration_seconds or 0), lsid=lsid,
                     listener=progress, cancel=cancel)
-        summary = result.summary() if hasattr(result, "summary") else str(result)
-        lines.append(f"{site} -> {dest}: {summary}")
         for warning in getattr(result, "warnings", []) or []:
-            lines.append(f"  {warning}")
-        progress(JobLine(lines[-1], (i + 1) / len(pairs)))
+            say(f"{site} -> {dest}: {warning}")
+        summary = result.summary() if hasattr(result, "summary") else str(result)
+        say(f"{site} -> {dest}: {summary}", (i + 1) / len(pairs))
     return lines
 
 
@@ -227,9 +230,10 @@ def import_xml(store, *, files: list[str], site: str | None, destinations: list[
             progress(JobLine(f"{dest}: {Path(path).name} read ({sessions} session(s) so far)"))
 
         result = fn(store, files, dest, site=site, progress=on_file, cancel=cancel)
-        lines.append(result.summary(dest) if hasattr(result, "summary") else str(result))
-        lines.extend(getattr(result, "errors", []) or [])
-        progress(JobLine(lines[-1], (i + 1) / len(destinations)))
+        for line in [result.summary(dest) if hasattr(result, "summary") else str(result),
+                     *(getattr(result, "errors", []) or [])]:
+            lines.append(line)
+            progress(JobLine(line, (i + 1) / len(destinations)))
     return lines
 
 

@@ -33,6 +33,10 @@ def screenshot(window, name: str, directory: Path | None = None) -> Path:
     pump(window, None)
     x, y = window.winfo_rootx(), window.winfo_rooty()
     w, h = window.winfo_width(), window.winfo_height()
+    menu = window.cget("menu") if "menu" in window.keys() else ""
+    if menu:  # a tkinter menu bar sits above the client area on X11, inside the wrapper window: include it
+        top = _wrapper_top(window)
+        h, y = h + (y - top), top
     try:
         from PIL import ImageGrab
 
@@ -61,3 +65,11 @@ def press(window, key: str, timeout: float = 10.0) -> None:
     pump(window, lambda: (window.focus_force(), window.focus_get() is not None)[1], timeout)
     target = window.focus_get() or window
     target.event_generate(f"<{key}>")
+
+
+def _wrapper_top(window) -> int:
+    """Screen y of the toplevel's wrapper, where its menu bar starts (``wm geometry`` reports the wrapper)."""
+    import re
+
+    match = re.search(r"[+-](-?\d+)[+-](-?\d+)$", window.wm_geometry())
+    return int(match.group(2)) if match else window.winfo_rooty()

@@ -101,6 +101,11 @@ class Field:
         if self.var.get() not in values:
             self.var.set(values[0])
 
+    def set_visible(self, visible: bool) -> None:
+        """Hide or show the whole row (label, input, error line) keeping its place in the grid."""
+        for widget in (self.label, self.container, self.error):
+            widget.grid() if visible else widget.grid_remove()
+
     def set_enabled(self, enabled: bool) -> None:
         state = "normal" if enabled else "disabled"
         self.widget.configure(state=state)
@@ -238,6 +243,11 @@ class ListView(ctk.CTkFrame):
         bar.pack(side="right", fill="y")
         self._on_select = on_select
         self.tree.bind("<<TreeviewSelect>>", lambda _e: on_select and on_select(self.selected()))
+
+    def _set_appearance_mode(self, mode_string: str) -> None:
+        """customtkinter calls this when light/dark changes (the system setting): restyle the ttk list too."""
+        super()._set_appearance_mode(mode_string)
+        style_treeview(self)
 
     def set_rows(self, rows: list[tuple], keep_selection: bool = True) -> None:
         previous = self.selected()

@@ -231,8 +231,8 @@ class ApiTesterPanel(Panel):
     def _done(self, result) -> None:
         self.result = result
         self.progress.set(1)
-        for line in result if isinstance(result, list) else [str(result)]:
-            self._append(line)
+        if not isinstance(result, list):  # the service's summary lines already arrived as progress events
+            self._append(str(result))
         self._append("Finished.")
         self.message.show("Download finished; check the selected destinations.", "ok")
         self._buttons()

@@ -1,6 +1,7 @@
 """Panel base class and the single-instance dialog window that hosts a panel (Enter saves, Escape closes)."""
 from __future__ import annotations
 
+import gc
 import logging
 import tkinter
 from typing import Any, Callable
@@ -136,6 +137,9 @@ class PanelDialog(ctk.CTkToplevel):
         if self.ctx.dialogs.get(self.panel_class) is self:
             del self.ctx.dialogs[self.panel_class]
         self.destroy()
+        # Collect the closed window's reference cycles here, in the Tk thread: if a worker thread happened to
+        # run the collector, tkinter.Variable.__del__ would touch Tk from the wrong thread.
+        gc.collect()
 
 
 def open_dialog(ctx: AppContext, panel_class: type[Panel], **panel_kwargs: Any) -> PanelDialog:

@@ -87,9 +87,9 @@ class ConnectionFields:
         kind = self.kind()
         sql = kind != "sqlite"
         for key in ("server", "database", "username", "password", "params"):
-            self.fields[key].set_enabled(sql)
-        self.fields["auth"].set_enabled(kind == "sqlserver")
-        self.fields["path"].set_enabled(not sql)
+            self.fields[key].set_visible(sql)
+        self.fields["auth"].set_visible(kind == "sqlserver")
+        self.fields["path"].set_visible(not sql)
         if kind != "sqlserver" and self.fields["auth"].get() == AUTH_WINDOWS:
             self.fields["auth"].set(AUTH_SQL)
         windows = kind == "sqlserver" and self.fields["auth"].get() == AUTH_WINDOWS

@@ -2,6 +2,7 @@
 and each one stays reachable later from the Setup menu."""
 from __future__ import annotations
 
+import gc
 import tkinter
 
 import customtkinter as ctk
@@ -80,6 +81,7 @@ class WizardDialog(ctk.CTkToplevel):
         if self.panel is not None:
             self.panel.on_close()
             self.panel.destroy()
+            gc.collect()  # in the Tk thread (see PanelDialog.close)
         self.step = index
         name, panel_class, intro = STEPS[index]
         self.header.configure(text=f"Step {index + 1} of {len(STEPS)}: {name}")
