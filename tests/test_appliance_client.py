@@ -433,6 +433,13 @@ def test_error_child_in_the_expected_root_counts():
     assert docs.root_name_from_prefix(b"FLV\x01\x05") is None
 
 
+def test_parser_resolves_no_entities():
+    body = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/hostname">'
+            b'<!ENTITY y "yyyyyyyyyy">]><error>A&x;B&y;</error>')
+    err = docs.error_in(docs.parse(body, "h", "t"))
+    assert err.message == "A&x;B&y;"  # references left as they are: no file read, no expansion
+
+
 # --- fatal failures: one sentence naming the host -----------------------------------------------------------------
 def test_bad_secret_is_authentication_failed_without_retries(simulator):
     client = client_for(simulator, client_secret="not-the-secret")
