@@ -168,6 +168,7 @@ class App(ctk.CTk):
 
 
 def run_gui() -> int:
+    services.setup_gui_logging(None)  # the default log folder until the settings database says otherwise
     try:
         app = App()
     except tkinter.TclError as exc:
