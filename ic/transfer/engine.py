@@ -26,6 +26,7 @@ recordings from the first-run look-back while session data continues from its cu
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import tempfile
@@ -258,7 +259,7 @@ class _Run:
         self.opts = engine.options
         self.states: dict[str, TransferState] = {}
         self.first_bound = 0
-        self._seq = 0
+        self._names = itertools.count()  # temp file numbers (next() is atomic: used from two threads)
         self._summaries: dict[str, bool] = {}  # lsid -> has_recording from the listing
         self._pending_files: dict[tuple[str, str], int] = {}  # (type, lsid) -> files still to store
 
@@ -339,41 +340,50 @@ class _Run:
 
     # --- sessions ----------------------------------------------------------------------------------
     def _process(self, lsids: list[str], persist: bool) -> None:
+        """Batches of detail requests; the next batch's document downloads while this one is parsed and stored."""
         self.persist = persist
         size = self.opts.batch_size
-        for i in range(0, len(lsids), size):
-            self._check_cancel()
-            batch = lsids[i : i + size]
-            sessions = self._fetch_details(batch)
-            self._handle_batch(batch, sessions)
+        batches = [lsids[i : i + size] for i in range(0, len(lsids), size)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ic-prefetch") as pool:
+            ahead: Future | None = None
+            for n, batch in enumerate(batches):
+                self._check_cancel()
+                current = ahead or pool.submit(self._download_details, batch)
+                ahead = pool.submit(self._download_details, batches[n + 1]) if n + 1 < len(batches) else None
+                sessions = self._fetch_details(batch, current)
+                self._handle_batch(batch, sessions)
 
-    def _fetch_details(self, batch: list[str]) -> list[Session]:
+    def _download_details(self, lsids: list[str]) -> Path:
+        """Runs in the prefetch thread: only the (thread-safe) client is used here."""
+        path = self.tmp / f"details-{next(self._names)}.xml"
+        self.client.fetch_sessions_to_file(path, lsids=lsids)
+        return path
+
+    def _fetch_details(self, batch: list[str], first: Future) -> list[Session]:
         """Details of the lsids; a truncated document is asked for again for the sessions it did not deliver."""
         got: dict[str, Session] = {}
         remaining = list(batch)
         attempt = 0
+        self.tracker.update(current=f"session details {batch[0]}" + (" …" if len(batch) > 1 else ""))
         while remaining:
-            self._seq += 1
-            path = self.tmp / f"details-{self._seq}.xml"
-            self.tracker.update(current=f"session details {remaining[0]}" + (" …" if len(remaining) > 1 else ""))
+            path = first.result() if attempt == 0 else self._download_details(remaining)
             try:
-                self.client.fetch_sessions_to_file(path, lsids=remaining)
                 for s in _iter_sessions(path, f"session details ({len(remaining)} lsids)", self.client.product):
                     got[s.lsid] = s
                 remaining = []
             except ParseError as exc:
                 remaining = [x for x in remaining if x not in got]
                 attempt += 1
-                if attempt > PARSE_RETRIES or not remaining:
-                    if remaining:
-                        raise ParseError(
-                            f"The appliance {self.site.host} sent malformed session details twice in a row "
-                            f"({exc}); the run continues from here next time.",
-                            exc.source,
-                            exc.line,
-                        ) from None
-                log.warning("Session details from %s were cut short (%s); asking again for %d session(s).",
-                            self.site.host, exc, len(remaining))
+                if remaining and attempt > PARSE_RETRIES:
+                    raise ParseError(
+                        f"The appliance {self.site.host} sent malformed session details {attempt} times in a row "
+                        f"({exc}); the run continues from here next time.",
+                        exc.source,
+                        exc.line,
+                    ) from None
+                if remaining:
+                    log.warning("Session details from %s were cut short (%s); asking again for %d session(s).",
+                                self.site.host, exc, len(remaining))
             finally:
                 path.unlink(missing_ok=True)
             self._check_cancel()
@@ -463,8 +473,7 @@ class _Run:
         futures: dict[Future, _FileTask] = {}
         try:
             for task in tasks:
-                self._seq += 1
-                target = self.tmp / f"file-{self._seq}"
+                target = self.tmp / f"file-{next(self._names)}"
                 futures[pool.submit(self._fetch_file, task, target)] = task
             pending = set(futures)
             while pending:
