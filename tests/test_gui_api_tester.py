@@ -130,6 +130,28 @@ def test_missing_choices_are_explained_not_started(app):
     assert p.message.text == "Add one or more XML files first (Add…)."
 
 
+def test_xml_files_tab_site_host_label_and_its_error(app, tmp_path):
+    sample = tmp_path / "one.xml"
+    sample.write_text('<?xml version="1.0"?><session_list><session lsid="abc123"><start_time timestamp="1700000000">'
+                      '2023-11-14T22:13:20+00:00</start_time><end_time timestamp="1700000100">2023-11-14T22:15:00+00:00'
+                      '</end_time><duration>00:01:40</duration><lseq>7</lseq></session></session_list>')
+    d = open_tester(app)
+    p = d.panel
+    p.tabs.set("XML Files")
+    p.add_files([str(sample)])
+    p.xml_destinations.set_selected(["Imported"])
+    p.xml_form.fields["site_host"].set("https://support.example.com/")
+    p.download()
+    wait_done(app, p)
+    assert "without 'https://'" in p.xml_form.fields["site_host"].error_text
+    p.xml_form.fields["site_host"].set("support.example.com")
+    p.download()
+    wait_done(app, p)
+    assert p.error is None, p.error
+    with sqlite3.connect(tmp_path / "imported.db") as conn:
+        assert conn.execute("SELECT lsid, host_name FROM session").fetchall() == [("abc123", "support.example.com")]
+
+
 def test_cancel_stops_the_download_and_the_window_stays_responsive(app, simulator, tmp_path):
     simulator.faults.slow_seconds = 0.3
     d = open_tester(app)

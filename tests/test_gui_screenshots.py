@@ -75,3 +75,19 @@ def test_screenshot_of_the_main_window_and_every_dialog(app):
 def test_docs_screenshot_is_committed():
     with Image.open(DOCS) as img:
         assert img.size[0] >= 600
+
+
+def test_dark_mode_restyles_the_lists(app):
+    import customtkinter as ctk
+    from tkinter import ttk
+
+    try:
+        ctk.set_appearance_mode("dark")
+        pump(app)
+        assert ttk.Style(app).lookup("IC.Treeview", "background") == "#2b2b2b"
+        screenshot(app, "main-window-dark")
+    finally:
+        ctk.set_appearance_mode("system")
+        pump(app)
+    assert ttk.Style(app).lookup("IC.Treeview", "background") == (
+        "#2b2b2b" if ctk.get_appearance_mode() == "Dark" else "#ffffff")

@@ -137,3 +137,32 @@ def test_ic_settings_environment_variable_still_wins(ic_home, monkeypatch, tmp_p
     monkeypatch.delenv("IC_SETTINGS")
     assert settings_url() == f"sqlite:///{(ic_home / 'settings.db').as_posix()}"
     assert not os.path.exists(bootstrap.bootstrap_path())
+
+
+def test_sql_server_connection_fields_follow_the_authentication_type(ic_home):
+    from urllib.parse import unquote_plus
+
+    app = make_app()
+    try:
+        w = app.wizard
+        f = w.fields
+        f["kind"].set("SQL Server")
+        pump(app)
+        assert not f["path"].label.winfo_ismapped() and f["server"].label.winfo_ismapped()
+        f["server"].set("SQLHOST\\SQLEXPRESS")
+        f["database"].set("IntegrationSettings")
+        f["auth"].set("Windows authentication")
+        f["params"].set("Encrypt=yes")
+        w.panel.conn.update()
+        assert f["username"].widget.cget("state") == "disabled"
+        url = unquote_plus(w.panel.conn.url())
+        assert "SERVER=SQLHOST\\SQLEXPRESS" in url and "Trusted_Connection=yes" in url and "Encrypt=yes" in url
+        f["auth"].set("SQL Server authentication")
+        f["username"].set("ic")
+        f["password"].set("Secr3t;x")
+        w.panel.conn.update()
+        assert "Secr3t" not in w.fields["connection_string"].get()  # shown masked
+        assert "Secr3t" in unquote_plus(w.panel.conn.url())
+        screenshot(w, "wizard-sql-server")
+    finally:
+        app.close()

@@ -212,8 +212,11 @@ def export(store, *, sites: list[str], destinations: list[str], data_types: list
 
 
 def import_xml(store, *, files: list[str], site: str | None, destinations: list[str], data_types: list[str],
-               progress: Listener, cancel: threading.Event) -> list[str]:
-    """API Tester, XML Files tab: parse saved session XML files into every selected destination."""
+               progress: Listener, cancel: threading.Event, site_host: str | None = None) -> list[str]:
+    """API Tester, XML Files tab: parse saved session XML files into every selected destination.
+
+    ``site`` (a configured site) or ``site_host`` labels sessions whose XML does not name their site.
+    """
     fn = _function("ic.services.import_xml", "import_xml_to_destination", "Importing XML files")
     from ic.errors import Cancelled
 
@@ -229,7 +232,7 @@ def import_xml(store, *, files: list[str], site: str | None, destinations: list[
         def on_file(path, sessions, dest=dest):
             progress(JobLine(f"{dest}: {Path(path).name} read ({sessions} session(s) so far)"))
 
-        result = fn(store, files, dest, site=site, progress=on_file, cancel=cancel)
+        result = fn(store, files, dest, site=site, site_host=site_host, progress=on_file, cancel=cancel)
         for line in [result.summary(dest) if hasattr(result, "summary") else str(result),
                      *(getattr(result, "errors", []) or [])]:
             lines.append(line)

@@ -108,6 +108,7 @@ class ApiTesterPanel(Panel):
         self.xml_form = Form(tab)
         self.xml_form.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(6, 0))
         self.xml_form.add("site", "Site for recordings and backups", "choice", width=260)
+        self.xml_form.add("site_host", "or Site Host Name (labels the sessions)", width=260)
         ops = _operations(tab)
         ops.grid(row=3, column=0, columnspan=2, sticky="w", padx=6, pady=4)
         self.xml_operations = ops.checks
@@ -150,6 +151,7 @@ class ApiTesterPanel(Panel):
             types = [dt for dt, b in self.xml_operations.items() if b.get()]
             site = self.xml_form.fields["site"].get()
             site = None if site == NO_SITE else site
+            site_host = self.xml_form.fields["site_host"].get().strip() or None
             if not files:
                 raise ConfigError("Add one or more XML files first (Add…).")
             if not dests:
@@ -158,8 +160,9 @@ class ApiTesterPanel(Panel):
                 raise ConfigError("Select at least one operation.")
             if site is None and any(t != "session" for t in types):
                 raise ConfigError("Choose the site to connect back to for recordings and backups.", field="site")
-            return lambda emit, cancel: services.import_xml(store, files=files, site=site, destinations=dests,
-                                                             data_types=types, progress=emit, cancel=cancel)
+            return lambda emit, cancel: services.import_xml(store, files=files, site=site, site_host=site_host,
+                                                             destinations=dests, data_types=types, progress=emit,
+                                                             cancel=cancel)
         sites = self.sites.selected()
         dests = self.destinations.selected()
         types = [dt for dt, b in self.operations.items() if b.get()]
@@ -202,8 +205,8 @@ class ApiTesterPanel(Panel):
         try:
             job = self._job()
         except Exception as exc:  # noqa: BLE001
-            if getattr(exc, "field", None) == "site":
-                self.xml_form.fields["site"].set_error(str(exc))
+            if getattr(exc, "field", None) in self.xml_form.fields:
+                self.xml_form.fields[exc.field].set_error(str(exc))
             self.show_exception(exc)
             return
         self.result, self.error, self.events, self._phases = None, None, 0, {}
@@ -239,6 +242,11 @@ class ApiTesterPanel(Panel):
 
     def _failed(self, exc) -> None:
         self.error = user_message(exc)
+        field = getattr(exc, "field", None)
+        for form in (self.xml_form, self.form):
+            if field in form.fields:
+                form.fields[field].set_error(self.error)
+                break
         self._append(self.error)
         self.message.show(self.error, "error")
         self._buttons()
