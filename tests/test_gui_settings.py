@@ -212,3 +212,54 @@ def test_menus_hold_the_guides_commands(app):
     app.ctx.commands["sites"].run()
     pump(app)
     assert SitePanel in app.ctx.dialogs
+
+
+def test_enter_saves_in_the_configuration_dialogs(app, store, tmp_path):
+    from ic.gui.dialogs.app_settings import AppSettingsPanel
+    from ic.gui.dialogs.notify import NotifyPanel
+    from ic.gui.dialogs.plugin import PluginPanel
+    from ic.gui.dialogs.schedule import SchedulePanel
+    from ic.gui.dialogs.settings_db import SettingsDbPanel
+
+    d = app.open(PluginPanel)
+    pump(app)
+    d.fields["name"].set("Keyed")
+    d.fields["directory"].set(str(tmp_path))
+    press(d, "Return")
+    pump(app)
+    assert [x.name for x in store.list_destinations()] == ["Keyed"]
+
+    from ic.settings import SiteConfig
+
+    store.save_site(SiteConfig("S", "s.example.com", "id"), client_secret="x")
+    d = app.open(SchedulePanel)
+    pump(app)
+    d.fields["name"].set("By keyboard")
+    d.panel.reload()
+    d.panel.add_transfer()
+    d.fields["name"].set("By keyboard")
+    press(d, "Return")
+    pump(app)
+    assert [x.name for x in store.list_schedules()] == ["By keyboard"]
+
+    d = app.open(AppSettingsPanel)
+    pump(app)
+    d.fields["log_removal_days"].set("7")
+    press(d, "Return")
+    pump(app)
+    assert store.get_setting("log_removal_days") == "7"
+
+    d = app.open(NotifyPanel)
+    pump(app)
+    d.fields["host"].set("mail.example.com")
+    d.fields["sender"].set("ic@example.com")
+    d.fields["recipients"].set("ops@example.com")
+    press(d, "Return")
+    pump(app)
+    assert store.get_setting("notify.host") == "mail.example.com", d.panel.message.text
+
+    d = app.open(SettingsDbPanel)
+    pump(app)
+    press(d, "Return")
+    pump(app)
+    assert d.panel.message.kind == "ok", d.panel.message.text
