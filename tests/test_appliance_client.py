@@ -623,6 +623,7 @@ def test_test_site_failure_reasons(simulator, store, case):
         simulator.permissions["reporting"] = False
     if case == "rate":
         simulator.faults.rate_limit = 1
+        simulator.faults.retry_after = 0
     result = test_site(store, "s", base_delay=0.01, max_delay=0.02)
     assert not result.ok
     expected = {
