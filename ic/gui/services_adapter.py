@@ -43,37 +43,18 @@ class Outcome:
     message: str
 
 
-def test_site(store, name: str) -> Outcome:
-    try:
-        result = _function("ic.services.sites", "test_site", "Testing a site")(store, name)
-    except NotImplementedError:
-        return Outcome(False, "Testing a site is not available yet in this build.")
-    return Outcome(bool(result.ok), str(result.message))
+def check_site(store, site, client_secret: str | None, stored_name: str | None = None) -> Outcome:
+    """Test the values typed in the Site dialog without saving them (ic.services.sites.test_site_config).
 
-
-def test_site_values(store, site, client_secret: str | None, backup_password: str | None,
-                     stored_name: str | None = None) -> Outcome:
-    """Test the values typed in the form without saving them: a throw-away in-memory settings store.
-
-    An empty ``client_secret`` means "the one saved for ``stored_name``". Runs entirely in the calling (worker)
-    thread, so the in-memory SQLite database stays on one connection.
+    An empty ``client_secret`` means "the one saved for ``stored_name``".
     """
-    from ic.settings import SettingsStore, SiteConfig
+    from ic.settings import SiteConfig
 
     if not client_secret and stored_name:
         client_secret = store.site_credentials(stored_name).client_secret
-    direct = getattr(_module("ic.services.sites", "Testing a site"), "test_site_config", None)
-    if direct is not None:
-        result = direct(SiteConfig(site.name, site.host, site.client_id, site.ca_bundle, site.product),
-                        client_secret, store)
-        return Outcome(bool(result.ok), str(result.message))
-    scratch = SettingsStore("sqlite://", secret_box=store.secrets)
-    try:
-        copy = SiteConfig(site.name, site.host, site.client_id, site.ca_bundle, site.product)
-        scratch.save_site(copy, client_secret=client_secret, backup_password=backup_password)
-        return test_site(scratch, copy.name)
-    finally:
-        scratch.close()
+    fn = _function("ic.services.sites", "test_site_config", "Testing a site")
+    result = fn(SiteConfig(site.name, site.host, site.client_id, site.ca_bundle, site.product), client_secret, store)
+    return Outcome(bool(result.ok), str(result.message))
 
 
 # --- destinations ---------------------------------------------------------------------------
@@ -83,7 +64,8 @@ def destination_types() -> dict[str, type]:
     return available_types()
 
 
-def test_destination(name: str, type_name: str, config: dict) -> str:
+def check_destination(name: str, type_name: str, config: dict) -> str:
+    """The destination's own test(): writable, reachable; one sentence back."""
     from ic.destinations.registry import create_destination
 
     dest = create_destination(name, type_name, config)
@@ -97,12 +79,6 @@ def test_destination(name: str, type_name: str, config: dict) -> str:
 def connection_module():
     """ic.destinations.connection_string: ConnectionParams, build_url, parse_url, mask_url, KIND_LABELS."""
     return _module("ic.destinations.connection_string", "The connection string builder")
-
-
-def settings_url_in_use() -> str:
-    from ic.settings.store import settings_url
-
-    return settings_url()
 
 
 def save_settings_location(url: str | None) -> Path:

@@ -248,7 +248,7 @@ class PluginPanel(Panel):
                 for key in secret_keys:
                     if not config.get(key) and saved.get(key):
                         config[key] = saved[key]
-            return services.test_destination(name, type_name, config)
+            return services.check_destination(name, type_name, config)
 
         def done(text):
             self.message.show(str(text) or f"Destination {name} works.", "ok")

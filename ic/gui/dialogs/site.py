@@ -133,7 +133,7 @@ class SitePanel(Panel):
     def test(self) -> None:
         """Test the values in the form (saved or not) in a worker thread; the window stays responsive."""
         self.clear_errors()
-        site, secret, backup = self._form_site()
+        site, secret, _backup = self._form_site()
         stored_name = self.current.name if self.current is not None else None
         if not secret and stored_name is None:
             self.show_exception(ConfigError(f"Enter the Client Secret to test site {site.name or '(new)'}.",
@@ -142,7 +142,7 @@ class SitePanel(Panel):
         store = self.store()
 
         def work(_emit, _cancel):
-            return services.test_site_values(store, site, secret, backup, stored_name=stored_name)
+            return services.check_site(store, site, secret, stored_name=stored_name)
 
         def done(result):
             self.message.show(result.message, "ok" if result.ok else "error")
