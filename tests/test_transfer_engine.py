@@ -324,3 +324,26 @@ def test_cancel_before_start_raises_cancelled(store, simulator, tmp_path):
     cancel.set()
     with pytest.raises(Cancelled):
         export(store, "sim", "db", ["session"], lsid=simulator.sessions[0].lsid, cancel=cancel)
+
+
+def test_malformed_details_keep_what_arrived_and_fail_complete(store, simulator, tmp_path):
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    add_site(store, simulator)
+    add_sql(store, url)
+    add_schedule(store, "M", ("sim", "db", ["session"]))
+    store.set_setting("transfer_batch_size", "20")
+    armed = []
+
+    def listener(ev):  # listings done: every detail document of this batch comes back cut short
+        if ev.phase == "sessions" and not armed:
+            armed.append(True)
+            simulator.faults.truncated_xml = 10  # >= 3 for batch 1 plus the prefetched batch 2
+
+    out = run_schedule(store, "M", listener, raise_internal=True)
+    assert out.status == "failed" and "malformed session details 3 times" in out.errors[0]
+    sched = store.get_schedule("M")
+    assert sched.last_run is not None and sched.last_status.startswith("failed:")  # appliance-side: complete
+    assert 0 < rows(url) < 20  # the sessions before each break were stored
+    simulator.faults.truncated_xml = 0
+    assert run_schedule(store, "M", raise_internal=True).ok
+    assert rows(url) == len(simulator.sessions)

@@ -350,7 +350,19 @@ class _Run:
                 self._check_cancel()
                 current = ahead or pool.submit(self._download_details, batch)
                 ahead = pool.submit(self._download_details, batches[n + 1]) if n + 1 < len(batches) else None
-                sessions = self._fetch_details(batch, current)
+                sessions, error = self._fetch_details(batch, current)
+                missing = [x for x in batch if x not in {s.lsid for s in sessions}]
+                while missing and error is None:
+                    # not returned: maybe the appliance capped the answer; ask again until a request brings none
+                    more, error = self._fetch_details(missing, None)
+                    if not more:
+                        break
+                    sessions += more
+                    missing = [x for x in missing if x not in {s.lsid for s in more}]
+                if error is not None:
+                    # malformed XML several times: store what arrived before the break, then fail the transfer
+                    self._handle_batch([s.lsid for s in sessions], sessions)
+                    raise error
                 self._handle_batch(batch, sessions)
 
     def _download_details(self, lsids: list[str]) -> Path:
@@ -359,14 +371,15 @@ class _Run:
         self.client.fetch_sessions_to_file(path, lsids=lsids)
         return path
 
-    def _fetch_details(self, batch: list[str], first: Future) -> list[Session]:
-        """Details of the lsids; a truncated document is asked for again for the sessions it did not deliver."""
+    def _fetch_details(self, batch: list[str], first: Future | None) -> tuple[list[Session], ParseError | None]:
+        """Details of the lsids (``first``: the prefetched document, if any). A truncated document is asked for again
+        for the sessions it did not deliver; after PARSE_RETRIES the sessions got so far come back with the error."""
         got: dict[str, Session] = {}
         remaining = list(batch)
         attempt = 0
         self.tracker.update(current=f"session details {batch[0]}" + (" …" if len(batch) > 1 else ""))
         while remaining:
-            path = first.result() if attempt == 0 else self._download_details(remaining)
+            path = first.result() if attempt == 0 and first is not None else self._download_details(remaining)
             try:
                 for s in _iter_sessions(path, f"session details ({len(remaining)} lsids)", self.client.product):
                     got[s.lsid] = s
@@ -375,19 +388,20 @@ class _Run:
                 remaining = [x for x in remaining if x not in got]
                 attempt += 1
                 if remaining and attempt > PARSE_RETRIES:
-                    raise ParseError(
+                    error = ParseError(
                         f"The appliance {self.site.host} sent malformed session details {attempt} times in a row "
                         f"({exc}); the run continues from here next time.",
                         exc.source,
                         exc.line,
-                    ) from None
+                    )
+                    return [got[x] for x in batch if x in got], error
                 if remaining:
                     log.warning("Session details from %s were cut short (%s); asking again for %d session(s).",
                                 self.site.host, exc, len(remaining))
             finally:
                 path.unlink(missing_ok=True)
             self._check_cancel()
-        return [got[x] for x in batch if x in got]
+        return [got[x] for x in batch if x in got], None
 
     def _handle_batch(self, batch: list[str], sessions: list[Session]) -> None:
         returned = {s.lsid for s in sessions}
