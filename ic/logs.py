@@ -32,6 +32,7 @@ FILE_ONLY = "ic_file_only"
 
 _current_dir: Path | None = None
 _installed: list[logging.Handler] = []
+_last_setup: tuple[str, bool, int] | None = None  # (kind, console, level) of the last setup_logging call
 
 # --- redaction ---------------------------------------------------------------------------------------------------
 _MASK = "***"
@@ -218,6 +219,7 @@ def setup_logging(
     """Configure the ``ic`` logger for this process: a rotating file for ``kind`` (+ optional stderr, WARNING+).
 
     Calling it again replaces the handlers it installed earlier (e.g. after the user changes the log folder).
+    Records still propagate to the root logger, which has no handlers in the program (tests' caplog sees them).
     Returns the log file path. Never raises for an unwritable folder: falls back to the default folder, then to
     no file at all (a scheduled job must still run).
     """
@@ -230,7 +232,8 @@ def setup_logging(
         handler.close()
     _installed.clear()
     logger.setLevel(level)
-    logger.propagate = False
+    global _last_setup
+    _last_setup = (kind, console, level)
 
     candidates = [Path(folder)] if folder else [log_dir(store)]
     if paths.default_log_dir() not in candidates:
@@ -268,6 +271,15 @@ def setup_logging(
     return path if path is not None else log_files(store)[kind]
 
 
+def apply_store_settings(store: Any) -> None:
+    """Re-run setup_logging with the same kind/console/level once the settings store is known (its log folder and
+    removal days). Does nothing when this process has not set up logging."""
+    if _last_setup is None:
+        return
+    kind, console, level = _last_setup
+    setup_logging(store, kind, console=console, level=level)
+
+
 def _add(logger: logging.Logger, handler: logging.Handler) -> None:
     logger.addHandler(handler)
     _installed.append(handler)
@@ -283,8 +295,9 @@ def add_handler(handler: logging.Handler) -> logging.Handler:
 
 def shutdown_logging() -> None:
     """Flush and close what setup_logging installed (tests, and the GUI when it quits)."""
-    global _current_dir
+    global _current_dir, _last_setup
     _current_dir = None
+    _last_setup = None
     logger = logging.getLogger(LOGGER_NAME)
     for handler in _installed:
         logger.removeHandler(handler)

@@ -237,3 +237,23 @@ def test_windowed_executable_prints_into_the_log(store, tmp_path, monkeypatch):
     assert "INFO    [" in text and "ic.console: Schedule Nightly finished: 12 sessions stored." in text
     assert "WARNING [" in text and "ic.console: error: Site demo is unreachable." in text
     assert "partial line without newline" in text
+
+
+def test_cli_internal_error_traceback_in_the_configured_log_not_on_the_console(store, tmp_path, capsys, monkeypatch):
+    from ic.cli import run_cli
+    from ic.services import app_settings
+
+    store.set_setting("log_dir", str(tmp_path / "configured"))
+
+    def broken(_store):
+        raise RuntimeError("bug with password=hunter22 inside")
+
+    monkeypatch.setattr(app_settings, "get_app_settings", broken)
+    assert run_cli(["settings", "show"]) == 3
+    err = capsys.readouterr().err
+    assert err == (f"error: the Integration Client hit an internal error; details are in {tmp_path / 'configured'}.\n")
+    _flush()
+    text = (tmp_path / "configured" / "ic.log").read_text()
+    assert "Internal error running settings" in text and "Traceback" in text and "RuntimeError" in text
+    assert "hunter22" not in text
+    assert logging.getLogger("ic").propagate  # tests' caplog keeps seeing ic.* records

@@ -34,6 +34,7 @@ def run_cli(argv: list[str]) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _start_logging(args)
     try:
         return int(args.func(args) or 0)
     except ICError as exc:
@@ -43,8 +44,18 @@ def run_cli(argv: list[str]) -> int:
         print("Cancelled.", file=sys.stderr)
         return 130
     except Exception:  # noqa: BLE001 - a traceback is for the log, the user gets one sentence
-        log.exception("Internal error running %s", args.command)
+        log.exception("Internal error running %s", args.command, extra={"ic_file_only": True})
         from ic.cli.common import log_hint
 
         print(f"error: the Integration Client hit an internal error; details are in {log_hint()}.", file=sys.stderr)
         return 3
+
+
+def _start_logging(args: argparse.Namespace) -> None:
+    """IC log (service log for `tick`) from the first line; store_from() then moves it to the configured folder."""
+    try:
+        from ic.logs import setup_logging
+
+        setup_logging(None, "service" if args.command == "tick" else "app", console=True)
+    except Exception:  # noqa: BLE001 - a command must run even when no log file can be written
+        pass

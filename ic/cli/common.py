@@ -11,7 +11,11 @@ from ic.settings import SettingsStore, open_store
 
 
 def store_from(args: argparse.Namespace) -> SettingsStore:
-    return open_store(getattr(args, "settings", None))
+    store = open_store(getattr(args, "settings", None))
+    from ic.logs import apply_store_settings
+
+    apply_store_settings(store)  # the log folder / removal days configured in this settings database
+    return store
 
 
 def read_secret(env_var: str | None, prompt: str, what: str, required: bool = True) -> str | None:

@@ -112,11 +112,7 @@ def _relog(store: Any) -> None:
     """If this process logs through ic.logs, move it to the new folder now (the GUI keeps running)."""
     from ic import logs
 
-    if logs._installed:  # noqa: SLF001 - only when logging was set up by this process
-        kinds = [k for k, name in logs.FILE_NAMES.items()
-                 if any(getattr(h, "baseFilename", "").endswith(name) for h in logs._installed)]  # noqa: SLF001
-        logs.setup_logging(store, kinds[0] if kinds else "app",
-                           console=any(not hasattr(h, "baseFilename") for h in logs._installed))  # noqa: SLF001
+    logs.apply_store_settings(store)
 
 
 # --- notifications ----------------------------------------------------------------------------------------------------
