@@ -71,7 +71,8 @@ def test_scheduler_buttons_follow_the_status(app):
     from ic.gui.dialogs.app_settings import AppSettingsPanel
 
     p = app.open(AppSettingsPanel).panel
-    pump(app)
+    assert pump(app, lambda: p.status_known, timeout=30)
+    assert p.status in ("running", "stopped", "not installed", "unknown")
     states = {}
     for status in ("running", "stopped", "not installed"):
         p.status = status
@@ -212,6 +213,7 @@ def test_menus_hold_the_guides_commands(app):
     app.ctx.commands["sites"].run()
     pump(app)
     assert SitePanel in app.ctx.dialogs
+    assert app._ic_icon.width() >= 16  # the program's icon, not customtkinter's
 
 
 def test_enter_saves_in_the_configuration_dialogs(app, store, tmp_path):

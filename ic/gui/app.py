@@ -14,7 +14,7 @@ from ic.gui.commands import Command
 from ic.gui.context import AppContext
 from ic.gui.dialogs.base import PanelDialog, open_dialog
 from ic.gui.main_window import MainPanel
-from ic.gui.widgets import MessageBox, show_error, show_info
+from ic.gui.widgets import MessageBox, apply_icon, show_error, show_info
 
 log = logging.getLogger("ic.gui")
 
@@ -25,6 +25,7 @@ class App(ctk.CTk):
     def __init__(self, show_wizard: bool | None = None) -> None:
         ctk.set_appearance_mode("system")
         super().__init__()
+        apply_icon(self)
         self.title(f"Integration Client {__version__}")
         self.geometry("900x560")
         self.minsize(640, 400)

@@ -1,7 +1,9 @@
 """Small reusable widgets: labelled fields with an error line, a styled list, a check list, message boxes."""
 from __future__ import annotations
 
+import sys
 import tkinter
+from pathlib import Path
 from tkinter import filedialog, ttk
 from typing import Any, Callable, Iterable
 
@@ -10,6 +12,29 @@ import customtkinter as ctk
 ERROR_COLOR = ("#b3261e", "#ff8a80")
 OK_COLOR = ("#1b6e20", "#8bd98f")
 SAVED_SECRET_PLACEHOLDER = "(saved — type to replace)"
+
+
+def assets_dir() -> Path:
+    """assets/ next to the code, or inside the one-file executable (PyInstaller unpacks it to _MEIPASS)."""
+    base = getattr(sys, "_MEIPASS", None)
+    return Path(base) / "assets" if base else Path(__file__).resolve().parents[2] / "assets"
+
+
+def apply_icon(window) -> None:
+    """The program's icon on a window. On Windows each CTkToplevel needs iconbitmap, else customtkinter puts its
+    own icon there; elsewhere one iconphoto on the root covers every window."""
+    try:
+        if sys.platform == "win32":
+            ico = assets_dir() / "icon.ico"
+            if ico.is_file():
+                window.iconbitmap(str(ico))
+        elif isinstance(window, tkinter.Tk):
+            png = assets_dir() / "icon.png"
+            if png.is_file():
+                window._ic_icon = tkinter.PhotoImage(master=window, file=str(png))  # keep a reference
+                window.iconphoto(True, window._ic_icon)
+    except tkinter.TclError:
+        pass  # an icon is decoration: never stop the window for it
 
 
 class Field:
@@ -310,6 +335,7 @@ class MessageBox(ctk.CTkToplevel):
     def __init__(self, master, title: str, text: str, kind: str = "info",
                  buttons: tuple[str, ...] = ("OK",), on_choice: Callable[[str], None] | None = None) -> None:
         super().__init__(master)
+        apply_icon(self)
         self.title(title)
         self.resizable(False, False)
         try:

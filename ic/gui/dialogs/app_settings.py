@@ -5,9 +5,10 @@ import customtkinter as ctk
 
 from ic.gui import services_adapter as services
 from ic.gui.commands import Command, CommandSet
-from ic.gui.dialogs.base import Panel
+from ic.gui.dialogs.base import Panel, user_message
 from ic.gui.main_window import STATUS_TEXT
 from ic.gui.widgets import Form
+from ic.gui.worker import Worker
 
 
 class AppSettingsPanel(Panel):
@@ -61,9 +62,20 @@ class AppSettingsPanel(Panel):
             field.set(values.get(key) or "")
 
     def refresh_status(self) -> None:
-        self.status, detail = services.scheduler_state()
-        text = STATUS_TEXT.get(self.status, self.status)
-        self.status_label.configure(text=f"{text}. {detail}" if detail and self.status == "unknown" else text)
+        """Ask the OS scheduler in a worker thread (schtasks can take a moment); buttons follow the answer."""
+        self.status_known = False
+
+        def done(result):
+            self.status, detail = result
+            text = STATUS_TEXT.get(self.status, self.status)
+            self.status_label.configure(text=f"{text}. {detail}" if detail and self.status == "unknown" else text)
+            self.status_known = True
+            self.commands.refresh()
+
+        worker = Worker(self, lambda _e, _c: services.scheduler_state(), on_done=done,
+                        on_error=lambda exc: self.status_label.configure(text=user_message(exc)))
+        self.workers.append(worker)
+        worker.start()
         self.commands.refresh()
 
     def scheduler(self, action: str) -> None:

@@ -10,7 +10,7 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError, ICError
 from ic.gui.context import AppContext
-from ic.gui.widgets import Field, MessageLabel
+from ic.gui.widgets import Field, MessageLabel, apply_icon
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui")
@@ -94,6 +94,7 @@ class PanelDialog(ctk.CTkToplevel):
 
     def __init__(self, ctx: AppContext, panel_class: type[Panel], **panel_kwargs: Any) -> None:
         super().__init__(ctx.root)
+        apply_icon(self)
         self.ctx = ctx
         self.panel_class = panel_class
         self.title(panel_class.title)

@@ -8,7 +8,7 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError, ICError
 from ic.gui import services_adapter as services
-from ic.gui.widgets import Form, MessageLabel
+from ic.gui.widgets import Form, MessageLabel, apply_icon
 
 AUTH_SQL, AUTH_WINDOWS = "SQL Server authentication", "Windows authentication"
 
@@ -120,6 +120,7 @@ class ConnectionStringDialog(ctk.CTkToplevel):
 
     def __init__(self, master, on_ok: Callable[[str], None], url: str | None = None) -> None:
         super().__init__(master)
+        apply_icon(self)
         self.title("Connection String")
         self.geometry("640x560")
         self.form = Form(self)

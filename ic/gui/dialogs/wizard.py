@@ -13,6 +13,7 @@ from ic.gui.dialogs.plugin import PluginPanel
 from ic.gui.dialogs.schedule import SchedulePanel
 from ic.gui.dialogs.settings_db import SettingsDbPanel
 from ic.gui.dialogs.site import SitePanel
+from ic.gui.widgets import apply_icon
 
 STEPS: list[tuple[str, type[Panel], str]] = [
     ("Settings database", SettingsDbPanel,
@@ -34,6 +35,7 @@ STEPS: list[tuple[str, type[Panel], str]] = [
 class WizardDialog(ctk.CTkToplevel):
     def __init__(self, ctx: AppContext, start_at_database: bool = True) -> None:
         super().__init__(ctx.root)
+        apply_icon(self)
         self.ctx = ctx
         self.title("Integration Client Setup")
         self.geometry("1060x780")
