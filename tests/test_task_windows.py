@@ -210,3 +210,18 @@ def test_facade_picks_the_platform_backend_via_windows_only_schtasks_stand_in(mo
     stand_in = SchtasksStandIn()
     assert facade.status(runner=stand_in).state == "not installed"
     assert stand_in.calls == [["schtasks", "/Query", "/TN", TASK_NAME, "/XML", "ONE"]]
+
+
+def test_settings_db_saved_by_the_dialog_needs_no_argument_via_windows_only_schtasks_stand_in():
+    """A URL with a password that the Settings Database dialog saved (encrypted bootstrap.json) is found by the task
+    itself: nothing about it goes into the task definition."""
+    from ic.settings import bootstrap
+
+    url = "postgresql+psycopg://ic:S3cret-pw@db.example.com/icsettings"
+    bootstrap.write_url(url)
+    stand_in = SchtasksStandIn()
+    WindowsTask(runner=stand_in, settings_url=url, user=USER).register()
+    root = _parse(stand_in.created_xml)
+    assert _text(root, "t:Actions/t:Exec/t:Arguments").endswith(" tick")
+    assert "--settings" not in _text(root, "t:Actions/t:Exec/t:Arguments")
+    assert "S3cret-pw".encode("utf-16-le") not in stand_in.created_xml

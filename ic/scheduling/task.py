@@ -92,14 +92,27 @@ def program_command() -> tuple[str, list[str], str]:
     return str(python), [str(root / "main.py")], str(root)
 
 
+def task_default_settings_url() -> str:
+    """The settings URL a task started without ``--settings`` resolves by itself: the one saved by the Settings
+    Database dialog (bootstrap.json, encrypted when it holds a password) or the per-user default. IC_SETTINGS is
+    ignored: the task's environment does not have it."""
+    try:
+        from ic.settings import bootstrap
+
+        return bootstrap.read_url() or paths.default_settings_url()
+    except Exception:  # noqa: BLE001 - unreadable bootstrap file: the task would fail the same way; say it there
+        return paths.default_settings_url()
+
+
 def settings_arguments(settings_url: str | None) -> list[str]:
-    """``["--settings", URL]`` when the task must use a settings database other than the per-user default.
+    """``["--settings", URL]`` when the task must use another settings database than it would find by itself.
 
     A URL holding a password is refused: it would be readable in the task definition / crontab and in process
-    listings. Use Windows authentication (SQL Server ``Trusted_Connection=yes``) or a PostgreSQL password file
-    (``PGPASSFILE`` / ``pgpass.conf``) for the account the task runs as.
+    listings. Choose that database in Setup > Settings Database instead (saved encrypted in bootstrap.json, which
+    the task reads), or use Windows authentication (SQL Server ``Trusted_Connection=yes``) or a PostgreSQL password
+    file (pgpass) for the account the task runs as.
     """
-    if not settings_url or settings_url == paths.default_settings_url():
+    if not settings_url or settings_url == task_default_settings_url():
         return []
     try:
         url = make_url(settings_url)
@@ -110,8 +123,9 @@ def settings_arguments(settings_url: str | None) -> list[str]:
     flat = unquote_plus(unquote_plus(settings_url)).lower().replace(" ", "")
     if url.password or "pwd=" in flat or "password=" in flat:
         raise ConfigError(
-            "The settings database URL contains a password, which the scheduler task would store in clear text; "
-            "use Windows authentication or a PostgreSQL password file (pgpass) instead.",
+            "The settings database URL contains a password, which the scheduler task would keep in clear text; "
+            "choose that database in Setup > Settings Database (saved encrypted) or use Windows authentication "
+            "or a PostgreSQL password file (pgpass).",
             field="settings",
         )
     return ["--settings", settings_url]
