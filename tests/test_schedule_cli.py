@@ -162,3 +162,12 @@ def test_progress_bar_only_on_a_terminal():
     assert "\r" in tty.getvalue() and "[##########" in tty.getvalue() and "ETA 1:05" in tty.getvalue()
     assert "\r" not in plain.getvalue()
     assert plain.getvalue().splitlines() == ["sim -> db: sessions", "sim -> db: done - 10 session(s)"]
+
+
+def test_bad_engine_setting_is_a_failed_but_complete_run(store, setup, capsys):
+    run_cli(["schedule", "add", "S", "--site", "sim", "--destination", "db", "--every", "1h"])
+    store.set_setting("transfer_batch_size", "fifty")
+    assert run_cli(["run", "S", "--quiet"]) == 1
+    assert "transfer_batch_size must be a number" in capsys.readouterr().out
+    sched = store.get_schedule("S")
+    assert sched.last_run is not None and sched.last_status.startswith("failed:")

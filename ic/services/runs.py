@@ -89,6 +89,12 @@ def run_schedule(
         log.warning("Schedule %s was cancelled; it continues where it stopped next time.", sched.name)
         _mark_quietly(store, sched.name, None, "cancelled")
         return outcome
+    except ICError as exc:  # outside the transfers (e.g. an unusable app setting): still an expected failure
+        outcome.status = FAILED
+        outcome.errors.append(str(exc))
+        log.error("Schedule %s failed: %s", sched.name, exc)
+        _mark_quietly(store, sched.name, started, f"failed: {exc}"[:1000])
+        return outcome
     except Exception as exc:  # noqa: BLE001 - a bug: keep last_run so the next tick retries
         outcome.status = INTERNAL
         outcome.errors.append(f"{type(exc).__name__} (see the log)")
