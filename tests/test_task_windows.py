@@ -197,7 +197,8 @@ def test_schtasks_refusal_is_one_sentence_without_the_password_via_windows_only_
     stand_in = SchtasksStandIn(fail={"/Create": RunResult(1, "", "ERROR: Access is denied.\r\n")})
     with pytest.raises(TaskRegistrationError) as err:
         WindowsTask(runner=stand_in, user=USER).register(lambda user: PASSWORD)
-    assert str(err.value) == f"Windows Task Scheduler could not register the task {TASK_NAME}: Access is denied."
+    assert str(err.value) == (f"Windows Task Scheduler could not register the task {TASK_NAME}: Access is denied "
+                              "(start the Integration Client once with Run as administrator to change the task).")
     assert PASSWORD not in str(err.value)
     assert not Path(stand_in.xml_path).exists()
 

@@ -131,10 +131,10 @@ class WindowsTask:
         result = self.runner(argv)
         if result.returncode not in ok_codes:
             reason = _first_line(result.stderr or result.stdout) or f"exit code {result.returncode}"
-            raise TaskRegistrationError(
-                f"Windows Task Scheduler could not {what} the task {TASK_NAME}: {redact(reason)}"
-                + ("" if reason.endswith(".") else ".")
-            )
+            reason = redact(reason).rstrip(".")
+            if "denied" in reason.lower():
+                reason += " (start the Integration Client once with Run as administrator to change the task)"
+            raise TaskRegistrationError(f"Windows Task Scheduler could not {what} the task {TASK_NAME}: {reason}.")
         return result
 
     def definition(self, logon_type: str = "InteractiveToken") -> str:
