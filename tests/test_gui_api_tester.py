@@ -114,6 +114,23 @@ def test_xml_files_tab_parses_saved_files_into_a_database(app, simulator, tmp_pa
     screenshot(d, "api-tester-xml-files")
     assert p.error is None, p.error
     assert session_rows(tmp_path / "imported.db") == len(files)
+    # recordings and a backup for the sessions in the files: the tester connects back to the chosen site
+    some = files[:8]
+    p.xml_files.set_rows([(f,) for f in some])
+    p.xml_destinations.set_selected(["Files", "Imported"])
+    p.xml_operations["session"].deselect()
+    p.xml_operations["recordings"].select()
+    p.xml_operations["backup"].select()
+    p.download()
+    wait_done(app, p, timeout=300)
+    assert p.error is None, p.error
+    recordings = [f for f in (tmp_path / "files").rglob("*.flv")]
+    chosen = {s.lsid for s in simulator.sessions if any(s.lsid in f for f in some)}
+    with_recording = {s.lsid for s in simulator.sessions if s.has_recording and s.lsid in chosen}
+    assert len(chosen) == len(some) and with_recording
+    assert {lsid for lsid in with_recording if any(lsid in f.name for f in recordings)} == with_recording
+    assert list((tmp_path / "files").rglob("*.nsb"))
+    assert "Sim -> Imported: recordings and backups skipped" in p.log_text()
 
 
 def test_missing_choices_are_explained_not_started(app):

@@ -193,12 +193,23 @@ def import_xml(store, *, files: list[str], site: str | None, destinations: list[
 
     ``site`` (a configured site) or ``site_host`` labels sessions whose XML does not name their site.
     """
+    from ic.errors import ConfigError
+
     fn = _function("ic.services.import_xml", "import_xml_to_destination", "Importing XML files")
+    file_types = [t for t in data_types if t != "session"]
+    if file_types and not site:
+        raise ConfigError("Choose the site to connect back to for recordings and backups.", field="site")
+    lines: list[str] = []
+    if "session" in data_types:
+        lines += _import_session_data(store, fn, files, site, site_host, destinations, progress, cancel)
+    if file_types:
+        lines += _files_for_xml(store, files, site, destinations, file_types, progress, cancel)
+    return lines
+
+
+def _import_session_data(store, fn, files, site, site_host, destinations, progress, cancel) -> list[str]:
     from ic.errors import Cancelled
 
-    if any(t != "session" for t in data_types):
-        raise NotAvailable("Downloading recordings or backups for XML files is not available yet in this build; "
-                           "choose Session data only.")
     lines: list[str] = []
     for i, dest in enumerate(destinations):
         if cancel.is_set():
@@ -213,6 +224,52 @@ def import_xml(store, *, files: list[str], site: str | None, destinations: list[
                      *(getattr(result, "errors", []) or [])]:
             lines.append(line)
             progress(JobLine(line, (i + 1) / len(destinations)))
+    return lines
+
+
+def _files_for_xml(store, files, site, destinations, file_types, progress, cancel) -> list[str]:
+    """Recordings / backups for the sessions in saved XML files: connect back to ``site`` (one export per session).
+
+    The session IDs come from ic.sessions.parser (the same safe streaming parser the import uses).
+    """
+    from ic.errors import Cancelled, ICError
+    from ic.sessions.parser import iter_sessions
+
+    export_fn = _function("ic.services.runs", "export", "Downloading recordings")
+    lsids: list[str] = []
+    for path in files:
+        try:
+            lsids += [s.lsid for s in iter_sessions(path)]
+        except ICError as exc:
+            progress(JobLine(f"{Path(path).name}: {exc}"))
+    lsids = list(dict.fromkeys(lsids))
+    kinds = destination_types()
+    lines: list[str] = []
+    for dest in destinations:
+        cls = kinds.get(store.get_destination(dest, reveal=False).type)
+        if not getattr(cls, "accepts_files", True):
+            lines.append(f"{site} -> {dest}: recordings and backups skipped (a database takes session data only).")
+            progress(JobLine(lines[-1]))
+            continue
+        stored = skipped = backups = 0
+        recording_types = [t for t in file_types if t != "backup"]
+        for n, lsid in enumerate(lsids if recording_types else []):
+            if cancel.is_set():
+                raise Cancelled("The download was cancelled.")
+            result = export_fn(store, site, dest, recording_types, lsid=lsid, listener=None, cancel=cancel)
+            stored += result.files_stored
+            skipped += result.files_skipped
+            progress(JobLine(f"{dest}: recordings for {lsid} ({n + 1}/{len(lsids)})", (n + 1) / len(lsids)))
+        if "backup" in file_types:
+            from datetime import datetime, timezone
+
+            # a backup is of the whole site: the export window does not matter, only that one is given
+            result = export_fn(store, site, dest, ["backup"], start=datetime.now(timezone.utc), listener=progress,
+                               cancel=cancel)
+            backups = result.backups
+        lines.append(f"{site} -> {dest}: {stored} recording file(s) for {len(lsids)} session(s)"
+                     + (f", {skipped} unavailable" if skipped else "") + (f", {backups} backup(s)" if backups else ""))
+        progress(JobLine(lines[-1], 1.0))
     return lines
 
 
