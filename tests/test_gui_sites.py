@@ -63,6 +63,13 @@ def test_site_saved_then_reopened_shows_values_but_never_the_secret(app, store, 
     assert store.site_credentials("Main").client_secret == "new-secret"
     assert store.get_site("Main").client_id == "abc2"
     screenshot(d, "site-configuration")
+    # the saved backup password can be removed (the box is there only when one is saved)
+    assert d.panel.clear_backup.cget("state") == "normal"
+    d.panel.clear_backup.select()
+    d.panel.save()
+    assert store.get_site("Main").has_backup_password is False
+    assert store.site_credentials("Main").backup_password is None
+    assert d.panel.clear_backup.cget("state") == "disabled"
 
 
 def test_invalid_host_shows_the_message_next_to_the_field(app, store):

@@ -39,7 +39,9 @@ class SitePanel(Panel):
         f.add("host", "Host (no https://)")
         f.add("client_id", "Client ID")
         f.add("client_secret", "Client Secret", "password")
-        f.add("backup_password", "Backup Password", "password")
+        f.add("backup_password", "Backup Password (optional)", "password")
+        self.clear_backup = ctk.CTkCheckBox(f.fields["backup_password"].container, text="Remove", width=80)
+        self.clear_backup.pack(side="left", padx=(8, 0))
         f.add("ca_bundle", "CA Bundle (optional)", "file")
         f.add("product", "Product", "choice", choices=list(PRODUCT_LABELS.values()))
         self.fields = f.fields
@@ -81,6 +83,8 @@ class SitePanel(Panel):
         self.fields["client_id"].set(site.client_id)
         self.fields["client_secret"].set_saved_secret(site.has_client_secret)
         self.fields["backup_password"].set_saved_secret(site.has_backup_password)
+        self.clear_backup.deselect()
+        self.clear_backup.configure(state="normal" if site.has_backup_password else "disabled")
         self.fields["ca_bundle"].set(site.ca_bundle or "")
         self.fields["product"].set(PRODUCT_LABELS.get(site.product, PRODUCT_LABELS["detect"]))
         self._update_buttons()
@@ -93,6 +97,8 @@ class SitePanel(Panel):
             self.fields[key].set("")
         self.fields["client_secret"].set_saved_secret(False)
         self.fields["backup_password"].set_saved_secret(False)
+        self.clear_backup.deselect()
+        self.clear_backup.configure(state="disabled")
         self.fields["product"].set(PRODUCT_LABELS["detect"])
         self._update_buttons()
 
@@ -120,7 +126,8 @@ class SitePanel(Panel):
         self.clear_errors()
         site, secret, backup = self._form_site()
         try:
-            saved = self.store().save_site(site, client_secret=secret, backup_password=backup)
+            saved = self.store().save_site(site, client_secret=secret, backup_password=backup,
+                                           clear_backup_password=bool(self.clear_backup.get()) and not backup)
         except Exception as exc:  # noqa: BLE001 - shown next to the field or in the message line
             self.show_exception(exc, prefix="Not saved: ")
             return False
