@@ -145,6 +145,7 @@ class TerminalProgress:
         self.tty = bool(self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty())
         self._last = 0.0
         self._phase: tuple[str, str] | None = None
+        self._seen: set[tuple[str, str]] = set()
         self._width = 0
 
     def __call__(self, ev: ProgressEvent) -> None:
@@ -153,8 +154,9 @@ class TerminalProgress:
         key = (ev.transfer, ev.phase)
         changed = key != self._phase
         self._phase = key
-        if not self.tty:
-            if changed:
+        if not self.tty:  # one plain line per phase of each transfer (sessions/files alternate per batch)
+            if changed and key not in self._seen:
+                self._seen.add(key)
                 self.stream.write(f"{ev.transfer}: {ev.phase}" + (f" - {ev.message}" if ev.message else "") + "\n")
                 self.stream.flush()
             return

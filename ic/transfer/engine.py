@@ -482,7 +482,7 @@ class _Run:
         return tasks
 
     def _download(self, tasks: list[_FileTask]) -> None:
-        self.tracker.add(files_found=len(tasks))
+        self.tracker.update(phase=P.FILES, files_found=self.tracker.event.files_found + len(tasks))
         pool = ThreadPoolExecutor(max_workers=self.opts.workers, thread_name_prefix="ic-download")
         futures: dict[Future, _FileTask] = {}
         try:
@@ -498,6 +498,7 @@ class _Run:
         finally:
             # on failure/cancel: let running downloads finish (their temp files go with the run folder)
             pool.shutdown(wait=True, cancel_futures=True)
+        self.tracker.update(phase=P.SESSIONS, current=None)
 
     def _fetch_file(self, task: _FileTask, target: Path):
         """Runs in a worker thread: only the (thread-safe) client is used here."""
