@@ -115,15 +115,16 @@ def test_everything_lands_once_and_second_run_adds_nothing(store, simulator, tmp
     assert second.results[1].files_stored == 0 and second.results[0].sessions_stored == 0
 
 
-def test_appliance_clock_ten_minutes_behind_loses_nothing(store, make_simulator, tmp_path):
-    sim = make_simulator(sessions=60, clock_offset=-600)
+@pytest.mark.parametrize("offset", [-600, 600], ids=["appliance-behind", "appliance-ahead"])
+def test_appliance_clock_ten_minutes_off_loses_nothing(store, make_simulator, tmp_path, offset):
+    sim = make_simulator(sessions=60, clock_offset=offset)
     url = f"sqlite:///{tmp_path / 'out.db'}"
     add_site(store, sim)
     add_sql(store, url)
     add_schedule(store, "Skew", ("sim", "db", ["session"]))
     assert run_schedule(store, "Skew", raise_internal=True).ok
     assert rows(url) == 60
-    new = sim.add_sessions(7)  # end "now" on the appliance clock, 10 minutes before the host clock
+    new = sim.add_sessions(7)  # end "now" on the appliance clock, 10 minutes off the host clock
     assert run_schedule(store, "Skew", raise_internal=True).ok
     assert rows(url) == 67 and set(session_rows(url)) >= {s.lsid for s in new}
 
@@ -347,3 +348,17 @@ def test_malformed_details_keep_what_arrived_and_fail_complete(store, simulator,
     simulator.faults.truncated_xml = 0
     assert run_schedule(store, "M", raise_internal=True).ok
     assert rows(url) == len(simulator.sessions)
+
+
+def test_privileged_remote_access_site(store, make_simulator, tmp_path):
+    sim = make_simulator(sessions=40, product="pra", seed=9)
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    add_site(store, sim)
+    add_sql(store, url)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "P", ("sim", "db", ["session"]), ("sim", "files", ["session", "recordings", "shell", "smsr"]))
+    assert run_schedule(store, "P", raise_internal=True).ok
+    assert rows(url) == 40
+    assert count_kinds(tmp_path / "files") == expected_files(sim)
+    assert sim.stats["by_report"].get("AccessSession", 0) >= 1
+    assert run_schedule(store, "P", raise_internal=True).results[1].files_stored == 0
