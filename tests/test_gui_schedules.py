@@ -158,3 +158,21 @@ def test_main_window_shows_last_program_run_and_last_run(app, configured):
     assert app.main.run_button.cget("state") == "normal"
     assert pump(app, lambda: app.main.scheduler_state is not None, timeout=30)
     assert app.main.scheduler_state in ("running", "stopped", "not installed", "unknown")
+
+
+def test_a_site_saved_in_another_window_appears_in_the_open_schedule_and_api_tester(app, configured):
+    from ic.gui.dialogs.api_tester import ApiTesterPanel
+    from ic.gui.dialogs.site import SitePanel
+
+    sched = open_schedules(app)
+    sched.fields["name"].set("Being edited")
+    tester = app.open(ApiTesterPanel)
+    sites = app.open(SitePanel)
+    pump(app)
+    for key, value in dict(name="Branch", host="branch.example.com", client_id="id", client_secret="s").items():
+        sites.fields[key].set(value)
+    assert sites.panel.save()
+    pump(app)
+    assert "Branch" in sched.fields["site"].widget.cget("values")
+    assert sched.fields["name"].get() == "Being edited"  # the edit in progress is kept
+    assert "Branch" in tester.panel.sites.checks

@@ -124,6 +124,10 @@ class ApiTesterPanel(Panel):
         if len(sites) == 1:
             self.sites.set_selected(sites)
 
+    def on_changed(self, what: str) -> None:
+        if what in ("sites", "destinations"):
+            self.reload()
+
     # --- XML files ------------------------------------------------------------------------------
     def add_files(self, paths) -> None:
         existing = set(self.xml_files.keys())

@@ -37,12 +37,24 @@ class Panel(ctk.CTkFrame):
         self.workers: list[Worker] = []
         self.message = MessageLabel(self)
         self.message.pack(side="bottom", fill="x", padx=12, pady=(4, 8))
+        ctx.subscribe(self._changed)
+
+    def _changed(self, what: str) -> None:
+        try:
+            if self.winfo_exists():
+                self.on_changed(what)
+        except Exception as exc:  # noqa: BLE001 - another window's save must not break this one
+            self.show_exception(exc)
+
+    def on_changed(self, what: str) -> None:
+        """Another window saved something (``sites``, ``destinations``, ``schedules``, ``settings``, ``store``)."""
 
     # --- actions ------------------------------------------------------------------------------
     def default_action(self) -> None:
         """Enter key."""
 
     def on_close(self) -> None:
+        self.ctx.unsubscribe(self._changed)
         for w in self.workers:
             w.stop_polling()
         self.workers = []

@@ -76,6 +76,11 @@ class PluginPanel(Panel):
             self.add()
         self._update_buttons()
 
+    def on_changed(self, what: str) -> None:
+        if what == "store":  # another settings database was chosen
+            self.current = None
+            self.reload()
+
     def reopen(self, select: str | None = None) -> None:
         self.reload(select)
 

@@ -133,6 +133,19 @@ class SchedulePanel(Panel):
         if not self.sites or not self.destinations:
             self.message.show("Add a site (Site Configuration) and a destination (Plugin Configuration) first.")
 
+    def on_changed(self, what: str) -> None:
+        """A site or destination saved elsewhere appears in the dropdowns without losing the schedule being edited."""
+        if what == "store":  # another settings database was chosen
+            self.current = None
+            self.reload()
+        elif what in ("sites", "destinations"):
+            store = self.store()
+            self.sites = [s.name for s in store.list_sites()]
+            self.destinations = {d.name: d.type for d in store.list_destinations()}
+            self.fields["site"].set_choices(self.sites or ["(no sites yet)"])
+            self.fields["destination"].set_choices(list(self.destinations) or ["(no destinations yet)"])
+            self._update_buttons()
+
     def reopen(self, select: str | None = None) -> None:
         if select:
             self.reload(select)

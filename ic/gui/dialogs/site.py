@@ -67,6 +67,11 @@ class SitePanel(Panel):
             self.new()
         self._update_buttons()
 
+    def on_changed(self, what: str) -> None:
+        if what == "store":  # another settings database was chosen
+            self.current = None
+            self.reload()
+
     def reopen(self, select: str | None = None) -> None:
         self.reload(select)
 
