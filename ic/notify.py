@@ -383,16 +383,17 @@ class ErrorMailHandler(logging.Handler):
         plural = "error" if n == 1 else "errors"
         fmt = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))  # noqa: E731
         subject = f"Integration Client on {host}: {n} {plural} ({self.source})"
+        when = (f"at {fmt(batch['first'])}" if fmt(batch["first"]) == fmt(batch["last"])
+                else f"between {fmt(batch['first'])} and {fmt(batch['last'])}")
         lines = [
-            f"The Integration Client on {host} logged {n} {plural} during {self.source} "
-            f"between {fmt(batch['first'])} and {fmt(batch['last'])}.",
+            f"The Integration Client on {host} logged {n} {plural} during {self.source} {when}.",
             "",
             "Messages (count x message):",
         ]
         lines += [f"  {count:>5} x {text}" for text, count in batch["distinct"]]
         if batch["overflow"]:
             lines.append(f"  ... and {batch['overflow']} more errors with other messages.")
-        lines += ["", f"The first {len(batch['detailed'])} in full:", ""]
+        lines += ["", "In full:" if n <= MAX_DETAILED else f"The first {len(batch['detailed'])} in full:", ""]
         lines += batch["detailed"]
         lines += ["", "The log files (Tools > Log File) have the details."]
         return redact(subject), redact("\n".join(lines)) + "\n"

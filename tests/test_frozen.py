@@ -169,3 +169,63 @@ def test_gui_window_opens_under_xvfb(frozen, ic_home):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def test_tick_runs_due_schedules_logs_to_the_service_log_and_mails_one_error_summary(frozen, configured, ic_home):
+    """What the OS scheduler runs every minute, frozen: the due schedules run, the service log records them, and a
+    failing transfer produces exactly one notification mail (real SMTP server on 127.0.0.1)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    sim, folder, _db = configured
+
+    class Inbox:
+        messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            self.messages.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        smtp_port, dead_port = s.getsockname()[1], None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]  # nothing listens here: the "appliance is down" site
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    try:
+        steps = [
+            ["notify", "set", "--host", "127.0.0.1", "--port", str(smtp_port), "--security", "none",
+             "--from", "ic@example.com", "--to", "ops@example.com", "--enable"],
+            ["site", "add", "down", "--host", f"127.0.0.1:{dead_port}", "--client-id", "x",
+             "--client-secret-env", "IC_FROZEN_SIM_SECRET", "--product", "rs"],
+            ["schedule", "add", "Good", "--site", "sim", "--destination", "files", "--data", "session", "--every", "15m"],
+            ["schedule", "add", "Broken", "--site", "down", "--destination", "files", "--every", "15m"],
+        ]
+        for args in steps:
+            result = run(frozen, *args, env_extra={"IC_FROZEN_SIM_SECRET": "not-used"})
+            assert result.returncode == 0, (args, result.stderr)
+        result = run(frozen, "tick", "--quiet")
+        assert result.returncode == 1, result.stdout + result.stderr  # one schedule failed
+        assert "Traceback" not in result.stderr
+        service_log = (ic_home / "logs" / "service.log").read_text()
+        assert "Good" in service_log and "Broken" in service_log
+        assert [p for p in folder.rglob("*.xml")], "the good schedule stored sessions"
+        deadline = time.monotonic() + 10
+        while not inbox.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(inbox.messages) == 1
+        import email
+        from email import policy
+
+        mail = email.message_from_bytes(inbox.messages[0].content, policy=policy.default)
+        assert mail["Subject"].endswith("(tick)") and mail["To"] == "ops@example.com"
+        body = mail.get_content()
+        print(f"[frozen] notification: {mail['Subject']}\n{body[:600]}")
+        assert "logged 1 error during tick" in body or "errors during tick" in body
+        assert f"127.0.0.1:{dead_port}" in body or "down" in body
+    finally:
+        smtp.stop()
