@@ -265,3 +265,21 @@ def test_enter_saves_in_the_configuration_dialogs(app, store, tmp_path):
     press(d, "Return")
     pump(app)
     assert d.panel.message.kind == "ok", d.panel.message.text
+
+
+def test_windows_install_prompt_asks_for_the_password_only_to_run_when_logged_off(app):
+    from ic.gui.dialogs.app_settings import InstallPrompt
+
+    chosen = []
+    prompt = InstallPrompt(app, "CORP\\svc-ic", chosen.append)
+    pump(app)
+    prompt.install_button.invoke()
+    assert chosen == [None]  # only while logged on: no password
+    prompt = InstallPrompt(app, "CORP\\svc-ic", chosen.append)
+    prompt.mode.set("always")
+    prompt.install_button.invoke()
+    assert prompt.winfo_exists() and "password" in prompt.error.cget("text")
+    prompt.password.insert(0, "W1ndows-pw")
+    screenshot(prompt, "install-scheduler")
+    prompt.install_button.invoke()
+    assert chosen == [None, "W1ndows-pw"] and not prompt.winfo_exists()

@@ -126,14 +126,31 @@ def scheduler_state() -> tuple[str, str]:
     return str(state), str(getattr(result, "detail", "") or "")
 
 
+def current_user() -> str:
+    try:
+        return str(_function("ic.scheduling.task", "current_user", "The scheduler")())
+    except NotAvailable:
+        import getpass
+
+        return getpass.getuser()
+
+
 def scheduler_status() -> str:
     return scheduler_state()[0]
 
 
-def scheduler_action(action: str, settings_url: str | None = None) -> str:
-    """action: register | unregister | start | stop. Returns a sentence to show."""
+def scheduler_action(action: str, settings_url: str | None = None, password: str | None = None) -> str:
+    """action: register | unregister | start | stop. Returns a sentence to show.
+
+    ``password`` (Windows, register only): the account's password so the task runs whether or not the user is
+    logged on; it goes to the scheduler once and is never stored.
+    """
     fn = _function("ic.scheduling.task", action, "Controlling the scheduler")
-    result = fn(settings_url=settings_url) if action == "register" else fn()
+    if action == "register":
+        callback = (lambda _user: password) if password else None
+        result = fn(callback, settings_url=settings_url)
+    else:
+        result = fn()
     return result if isinstance(result, str) and result else f"Scheduler: {action} done."
 
 

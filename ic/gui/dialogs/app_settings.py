@@ -1,13 +1,17 @@
 """Application Settings: scheduler start/stop/install/uninstall, log folder, log file removal."""
 from __future__ import annotations
 
+import sys
+import tkinter
+from typing import Callable
+
 import customtkinter as ctk
 
 from ic.gui import services_adapter as services
 from ic.gui.commands import Command, CommandSet
 from ic.gui.dialogs.base import Panel, user_message
 from ic.gui.main_window import STATUS_TEXT
-from ic.gui.widgets import Form
+from ic.gui.widgets import ERROR_COLOR, Form, apply_icon
 from ic.gui.worker import Worker
 
 
@@ -23,6 +27,7 @@ class AppSettingsPanel(Panel):
         self.status_label = ctk.CTkLabel(box, text="…")
         self.status_label.pack(side="left")
         self.status = "unknown"
+        self.ask_logon = sys.platform == "win32"  # Task Scheduler may run the task when nobody is logged on
         # Thonny-style: each button follows its command's "enabled?" predicate on the scheduler status.
         self.commands = CommandSet()
         specs = [
@@ -79,6 +84,13 @@ class AppSettingsPanel(Panel):
         self.commands.refresh()
 
     def scheduler(self, action: str) -> None:
+        if action == "register" and self.ask_logon:
+            self.install_prompt = InstallPrompt(self, services.current_user(),
+                                                lambda password: self._run_scheduler(action, password))
+            return
+        self._run_scheduler(action, None)
+
+    def _run_scheduler(self, action: str, password: str | None) -> None:
         def done(text):
             self.message.show(text, "ok")
             self.refresh_status()
@@ -89,7 +101,7 @@ class AppSettingsPanel(Panel):
             self.refresh_status()
 
         url = self.store().url
-        self.run_in_worker(lambda _e, _c: services.scheduler_action(action, url), done, on_error=failed,
+        self.run_in_worker(lambda _e, _c: services.scheduler_action(action, url, password), done, on_error=failed,
                            busy_text=f"Scheduler: {self.commands[action].label.lower()}…")
         self.commands.refresh()
 
@@ -107,3 +119,48 @@ class AppSettingsPanel(Panel):
         self.message.show("Application settings saved.", "ok")
         self.ctx.changed("settings")
         return True
+
+
+class InstallPrompt(ctk.CTkToplevel):
+    """Windows: run the task only while the user is logged on, or always (needs the account's password once;
+    the guide's "Log on as this account" for network folders). ``on_ok(password or None)``."""
+
+    def __init__(self, master, user: str, on_ok: Callable[[str | None], None]) -> None:
+        super().__init__(master)
+        apply_icon(self)
+        self.title("Install the scheduler")
+        self.resizable(False, False)
+        self._on_ok = on_ok
+        self.mode = ctk.StringVar(value="logged_on")
+        ctk.CTkLabel(self, text=f"The scheduler task will run every minute as {user}.", anchor="w").pack(
+            fill="x", padx=20, pady=(18, 8))
+        ctk.CTkRadioButton(self, text="Only while this user is logged on", variable=self.mode,
+                           value="logged_on").pack(anchor="w", padx=20, pady=3)
+        ctk.CTkRadioButton(self, text="Whether or not the user is logged on (needed for network folders)",
+                           variable=self.mode, value="always").pack(anchor="w", padx=20, pady=3)
+        self.password = ctk.CTkEntry(self, show="•", width=300, placeholder_text="Windows password of " + user)
+        self.password.pack(anchor="w", padx=46, pady=(2, 4))
+        self.error = ctk.CTkLabel(self, text="", text_color=ERROR_COLOR, anchor="w")
+        self.error.pack(fill="x", padx=46)
+        row = ctk.CTkFrame(self, fg_color="transparent")
+        row.pack(fill="x", padx=20, pady=(6, 16))
+        self.install_button = ctk.CTkButton(row, text="Install", width=90, command=self.ok)
+        self.install_button.pack(side="right")
+        ctk.CTkButton(row, text="Cancel", width=90, fg_color="gray40", command=self.destroy).pack(side="right", padx=8)
+        self.bind("<Return>", lambda _e: self.ok())
+        self.bind("<Escape>", lambda _e: self.destroy())
+        try:
+            self.transient(master.winfo_toplevel())
+        except tkinter.TclError:
+            pass
+
+    def ok(self) -> None:
+        password = None
+        if self.mode.get() == "always":
+            password = self.password.get()
+            if not password:
+                self.error.configure(text="Enter the password, or choose to run only while the user is logged on.")
+                return
+        callback = self._on_ok
+        self.destroy()
+        callback(password)
