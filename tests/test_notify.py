@@ -347,3 +347,15 @@ def test_app_settings_validated_and_cli(store, tmp_path, capsys):
     assert app_settings.get_value(store, "log_dir") == tmp_path / "L"
     assert run_cli(["settings", "set", "log_dir", ""]) == 0  # back to the default
     assert store.get_setting("log_dir") is None
+
+
+def test_notify_set_reads_the_password_from_stdin_never_from_argv(store, monkeypatch, capsys):
+    import io
+
+    from ic.cli import run_cli
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(SMTP_PASSWORD + "\n"))
+    assert run_cli(["notify", "set", "--host", "mail.example.com", "--user", SMTP_USER, "--ask-password",
+                    "--from", "ic@example.com", "--to", "ops@example.com", "--enable"]) == 0
+    assert notify.load_password(store) == SMTP_PASSWORD
+    assert SMTP_PASSWORD not in capsys.readouterr().out

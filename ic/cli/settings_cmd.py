@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     nset.add_argument("--security", choices=("none", "starttls", "tls"))
     nset.add_argument("--user", dest="username", help="SMTP user name (empty string for none)")
     nset.add_argument("--password-env", metavar="VAR", help="read the SMTP password from this environment variable")
+    nset.add_argument("--ask-password", action="store_true",
+                      help="read the SMTP password from standard input (hidden prompt on a terminal)")
     nset.add_argument("--clear-password", action="store_true", help="forget the stored SMTP password")
     nset.add_argument("--from", dest="sender", metavar="ADDRESS", help="From address")
     nset.add_argument("--to", dest="recipients", metavar="ADDRESSES", help="To addresses, comma separated")
@@ -82,7 +84,8 @@ def _notify_show(args: argparse.Namespace) -> int:
 def _notify_set(args: argparse.Namespace) -> int:
     from ic.services.app_settings import update_notification_settings
 
-    password = read_secret(args.password_env, "", "the SMTP password", required=False)
+    password = read_secret(args.password_env, "SMTP password: ", "the SMTP password",
+                           required=bool(args.ask_password))
     changes = {k: getattr(args, k) for k in ("host", "port", "security", "username", "sender", "recipients",
                                               "ca_bundle", "interval_minutes", "enabled")}
     saved = update_notification_settings(store_from(args), password=password, clear_password=args.clear_password,
