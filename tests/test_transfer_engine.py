@@ -362,3 +362,27 @@ def test_privileged_remote_access_site(store, make_simulator, tmp_path):
     assert count_kinds(tmp_path / "files") == expected_files(sim)
     assert sim.stats["by_report"].get("AccessSession", 0) >= 1
     assert run_schedule(store, "P", raise_internal=True).results[1].files_stored == 0
+
+
+def test_large_window_saves_are_throttled_but_flushed(store, make_simulator, tmp_path, monkeypatch):
+    from ic.transfer import engine as engine_mod
+    from ic.transfer.state import TransferState
+
+    monkeypatch.setattr(engine_mod, "LARGE_DONE", 10)
+    monkeypatch.setattr(engine_mod, "SAVE_INTERVAL", 3600)  # after 10 done lsids: no save until the end
+    sim = make_simulator(sessions=60, in_progress=0)
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    site = add_site(store, sim)
+    dest = add_sql(store, url)
+    add_schedule(store, "T", ("sim", "db", ["session"]))
+    store.set_setting("transfer_batch_size", "10")
+    saves = []
+    real = store.save_state
+    monkeypatch.setattr(store, "save_state", lambda *a: (saves.append(len(a[3]["done"])), real(*a)))
+    cancel = threading.Event()
+    out = run_schedule(store, "T", lambda ev: cancel.set() if ev.sessions_done >= 40 else None, cancel)
+    assert out.status == "cancelled"
+    st = TransferState.from_json(store.load_state(site.id, dest.id, "session"))
+    assert len(st.done) == 40 and st.cursor is None  # flushed on cancel, window not complete
+    assert saves[:2] == [10, 40]  # one save per batch until the map is large, then the flush
+    assert run_schedule(store, "T", raise_internal=True).ok and rows(url) == 60

@@ -51,7 +51,9 @@ FILE_KINDS = ("recordings", "smsr", "shell")  # session-linked file data types
 IN_PROGRESS_MAX_AGE = 7 * 86400
 DEFAULT_BATCH = 50
 DEFAULT_WORKERS = 4
-PARSE_RETRIES = 2  # a truncated detail document is asked for again (remaining lsids only) this many times
+PARSE_RETRIES = 2
+LARGE_DONE = 5000  # done-map size from which state saves are throttled (see _Run._save)
+SAVE_INTERVAL = 2.0  # a truncated detail document is asked for again (remaining lsids only) this many times
 
 
 @dataclass
@@ -259,6 +261,8 @@ class _Run:
         self.opts = engine.options
         self.states: dict[str, TransferState] = {}
         self.first_bound = 0
+        self._saved_at: dict[str, float] = {}
+        self._dirty: set[str] = set()
         self._names = itertools.count()  # temp file numbers (next() is atomic: used from two threads)
         self._summaries: dict[str, bool] = {}  # lsid -> has_recording from the listing
         self._pending_files: dict[tuple[str, str], int] = {}  # (type, lsid) -> files still to store
@@ -270,7 +274,15 @@ class _Run:
             if self.export:
                 self._export(session_types)
             else:
-                self._incremental(session_types)
+                try:
+                    self._incremental(session_types)
+                except BaseException:
+                    try:
+                        self._flush()  # keep what was committed; the original error is what matters
+                    except Exception:  # noqa: BLE001
+                        log.warning("Could not save the transfer state after the failure.", exc_info=True)
+                    raise
+                self._flush()
         if "backup" in self.types:
             self._backup()
 
@@ -314,7 +326,7 @@ class _Run:
                 newest = max(st.start_cursor or 0, st.cursor or 0)
                 stale = newest - IN_PROGRESS_MAX_AGE if newest else None
             st.complete_window(opts.overlap, self.first_bound, stale_before=stale)
-            self._save(t)
+            self._save(t, force=True)
 
     def _export(self, types: list[str]) -> None:
         ex = self.export
@@ -571,9 +583,25 @@ class _Run:
             self.engine.store.save_state(self.site.id, self.dest_cfg.id, "backup", st.to_json())
 
     # --- helpers -----------------------------------------------------------------------------------
-    def _save(self, data_type: str) -> None:
-        if self.persist and data_type in self.states:
-            self.engine.store.save_state(self.site.id, self.dest_cfg.id, data_type, self.states[data_type].to_json())
+    def _save(self, data_type: str, force: bool = False) -> None:
+        """Save after every destination commit. A very large first window (done map over LARGE_DONE lsids) saves
+        at most every SAVE_INTERVAL seconds, so saving is not quadratic in the window size; a kill then re-hands up
+        to that much work, which the destinations absorb (SQL replaces by host+lsid, the folder recognises files
+        with identical bytes)."""
+        if not self.persist or data_type not in self.states:
+            return
+        st = self.states[data_type]
+        now = time.monotonic()
+        if not force and len(st.done) > LARGE_DONE and now - self._saved_at.get(data_type, 0.0) < SAVE_INTERVAL:
+            self._dirty.add(data_type)
+            return
+        self.engine.store.save_state(self.site.id, self.dest_cfg.id, data_type, st.to_json())
+        self._saved_at[data_type] = now
+        self._dirty.discard(data_type)
+
+    def _flush(self) -> None:
+        for t in list(self._dirty):
+            self._save(t, force=True)
 
     def _check_cancel(self) -> None:
         self.engine._check_cancel()
