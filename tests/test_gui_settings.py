@@ -283,3 +283,24 @@ def test_windows_install_prompt_asks_for_the_password_only_to_run_when_logged_of
     screenshot(prompt, "install-scheduler")
     prompt.install_button.invoke()
     assert chosen == [None, "W1ndows-pw"] and not prompt.winfo_exists()
+
+
+def test_an_error_during_run_now_is_mailed(app, store, smtp, tmp_path):
+    from ic.services import app_settings
+    from ic.settings import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
+
+    port, inbox = smtp
+    app_settings.update_notification_settings(store, host="127.0.0.1", port=port, security="none",
+                                              sender="ic@example.com", to="ops@example.com", enabled=True)
+    store.save_site(SiteConfig("Main", "main.invalid", "id"), client_secret="x")  # .invalid never resolves
+    store.save_destination(DestinationConfig("Gone", "folder", {"directory": str(tmp_path / "missing")}))
+    store.save_schedule(ScheduleConfig("Broken", 3600, [TransferConfig("Main", "Gone", ["session"])]))
+    app.main.refresh()
+    app.main.schedules.select("Broken")
+    pump(app)
+    app.main.run_button.invoke()
+    assert pump(app, lambda: not app.main.run_worker.running, timeout=120)
+    assert app.main.message.kind == "error" and "Gone" in app.main.message.text, app.main.message.text
+    inbox_ok = pump(app, lambda: len(inbox.messages) >= 1, timeout=30)
+    assert inbox_ok and inbox.messages[0].rcpt_tos == ["ops@example.com"]
+    assert app.main.schedules.row("Broken")[4].startswith("failed")

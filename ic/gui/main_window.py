@@ -136,7 +136,8 @@ class MainPanel(ctk.CTkFrame):
             return services.run_schedule(store, name, progress=emit, cancel=cancel)
 
         def done(result):
-            self.message.show(_summary(result) or f"Schedule {name} finished.", "ok")
+            ok = getattr(result, "ok", True)
+            self.message.show(_summary(result) or f"Schedule {name} finished.", "ok" if ok else "error")
             self.refresh()
 
         def failed(exc):

@@ -155,9 +155,20 @@ def scheduler_action(action: str, settings_url: str | None = None, password: str
 
 
 # --- runs ------------------------------------------------------------------------------------
+def _error_mail(store, source: str):
+    """Errors logged during a run from the window are mailed like the CLI's (Notification Settings)."""
+    try:
+        return _function("ic.notify", "error_mail", "Notifications")(store, source)
+    except NotAvailable:
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
 def run_schedule(store, name: str, progress: Listener, cancel: threading.Event):
     fn = _function("ic.services.runs", "run_schedule", "Running a schedule")
-    return fn(store, name, listener=progress, cancel=cancel)
+    with _error_mail(store, f"schedule {name}"):
+        return fn(store, name, listener=progress, cancel=cancel)
 
 
 @dataclass
@@ -175,6 +186,11 @@ def export(store, *, sites: list[str], destinations: list[str], data_types: list
 
     Data types a destination cannot take (recordings and backups into SQL) are left out for that destination.
     """
+    with _error_mail(store, "API Tester"):
+        return _export(store, sites, destinations, data_types, start, duration_seconds, lsid, progress, cancel)
+
+
+def _export(store, sites, destinations, data_types, start, duration_seconds, lsid, progress, cancel) -> list[str]:
     fn = _function("ic.services.runs", "export", "The API Tester download")
     from ic.errors import Cancelled
 
@@ -217,10 +233,11 @@ def import_xml(store, *, files: list[str], site: str | None, destinations: list[
     if file_types and not site:
         raise ConfigError("Choose the site to connect back to for recordings and backups.", field="site")
     lines: list[str] = []
-    if "session" in data_types:
-        lines += _import_session_data(store, fn, files, site, site_host, destinations, progress, cancel)
-    if file_types:
-        lines += _files_for_xml(store, files, site, destinations, file_types, progress, cancel)
+    with _error_mail(store, "API Tester"):
+        if "session" in data_types:
+            lines += _import_session_data(store, fn, files, site, site_host, destinations, progress, cancel)
+        if file_types:
+            lines += _files_for_xml(store, files, site, destinations, file_types, progress, cancel)
     return lines
 
 
