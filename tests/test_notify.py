@@ -343,7 +343,9 @@ def test_app_settings_validated_and_cli(store, tmp_path, capsys):
     assert run_cli(["settings", "show"]) == 0
     out = capsys.readouterr()
     assert "Log File Removal (days) must be a whole number." in out.err
-    assert str(tmp_path / "L") in out.out and "log_removal_days       7" in out.out
+    import re
+
+    assert str(tmp_path / "L") in out.out and re.search(r"^log_removal_days +7 ", out.out, re.M)
     assert app_settings.get_value(store, "log_dir") == tmp_path / "L"
     assert run_cli(["settings", "set", "log_dir", ""]) == 0  # back to the default
     assert store.get_setting("log_dir") is None
@@ -359,3 +361,24 @@ def test_notify_set_reads_the_password_from_stdin_never_from_argv(store, monkeyp
                     "--from", "ic@example.com", "--to", "ops@example.com", "--enable"]) == 0
     assert notify.load_password(store) == SMTP_PASSWORD
     assert SMTP_PASSWORD not in capsys.readouterr().out
+
+
+def test_engine_settings_are_validated_and_match_the_engine_defaults(store):
+    from ic.transfer.engine import DEFAULT_BATCH, DEFAULT_WORKERS, EngineOptions
+    from ic.transfer.state import DEFAULT_OVERLAP
+
+    values = app_settings.get_app_settings(store)
+    assert values["transfer_batch_size"] == str(DEFAULT_BATCH)
+    assert values["transfer_download_workers"] == str(DEFAULT_WORKERS)
+    assert values["transfer_overlap_seconds"] == str(DEFAULT_OVERLAP)
+    assert values["initial_lookback_days"] == "0"
+    with pytest.raises(ConfigError, match="between 0.1 and 20"):
+        app_settings.set_app_setting(store, "appliance_max_rps", "50")
+    with pytest.raises(ConfigError, match="must be a number"):
+        app_settings.set_app_setting(store, "appliance_max_rps", "fast")
+    app_settings.set_app_setting(store, "appliance_max_rps", "7.5")
+    app_settings.set_app_setting(store, "transfer_download_workers", "2")
+    app_settings.set_app_setting(store, "initial_lookback_days", "30")
+    opts = EngineOptions.from_store(store)  # what the engine reads back
+    assert (opts.max_rps, opts.workers, opts.initial_lookback_days) == (7.5, 2, 30)
+    assert app_settings.get_value(store, "appliance_max_rps") == 7.5

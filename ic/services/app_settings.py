@@ -20,11 +20,22 @@ from ic.notify import NotifySettings, load_settings, save_settings, split_addres
 class SettingSpec:
     key: str
     label: str  # as in the GUI
-    kind: str  # "int" | "path"
+    kind: str  # "int" | "float" | "path"
     default: Callable[[], str]
     help: str
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+def _engine_default(module: str, name: str) -> Callable[[], str]:
+    """The transfer engine's own default, read lazily (this module stays light for the GUI)."""
+
+    def get() -> str:
+        import importlib
+
+        return str(getattr(importlib.import_module(module), name))
+
+    return get
 
 
 APP_SETTINGS: dict[str, SettingSpec] = {
@@ -34,8 +45,21 @@ APP_SETTINGS: dict[str, SettingSpec] = {
                     "folder for the IC log and the service log"),
         SettingSpec("log_removal_days", "Log File Removal (days)", "int", lambda: "30",
                     "delete log files older than this many days (0 keeps them forever)", 0, 3650),
-        SettingSpec("initial_lookback_days", "Initial Look-back (days)", "int", lambda: "90",
-                    "how far back the first run of a new transfer reaches (the appliance keeps about 90 days)", 1, 3650),
+        SettingSpec("initial_lookback_days", "Initial Look-back (days)", "int", lambda: "0",
+                    "how far back the first run of a new transfer reaches (0 = everything the appliance still keeps, "
+                    "about 90 days)", 0, 3650),
+        SettingSpec("transfer_overlap_seconds", "Window Overlap (seconds)", "int",
+                    _engine_default("ic.transfer.state", "DEFAULT_OVERLAP"),
+                    "each run re-reads this much before the last end time, so clock differences never lose a session",
+                    0, 86400),
+        SettingSpec("transfer_batch_size", "Sessions per Request", "int",
+                    _engine_default("ic.transfer.engine", "DEFAULT_BATCH"),
+                    "session IDs asked for in one detail request", 1, 500),
+        SettingSpec("transfer_download_workers", "Parallel Downloads", "int",
+                    _engine_default("ic.transfer.engine", "DEFAULT_WORKERS"),
+                    "recordings downloaded at the same time", 1, 16),
+        SettingSpec("appliance_max_rps", "Appliance Requests per Second", "float", lambda: "20",
+                    "upper bound on API requests per second (the appliance allows 20)", 0.1, 20),
     )
 }
 
@@ -61,28 +85,35 @@ def get_app_settings(store: Any) -> dict[str, str]:
 
 
 def get_value(store: Any, key: str) -> Any:
-    """Typed value: int for "int" settings, Path for "path" settings."""
+    """Typed value: int / float for number settings, Path for "path" settings."""
     spec = _spec(key)
     raw = store.get_setting(key) or spec.default()
-    if spec.kind == "int":
+    if spec.kind in ("int", "float"):
+        convert = int if spec.kind == "int" else float
         try:
-            return int(raw)
+            return convert(raw)
         except ValueError:
-            return int(spec.default())
+            return convert(spec.default())
     return Path(raw)
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else (str(int(value)) if float(value).is_integer() else str(value))
 
 
 def validate_app_setting(key: str, value: str) -> str:
     """Return the normalised value or raise ConfigError naming the setting."""
     spec = _spec(key)
     value = (value or "").strip()
-    if spec.kind == "int":
+    if spec.kind in ("int", "float"):
         try:
-            number = int(value)
+            number: float = int(value) if spec.kind == "int" else float(value)
         except ValueError:
-            raise ConfigError(f"{spec.label} must be a whole number.", field=key) from None
-        if spec.minimum is not None and number < spec.minimum or spec.maximum is not None and number > spec.maximum:
-            raise ConfigError(f"{spec.label} must be between {spec.minimum} and {spec.maximum}.", field=key)
+            kind = "a whole number" if spec.kind == "int" else "a number"
+            raise ConfigError(f"{spec.label} must be {kind}.", field=key) from None
+        if not number == number or (spec.minimum is not None and number < spec.minimum) or (
+                spec.maximum is not None and number > spec.maximum):
+            raise ConfigError(f"{spec.label} must be between {_num(spec.minimum)} and {_num(spec.maximum)}.", field=key)
         return str(number)
     if not value:
         return ""  # back to the default folder
