@@ -67,10 +67,13 @@ def test_empty_first_window_pins_lookback_bound():
 def test_in_progress_then_done():
     st = TransferState()
     st.mark_in_progress("x", 800)
-    assert st.in_progress == {"x": 800} and st.start_cursor == 800
+    assert st.in_progress == {"x": 800} and st.start_cursor is None  # moves when the window completes
+    assert "_seen_start" not in st.to_json()
     st.mark_partial("x", 1)
     st.mark_done("x", 900)
     assert st.in_progress == {} and st.partial == {} and st.done == {"x": 900}
+    st.complete_window(OV)
+    assert st.start_cursor == 800 and st.cursor == 900
 
 
 def test_stale_in_progress_dropped():

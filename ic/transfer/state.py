@@ -32,6 +32,7 @@ class TransferState:
     in_progress: dict[str, int | None] = field(default_factory=dict)
     partial: dict[str, list[int]] = field(default_factory=dict)
     last_backup: int | None = None
+    _seen_start: int | None = field(default=None, repr=False)  # not saved: applied by complete_window
 
     # --- (de)serialisation ---------------------------------------------------------------------
     @classmethod
@@ -89,8 +90,7 @@ class TransferState:
 
     def mark_in_progress(self, lsid: str, start_time: int | None) -> None:
         self.in_progress[lsid] = start_time
-        if start_time is not None:
-            self.start_cursor = max(self.start_cursor or 0, start_time)
+        self.note_start(start_time)
 
     def mark_partial(self, lsid: str, instance: int) -> None:
         got = self.partial.setdefault(lsid, [])
@@ -99,8 +99,10 @@ class TransferState:
             got.sort()
 
     def note_start(self, start_time: int | None) -> None:
+        """Remember a start time; start_cursor moves only when the window completes (a killed run must list
+        sessions in progress from the same start bound again)."""
         if start_time is not None:
-            self.start_cursor = max(self.start_cursor or 0, start_time)
+            self._seen_start = max(self._seen_start or 0, start_time)
 
     def complete_window(self, overlap: int, first_bound: int = 0, *, stale_before: int | None = None) -> None:
         """The whole window is stored: advance the cursor to the newest end time and forget old done lsids.
@@ -111,6 +113,9 @@ class TransferState:
         ``stale_before``: drop in-progress entries that started before this appliance time (abnormally closed
         sessions never get an end time and would be fetched forever).
         """
+        if self._seen_start is not None:
+            self.start_cursor = max(self.start_cursor or 0, self._seen_start)
+            self._seen_start = None
         ends = [e for e in self.done.values() if e is not None]
         if ends:
             self.cursor = max(self.cursor or 0, max(ends))
