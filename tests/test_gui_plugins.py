@@ -123,6 +123,8 @@ def test_connection_dialog_missing_server_is_shown_next_to_the_field(app):
     d.fields["url"].button.invoke()
     pump(app)
     builder = d.panel.connection_dialog
+    d.fields["url"].button.invoke()
+    assert d.panel.connection_dialog is builder  # one builder at a time
     builder.fields["kind"].set("SQL Server")
     builder.fields["database"].set("x")
     builder.ok_button.invoke()

@@ -144,6 +144,10 @@ class PluginPanel(Panel):
         self.form.listen(lambda f: self._validate_field(f.key))
 
     def _open_connection_builder(self, field: Field) -> None:
+        existing = getattr(self, "connection_dialog", None)
+        if existing is not None and existing.winfo_exists():
+            existing.lift()
+            return
         self.connection_dialog = ConnectionStringDialog(self, on_ok=lambda url: self._set_from_builder(field, url),
                                                         url=field.get() or None)
 
