@@ -17,7 +17,7 @@ from ic.gui.worker import Worker
 
 class AppSettingsPanel(Panel):
     title = "Application Settings"
-    size = "680x440"
+    size = "780x640"
 
     def __init__(self, master, ctx) -> None:
         super().__init__(master, ctx)
@@ -45,19 +45,21 @@ class AppSettingsPanel(Panel):
             self.commands.bind_widget(b, action)
             self.scheduler_buttons[action] = b
 
-        self.form = Form(self)
-        self.form.pack(fill="x", padx=6, pady=6)
+        row = ctk.CTkFrame(self, fg_color="transparent")
+        row.pack(side="bottom", fill="x", padx=12)
+        self.save_button = ctk.CTkButton(row, text="Save", command=self.save)
+        self.save_button.pack(side="right")
+        scroller = ctk.CTkScrollableFrame(self, fg_color="transparent")  # the list of settings grows with the engine
+        scroller.pack(fill="both", expand=True, padx=6, pady=6)
+        self.form = Form(scroller)
+        self.form.pack(fill="both", expand=True)
         for spec in services.app_setting_specs():
             field = self.form.add(spec.key, spec.label, "directory" if spec.kind == "path" else "text")
             field.help_label = ctk.CTkLabel(self.form, text=spec.help, text_color=("gray35", "gray65"), anchor="w",
-                                            font=ctk.CTkFont(size=12))
+                                            justify="left", wraplength=470, font=ctk.CTkFont(size=12))
             field.help_label.grid(row=self.form._row, column=1, sticky="w")
             self.form._row += 1
         self.fields = self.form.fields
-        row = ctk.CTkFrame(self, fg_color="transparent")
-        row.pack(fill="x", padx=12)
-        self.save_button = ctk.CTkButton(row, text="Save", command=self.save)
-        self.save_button.pack(side="right")
         self._load()
         self.refresh_status()
 
