@@ -376,6 +376,8 @@ def _attach_parent_console() -> bool:  # pragma: no cover - Windows only
         return False
     sys.stdout = open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
     sys.stderr = open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
+    if sys.stdin is None:  # prompts (task register --whether-logged-on) read the same console
+        sys.stdin = open("CONIN$", encoding="utf-8", errors="replace")  # noqa: SIM115
     return True
 
 
@@ -384,7 +386,9 @@ def ensure_std_streams() -> None:
 
     Started from cmd/PowerShell it attaches to that console; started by Task Scheduler or Explorer there is none, so
     what the command line prints goes to the log file (the service log for ``tick``) instead of nowhere. With
-    redirected output (``> out.txt``, pipes) Python already has working streams and nothing changes.
+    redirected output (``> out.txt``, pipes) Python already has working streams and nothing changes. cmd.exe does
+    not wait for a windowed program: use ``start /wait "" IntegrationClient.exe COMMAND`` (PowerShell:
+    ``Start-Process -Wait -NoNewWindow``) so its prompt does not interleave with the output.
     """
     if sys.stdout is not None and sys.stderr is not None:
         return
