@@ -226,6 +226,7 @@ def test_windowed_executable_prints_into_the_log(store, tmp_path, monkeypatch):
 
     monkeypatch.setattr(sys, "stdout", None)
     monkeypatch.setattr(sys, "stderr", None)
+    monkeypatch.setattr(logs, "_attach_parent_console", lambda: False)  # as under Task Scheduler: no console
     logs.ensure_std_streams()
     assert sys.stdout is not None and sys.stderr is not None and not sys.stdout.isatty()
     print("Schedule Nightly finished: 12 sessions stored.")
