@@ -67,11 +67,26 @@ class SecretBox:
         key = AESGCM.generate_key(bit_length=256)
         stored = _DPAPI_MAGIC + _dpapi(key, protect=True) if sys.platform == "win32" else key
         self.key_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.key_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(stored)
-        os.replace(tmp, self.key_path)
+        # A private temp name, then a link that fails if another process created the key first: the key file
+        # appears complete or not at all, and two processes starting at once end up sharing one key.
+        tmp = self.key_path.with_name(f".{self.key_path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(stored)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, self.key_path)
+            except FileExistsError:
+                return self._load_or_create_key(create=False)  # another process won: use its key
+            except OSError:  # no hard links here (e.g. FAT): fall back to a rename that refuses to replace
+                if self.key_path.exists():
+                    return self._load_or_create_key(create=False)
+                os.rename(tmp, self.key_path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
         self._key = key
         return key
 

@@ -129,3 +129,24 @@ def test_same_database_sees_inside_sql_server_odbc_connect():
     assert not same_database(odbc("sql01", "ICSettings"), odbc("sql02", "ICSettings"))
     assert same_database("postgresql+psycopg://u@db:5432/ic", "postgresql+psycopg://other:pw@DB:5432/ic")
     assert not same_database("postgresql+psycopg://u@db/ic", "postgresql+psycopg://u@db/ic2")
+
+
+def test_two_processes_creating_the_key_at_once_share_one_key(ic_home):
+    """Both encrypt before any key exists; each must decrypt the other's value afterwards."""
+    import os
+
+    script = (
+        "import sys; from ic.secrets import SecretBox; b = SecretBox();"
+        "t = b.encrypt('v' + sys.argv[1], 'p'); open(sys.argv[2], 'w').write(t)"
+    )
+    env = {**os.environ, "IC_HOME": str(ic_home)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(i), str(ic_home / f"tok{i}")], env=env)
+        for i in range(6)
+    ]
+    assert all(p.wait(timeout=60) == 0 for p in procs)
+    from ic.secrets import SecretBox
+
+    box = SecretBox()
+    assert [box.decrypt((ic_home / f"tok{i}").read_text(), "p") for i in range(6)] == [f"v{i}" for i in range(6)]
+    assert not list(ic_home.glob("*.tmp"))
