@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ic.destinations.base import Destination
-from ic.errors import Cancelled, DestinationUnavailable
+from ic.errors import ApplianceAPIError, Cancelled, DestinationUnavailable
 from ic.services.runs import export, run_schedule
 from ic.settings.models import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
 from ic.transfer.engine import TransferEngine
@@ -318,6 +318,13 @@ def test_export_by_lsid_and_window_leaves_schedule_state_alone(store, simulator,
     assert store.load_state(site.id, dest.id, "session") is None
 
 
+def test_export_of_an_unknown_session_id_is_a_clear_error(store, simulator, tmp_path):
+    add_site(store, simulator)
+    add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
+    with pytest.raises(ApplianceAPIError, match=r"has no session with ID 0123nosuchsession; check the session ID\."):
+        export(store, "sim", "db", ["session"], lsid="0123nosuchsession")
+
+
 def test_cancel_before_start_raises_cancelled(store, simulator, tmp_path):
     add_site(store, simulator)
     add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
@@ -386,3 +393,29 @@ def test_large_window_saves_are_throttled_but_flushed(store, make_simulator, tmp
     assert len(st.done) == 40 and st.cursor is None  # flushed on cancel, window not complete
     assert saves[:2] == [10, 40]  # one save per batch until the map is large, then the flush
     assert run_schedule(store, "T", raise_internal=True).ok and rows(url) == 60
+
+
+def test_session_deleted_between_listing_and_details_does_not_stall_the_schedule(store, simulator, tmp_path):
+    """A real appliance may refuse a whole lsids= batch when one session is gone: the other 49 must still land,
+    the run must finish, and the next run must not ask for the vanished session again."""
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    add_site(store, simulator)
+    add_sql(store, url)
+    add_schedule(store, "D", ("sim", "db", ["session"]))
+    simulator.faults.strict_lsids = True
+    closed = [s.lsid for s in simulator.sessions if s.end_time]
+    victim = closed[len(closed) // 2]
+    deleted = []
+
+    def listener(ev):  # listings are done: the appliance ages one session out before the details are asked for
+        if ev.phase == "sessions" and not deleted:
+            deleted.append(victim)
+            simulator.delete_session(victim)
+
+    out = run_schedule(store, "D", listener, raise_internal=True)
+    assert out.status == "ok", out.errors
+    assert simulator.stats["faults"].get("strict_lsids", 0) >= 1  # the batch really was refused
+    everything_left = {s.lsid for s in simulator.sessions}  # closed and in progress, without the victim
+    assert victim not in everything_left and set(session_rows(url)) == everything_left
+    again = run_schedule(store, "D", raise_internal=True)
+    assert again.status == "ok" and set(session_rows(url)) == everything_left

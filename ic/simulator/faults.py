@@ -14,6 +14,7 @@ class Faults:
     expired_recordings: bool = False  # recordings answer the B4 "expired" <error>
     error_documents: bool = False  # empty results -> <error>No sessions found for the given search criteria.</error>
     truncated_xml: int = 0  # the next N XML reporting bodies are cut short (HTTP complete, XML malformed)
+    strict_lsids: bool = False  # an lsids= batch naming any unknown session is refused whole: <error>Invalid lsid.</error> [U]
     retry_after: int = 1  # seconds sent in Retry-After on 429
 
     def reset(self) -> None:

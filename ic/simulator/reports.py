@@ -143,6 +143,9 @@ def _sessions(params: dict[str, str], ctx: Context) -> Response:
         if not wanted:
             raise BadRequest("Invalid value for lsids.")
         found = [s for s in (store.get(x) for x in dict.fromkeys(wanted)) if s is not None]
+        if ctx.faults.strict_lsids and len(found) < len(dict.fromkeys(wanted)):
+            ctx.count_fault("strict_lsids")
+            raise BadRequest(INVALID_LSID)
     else:
         key, t, duration = _window(params)
         found = store.window(key, t, duration)

@@ -151,6 +151,10 @@ class Simulator:
         """End an in-progress session now (appliance clock)."""
         return self.store.end_session(lsid)
 
+    def delete_session(self, lsid: str) -> None:
+        """Remove a session (aged out on the appliance): it vanishes from listings and detail answers."""
+        self.store.delete_session(lsid)
+
     def add_sessions(self, n: int) -> list[SimSession]:
         """Add ``n`` new closed sessions ending now (appliance clock)."""
         return self.store.add_sessions(n)

@@ -46,6 +46,13 @@ class SessionStore:
             self._by_lsid.update({s.lsid: s for s in added})
             return added
 
+    def delete_session(self, lsid: str) -> None:
+        """Forget a session, as the appliance does when its data ages out."""
+        with self._lock:
+            s = self._by_lsid.pop(lsid)
+            self.sessions = [x for x in self.sessions if x is not s]
+            self._xml.pop(lsid, None)
+
     # --- queries ----------------------------------------------------------------------------------------------
     def window(self, key: str, t: int, duration: int) -> list[SimSession]:
         """B3: start_* -> began at/after t (in-progress included); end_* -> closed at/after t. Bounds inclusive;

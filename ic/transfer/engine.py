@@ -39,7 +39,7 @@ from typing import Callable, Iterable
 
 from ic import paths
 from ic.destinations.base import Destination, FileItem
-from ic.errors import Cancelled, ConfigError, ICError, ParseError, RecordingUnavailable
+from ic.errors import ApplianceAPIError, Cancelled, ConfigError, ICError, ParseError, RecordingUnavailable
 from ic.sessions.model import Session
 from ic.settings.models import DATA_TYPES, DestinationConfig, SiteConfig, TransferConfig
 from ic.transfer import progress as P
@@ -258,6 +258,7 @@ class _Run:
         self.result: TransferResult = result
         self.tmp: Path = tmp
         self.export: ExportRequest | None = export
+        self._missing: set[str] = set()  # lsids the appliance did not return details for
         self.opts = engine.options
         self.states: dict[str, TransferState] = {}
         self.first_bound = 0
@@ -342,6 +343,8 @@ class _Run:
         self.states = {t: TransferState() for t in types}  # in-memory only: dedupes within this export
         self.tracker.update(phase=P.SESSIONS, sessions_found=len(lsids), message=None)
         self._process(lsids, persist=False)
+        if ex.lsid and ex.lsid in self._missing:
+            raise ApplianceAPIError(f"The appliance {self.site.host} has no session with ID {ex.lsid}; check the session ID.")
 
     def _first_bound(self) -> int:
         days = self.opts.initial_lookback_days
@@ -377,11 +380,36 @@ class _Run:
                     raise error
                 self._handle_batch(batch, sessions)
 
-    def _download_details(self, lsids: list[str]) -> Path:
-        """Runs in the prefetch thread: only the (thread-safe) client is used here."""
+    def _download_details(self, lsids: list[str]) -> list[Path]:
+        """Runs in the prefetch thread: only the (thread-safe) client is used here.
+
+        If the appliance refuses a whole batch with an ``<error>`` about an lsid (one session deleted between the
+        listing and this request), the sessions are asked for one by one so one bad lsid cannot stall the schedule
+        for ever; only errors that name an lsid count as "this session is gone" — anything else is raised.
+        """
         path = self.tmp / f"details-{next(self._names)}.xml"
-        self.client.fetch_sessions_to_file(path, lsids=lsids)
-        return path
+        try:
+            self.client.fetch_sessions_to_file(path, lsids=lsids)
+            return [path]
+        except ApplianceAPIError as exc:
+            path.unlink(missing_ok=True)
+            if not _names_an_lsid(exc):
+                raise
+            if len(lsids) == 1:
+                return []
+            log.warning("The appliance %s refused a batch of %d session(s) (%s); asking for each one.",
+                        self.site.host, len(lsids), exc)
+        paths: list[Path] = []
+        for lsid in lsids:
+            one = self.tmp / f"details-{next(self._names)}.xml"
+            try:
+                self.client.fetch_sessions_to_file(one, lsids=[lsid])
+                paths.append(one)
+            except ApplianceAPIError as exc:
+                one.unlink(missing_ok=True)
+                if not _names_an_lsid(exc):
+                    raise
+        return paths
 
     def _fetch_details(self, batch: list[str], first: Future | None) -> tuple[list[Session], ParseError | None]:
         """Details of the lsids (``first``: the prefetched document, if any). A truncated document is asked for again
@@ -391,10 +419,11 @@ class _Run:
         attempt = 0
         self.tracker.update(current=f"session details {batch[0]}" + (" …" if len(batch) > 1 else ""))
         while remaining:
-            path = first.result() if attempt == 0 and first is not None else self._download_details(remaining)
+            paths = first.result() if attempt == 0 and first is not None else self._download_details(remaining)
             try:
-                for s in _iter_sessions(path, f"session details ({len(remaining)} lsids)", self.client.product):
-                    got[s.lsid] = s
+                for path in paths:
+                    for s in _iter_sessions(path, f"session details ({len(remaining)} lsids)", self.client.product):
+                        got[s.lsid] = s
                 remaining = []
             except ParseError as exc:
                 remaining = [x for x in remaining if x not in got]
@@ -411,7 +440,8 @@ class _Run:
                     log.warning("Session details from %s were cut short (%s); asking again for %d session(s).",
                                 self.site.host, exc, len(remaining))
             finally:
-                path.unlink(missing_ok=True)
+                for path in paths:
+                    path.unlink(missing_ok=True)
             self._check_cancel()
         return [got[x] for x in batch if x in got], None
 
@@ -447,7 +477,10 @@ class _Run:
             self.result.sessions_stored += len(to_store)
             self.result.in_progress_stored += len(running)
         missing = [x for x in batch if x not in returned]
+        self._missing.update(missing)
         for lsid in missing:
+            if self.export and self.export.lsid == lsid:
+                continue  # a session ID typed by the user: _export reports it as an error
             # listed but not returned (deleted meanwhile): do not ask again for ever
             msg = f"Session {lsid} was listed by {self.site.host} but its details were not returned; skipped."
             log.warning(msg)
@@ -623,6 +656,11 @@ def _instances(data_type: str, s: Session) -> list[int]:
             except ValueError:
                 found.add(0)
     return sorted(found)
+
+
+def _names_an_lsid(exc: ApplianceAPIError) -> bool:
+    """An ``<error>`` about the requested session IDs ("Invalid lsid.") rather than about the account or report."""
+    return "lsid" in str(exc).lower() or "session" in str(exc).lower() and "not found" in str(exc).lower()
 
 
 def _iter_sessions(path: Path, name: str, product: str) -> Iterable[Session]:
