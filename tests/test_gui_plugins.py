@@ -178,3 +178,30 @@ class JsonLinesForTest(Destination):
 
     def store_sessions(self, site_host, sessions):
         return 0
+
+
+def test_delete_destination_asks_clears_the_form_and_refuses_one_in_use(app, store, tmp_path):
+    from ic.settings import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
+
+    store.save_destination(DestinationConfig("Old", "folder", {"directory": str(tmp_path / "old")}))
+    store.save_destination(DestinationConfig("Busy", "folder", {"directory": str(tmp_path / "busy")}))
+    store.save_site(SiteConfig("S", "s.example.com", "id"), client_secret="x")
+    store.save_schedule(ScheduleConfig("Nightly", 86400, [TransferConfig("S", "Busy", ["session"])]))
+    d = open_plugins(app)
+    d.panel.list.select("Old")
+    pump(app)
+    d.panel.delete_button.invoke()
+    pump(app)
+    d.panel.confirm.buttons["Yes"].invoke()
+    pump(app)
+    assert [x.name for x in store.list_destinations()] == ["Busy"]
+    assert d.panel.message.text == "Destination Old deleted."
+    assert d.panel.current is None and d.panel.list.keys() == ["Busy"]
+    d.panel.list.select("Busy")
+    pump(app)
+    d.panel.delete_button.invoke()
+    pump(app)
+    d.panel.confirm.buttons["Yes"].invoke()
+    pump(app)
+    assert "used by a schedule" in d.panel.message.text
+    assert [x.name for x in store.list_destinations()] == ["Busy"]

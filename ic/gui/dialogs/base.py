@@ -10,7 +10,7 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError, ICError
 from ic.gui.context import AppContext
-from ic.gui.widgets import Field, MessageLabel, apply_icon
+from ic.gui.widgets import Field, MessageLabel, apply_icon, ask_yes_no
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui")
@@ -99,6 +99,62 @@ class Panel(ctk.CTkFrame):
 
     def store(self):
         return self.ctx.require_store()
+
+
+class ListEditorPanel(Panel):
+    """A list of named items on the left and the selected item's form on the right (sites, plugins, schedules).
+
+    Subclasses set ``noun`` (shown in messages) and ``changed_key`` (announced after a delete), and provide
+    ``reload(select)``, ``_load(name)`` and ``_remove(name)``.
+    """
+
+    noun = "item"
+    changed_key = ""
+    current: Any = None
+
+    def reload(self, select: str | None = None) -> None:
+        raise NotImplementedError
+
+    def _load(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _remove(self, name: str) -> None:
+        """Delete ``name`` from the settings database."""
+        raise NotImplementedError
+
+    def _forget_current(self) -> None:
+        """Drop the form of the deleted item."""
+        self.current = None
+
+    def on_changed(self, what: str) -> None:
+        if what == "store":  # another settings database was chosen
+            self.current = None
+            self.reload()
+
+    def reopen(self, select: str | None = None) -> None:
+        self.reload(select)
+
+    def _on_select(self, name: str | None) -> None:
+        if name and (self.current is None or self.current.name != name):
+            self._load(name)
+
+    def delete(self) -> None:
+        if self.current is None:
+            return
+        name = self.current.name
+
+        def really():
+            try:
+                self._remove(name)
+            except Exception as exc:  # noqa: BLE001
+                self.show_exception(exc)
+                return
+            self._forget_current()
+            self.reload()
+            self.message.show(f"{self.noun.capitalize()} {name} deleted.", "ok")
+            self.ctx.changed(self.changed_key)
+
+        self.confirm = ask_yes_no(self, f"Delete {self.noun} {name}?", really)
 
 
 class PanelDialog(ctk.CTkToplevel):

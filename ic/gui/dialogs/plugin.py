@@ -9,17 +9,19 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
-from ic.gui.dialogs.base import Panel
+from ic.gui.dialogs.base import ListEditorPanel
 from ic.gui.dialogs.connection_string import ConnectionStringDialog
-from ic.gui.widgets import Field, Form, ListView, ask_yes_no
+from ic.gui.widgets import Field, Form, ListView
 from ic.settings import DestinationConfig
 
 _GUI_KIND = {"text": "text", "password": "password", "choice": "choice", "bool": "bool", "int": "text",
              "directory": "directory", "connection_string": "connection_string", "file": "file"}
 
 
-class PluginPanel(Panel):
+class PluginPanel(ListEditorPanel):
     title = "Plugin Configuration"
+    noun = "destination"
+    changed_key = "destinations"
     size = "980x620"
 
     def __init__(self, master, ctx, select: str | None = None) -> None:
@@ -76,17 +78,14 @@ class PluginPanel(Panel):
             self.add()
         self._update_buttons()
 
-    def on_changed(self, what: str) -> None:
-        if what == "store":  # another settings database was chosen
-            self.current = None
-            self.reload()
+    def _remove(self, name: str) -> None:
+        self.store().delete_destination(name)
 
-    def reopen(self, select: str | None = None) -> None:
-        self.reload(select)
-
-    def _on_select(self, name: str | None) -> None:
-        if name and (self.current is None or self.current.name != name):
-            self._load(name)
+    def _forget_current(self) -> None:
+        self.current = None
+        if self.form is not None:
+            self.form.destroy()
+            self.form = None
 
     def _load(self, name: str) -> None:
         dest = self.store().get_destination(name, reveal=False)
@@ -265,27 +264,6 @@ class PluginPanel(Panel):
 
         self.run_in_worker(work, done, busy_text=f"Testing destination {name}…")
         self._update_buttons()
-
-    def delete(self) -> None:
-        if self.current is None:
-            return
-        name = self.current.name
-
-        def really():
-            try:
-                self.store().delete_destination(name)
-            except Exception as exc:  # noqa: BLE001
-                self.show_exception(exc)
-                return
-            self.current = None
-            if self.form is not None:
-                self.form.destroy()
-                self.form = None
-            self.reload()
-            self.message.show(f"Destination {name} deleted.", "ok")
-            self.ctx.changed("destinations")
-
-        self.confirm = ask_yes_no(self, f"Delete destination {name}?", really)
 
     def _update_buttons(self) -> None:
         self.delete_button.configure(state="normal" if self.current is not None else "disabled")

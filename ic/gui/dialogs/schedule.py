@@ -5,9 +5,9 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
-from ic.gui.dialogs.base import Panel
+from ic.gui.dialogs.base import ListEditorPanel
 from ic.gui.main_window import format_when
-from ic.gui.widgets import ERROR_COLOR, Form, ListView, ask_yes_no
+from ic.gui.widgets import ERROR_COLOR, Form, ListView
 from ic.settings import ScheduleConfig, TransferConfig
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES
 from ic.settings.validation import format_period
@@ -49,8 +49,10 @@ class TransferRow(ctk.CTkFrame):
         return TransferConfig(self.site, self.destination, self.data_types())
 
 
-class SchedulePanel(Panel):
+class SchedulePanel(ListEditorPanel):
     title = "Schedule Configuration"
+    noun = "schedule"
+    changed_key = "schedules"
     size = "1040x660"
 
     def __init__(self, master, ctx, select: str | None = None) -> None:
@@ -150,9 +152,8 @@ class SchedulePanel(Panel):
         if select:
             self.reload(select)
 
-    def _on_select(self, name: str | None) -> None:
-        if name and (self.current is None or self.current.name != name):
-            self._load(name)
+    def _remove(self, name: str) -> None:
+        self.store().delete_schedule(name)
 
     def _load(self, name: str) -> None:
         sched = self.store().get_schedule(name)
@@ -274,24 +275,6 @@ class SchedulePanel(Panel):
             self.message.show(f"Not saved: {exc}", "error")
         else:
             self.show_exception(exc, prefix="Not saved: ")
-
-    def delete(self) -> None:
-        if self.current is None:
-            return
-        name = self.current.name
-
-        def really():
-            try:
-                self.store().delete_schedule(name)
-            except Exception as exc:  # noqa: BLE001
-                self.show_exception(exc)
-                return
-            self.current = None
-            self.reload()
-            self.message.show(f"Schedule {name} deleted.", "ok")
-            self.ctx.changed("schedules")
-
-        self.confirm = ask_yes_no(self, f"Delete schedule {name}?", really)
 
     def _update_buttons(self) -> None:
         self.delete_button.configure(state="normal" if self.current is not None else "disabled")

@@ -5,16 +5,18 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
-from ic.gui.dialogs.base import Panel
-from ic.gui.widgets import Form, ListView, ask_yes_no
+from ic.gui.dialogs.base import ListEditorPanel
+from ic.gui.widgets import Form, ListView
 from ic.settings import SiteConfig
 
 PRODUCT_LABELS = {"detect": "Detect automatically", "rs": "Remote Support", "pra": "Privileged Remote Access"}
 _LABEL_TO_PRODUCT = {v: k for k, v in PRODUCT_LABELS.items()}
 
 
-class SitePanel(Panel):
+class SitePanel(ListEditorPanel):
     title = "Site Configuration"
+    noun = "site"
+    changed_key = "sites"
     size = "900x560"
 
     def __init__(self, master, ctx, select: str | None = None) -> None:
@@ -67,17 +69,8 @@ class SitePanel(Panel):
             self.new()
         self._update_buttons()
 
-    def on_changed(self, what: str) -> None:
-        if what == "store":  # another settings database was chosen
-            self.current = None
-            self.reload()
-
-    def reopen(self, select: str | None = None) -> None:
-        self.reload(select)
-
-    def _on_select(self, name: str | None) -> None:
-        if name and (self.current is None or self.current.name != name):
-            self._load(name)
+    def _remove(self, name: str) -> None:
+        self.store().delete_site(name)
 
     def _load(self, name: str) -> None:
         site = self.store().get_site(name)
@@ -164,22 +157,4 @@ class SitePanel(Panel):
         self.last_test = None
         self.run_in_worker(work, done, busy_text=f"Testing {site.host or 'the site'}…")
         self._update_buttons()
-
-    def delete(self) -> None:
-        if self.current is None:
-            return
-        name = self.current.name
-
-        def really():
-            try:
-                self.store().delete_site(name)
-            except Exception as exc:  # noqa: BLE001
-                self.show_exception(exc)
-                return
-            self.current = None
-            self.reload()
-            self.message.show(f"Site {name} deleted.", "ok")
-            self.ctx.changed("sites")
-
-        self.confirm = ask_yes_no(self, f"Delete site {name}?", really)
 
