@@ -28,6 +28,7 @@ from ic.sessions.xmlutil import (
     local,
     serialize_plain,
     text,
+    time_attr,
     time_of,
     to_bool,
     to_int,
@@ -83,6 +84,8 @@ def session_from_element(elem: etree._Element, product: str, ns: str | None) -> 
     s.teams = _merge_teams(team_list, primary_team)
     s.customers = [_customer(c, s) for c in cust_elems]
     s.representatives = [_representative(r, s) for r in rep_elems]
+    _sole_participant_is_primary(s)
+    _name_event_parties(s)
     return s
 
 
@@ -224,8 +227,12 @@ def _customer(e: etree._Element, s: Session) -> Customer:
             c.extra.append((name, serialize_plain(x)))
     matches_primary = gs is not None and gs == s.primary_customer_gsnumber
     c.is_primary = to_bool(primary_flag) if primary_flag is not None else matches_primary
-    if c.display_name is None and matches_primary:
+    if not c.display_name and matches_primary and s.primary_customer:
         c.display_name = s.primary_customer  # PRA has no <info>: the endpoint name is primary_customer's text
+    if not c.display_name and c.username:
+        # the guide: "If no name was provided, then this is populated with the name associated with the user
+        # logged into the customer's computer" (PRA endpoints other than the primary one have only <username>)
+        c.display_name = c.username
     return c
 
 
@@ -290,21 +297,64 @@ _REP_FIELDS = {
 }
 
 
+def _sole_participant_is_primary(s: Session) -> None:
+    """primary_customer / primary_rep without gsnumber (seen in third-party PRA samples): a single participant is it."""
+    if (s.primary_customer is not None and s.primary_customer_gsnumber is None and len(s.customers) == 1
+            and not any(c.is_primary for c in s.customers)):
+        c = s.customers[0]
+        c.is_primary = True
+        if s.primary_customer and (not c.display_name or c.display_name == c.username):
+            c.display_name = s.primary_customer
+    if (s.primary_rep is not None and s.primary_rep_gsnumber is None and s.primary_rep_id is None
+            and len(s.representatives) == 1 and not any(r.is_primary for r in s.representatives)):
+        s.representatives[0].is_primary = True
+
+
+def _name_event_parties(s: Session) -> None:
+    """An empty <performed_by>/<destination> that carries a participant's gsnumber gets that participant's name."""
+    names: dict[tuple[str, str], str] = {}
+    for r in s.representatives:
+        name = r.display_name or r.public_display_name or r.username
+        if r.gsnumber and name:
+            names.setdefault(("representative", r.gsnumber), name)
+    for c in s.customers:
+        name = c.display_name or c.username
+        if c.gsnumber and name:
+            names.setdefault(("customer", c.gsnumber), name)
+    if not names:
+        return
+    by_gs: dict[str, str] = {}
+    for (_, gs), name in names.items():
+        by_gs.setdefault(gs, name)
+    for ev in s.events:
+        for who in ("performed_by", "destination"):
+            gs = getattr(ev, who + "_gsnumber")
+            if getattr(ev, who) or not gs or gs == "0":
+                continue
+            kind = getattr(ev, who + "_type") or ""
+            name = names.get((kind, gs)) if kind in ("representative", "customer") else by_gs.get(gs)
+            if name:
+                setattr(ev, who, name)
+
+
 # --- events -----------------------------------------------------------------------------------
 def _event(e: etree._Element) -> Event:
-    ev = Event(event_type=e.get("event_type") or "", timestamp=to_int(e.get("timestamp")))
+    ev = Event(event_type=e.get("event_type") or "", timestamp=time_attr(e))
+    body_at: int | None = None  # index of the ("body", ..) data row: body and encoded_body give ONE row
     for name, x in children(e):
         if name == "performed_by":
             ev.performed_by, ev.performed_by_type, ev.performed_by_gsnumber = text(x), x.get("type"), x.get("gsnumber")
         elif name == "destination":
             ev.destination, ev.destination_type, ev.destination_gsnumber = text(x), x.get("type"), x.get("gsnumber")
         elif name == "body":
+            if ev.body_encoded:
+                continue  # encoded_body already gave the exact text; <body> may have lost characters
             ev.body = text(x)
-            ev.data.append(EventData("body", ev.body or ""))
+            body_at = _put_body(ev, body_at, ev.body or "")
         elif name == "encoded_body":
             ev.body = _decode_body(text(x))
             ev.body_encoded = True
-            ev.data.append(EventData("body", ev.body))
+            body_at = _put_body(ev, body_at, ev.body)
         elif name == "filename":
             ev.filename = text(x)
             ev.data.append(EventData("filename", ev.filename or ""))
@@ -335,6 +385,14 @@ def _event(e: etree._Element) -> Event:
         else:
             ev.extra.append((name, serialize_plain(x)))
     return ev
+
+
+def _put_body(ev: Event, at: int | None, value: str) -> int:
+    if at is None:
+        ev.data.append(EventData("body", value))
+        return len(ev.data) - 1
+    ev.data[at] = EventData("body", value)
+    return at
 
 
 def _decode_body(value: str | None) -> str:

@@ -126,11 +126,16 @@ def _entities_to_text(elem: etree._Element) -> None:
 def standalone_document(elem: etree._Element, ns: str | None) -> bytes:
     """A complete XML document holding just this session, in the original namespace."""
     body = etree.tostring(elem, encoding="UTF-8", with_tail=False, xml_declaration=False)
-    if ns:
+    root = b"session_list"
+    if ns and elem.prefix:
+        # a prefixed document (<r:session ...>) keeps its prefix, so the copy re-parses to the same bytes
+        root = elem.prefix.encode("utf-8") + b":session_list"
+        open_tag = b"<" + root + b" xmlns:" + elem.prefix.encode("utf-8") + b'="' + _attr(ns).encode("utf-8") + b'">'
+    elif ns:
         open_tag = b'<session_list xmlns="' + _attr(ns).encode("utf-8") + b'">'
     else:
         open_tag = b"<session_list>"
-    return XML_DECLARATION + open_tag + body + b"</session_list>"
+    return XML_DECLARATION + open_tag + body + b"</" + root + b">"
 
 
 def _attr(value: str) -> str:

@@ -36,9 +36,17 @@ def child(elem: etree._Element, name: str) -> etree._Element | None:
     return None
 
 
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+
+def is_nil(elem: etree._Element) -> bool:
+    """``xsi:nil="true"``: the element stands for "no value" (real session lists declare the xsi namespace)."""
+    return (elem.get(XSI_NIL) or "").strip().lower() in ("true", "1")
+
+
 def text(elem: etree._Element | None) -> str | None:
-    """Text content as sent (None if the element is absent). Unexpanded entity references stay literal."""
-    if elem is None:
+    """Text content as sent (None if the element is absent or xsi:nil). Unexpanded entity references stay literal."""
+    if elem is None or is_nil(elem):
         return None
     if len(elem) == 0:
         return elem.text or ""
@@ -70,11 +78,14 @@ def to_bool(value: str | None) -> bool:
 
 
 def iso_to_unix(value: str | None) -> int | None:
-    """Unix seconds from ISO-8601 text such as ``2024-06-18T10:10:00+00:00`` (naive text is taken as UTC)."""
+    """Unix seconds from ISO-8601 text such as ``2024-06-18T10:10:00+00:00`` or ``...Z`` (naive text is UTC)."""
     if not value or not value.strip():
         return None
+    value = value.strip()
+    if value[-1:] in ("z", "Z"):
+        value = value[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(value.strip())
+        dt = datetime.fromisoformat(value)
     except ValueError:
         return None
     if dt.tzinfo is None:
@@ -82,11 +93,28 @@ def iso_to_unix(value: str | None) -> int | None:
     return int(dt.timestamp())
 
 
+def unix_value(value: str | None) -> int | None:
+    """Unix seconds from an attribute value: an integer (the appliance's form) or ISO-8601 text."""
+    ts = to_int(value)
+    if ts is not None:
+        return ts
+    return iso_to_unix(value)
+
+
+def time_attr(elem: etree._Element) -> int | None:
+    """Unix seconds from @timestamp (integer or ISO text), else the older @ts; None when neither is usable."""
+    for name in ("timestamp", "ts"):
+        ts = unix_value(elem.get(name))
+        if ts is not None:
+            return ts
+    return None
+
+
 def time_of(elem: etree._Element | None) -> int | None:
-    """Unix seconds from @timestamp, falling back to the ISO text; None when absent or empty."""
-    if elem is None:
+    """Unix seconds from @timestamp (or @ts), falling back to the ISO text; None when absent, empty or nil."""
+    if elem is None or is_nil(elem):
         return None
-    ts = to_int(elem.get("timestamp"))
+    ts = time_attr(elem)
     if ts is not None:
         return ts
     return iso_to_unix(text(elem))
