@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from ic.errors import ApplianceAPIError, MalformedResponse, RecordingUnavailable
+from ic.errors import ApplianceAPIError, AuthenticationFailed, MalformedResponse, RecordingUnavailable
 
 _NO_DATA_RE = re.compile(r"^\s*no\b.*\bfound for the given search criteria\.?\s*$", re.IGNORECASE | re.DOTALL)
 _UNAVAILABLE_RE = re.compile(
@@ -73,8 +73,17 @@ def looks_like_unknown_report(message: str) -> bool:
     return bool(_UNKNOWN_REPORT_RE.search(message))
 
 
+# <error code="..."> values that mean the API account's credentials were refused (real PRA cloud output answers
+# HTTP 200 <error code="authentication_failed">Authentication failed. Please check your credentials.</error>).
+_AUTH_CODES = frozenset({"authentication_failed"})
+
+
 def raise_api_error(err: ErrorDoc, host: str, recording: bool = False) -> None:
     text = err.message.rstrip(".")
+    if (err.code or "").strip().lower() in _AUTH_CODES:
+        raise AuthenticationFailed(
+            f"The appliance at {host} refused the API account ({text}); check the site's client ID and secret."
+        )
     if recording and _UNAVAILABLE_RE.search(err.message):
         raise RecordingUnavailable(f"The appliance at {host} says: {text}.", err.code)
     raise ApplianceAPIError(f"The appliance at {host} answered with an error: {text}.", err.code)
