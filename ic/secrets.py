@@ -1,13 +1,18 @@
 """Encryption at rest for client secrets, backup passwords and SMTP passwords.
 
 AES-256-GCM (authenticated) with a random 96-bit nonce per value. The 32-byte key lives outside the settings
-database, in a file only the current user can read (mode 0600); on Windows the key bytes in that file are wrapped
-with DPAPI (CurrentUser scope) so a copied file is useless on another machine or account. The scheduled task runs
-as the same user who registered it, so it can unwrap the key.
+database, in a file only the current user can read. POSIX: mode 0600. Windows: the mode bits mean nothing there
+(0600 only leaves the read-only flag off), so no ACL is set on purpose: the file sits in the per-user
+%LOCALAPPDATA% folder, whose inherited ACL already admits only that user, SYSTEM and Administrators, and the key
+bytes in it are wrapped with DPAPI (CurrentUser scope), so even a copy readable by someone else (a loosened ACL, a
+backup, another machine) cannot be unwrapped by any other account. The scheduled task runs as the same user who
+registered it with that user's password or interactive token, so it can unwrap the key (an S4U task could not:
+DPAPI needs the user's credentials).
 """
 from __future__ import annotations
 
 import base64
+import ctypes
 import os
 import sys
 from pathlib import Path
@@ -22,26 +27,62 @@ _PREFIX = "v1:"
 _DPAPI_MAGIC = b"DPAPI1"
 
 
-def _dpapi(data: bytes, protect: bool) -> bytes:  # pragma: no cover - Windows only
-    import ctypes
-    from ctypes import wintypes
+CRYPTPROTECT_UI_FORBIDDEN = 0x1  # never show a prompt (the scheduled task has no desktop to show it on)
 
-    class Blob(ctypes.Structure):
-        _fields_ = [("cbData", wintypes.DWORD), ("pbData", ctypes.POINTER(ctypes.c_char))]
 
-    crypt32 = ctypes.windll.crypt32
-    kernel32 = ctypes.windll.kernel32
-    buf = ctypes.create_string_buffer(data, len(data))
-    blob_in = Blob(len(data), buf)
-    blob_out = Blob()
-    fn = crypt32.CryptProtectData if protect else crypt32.CryptUnprotectData
-    ok = fn(ctypes.byref(blob_in), None, None, None, None, 0x01, ctypes.byref(blob_out))  # UI_FORBIDDEN
+class DATA_BLOB(ctypes.Structure):
+    """wincrypt.h DATA_BLOB: DWORD cbData; BYTE *pbData (a full 64-bit pointer, aligned to 8 on Win64)."""
+
+    _fields_ = [("cbData", ctypes.c_uint32), ("pbData", ctypes.POINTER(ctypes.c_char))]
+
+
+def _declare_dpapi(crypt32, kernel32) -> tuple:
+    """Give the DPAPI functions their full prototypes and return (protect, unprotect, local_free).
+
+    Without argtypes/restype ctypes converts every argument and result as a C int: on 64-bit Windows a pointer
+    passed or returned as int is truncated to 32 bits. Callers pass private ``WinDLL`` instances, so these
+    prototypes never leak into the shared ``ctypes.windll`` that other libraries use.
+    """
+    blob_p = ctypes.POINTER(DATA_BLOB)
+    protect = crypt32.CryptProtectData
+    protect.argtypes = [blob_p, ctypes.c_wchar_p, blob_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32, blob_p]
+    protect.restype = ctypes.c_int  # BOOL
+    unprotect = crypt32.CryptUnprotectData
+    unprotect.argtypes = [blob_p, ctypes.POINTER(ctypes.c_wchar_p), blob_p, ctypes.c_void_p, ctypes.c_void_p,
+                          ctypes.c_uint32, blob_p]
+    unprotect.restype = ctypes.c_int
+    local_free = kernel32.LocalFree
+    local_free.argtypes = [ctypes.c_void_p]  # HLOCAL
+    local_free.restype = ctypes.c_void_p
+    return protect, unprotect, local_free
+
+
+def _windows_dpapi() -> tuple:  # pragma: no cover - Windows only
+    crypt32 = ctypes.WinDLL("crypt32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    return _declare_dpapi(crypt32, kernel32), ctypes.get_last_error  # type: ignore[attr-defined]
+
+
+def _dpapi(data: bytes, protect: bool, api: tuple | None = None) -> bytes:
+    """CryptProtectData / CryptUnprotectData (CurrentUser scope). ``api`` = ((protect, unprotect, local_free),
+    get_last_error) replaces the Windows DLLs in tests."""
+    (fn_protect, fn_unprotect, local_free), last_error = api or _windows_dpapi()
+    buf = ctypes.create_string_buffer(data, len(data))  # stays referenced until the call returns
+    blob_in = DATA_BLOB(len(data), ctypes.cast(buf, ctypes.POINTER(ctypes.c_char)))
+    blob_out = DATA_BLOB()
+    fn = fn_protect if protect else fn_unprotect
+    ok = fn(ctypes.byref(blob_in), None, None, None, None, CRYPTPROTECT_UI_FORBIDDEN, ctypes.byref(blob_out))
     if not ok:
-        raise SecretUnavailable("Windows could not unlock the Integration Client key for this user account.")
+        code = last_error()
+        if protect:
+            raise SecretUnavailable(f"Windows could not protect the Integration Client key for this user account "
+                                    f"(DPAPI error {code}); check that the user profile is loaded.")
+        raise SecretUnavailable(f"Windows could not unlock the Integration Client key for this user account "
+                                f"(DPAPI error {code}): it was created by another account or on another machine.")
     try:
         return ctypes.string_at(blob_out.pbData, blob_out.cbData)
     finally:
-        kernel32.LocalFree(blob_out.pbData)
+        local_free(ctypes.cast(blob_out.pbData, ctypes.c_void_p))
 
 
 class SecretBox:
@@ -83,7 +124,10 @@ class SecretBox:
             except OSError:  # no hard links here (e.g. FAT): fall back to a rename that refuses to replace
                 if self.key_path.exists():
                     return self._load_or_create_key(create=False)
-                os.rename(tmp, self.key_path)
+                try:
+                    os.rename(tmp, self.key_path)  # Windows: never replaces; POSIX: last resort
+                except FileExistsError:  # Windows: another process won between the check and the rename
+                    return self._load_or_create_key(create=False)
         finally:
             if tmp.exists():
                 tmp.unlink()

@@ -1,0 +1,116 @@
+"""Windows-only code paths, checked on Linux: ctypes prototypes, stand-ins for Windows DLLs and OS behaviour.
+
+Tests named ``..._windows_only_stand_in`` replace a Windows API (DPAPI, msvcrt.locking, GetDriveTypeW, schtasks,
+AttachConsole, customtkinter's Windows icon timer) with a stand-in; everything else runs for real.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+import pytest
+
+from ic import secrets
+from ic.errors import SecretUnavailable
+
+
+# --- DPAPI (ic/secrets.py) ---------------------------------------------------------------------------------------
+class _Lib:
+    """Stands in for a ctypes.WinDLL: attributes are real ctypes function pointers to Python callbacks."""
+
+
+def _dpapi_stand_in(fail_code: int = 0):
+    """CryptProtectData/CryptUnprotectData/LocalFree stand-ins with the Win32 calling shape: out blob memory comes
+    from malloc (LocalAlloc's role) and must be handed back to LocalFree exactly once."""
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.restype, libc.free.argtypes = None, [ctypes.c_void_p]
+    blob_p = ctypes.POINTER(secrets.DATA_BLOB)
+    proto = ctypes.CFUNCTYPE(ctypes.c_int, blob_p, ctypes.c_void_p, blob_p, ctypes.c_void_p, ctypes.c_void_p,
+                             ctypes.c_uint32, blob_p)
+    calls: dict[str, list] = {"flags": [], "allocated": [], "freed": []}
+
+    def transform(blob_in, descr, entropy, reserved, prompt, flags, blob_out):
+        calls["flags"].append(flags)
+        assert not descr and not entropy and not reserved and not prompt
+        if fail_code:
+            return 0
+        data = ctypes.string_at(blob_in.contents.pbData, blob_in.contents.cbData)
+        out = bytes(b ^ 0x5A for b in data)[::-1]  # an involution: protect == unprotect for the stand-in
+        mem = libc.malloc(len(out))
+        ctypes.memmove(mem, out, len(out))
+        calls["allocated"].append(mem)
+        blob_out.contents.cbData = len(out)
+        blob_out.contents.pbData = ctypes.cast(mem, ctypes.POINTER(ctypes.c_char))
+        return 1
+
+    def local_free(ptr):
+        calls["freed"].append(ptr)
+        libc.free(ptr)
+        return None
+
+    keep = [proto(transform), ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)(local_free)]
+    crypt32, kernel32 = _Lib(), _Lib()
+    address = lambda cb: ctypes.cast(cb, ctypes.c_void_p).value  # noqa: E731
+    crypt32.CryptProtectData = ctypes.CFUNCTYPE(ctypes.c_int)(address(keep[0]))
+    crypt32.CryptUnprotectData = ctypes.CFUNCTYPE(ctypes.c_int)(address(keep[0]))
+    kernel32.LocalFree = ctypes.CFUNCTYPE(ctypes.c_void_p)(address(keep[1]))
+    api = (secrets._declare_dpapi(crypt32, kernel32), lambda: fail_code)
+    return api, calls, (crypt32, kernel32, keep)
+
+
+def test_dpapi_prototypes_use_full_width_pointers_windows_only_stand_in():
+    _, _, (crypt32, kernel32, _) = _dpapi_stand_in()
+    blob_p = ctypes.POINTER(secrets.DATA_BLOB)
+    protect, unprotect = crypt32.CryptProtectData, crypt32.CryptUnprotectData
+    assert protect.argtypes == [blob_p, ctypes.c_wchar_p, blob_p, ctypes.c_void_p, ctypes.c_void_p,
+                                ctypes.c_uint32, blob_p]
+    assert unprotect.argtypes[1] == ctypes.POINTER(ctypes.c_wchar_p)  # LPWSTR *ppszDataDescr (an out pointer)
+    assert protect.restype is ctypes.c_int and unprotect.restype is ctypes.c_int  # BOOL
+    assert kernel32.LocalFree.argtypes == [ctypes.c_void_p] and kernel32.LocalFree.restype is ctypes.c_void_p
+    # DATA_BLOB layout as in wincrypt.h on Win64: DWORD, padding, 8-byte pointer.
+    assert secrets.DATA_BLOB.cbData.size == 4
+    assert secrets.DATA_BLOB.pbData.offset == ctypes.sizeof(ctypes.c_void_p)
+
+
+def test_dpapi_round_trip_frees_the_output_windows_only_stand_in():
+    api, calls, _ = _dpapi_stand_in()
+    key = os.urandom(32)
+    wrapped = secrets._dpapi(key, True, api)
+    assert wrapped != key and len(wrapped) == 32
+    assert secrets._dpapi(wrapped, False, api) == key
+    assert calls["flags"] == [secrets.CRYPTPROTECT_UI_FORBIDDEN] * 2
+    assert calls["freed"] == calls["allocated"] and len(calls["freed"]) == 2  # LocalFree once per output
+
+
+def test_dpapi_failure_names_the_error_windows_only_stand_in():
+    api, calls, _ = _dpapi_stand_in(fail_code=0x8009000B)
+    with pytest.raises(SecretUnavailable, match=r"could not unlock .*DPAPI error 2148073483.*another account"):
+        secrets._dpapi(b"x" * 40, False, api)
+    with pytest.raises(SecretUnavailable, match="could not protect"):
+        secrets._dpapi(b"x" * 32, True, api)
+    assert calls["freed"] == []  # nothing was allocated, nothing freed
+
+
+def test_key_file_without_hard_links_loses_the_race_gracefully_windows_only_stand_in(tmp_path, monkeypatch):
+    """FAT volume on Windows: os.link fails, and os.rename raises FileExistsError when another process created
+    the key between our check and our rename: we must use that process's key, not crash."""
+    key_path = tmp_path / "secret.key"
+    theirs = os.urandom(32)
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "hard links not supported")
+
+    def rename_after_other_process_won(src, dst):
+        key_path.write_bytes(theirs)  # the other process's link/rename lands first
+        raise FileExistsError(errno.EEXIST, "Cannot create a file when that file already exists")
+
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(os, "rename", rename_after_other_process_won)
+    box = secrets.SecretBox(key_path)
+    token = box.encrypt("value", "purpose")
+    monkeypatch.undo()
+    assert secrets.SecretBox(key_path).decrypt(token, "purpose") == "value"
+    assert key_path.read_bytes() == theirs
+    assert not list(tmp_path.glob(".secret.key.*.tmp"))  # our temp file is gone
