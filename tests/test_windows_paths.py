@@ -114,3 +114,51 @@ def test_key_file_without_hard_links_loses_the_race_gracefully_windows_only_stan
     assert secrets.SecretBox(key_path).decrypt(token, "purpose") == "value"
     assert key_path.read_bytes() == theirs
     assert not list(tmp_path.glob(".secret.key.*.tmp"))  # our temp file is gone
+
+
+# --- msvcrt.locking (ic/transfer/lock.py) --------------------------------------------------------------------------
+class _MsvcrtLockingStandIn:
+    """msvcrt.locking semantics: locks ``nbytes`` from the CURRENT position, mandatory per handle; LK_NBLCK fails at
+    once with OSError; unlocking needs exactly the locked region."""
+
+    LK_UNLCK, LK_NBLCK = 0, 2
+
+    def __init__(self) -> None:
+        self.regions: dict[tuple[int, int, int], int] = {}  # (inode, offset, nbytes) -> fd
+        self.calls: list[tuple[str, int, int]] = []
+
+    def __call__(self, fd: int, mode: int, nbytes: int) -> None:
+        pos = os.lseek(fd, 0, os.SEEK_CUR)
+        key = (os.fstat(fd).st_ino, pos, nbytes)
+        self.calls.append(("lock" if mode == self.LK_NBLCK else "unlock", pos, nbytes))
+        if mode == self.LK_NBLCK:
+            if key in self.regions:
+                raise PermissionError(errno.EACCES, "Permission denied")
+            self.regions[key] = fd
+        elif self.regions.get(key) == fd:
+            del self.regions[key]
+        else:
+            raise PermissionError(errno.EACCES, "The segment is already unlocked")
+
+
+def test_schedule_lock_on_windows_locks_a_byte_past_the_pid_windows_only_stand_in(tmp_path, monkeypatch):
+    from ic.transfer import lock
+
+    locking = _MsvcrtLockingStandIn()
+    monkeypatch.setattr(lock, "_lock", lambda fd: lock._windows_region(fd, locking, locking.LK_NBLCK))
+    monkeypatch.setattr(lock, "_unlock", lambda fd: lock._windows_region(fd, locking, locking.LK_UNLCK))
+    held = lock.ScheduleLock("Nightly", tmp_path).acquire()
+    # The PID is readable at offset 0 (byte 0 is not locked) and the file did not grow to the lock offset.
+    assert held.path.read_bytes() == f"{os.getpid()}\n".encode()
+    assert locking.calls == [("lock", lock.WINDOWS_LOCK_OFFSET, 1)]
+    # "Another process": its own handle on the same file cannot take the lock.
+    other = os.open(held.path, os.O_RDWR)
+    try:
+        with pytest.raises(OSError):
+            lock._lock(other)
+    finally:
+        os.close(other)
+    held.release()
+    assert locking.calls[-1] == ("unlock", lock.WINDOWS_LOCK_OFFSET, 1) and not locking.regions
+    with lock.ScheduleLock("Nightly", tmp_path):  # free again
+        pass

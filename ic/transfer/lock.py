@@ -1,8 +1,12 @@
 """One schedule never runs twice at once, even from two processes: an OS file lock per schedule name.
 
 POSIX uses ``fcntl.flock`` (per open file, so two threads of one process also exclude each other); Windows uses
-``msvcrt.locking`` on the first byte. The OS drops the lock when the process dies (even on SIGKILL), so a crashed
-run never leaves a stale lock behind: the lock file itself stays and is harmless.
+``msvcrt.locking`` (LockFile) on one byte at offset ``WINDOWS_LOCK_OFFSET``, far past the PID text: Windows
+byte-range locks are mandatory, so locking byte 0 would make the PID unreadable for an admin opening the file;
+locking past the end of a file is allowed and does not grow it. The OS drops the lock when the process dies (even on
+SIGKILL / TerminateProcess), so a crashed run never leaves a stale lock behind: the lock file itself stays and is
+harmless. (Windows releases a dead process's locks "when resources allow", usually at once; a tick that still finds
+it held skips the schedule as busy and the next tick, a minute later, runs it.)
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ class ScheduleLock:
         with _held_guard:
             if key in _held:
                 raise ScheduleBusy(f"Schedule {self.name} is already running.")
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
             try:
                 _lock(fd)
             except OSError:
@@ -79,16 +83,28 @@ class ScheduleLock:
         self.release()
 
 
+WINDOWS_LOCK_OFFSET = 1 << 30  # the locked byte: past any PID text, inside a 32-bit offset for old file systems
+
+
+def _windows_region(fd: int, locking, mode: int) -> None:
+    """msvcrt.locking works from the CURRENT file position: seek to the lock byte first (also for unlocking: the
+    region must match the locked one exactly), then restore the position for the PID write."""
+    here = os.lseek(fd, 0, os.SEEK_CUR)
+    os.lseek(fd, WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+    try:
+        locking(fd, mode, 1)
+    finally:
+        os.lseek(fd, here, os.SEEK_SET)
+
+
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows CI only
     import msvcrt
 
     def _lock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        _windows_region(fd, msvcrt.locking, msvcrt.LK_NBLCK)  # NB: fails at once (LK_LOCK retries for 10 s)
 
     def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        _windows_region(fd, msvcrt.locking, msvcrt.LK_UNLCK)
 
 else:
     import fcntl
