@@ -23,7 +23,7 @@ class _Lib:
 def _dpapi_stand_in(fail_code: int = 0):
     """CryptProtectData/CryptUnprotectData/LocalFree stand-ins with the Win32 calling shape: out blob memory comes
     from malloc (LocalAlloc's role) and must be handed back to LocalFree exactly once."""
-    libc = ctypes.CDLL(None)
+    libc = ctypes.CDLL("msvcrt") if os.name == "nt" else ctypes.CDLL(None)
     libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
     libc.free.restype, libc.free.argtypes = None, [ctypes.c_void_p]
     blob_p = ctypes.POINTER(secrets.DATA_BLOB)
@@ -91,6 +91,16 @@ def test_dpapi_failure_names_the_error_windows_only_stand_in():
     with pytest.raises(SecretUnavailable, match="could not protect"):
         secrets._dpapi(b"x" * 32, True, api)
     assert calls["freed"] == []  # nothing was allocated, nothing freed
+
+
+@pytest.mark.skipif(os.name != "nt", reason="real DPAPI: Windows CI only")
+def test_real_dpapi_wraps_the_key_file_on_windows(tmp_path):
+    key_path = tmp_path / "secret.key"
+    token = secrets.SecretBox(key_path).encrypt("value", "purpose")
+    raw = key_path.read_bytes()
+    assert raw.startswith(b"DPAPI1") and len(raw) > 6 + 32
+    assert secrets.SecretBox(key_path).decrypt(token, "purpose") == "value"  # a fresh box unwraps it again
+    assert secrets._dpapi(secrets._dpapi(b"k" * 32, True), False) == b"k" * 32
 
 
 def test_key_file_without_hard_links_loses_the_race_gracefully_windows_only_stand_in(tmp_path, monkeypatch):
@@ -162,3 +172,17 @@ def test_schedule_lock_on_windows_locks_a_byte_past_the_pid_windows_only_stand_i
     assert locking.calls[-1] == ("unlock", lock.WINDOWS_LOCK_OFFSET, 1) and not locking.regions
     with lock.ScheduleLock("Nightly", tmp_path):  # free again
         pass
+
+
+@pytest.mark.skipif(os.name != "nt", reason="real msvcrt.locking: Windows CI only")
+def test_real_windows_lock_leaves_the_pid_readable(tmp_path):
+    from ic.transfer import lock
+
+    with lock.ScheduleLock("Nightly", tmp_path) as held:
+        assert held.path.read_bytes().strip() == str(os.getpid()).encode()  # another handle can read the PID
+        other = os.open(held.path, os.O_RDWR)
+        try:
+            with pytest.raises(OSError):
+                lock._lock(other)
+        finally:
+            os.close(other)
