@@ -186,3 +186,36 @@ def test_real_windows_lock_leaves_the_pid_readable(tmp_path):
                 lock._lock(other)
         finally:
             os.close(other)
+
+
+# --- file names and paths (ic/destinations/naming.py, folder.py) ---------------------------------------------------
+@pytest.mark.parametrize("value", ["COM0", "lpt0.flv", "CONIN$", "conout$.xml", "Com\u00b2 .txt", "LPT\u00b3"])
+def test_all_windows_device_names_are_refused(value):
+    from ic.destinations import naming
+
+    assert naming.is_device_name(value)
+    assert naming.clean_value(value).startswith("_")
+    assert naming.clean_file_name(value).startswith("_")
+    assert not naming.is_device_name("COM10") and not naming.is_device_name("CONSOLE.xml")
+
+
+def test_long_path_leaves_device_and_extended_paths_alone():
+    from ic.destinations import naming
+
+    pipe = "\\\\.\\pipe\\" + "p" * 300
+    assert naming.long_path(pipe, windows=True) == pipe  # not \\?\UNC\.\pipe\...
+    unc = "//server/share/" + "d" * 300
+    assert naming.long_path(unc, windows=True) == "\\\\?\\UNC\\server\\share\\" + "d" * 300
+
+
+def test_get_drive_type_prototype_and_root_windows_only_stand_in():
+    from ic.destinations import folder
+
+    seen = []
+    callback = ctypes.CFUNCTYPE(ctypes.c_uint, ctypes.c_wchar_p)(lambda root: seen.append(root) or 4)
+    kernel32 = _Lib()
+    kernel32.GetDriveTypeW = ctypes.CFUNCTYPE(ctypes.c_uint)(ctypes.cast(callback, ctypes.c_void_p).value)
+    fn = folder._declare_get_drive_type(kernel32)
+    assert fn.argtypes == [ctypes.c_wchar_p] and fn.restype is ctypes.c_uint
+    assert fn(folder.drive_root("Z:")) == folder.DRIVE_REMOTE and seen == ["Z:\\"]
+    assert folder.drive_root("Z:") == "Z:\\" and folder.drive_root("z:\\") == "z:\\"

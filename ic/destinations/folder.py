@@ -65,11 +65,28 @@ _NO_HARDLINK_ERRNOS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, err
                        getattr(errno, "EOPNOTSUPP", errno.ENOTSUP)}
 
 
-def _windows_drive_type(root: str) -> int:
+def _declare_get_drive_type(kernel32):
+    """``UINT GetDriveTypeW(LPCWSTR lpRootPathName)`` with its full prototype (a private WinDLL, not ctypes.windll)."""
+    import ctypes
+
+    fn = kernel32.GetDriveTypeW
+    fn.argtypes = [ctypes.c_wchar_p]
+    fn.restype = ctypes.c_uint
+    return fn
+
+
+def drive_root(drive: str) -> str:
+    """``Z:`` -> ``Z:\\``: GetDriveTypeW needs the root WITH its trailing backslash (``Z:`` alone is
+    DRIVE_NO_ROOT_DIR)."""
+    return drive.rstrip("\\/") + "\\"
+
+
+def _windows_drive_type(root: str) -> int:  # pragma: no cover - Windows only
     """GetDriveTypeW for a drive root such as ``Z:\\`` (Windows only)."""
     import ctypes
 
-    return int(ctypes.windll.kernel32.GetDriveTypeW(ctypes.c_wchar_p(root)))  # type: ignore[attr-defined]
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    return int(_declare_get_drive_type(kernel32)(drive_root(root)))
 
 
 def _parse_retention(value: object) -> int | None:
@@ -175,7 +192,7 @@ class FolderDestination(Destination):
         drive_type = cls.drive_type
         if drive_type is not None:
             drive = ntpath.splitdrive(directory)[0]
-            if re.fullmatch(r"[A-Za-z]:", drive) and drive_type(drive + "\\") == DRIVE_REMOTE:
+            if re.fullmatch(r"[A-Za-z]:", drive) and drive_type(drive_root(drive)) == DRIVE_REMOTE:
                 return (f"Destination Directory is on the mapped drive {drive.upper()}, which the scheduled task "
                         "cannot see; enter the UNC path instead, e.g. \\\\server\\share\\folder.")
             if not ntpath.isabs(directory) or not (drive or directory.startswith(("\\\\", "//"))):

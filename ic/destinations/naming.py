@@ -37,9 +37,11 @@ MAX_NAME_BYTES = 240  # UTF-8; leaves room for ".NNNN" from AppendNumber under t
 LONG_PATH_LIMIT = 240  # Windows: longer paths get the \\?\ prefix
 
 _RESERVED_CHARS = '<>:"|?*/\\'
+# Windows device names (learn.microsoft.com "Naming Files, Paths, and Namespaces"): also COM0/LPT0 and the
+# superscript digits the page lists, and the console names CONIN$/CONOUT$ that CreateFile opens as devices.
 _DEVICE_NAMES = frozenset(
-    ["CON", "PRN", "AUX", "NUL"]
-    + [f"{p}{i}" for p in ("COM", "LPT") for i in list("123456789") + ["\u00b9", "\u00b2", "\u00b3"]]
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{p}{i}" for p in ("COM", "LPT") for i in list("0123456789") + ["\u00b9", "\u00b2", "\u00b3"]]
 )
 _TOKEN_SYNTAX = re.compile(r"[A-Z_]+")
 _TOKEN = re.compile(r"%([A-Z_]+)%")
@@ -235,10 +237,10 @@ def long_path(path: str | os.PathLike, windows: bool | None = None) -> str:
     text = os.fspath(path)
     if windows is None:
         windows = os.name == "nt"
-    if not windows or len(text) <= LONG_PATH_LIMIT or text.startswith("\\\\?\\"):
-        return text
+    if not windows or len(text) <= LONG_PATH_LIMIT or text.replace("/", "\\").startswith(("\\\\?\\", "\\\\.\\")):
+        return text  # short, or already an extended / device path (must not become \\?\UNC\?\...)
     if os.name == "nt":
-        text = os.path.abspath(text)
+        text = os.path.abspath(text)  # \\?\ turns off normalisation: the path must be absolute, no . or ..
     text = text.replace("/", "\\")
     if text.startswith("\\\\"):
         return "\\\\?\\UNC\\" + text[2:]
