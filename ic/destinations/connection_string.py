@@ -156,10 +156,40 @@ def _build_sqlserver(p: ConnectionParams) -> str:
     else:
         raise ConfigError("Authentication must be Windows or SQL Server.", field="auth")
     known = {k.lower() for k, _ in pairs} | {"trusted_connection", "uid", "pwd"}
-    pairs += [(k, v) for k, v in parse_odbc(p.other) if k.lower() not in known]
+    other = [(k, v) for k, v in parse_odbc(p.other) if k.lower() not in known]
+    other_keys = {k.lower() for k, _ in other}
+    if _driver_version(pairs[0][1]) >= 18 and "encrypt" not in other_keys:
+        # Driver 18's defaults, spelled out so the Connection String shows the knob: a server with a self-signed
+        # certificate needs TrustServerCertificate=yes in Other Connection Params (see encryption_hint).
+        pairs.append(("Encrypt", "yes"))
+        if "trustservercertificate" not in other_keys:
+            pairs.append(("TrustServerCertificate", "no"))
+    pairs += other
     # DRIVER keeps its braces verbatim; other values are quoted only when needed
     odbc = ";".join([f"DRIVER={pairs[0][1]}"] + [f"{k}={odbc_quote(v)}" for k, v in pairs[1:]])
     return "mssql+pyodbc:///?odbc_connect=" + quote_plus(odbc)
+
+
+def _driver_version(driver: str) -> int:
+    """18 for "{ODBC Driver 18 for SQL Server}", 0 for any other driver."""
+    match = _MS_DRIVER.match(driver.strip())
+    return int(re.search(r"\d+", driver).group()) if match else 0  # type: ignore[union-attr]
+
+
+_CERT_WORDS = ("certificate", "ssl provider", "tls handshake")
+
+
+def encryption_hint(url: str, reason: str) -> str:
+    """For a SQL Server connection refused over its TLS certificate (ODBC Driver 18 encrypts and verifies by
+    default; most servers have a self-signed one): the sentence to add to the error, else ""."""
+    try:
+        backend = _make(url).get_backend_name()
+    except ConfigError:
+        return ""
+    if backend != "mssql" or not any(w in reason.lower() for w in _CERT_WORDS):
+        return ""
+    return ("; if the server uses a self-signed certificate, add TrustServerCertificate=yes to Other Connection "
+            "Params (or install a certificate the computer trusts)")
 
 
 def parse_url(url: str) -> ConnectionParams:

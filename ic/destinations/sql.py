@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Engine, create_engine, delete, event, insert, select
@@ -158,7 +159,7 @@ class SqlDestination(Destination):
             reason = reason.replace(secret, cs.MASK)
         unavailable = isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
         cls = DestinationUnavailable if unavailable else DestinationError
-        return cls(f"Cannot {doing} {self._where()}: {reason}.")
+        return cls(f"Cannot {doing} {self._where()}: {reason}{cs.encryption_hint(self._url(), reason)}.")
 
     def _ensure_tables(self, conn: Connection) -> None:
         t.metadata.create_all(conn, checkfirst=True)
@@ -231,7 +232,7 @@ def write_batch(conn: Connection, host_name: str, sessions: list[Session], syste
             event_objs.append(e)
     for table, rows in child_rows.items():
         if rows:
-            conn.execute(insert(table), rows)
+            conn.execute(insert(table), _storable(conn, rows))
     if events:
         event_ids = _insert_returning_ids(conn, t.session_event, events)
         data, sysinfo = [], []
@@ -240,9 +241,9 @@ def write_batch(conn: Connection, host_name: str, sessions: list[Session], syste
             if system_info:
                 sysinfo.extend(t.system_information_rows(eid, e))
         if data:
-            conn.execute(insert(t.session_event_data), data)
+            conn.execute(insert(t.session_event_data), _storable(conn, data))
         if sysinfo:
-            conn.execute(insert(t.system_information), sysinfo)
+            conn.execute(insert(t.system_information), _storable(conn, sysinfo))
     return len(batch)
 
 
@@ -263,11 +264,26 @@ def _delete_sessions(conn: Connection, host_name: str, lsids: list[str]) -> None
 
 def _insert_returning_ids(conn: Connection, table, rows: list[dict]) -> list[int]:
     """Insert rows and return their generated ids in row order: one bulk RETURNING/OUTPUT statement where the
-    dialect guarantees the order (SQLite, PostgreSQL, SQL Server, MariaDB), else a row at a time (MySQL)."""
+    dialect guarantees the order (SQLite, PostgreSQL, SQL Server, MariaDB), else a row at a time (MySQL).
+    SQL Server: INSERT ... OUTPUT inserted.id SELECT ... FROM (VALUES ...) ORDER BY, in statements of at most 2099
+    parameters; SQLAlchemy sorts the OUTPUT rows by the IDENTITY values (assigned in ORDER BY order)."""
+    rows = _storable(conn, rows)
     if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
         stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(conn.execute(stmt, rows).scalars().all())
     return [conn.execute(insert(table), row).inserted_primary_key[0] for row in rows]
+
+
+def _storable(conn: Connection, rows: list[dict]) -> list[dict]:
+    """PostgreSQL refuses NUL (U+0000) in text ("cannot contain NUL (0x00) bytes"), and a base64 chat body can hold
+    one: it becomes U+FFFD there, as undecodable bytes already do. SQL Server, MySQL and SQLite store it as is."""
+    if conn.dialect.name != "postgresql":
+        return rows
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, str) and "\x00" in value:
+                row[key] = value.replace("\x00", "\ufffd")
+    return rows
 
 
 def _batches(items: Iterable[Session], size: int) -> Iterator[list[Session]]:
@@ -284,6 +300,9 @@ def _batches(items: Iterable[Session], size: int) -> Iterator[list[Session]]:
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
+    args = getattr(orig, "args", ())
+    if len(args) == 2 and all(isinstance(a, str) for a in args) and re.fullmatch(r"[0-9A-Z]{5}", args[0]):
+        text = args[1].strip()  # pyodbc: ('08001', '[08001] [Microsoft][ODBC Driver 18 ...]...'): the message
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return first.rstrip(".")[:300]
 

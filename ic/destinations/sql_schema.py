@@ -180,9 +180,21 @@ def _clip(table: Table, row: dict) -> dict:
     """Cut over-long text to its column's length, so one odd value never makes a whole session fail."""
     for name, length in _LENGTHS[table.name].items():
         value = row.get(name)
-        if isinstance(value, str) and len(value) > length:
-            row[name] = value[:length]
+        if isinstance(value, str) and len(value) * 2 > length:
+            row[name] = clip_text(value, length)
     return row
+
+
+def clip_text(value: str, length: int) -> str:
+    """At most ``length`` UTF-16 code units: SQL Server's NVARCHAR(n) counts those, so an emoji takes 2 (and a value
+    over n fails the whole statement: "String or binary data would be truncated"). Never splits a surrogate pair;
+    on PostgreSQL/MySQL (which count characters) this clips a little early only for text beyond the BMP."""
+    if len(value) <= length and all(ord(c) < 0x10000 for c in value):
+        return value
+    units = value.encode("utf-16-le", "surrogatepass")[: length * 2]
+    if len(units) >= 2 and 0xD800 <= int.from_bytes(units[-2:], "little") <= 0xDBFF:
+        units = units[:-2]  # a high surrogate whose low half was cut off
+    return units.decode("utf-16-le", "surrogatepass")
 
 
 def session_row(host_name: str, s: Session) -> dict:

@@ -11,10 +11,14 @@ from sqlalchemy import (
     Table,
     Unicode,
     UnicodeText,
-    UniqueConstraint,
 )
+from sqlalchemy.dialects import mssql
 
 SCHEMA_VERSION = 1
+
+# NVARCHAR(max) on SQL Server whatever server version the dialect detects (its fallback for UnicodeText is the
+# deprecated NTEXT, which cannot be compared with = or sorted); TEXT elsewhere.
+LongText = UnicodeText().with_variant(mssql.NVARCHAR(), "mssql")
 
 metadata = MetaData()
 
@@ -22,7 +26,7 @@ meta = Table(
     "ic_meta",
     metadata,
     Column("key", Unicode(100), primary_key=True),
-    Column("value", UnicodeText, nullable=False),
+    Column("value", LongText, nullable=False),
 )
 
 sites = Table(
@@ -32,9 +36,9 @@ sites = Table(
     Column("name", Unicode(200), nullable=False, unique=True),
     Column("host", Unicode(300), nullable=False),
     Column("client_id", Unicode(300), nullable=False),
-    Column("client_secret_enc", UnicodeText, nullable=True),
-    Column("backup_password_enc", UnicodeText, nullable=True),
-    Column("ca_bundle", UnicodeText, nullable=True),
+    Column("client_secret_enc", LongText, nullable=True),
+    Column("backup_password_enc", LongText, nullable=True),
+    Column("ca_bundle", LongText, nullable=True),
     Column("product", Unicode(20), nullable=False, default="detect"),
 )
 
@@ -44,8 +48,8 @@ destinations = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", Unicode(200), nullable=False, unique=True),
     Column("type", Unicode(100), nullable=False),
-    Column("config_json", UnicodeText, nullable=False),
-    Column("secrets_enc", UnicodeText, nullable=True),
+    Column("config_json", LongText, nullable=False),
+    Column("secrets_enc", LongText, nullable=True),
 )
 
 schedules = Table(
@@ -57,7 +61,7 @@ schedules = Table(
     Column("at_time", Unicode(5), nullable=True),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("last_run", DateTime(timezone=False), nullable=True),
-    Column("last_status", UnicodeText, nullable=True),
+    Column("last_status", LongText, nullable=True),
 )
 
 transfers = Table(
@@ -77,7 +81,7 @@ transfer_state = Table(
     Column("site_id", Integer, ForeignKey("ic_site.id", ondelete="CASCADE"), primary_key=True),
     Column("destination_id", Integer, ForeignKey("ic_destination.id", ondelete="CASCADE"), primary_key=True),
     Column("data_type", Unicode(50), primary_key=True),
-    Column("state_json", UnicodeText, nullable=False),
+    Column("state_json", LongText, nullable=False),
     Column("updated_at", DateTime(timezone=False), nullable=False),
 )
 
@@ -85,9 +89,8 @@ app_settings = Table(
     "ic_app_setting",
     metadata,
     Column("key", Unicode(100), primary_key=True),
-    Column("value", UnicodeText, nullable=True),
-    UniqueConstraint("key", name="uq_ic_app_setting_key"),
-)
+    Column("value", LongText, nullable=True),
+)  # (its primary key is the unique key: no extra UNIQUE constraint, which SQL Server would index a second time)
 
 # Each step takes a Connection and upgrades from version N to N+1.
 MIGRATIONS: dict[int, object] = {}

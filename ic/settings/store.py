@@ -79,6 +79,8 @@ class SettingsStore:
             if db and db != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:  # a settings server (SQL Server, PostgreSQL) restarted while the GUI was open: reconnect, not fail
+            kwargs["pool_pre_ping"] = True
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except Exception as exc:  # noqa: BLE001

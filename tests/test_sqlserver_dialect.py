@@ -1,0 +1,450 @@
+"""The SQL Server path without a SQL Server: DDL and every statement the SQL destination sends through SQLAlchemy's
+mssql+pyodbc dialect, captured by a stand-in pyodbc module (SQL SERVER ITSELF IS MOCKED: tests that use it say
+"mock_sql_server" in their names), plus what real PostgreSQL, real SQLite and the real SQLite ODBC driver prove.
+
+What stays unverifiable here (needs a real SQL Server): the server's own parsing of the statements, Driver 17/18
+TLS negotiation, Windows authentication, and locking/deadlock behaviour of concurrent writers."""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import types
+from datetime import datetime
+
+import pyodbc
+import pytest
+from sqlalchemy import create_engine, insert
+from sqlalchemy.dialects import mssql
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from ic.destinations import connection_string as cs
+from ic.destinations import sql_schema as t
+from ic.destinations.sql import SqlDestination, engine_kwargs, write_batch
+from ic.errors import DestinationUnavailable
+from ic.sessions.model import Event, EventData
+from ic.settings import schema as settings_schema
+from tests.test_sql_destination import HOST, dest, dump, pra_session, rs_session
+
+MS18 = "ODBC Driver 18 for SQL Server"
+MAX_PARAMS = 2100  # SQL Server's limit per statement (SQLAlchemy batches at 2099)
+
+
+# --- a stand-in pyodbc: answers the dialect's start-up queries and keeps inserted rows per table ---------------
+class FakeSqlServer:
+    """Records (kind, sql, params, fast_executemany) and plays IDENTITY + OUTPUT inserted.id. OUTPUT rows come back
+    in REVERSE order (the server promises no order), so id-to-row matching must not rely on it."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, str, object, bool]] = []
+        self.tables: dict[str, list[dict]] = {}
+        self.connect_strings: list[str] = []
+
+    def module(self) -> types.ModuleType:
+        mod = types.ModuleType("pyodbc")
+        mod.__dict__.update({k: getattr(pyodbc, k) for k in dir(pyodbc) if not k.startswith("__")})
+        mod.connect = lambda conn_str, **kw: (self.connect_strings.append(conn_str), _Conn(self))[1]
+        return mod
+
+    def insert_rows(self, sql: str, flat: tuple) -> list[int]:
+        m = re.match(r"INSERT INTO (\S+) \(([^)]*)\)", sql)
+        table, cols = m.group(1).strip("[]"), [c.strip() for c in m.group(2).split(",")]
+        rows = self.tables.setdefault(table, [])
+        ids = []
+        for i in range(0, len(flat), len(cols)):
+            rows.append({"id": len(rows) + 1, **dict(zip(cols, flat[i:i + len(cols)]))})
+            ids.append(len(rows))
+        return ids
+
+    def statements(self, prefix: str = "") -> list[tuple[str, str, object, bool]]:
+        return [e for e in self.log if e[1] and " ".join(e[1].split()).startswith(prefix)]
+
+
+class _Conn:
+    def __init__(self, server: FakeSqlServer) -> None:
+        self.server, self.autocommit, self.timeout = server, False, 0
+
+    def cursor(self):
+        return _Cursor(self.server)
+
+    def commit(self):
+        self.server.log.append(("commit", "", None, False))
+
+    def rollback(self):
+        self.server.log.append(("rollback", "", None, False))
+
+    def close(self):
+        pass
+
+    def getinfo(self, _what):
+        return "16.00.1000"
+
+    def add_output_converter(self, *_a):
+        pass
+
+
+class _Cursor:
+    def __init__(self, server: FakeSqlServer) -> None:
+        self.server, self._rows, self.description, self.rowcount, self.fast_executemany = server, [], None, -1, False
+
+    def setinputsizes(self, _sizes):
+        pass
+
+    def execute(self, sql, *params):
+        if len(params) == 1 and isinstance(params[0], (list, tuple)):
+            params = tuple(params[0])
+        self.server.log.append(("execute", sql, params, self.fast_executemany))
+        s = " ".join(sql.split())
+        self.description, self._rows, self.rowcount = None, [], 0
+        if "SERVERPROPERTY('ProductVersion')" in s:
+            self._result(["v"], [("16.0.1000.6",)])
+        elif "schema_name()" in s:
+            self._result(["s"], [("dbo",)])
+        elif "transaction_isolation_level" in s:
+            self._result(["l"], [("READ COMMITTED",)])
+        elif s.startswith("INSERT"):
+            ids = self.server.insert_rows(s, params)
+            out = re.search(r" OUTPUT (.*?) (VALUES|SELECT) ", s)
+            if out:
+                cols = [c.strip() for c in out.group(1).split(",")]
+                self._result(cols, [tuple(i for _ in cols) for i in reversed(ids)])
+            self.rowcount = len(ids)
+        elif s.startswith("SELECT session.id FROM session WHERE session.host_name = ?"):
+            host, lsids = params[0], set(params[1:])
+            self._result(["id"], [(r["id"],) for r in self.server.tables.get("session", [])
+                                  if r["host_name"] == host and r["lsid"] in lsids])
+        elif s.startswith("SELECT"):
+            self._result(["x"], [])
+        return self
+
+    def executemany(self, sql, seq):
+        seq = [tuple(p) for p in seq]
+        self.server.log.append(("executemany", sql, seq, self.fast_executemany))
+        for params in seq:
+            self.server.insert_rows(" ".join(sql.split()), params)
+        self.description, self._rows, self.rowcount = None, [], len(seq)
+
+    def _result(self, cols, rows):
+        self.description = [(c, None, None, None, None, None, None) for c in cols]
+        self._rows, self.rowcount = list(rows), -1
+
+    def fetchone(self):
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self):
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchmany(self, n=1):
+        rows, self._rows = self._rows[:n], self._rows[n:]
+        return rows
+
+    def nextset(self):
+        return False
+
+    def close(self):
+        pass
+
+
+def mock_sql_server_destination(driver: str = MS18) -> tuple[SqlDestination, FakeSqlServer]:
+    server = FakeSqlServer()
+    url = cs.build_url(cs.ConnectionParams(server="db1", database="ic", username="ic", password="Pw;1", driver=driver))
+    d = dest(url)
+    d._engine = create_engine(url, module=server.module(), **engine_kwargs(url))
+    return d, server
+
+
+def busy_sessions(n: int = 50, events: int = 60) -> list:
+    """A full batch of sessions with many events (each with data rows): thousands of rows per table."""
+    out = []
+    for i in range(n):
+        s = copy.deepcopy(rs_session() if i % 2 else pra_session())
+        s.lsid = f"{i:032x}"
+        s.events = s.events + [Event("Chat Message", 1718705500 + k, "Alex Rep", "representative", "2",
+                                     body=f"message {k} of {i}", data=[EventData("body", f"message {k} of {i}"),
+                                                                       EventData("k", str(k))])
+                               for k in range(events)]
+        out.append(s)
+    return out
+
+
+def mock_dump(server: FakeSqlServer) -> dict[str, list[dict]]:
+    """The mock's tables shaped like tests.test_sql_destination.dump (every column, ids are 1..n per table)."""
+    return {tb.name: [{c.name: r.get(c.name) for c in tb.columns} for r in server.tables.get(tb.name, [])]
+            for tb in t.ALL_TABLES}
+
+
+# --- DDL ------------------------------------------------------------------------------------------------------
+def _ddl(metadata) -> str:
+    d = mssql.dialect()  # no server version: the dialect's most conservative guesses (e.g. NTEXT for UnicodeText)
+    parts = []
+    for tb in metadata.sorted_tables:
+        parts.append(str(CreateTable(tb).compile(dialect=d)))
+        parts += [str(CreateIndex(ix).compile(dialect=d)) for ix in tb.indexes]
+    return "\n".join(parts)
+
+
+def test_settings_ddl_for_sql_server_uses_nvarchar_max_quotes_key_and_has_no_redundant_unique():
+    ddl = _ddl(settings_schema.metadata)
+    assert "NTEXT" not in ddl and "value NVARCHAR(max) NOT NULL" in ddl and "state_json NVARCHAR(max)" in ddl
+    assert "[key] NVARCHAR(100) NOT NULL" in ddl and "PRIMARY KEY ([key])" in ddl  # KEY is reserved in T-SQL
+    assert "enabled BIT NOT NULL" in ddl and "id INTEGER NOT NULL IDENTITY" in ddl
+    assert "UNIQUE ([key])" not in ddl  # the primary key already is the unique index
+
+
+def test_storage_ddl_for_sql_server():
+    ddl = _ddl(t.metadata)
+    assert "NTEXT" not in ddl and "IDENTITY" in ddl and "CREATE TABLE [user]" in ddl and "ON [user] (session_id)" in ddl
+    assert ddl.count("BIGINT NOT NULL IDENTITY") == len(t.ALL_TABLES)
+    # datetimes are whole seconds (unix time from the appliance): DATETIME holds them exactly
+    assert "start_time DATETIME NULL" in ddl and "event_time DATETIME NULL" in ddl
+
+
+@pytest.mark.parametrize("metadata", [t.metadata, settings_schema.metadata], ids=["storage", "settings"])
+def test_index_keys_fit_sql_servers_900_byte_limit(metadata):
+    def width(col) -> int:
+        length = getattr(col.type, "length", None)
+        return 2 * length if length else 8  # NVARCHAR(n): 2 bytes a unit; numbers: 8 at most
+    for tb in metadata.tables.values():
+        keys = [list(c.columns) for c in tb.constraints if c.__class__.__name__ in ("UniqueConstraint", "PrimaryKeyConstraint")]
+        keys += [list(ix.columns) for ix in tb.indexes]
+        for cols in keys:
+            assert sum(width(c) for c in cols) <= 900, (tb.name, [c.name for c in cols])
+
+
+@pytest.mark.parametrize("metadata", [t.metadata, settings_schema.metadata], ids=["storage", "settings"])
+def test_no_multiple_or_cyclic_cascade_paths_which_sql_server_refuses(metadata):
+    """SQL Server error 1785: a table reachable from another by two ON DELETE CASCADE paths (or a cycle)."""
+    edges: dict[str, list[str]] = {}
+    for tb in metadata.tables.values():
+        for fk in tb.foreign_keys:
+            if (fk.ondelete or "").upper() == "CASCADE":
+                edges.setdefault(fk.column.table.name, []).append(tb.name)
+
+    def paths(src: str, seen: tuple) -> list[tuple]:
+        out = []
+        for child in edges.get(src, []):
+            assert child not in seen, f"cascade cycle through {child}"
+            out.append(seen + (child,))
+            out += paths(child, seen + (child,))
+        return out
+
+    for root in list(edges):
+        ends = [p[-1] for p in paths(root, (root,))]
+        assert len(ends) == len(set(ends)), (root, ends)
+
+
+# --- every statement of a full batch, through the real mssql+pyodbc dialect -----------------------------------
+def test_full_batch_statements_stay_under_2100_parameters_on_mock_sql_server():
+    d, server = mock_sql_server_destination()
+    assert d.store_sessions(HOST, busy_sessions()) == 50
+    for kind, sql, params, _fast in server.log:
+        if kind == "execute":
+            assert len(params) < MAX_PARAMS, sql[:80]
+        elif kind == "executemany":
+            assert all(len(p) < MAX_PARAMS for p in params)
+    outputs = server.statements("INSERT INTO session_event (")
+    assert len(outputs) > 1  # 3,000+ events x 7 columns: split into several OUTPUT statements
+    assert all("OUTPUT inserted.id" in sql and "ORDER BY" in sql for _, sql, _, _ in outputs)
+    # children without RETURNING: one pyodbc executemany with fast_executemany (Microsoft's driver)
+    data = server.statements("INSERT INTO session_event_data")
+    assert [(kind, fast) for kind, _, _, fast in data] == [("executemany", True)]
+    assert [e[0] for e in server.log].count("commit") == 2  # tables (first use), then the batch: one transaction
+
+
+def test_ids_from_output_rows_in_any_order_land_on_the_right_parents_on_mock_sql_server(tmp_path):
+    """The mock returns OUTPUT rows reversed; the stored rows must still equal what real SQLite stores."""
+    sessions = busy_sessions(n=12, events=300)  # 12 x 305 events: several insertmanyvalues batches
+    d, server = mock_sql_server_destination()
+    d.store_sessions(HOST, sessions)
+    lite = f"sqlite:///{tmp_path / 'ic.db'}"
+    real = dest(lite)
+    real.store_sessions(HOST, sessions)
+    real.close()
+    assert mock_dump(server) == dump(lite)
+
+
+def test_storing_again_deletes_children_before_parents_on_mock_sql_server():
+    d, server = mock_sql_server_destination()
+    d.store_sessions(HOST, busy_sessions(n=3, events=2))
+    server.log.clear()
+    d.store_sessions(HOST, busy_sessions(n=3, events=2))
+    deletes = [" ".join(sql.split()).split(" WHERE")[0] for kind, sql, _, _ in server.log if sql.startswith("DELETE")]
+    assert deletes == ["DELETE FROM session_event_data", "DELETE FROM system_information", "DELETE FROM session_event",
+                       "DELETE FROM [user]", "DELETE FROM team", "DELETE FROM endpoint", "DELETE FROM custom_attribute",
+                       "DELETE FROM session"]
+
+
+def test_without_microsofts_driver_multi_row_inserts_also_stay_under_2100_parameters_on_mock_sql_server():
+    d, server = mock_sql_server_destination(driver="FreeTDS")  # no fast_executemany: insertmanyvalues everywhere
+    d.store_sessions(HOST, busy_sessions())
+    assert not any(fast for *_, fast in server.log)
+    assert all(len(p) < MAX_PARAMS for kind, _, p, _ in server.log if kind == "execute")
+    assert len(server.statements("INSERT INTO session_event_data")) > 1
+
+
+# --- text that SQL Server / PostgreSQL would refuse ------------------------------------------------------------
+def test_emoji_count_twice_toward_nvarchar_length_on_mock_sql_server():
+    """NVARCHAR(255) holds 255 UTF-16 code units: 200 emoji are 400. Over the limit, SQL Server refuses the whole
+    statement ("String or binary data would be truncated"), failing the batch on every retry."""
+    s = pra_session()
+    s.jumpoint_name = "😀" * 200
+    s.representatives[0].display_name = "x" + "😀" * 127  # 255 units of room: "x" + 127 emoji (254 units) fits
+    d, server = mock_sql_server_destination()
+    d.store_sessions(HOST, [s])
+    name = server.tables["session"][0]["jumpoint_name"]
+    assert name == "😀" * 127 and len(name.encode("utf-16-le")) // 2 == 254  # never half an emoji
+    assert server.tables["user"][0]["display_name"] == "x" + "😀" * 127
+    for table in t.ALL_TABLES:
+        for col, length in t.max_lengths(table).items():
+            for row in server.tables.get(table.name, []):
+                if isinstance(row.get(col), str):
+                    assert len(row[col].encode("utf-16-le")) // 2 <= length, (table.name, col)
+
+
+def test_clip_text_counts_utf16_units():
+    assert t.clip_text("a" * 10, 5) == "a" * 5
+    assert t.clip_text("ab😀", 3) == "ab" and t.clip_text("ab😀", 4) == "ab😀"
+    assert t.clip_text("é" * 300, 255) == "é" * 255  # accents are one unit
+    assert t.clip_text("short", 255) == "short"
+
+
+def test_nul_in_a_chat_body_is_stored_on_postgresql(pg_url):
+    """A base64 encoded_body can decode to text with U+0000, which PostgreSQL refuses in text columns."""
+    s = rs_session()
+    s.events[2].body = "before\x00after"
+    s.events[2].data = [EventData("body", "before\x00after")]
+    s.external_key = "INC\x00 1"
+    d = dest(pg_url)
+    assert d.store_sessions(HOST, [s]) == 1
+    d.close()
+    db = dump(pg_url)
+    assert [r["value"] for r in db["session_event_data"] if r["name"] == "body"] == ["before\ufffdafter"]
+    assert db["session"][0]["external_key"] == "INC\ufffd 1"
+
+
+def test_nul_is_kept_as_is_where_the_database_accepts_it(tmp_path):
+    s = rs_session()
+    s.events[2].data = [EventData("body", "before\x00after")]
+    url = f"sqlite:///{tmp_path / 'ic.db'}"
+    d = dest(url)
+    d.store_sessions(HOST, [s])
+    d.close()
+    assert [r["value"] for r in dump(url)["session_event_data"] if r["name"] == "body"] == ["before\x00after"]
+
+
+# --- connection -----------------------------------------------------------------------------------------------
+def test_driver_18_connection_string_spells_out_encryption_and_keeps_a_trust_override():
+    url = cs.build_url(cs.ConnectionParams(server="db1", database="ic", auth="windows", driver=MS18))
+    odbc = cs.odbc_string(make_url(url))
+    assert odbc == f"DRIVER={{{MS18}}};SERVER=db1;DATABASE=ic;Trusted_Connection=yes;Encrypt=yes;TrustServerCertificate=no"
+    p = cs.parse_url(url)
+    assert p.other == "Encrypt=yes;TrustServerCertificate=no"  # what the dialog shows in Other Connection Params
+    p.other = "Encrypt=yes;TrustServerCertificate=yes"  # the user's change for a self-signed server
+    assert cs.odbc_string(make_url(cs.build_url(p))).endswith(";Encrypt=yes;TrustServerCertificate=yes")
+    p.other = "Encrypt=no"
+    assert cs.odbc_string(make_url(cs.build_url(p))).endswith(";Trusted_Connection=yes;Encrypt=no")
+    # Driver 17 (default Encrypt=no) is left exactly as the user wrote it
+    d17 = cs.build_url(cs.ConnectionParams(server="db1", database="ic", auth="windows", driver="ODBC Driver 17 for SQL Server"))
+    assert cs.odbc_string(make_url(d17)).endswith("DATABASE=ic;Trusted_Connection=yes")
+
+
+def test_connection_string_reaches_pyodbc_whole_on_mock_sql_server():
+    d, server = mock_sql_server_destination()
+    d.test()
+    assert server.connect_strings == [f"DRIVER={{{MS18}}};SERVER=db1;DATABASE=ic;UID=ic;PWD={{Pw;1}};Encrypt=yes;"
+                                      "TrustServerCertificate=no"]
+
+
+def test_self_signed_certificate_error_names_destination_and_the_fix_without_password():
+    d, _server = mock_sql_server_destination()
+    driver_error = pyodbc.OperationalError(
+        "08001", "[08001] [Microsoft][ODBC Driver 18 for SQL Server]SSL Provider: [error:0A000086:SSL routines::"
+                 "certificate verify failed:self-signed certificate] (-1) (SQLDriverConnect); PWD=Pw;1")
+    err = d._fail(OperationalError("connect", {}, driver_error), "connect to")
+    msg = str(err)
+    assert isinstance(err, DestinationUnavailable)
+    assert msg.startswith("Cannot connect to SQL destination Warehouse (SQL Server db1/ic): [08001] [Microsoft]")
+    assert "TrustServerCertificate=yes" in msg and "Pw;1" not in msg and "('08001'" not in msg
+    other = d._fail(OperationalError("x", {}, pyodbc.OperationalError("HYT00", "[HYT00] Login timeout expired")), "connect to")
+    assert str(other).endswith(": [HYT00] Login timeout expired.")  # no certificate advice where it does not apply
+
+
+# --- the ODBC path: the exact executemany statements, through pyodbc and a real ODBC driver -------------------
+SQLITE_ODBC = "SQLite3"
+
+
+@pytest.mark.skipif(SQLITE_ODBC not in pyodbc.drivers(), reason="libsqliteodbc is not installed")
+def test_mssql_executemany_statements_odbc_path_via_sqlite_odbc_driver(tmp_path):
+    """Replays, verbatim, the executemany INSERTs the mssql dialect sends (brackets and all: SQLite accepts [user])
+    with their parameters through pyodbc into the real SQLite ODBC driver, fast_executemany off. Proves pyodbc binds
+    our Python values (str with emoji/accents, None, int, datetime) for each of those statements; the OUTPUT
+    statements are T-SQL only and stay covered by the mock tests above."""
+    sessions = busy_sessions(n=4, events=3)
+    sessions[0].representatives[0].display_name = "Zoë 😀 Алекс"
+    d, server = mock_sql_server_destination()
+    d.store_sessions(HOST, sessions)
+    many = [(sql, params) for kind, sql, params, _ in server.log if kind == "executemany"]
+    assert {re.match(r"INSERT INTO (\S+)", sql).group(1) for sql, _ in many} >= {"[user]", "endpoint", "session_event_data"}
+    db = tmp_path / "odbc.db"
+    sqlite_engine = create_engine(f"sqlite:///{db}")
+    t.metadata.create_all(sqlite_engine)
+    sqlite_engine.dispose()
+    conn = pyodbc.connect(f"DRIVER={{{SQLITE_ODBC}}};Database={db}", autocommit=False)
+    try:
+        cur = conn.cursor()
+        cur.fast_executemany = False
+        cur.execute("PRAGMA foreign_keys=OFF")  # parents come from the OUTPUT statements, not replayed here
+        for sql, params in many:
+            cur.executemany(sql, params)
+        conn.commit()
+        stored = cur.execute("SELECT display_name FROM [user] ORDER BY id").fetchall()
+        assert stored[0][0] == "Zoë 😀 Алекс"
+        counts = {tb: cur.execute(f"SELECT COUNT(*) FROM {tb}").fetchone()[0] for tb in ("[user]", "session_event_data")}
+    finally:
+        conn.close()
+    assert counts == {"[user]": len(server.tables["user"]), "session_event_data": len(server.tables["session_event_data"])}
+
+
+def test_datetimes_sent_to_sql_server_are_naive_whole_seconds_on_mock_sql_server():
+    d, server = mock_sql_server_destination()
+    d.store_sessions(HOST, [rs_session()])
+    times = [v for _, sql, params, _ in server.statements("INSERT INTO session") for v in params if isinstance(v, datetime)]
+    assert times and all(v.tzinfo is None and v.microsecond == 0 for v in times)
+    assert server.tables["session"][0]["start_time"] == datetime(2024, 6, 18, 10, 10)
+
+
+def test_settings_engine_pings_a_database_server_before_use(monkeypatch):
+    from ic.settings import store as store_mod
+
+    seen = {}
+
+    def fake_create_engine(url, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")  # no server to reach; only the options matter
+
+    monkeypatch.setattr(store_mod, "create_engine", fake_create_engine)
+    with pytest.raises(Exception):
+        store_mod.SettingsStore("postgresql+psycopg://u@127.0.0.1:1/settings")
+    assert seen.get("pool_pre_ping") is True
+
+
+def test_insert_of_one_row_uses_output_on_mock_sql_server():
+    d, server = mock_sql_server_destination()
+    with d.engine.begin() as conn:
+        ids = conn.execute(insert(t.session).returning(t.session.c.id, sort_by_parameter_order=True),
+                           [t.session_row(HOST, rs_session())]).scalars().all()
+    assert ids == [1]
+    assert "OUTPUT inserted.id" in server.statements("INSERT INTO session")[0][1]
+
+
+@pytest.mark.skipif(not os.environ.get("IC_TEST_MSSQL_URL"), reason="set IC_TEST_MSSQL_URL to a real SQL Server")
+def test_real_sql_server_round_trip():
+    """Runs only where a real SQL Server is reachable (IC_TEST_MSSQL_URL, an mssql+pyodbc URL of an empty database)."""
+    url = os.environ["IC_TEST_MSSQL_URL"]
+    d = dest(url)
+    assert d.store_sessions(HOST, busy_sessions(n=50, events=60)) == 50
+    assert d.store_sessions(HOST, busy_sessions(n=50, events=60)) == 50
+    d.close()
