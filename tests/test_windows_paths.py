@@ -219,3 +219,92 @@ def test_get_drive_type_prototype_and_root_windows_only_stand_in():
     assert fn.argtypes == [ctypes.c_wchar_p] and fn.restype is ctypes.c_uint
     assert fn(folder.drive_root("Z:")) == folder.DRIVE_REMOTE and seen == ["Z:\\"]
     assert folder.drive_root("Z:") == "Z:\\" and folder.drive_root("z:\\") == "z:\\"
+
+
+# --- Task Scheduler (ic/scheduling/task_windows.py) ----------------------------------------------------------------
+def test_time_trigger_children_follow_the_schema_sequence():
+    from lxml import etree
+
+    from ic.scheduling.task_windows import TASK_NS, build_task_xml
+
+    root = etree.fromstring(build_task_xml("C:\\IC\\IntegrationClient.exe", "tick", "C:\\IC", "CORP\\alice")
+                            .split("\n", 1)[1].encode())
+    trigger = root.find(f"{{{TASK_NS}}}Triggers/{{{TASK_NS}}}TimeTrigger")
+    sequence = ["Enabled", "StartBoundary", "EndBoundary", "Repetition", "ExecutionTimeLimit", "RandomDelay"]
+    names = [etree.QName(child).localname for child in trigger]
+    assert names == sorted(names, key=sequence.index)  # triggerBaseType + timeTriggerType are xs:sequence
+    exec_ = root.find(f"{{{TASK_NS}}}Actions/{{{TASK_NS}}}Exec")
+    assert [etree.QName(c).localname for c in exec_] == ["Command", "Arguments", "WorkingDirectory"]
+
+
+_GERMAN_VERBOSE = ('"PC01","\\IntegrationClient\\Scheduler","25.11.2026 18:01:00","{status}","Interaktiv/Hintergrund",'
+                   '"25.11.2026 18:00:00","{last}","CORP\\alice","C:\\IC\\IntegrationClient.exe tick","C:\\IC",'
+                   '"Integration Client scheduler"\r\n')
+
+
+def test_status_is_read_from_numbers_not_localized_words_windows_only_schtasks_stand_in():
+    from ic.scheduling.task import RunResult
+    from ic.scheduling.task_windows import WindowsTask, build_task_xml, parse_query_csv
+
+    assert parse_query_csv(_GERMAN_VERBOSE.format(status="Wird ausgeführt", last="267009")) == ("Wird ausgeführt", True)
+    assert parse_query_csv(_GERMAN_VERBOSE.format(status="Bereit", last="0")) == ("Bereit", False)
+    assert parse_query_csv(_GERMAN_VERBOSE.format(status="Tâche inconnue", last="267009"))[1] is True
+    assert parse_query_csv('"\\IntegrationClient\\Scheduler","N/A","Running"\r\n') == ("Running", True)
+    assert parse_query_csv("") == ("", False)
+
+    xml = build_task_xml("C:\\IC\\IntegrationClient.exe", "tick", "C:\\IC", "CORP\\alice")
+    calls = []
+
+    def schtasks(argv, input=None):  # German Windows: schtasks.exe stand-in
+        calls.append(argv)
+        if "/XML" in argv:
+            return RunResult(0, xml)
+        return RunResult(0, _GERMAN_VERBOSE.format(status="Wird ausgeführt", last="267009"))
+
+    st = WindowsTask(runner=schtasks, user="CORP\\alice").status()
+    assert (st.state, st.raw) == ("running", "Wird ausgeführt") and "running a tick now" in st.detail
+    assert calls[-1] == ["schtasks", "/Query", "/TN", "\\IntegrationClient\\Scheduler", "/V", "/FO", "CSV", "/NH"]
+
+
+def test_windows_account_from_get_user_name_ex_windows_only_stand_in():
+    from ic.scheduling.task_windows import windows_account
+
+    name = "AzureAD\\AliceSmith"
+    seen = []
+
+    def get_user_name_ex(fmt, buf, size):
+        seen.append((fmt, bool(buf), size.contents.value))
+        if not buf or size.contents.value <= len(name):
+            size.contents.value = len(name) + 1  # ERROR_MORE_DATA: required size incl. the NUL
+            return 0
+        ctypes.memmove(buf, ctypes.create_unicode_buffer(name), (len(name) + 1) * ctypes.sizeof(ctypes.c_wchar))
+        size.contents.value = len(name)
+        return 1
+
+    proto = ctypes.CFUNCTYPE(ctypes.c_ubyte, ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32))
+    callback = proto(get_user_name_ex)
+    secur32 = _Lib()
+    secur32.GetUserNameExW = ctypes.CFUNCTYPE(ctypes.c_ubyte)(ctypes.cast(callback, ctypes.c_void_p).value)
+    assert windows_account(secur32) == name
+    assert [s[0] for s in seen] == [2, 2] and seen[0][1] is False  # NameSamCompatible; first call asks the size
+    if os.name != "nt":
+        assert windows_account() is None  # no secur32 here: the caller falls back to USERDOMAIN\USERNAME
+
+
+def test_commands_never_read_the_callers_stdin():
+    """A prompt from schtasks (or any command) gets EOF at once; from a windowed exe there is nothing to read."""
+    import sys
+
+    from ic.scheduling.task import run_command
+
+    r, w = os.pipe()  # our stdin stays open and silent: a child inheriting it would block until the timeout
+    saved = os.dup(0)
+    os.dup2(r, 0)
+    try:
+        result = run_command([sys.executable, "-c", "import sys; print(repr(sys.stdin.read()))"])
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, r, w):
+            os.close(fd)
+    assert (result.returncode, result.stdout.strip()) == (0, "''")
+    assert run_command([sys.executable, "-c", "import sys; print(sys.stdin.read())"], input="x").stdout.strip() == "x"

@@ -60,9 +60,11 @@ def _decode(data: bytes) -> str:
 
 def run_command(argv: list[str], input: str | None = None) -> RunResult:
     """The real runner: no console window on Windows, 2-minute timeout, never raises for a missing program."""
-    kwargs: dict = {}
+    # stdin: never the caller's. A windowed exe has no console to read from, and a command that unexpectedly
+    # prompts (schtasks asking for a password) must get EOF at once instead of waiting for the 2-minute timeout.
+    kwargs: dict = {} if input is not None else {"stdin": subprocess.DEVNULL}
     if sys.platform == "win32":  # pragma: no cover
-        kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW
+        kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW: no console window flashes from the windowed exe
     try:
         proc = subprocess.run(argv, input=input.encode() if input is not None else None, capture_output=True,
                               timeout=120, check=False, **kwargs)

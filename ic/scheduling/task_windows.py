@@ -5,7 +5,16 @@ a time trigger repeating every minute indefinitely, IgnoreNew (a long run is nev
 an execution limit of 12 hours (a hung run cannot block the scheduler forever; the next tick resumes where it
 stopped). By default the task runs only while the user is logged on (InteractiveToken: no password needed). "Run
 whether the user is logged on or not" needs the account's password: it is passed to schtasks /RP at registration
-only, never stored by this program and never logged.
+only, never stored by this program and never logged. S4U ("do not store password") is not offered: an S4U task
+has no credentials, so DPAPI cannot unwrap the secrets key (ic.secrets) and network shares refuse it.
+
+Schema notes (learn.microsoft.com, Task Scheduler Schema): Task, RegistrationInfo, Principal and Settings children
+are ``xs:all`` (any order); trigger children are an ``xs:sequence`` (Enabled, StartBoundary, EndBoundary, Repetition,
+ExecutionTimeLimit), as are Exec's (Command, Arguments, WorkingDirectory), so those are written in that order.
+
+Status without localized text: schtasks prints the Status column in the Windows display language ("Wird
+ausgeführt"), so "running" is read from the verbose listing's Last Result column, a number: 267009 (0x41301,
+SCHED_S_TASK_RUNNING) while an instance runs; "disabled" comes from the task XML's Settings/Enabled.
 """
 from __future__ import annotations
 
@@ -39,6 +48,9 @@ TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 TASK_NAME = "\\IntegrationClient\\Scheduler"
 SCHTASKS = "schtasks"
 EXECUTION_TIME_LIMIT = "PT12H"
+SCHED_S_TASK_RUNNING = 267009  # 0x41301: "Last Result" while the task runs
+_RUNNING_WORDS = frozenset({"running", "wird ausgeführt", "en cours d'exécution", "en ejecución", "in esecuzione",
+                            "em execução", "wordt uitgevoerd"})  # Status column; the number above is what counts
 
 SchtasksRunner = CommandRunner  # the injectable seam: (argv, input=None) -> RunResult
 
@@ -56,11 +68,11 @@ def build_task_xml(command: str, arguments: str, working_dir: str, user: str, *,
     _add(reg, E("Description", "Integration Client scheduler: every minute, runs the schedules that are due."))
     _add(reg, E("URI", TASK_NAME))
     trigger = _add(_add(task, E("Triggers")), E("TimeTrigger"))
+    _add(trigger, E("Enabled", "true"))  # triggerBaseType is a sequence: Enabled, StartBoundary, Repetition
+    _add(trigger, E("StartBoundary", start.isoformat()))
     rep = _add(trigger, E("Repetition"))
     _add(rep, E("Interval", "PT1M"))  # no Duration: repeat indefinitely
     _add(rep, E("StopAtDurationEnd", "false"))
-    _add(trigger, E("StartBoundary", start.isoformat()))
-    _add(trigger, E("Enabled", "true"))
     principal = _add(_add(task, E("Principals")), E("Principal", id="Author"))
     _add(principal, E("UserId", user))
     _add(principal, E("LogonType", logon_type))
@@ -121,7 +133,7 @@ class WindowsTask:
                  user: str | None = None) -> None:
         self.runner = runner or run_command
         self.settings_url = settings_url
-        self.user = user or current_user()
+        self.user = user or windows_account() or current_user()
 
     # --- helpers -------------------------------------------------------------------------------------------------
     def _run(self, args: list[str], what: str, ok_codes: tuple[int, ...] = (0,)) -> RunResult:
@@ -197,15 +209,13 @@ class WindowsTask:
         if xml is None:
             return TaskStatus("not installed", f"The scheduler task {TASK_NAME} is not installed.", "")
         enabled = _task_enabled(xml)
-        raw = "Ready" if enabled else "Disabled"
-        result = self.runner([SCHTASKS, "/Query", "/TN", TASK_NAME, "/FO", "CSV", "/NH"])
+        raw, busy = "Ready" if enabled else "Disabled", False
+        result = self.runner([SCHTASKS, "/Query", "/TN", TASK_NAME, "/V", "/FO", "CSV", "/NH"])
         if result.returncode == 0:
-            for row in csv.reader(io.StringIO(result.stdout)):
-                if len(row) >= 3 and row[0].strip().lower() == TASK_NAME.lower():
-                    raw = row[2].strip() or raw
+            word, busy = parse_query_csv(result.stdout)
+            raw = word or raw
         if not enabled:
             return TaskStatus("stopped", f"The scheduler task {TASK_NAME} is disabled; start it to run schedules.", raw)
-        busy = raw.lower() == "running"
         detail = f"The scheduler task {TASK_NAME} is " + ("running a tick now." if busy else "ready: it runs every minute.")
         return TaskStatus("running", detail, raw)
 
@@ -216,6 +226,46 @@ class WindowsTask:
     def _require_installed(self) -> None:
         if self._query_xml() is None:
             raise ConfigError(f"The scheduler task {TASK_NAME} is not installed; register it first.")
+
+
+def parse_query_csv(text: str) -> tuple[str, bool]:
+    """(Status word as Windows prints it, running?) from ``schtasks /Query /TN X [/V] /FO CSV /NH`` output.
+
+    Verbose rows: HostName, TaskName, Next Run Time, Status, Logon Mode, Last Run Time, Last Result, ...; short rows:
+    TaskName, Next Run Time, Status. Columns are found by position (headers are localized and left out with /NH).
+    """
+    for row in csv.reader(io.StringIO(text)):
+        cells = [c.strip() for c in row]
+        if len(cells) >= 7 and cells[1].lower() == TASK_NAME.lower():
+            word, last = cells[3], cells[6]
+            running = last in (str(SCHED_S_TASK_RUNNING), hex(SCHED_S_TASK_RUNNING)) or word.casefold() in _RUNNING_WORDS
+            return word, running
+        if len(cells) >= 3 and cells[0].lower() == TASK_NAME.lower():
+            return cells[2], cells[2].casefold() in _RUNNING_WORDS
+    return "", False
+
+
+def windows_account(secur32=None) -> str | None:
+    """DOMAIN\\user (or AzureAD\\user) of this process from GetUserNameExW(NameSamCompatible): right even where
+    USERDOMAIN/USERNAME are missing or stale. None when not on Windows or the call fails."""
+    import ctypes
+
+    try:
+        secur32 = secur32 or ctypes.WinDLL("secur32", use_last_error=True)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return None
+    fn = secur32.GetUserNameExW
+    fn.argtypes = [ctypes.c_int, ctypes.c_wchar_p, ctypes.POINTER(ctypes.c_uint32)]  # EXTENDED_NAME_FORMAT, LPWSTR, PULONG
+    fn.restype = ctypes.c_ubyte  # BOOLEAN
+    size = ctypes.c_uint32(0)
+    fn(2, None, ctypes.byref(size))  # NameSamCompatible = 2; fails with ERROR_MORE_DATA and sets the size
+    if not size.value:
+        return None
+    buf = ctypes.create_unicode_buffer(size.value + 1)
+    size.value = len(buf)
+    if not fn(2, buf, ctypes.byref(size)):
+        return None
+    return buf.value or None
 
 
 def _task_enabled(xml_text: str) -> bool:
