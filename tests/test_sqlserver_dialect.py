@@ -41,11 +41,14 @@ class FakeSqlServer:
         self.log: list[tuple[str, str, object, bool]] = []
         self.tables: dict[str, list[dict]] = {}
         self.connect_strings: list[str] = []
+        self.connect_kwargs: list[dict] = []
+        self.fail_next_session_insert: Exception | None = None
 
     def module(self) -> types.ModuleType:
         mod = types.ModuleType("pyodbc")
         mod.__dict__.update({k: getattr(pyodbc, k) for k in dir(pyodbc) if not k.startswith("__")})
-        mod.connect = lambda conn_str, **kw: (self.connect_strings.append(conn_str), _Conn(self))[1]
+        mod.connect = lambda conn_str, **kw: (self.connect_strings.append(conn_str), self.connect_kwargs.append(kw),
+                                              _Conn(self))[2]
         return mod
 
     def insert_rows(self, sql: str, flat: tuple) -> list[int]:
@@ -105,6 +108,9 @@ class _Cursor:
         elif "transaction_isolation_level" in s:
             self._result(["l"], [("READ COMMITTED",)])
         elif s.startswith("INSERT"):
+            if s.startswith("INSERT INTO session (") and self.server.fail_next_session_insert:
+                exc, self.server.fail_next_session_insert = self.server.fail_next_session_insert, None
+                raise exc
             ids = self.server.insert_rows(s, params)
             out = re.search(r" OUTPUT (.*?) (VALUES|SELECT) ", s)
             if out:
@@ -356,6 +362,35 @@ def test_connection_string_reaches_pyodbc_whole_on_mock_sql_server():
     d.test()
     assert server.connect_strings == [f"DRIVER={{{MS18}}};SERVER=db1;DATABASE=ic;UID=ic;PWD={{Pw;1}};Encrypt=yes;"
                                       "TrustServerCertificate=no"]
+
+
+def test_login_timeouts_reach_the_drivers():
+    d, server = mock_sql_server_destination()
+    d.test()
+    assert server.connect_kwargs == [{"timeout": 30}]  # pyodbc's login timeout
+    assert engine_kwargs("postgresql+psycopg://u@h/db")["connect_args"] == {"connect_timeout": 30}
+    assert "connect_args" not in engine_kwargs("postgresql+psycopg://u@h/db?connect_timeout=3")  # the user's wins
+
+
+def test_deadlock_victim_batch_is_written_again_on_mock_sql_server():
+    d, server = mock_sql_server_destination()
+    server.fail_next_session_insert = pyodbc.Error(
+        "40001", "[40001] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Transaction (Process ID 61) was "
+                 "deadlocked on lock resources with another process and has been chosen as the deadlock victim. "
+                 "Rerun the transaction. (1205) (SQLExecDirectW)")
+    assert d.store_sessions(HOST, [rs_session(), pra_session()]) == 2
+    assert [r["lsid"] for r in server.tables["session"]] == [rs_session().lsid, pra_session().lsid]
+    assert [e[0] for e in server.log].count("rollback") >= 1
+
+
+def test_other_database_errors_are_not_retried_on_mock_sql_server():
+    d, server = mock_sql_server_destination()
+    server.fail_next_session_insert = pyodbc.ProgrammingError(
+        "42000", "[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]The INSERT permission was denied on "
+                 "the object 'session'. (229) (SQLExecDirectW)")
+    with pytest.raises(Exception, match="INSERT permission was denied") as err:
+        d.store_sessions(HOST, [rs_session()])
+    assert "Warehouse" in str(err.value) and "session" not in server.tables
 
 
 def test_self_signed_certificate_error_names_destination_and_the_fix_without_password():

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50  # sessions per transaction: all of a batch lands or none of it
 TEST_OK = "Connected to DB; tables ready."
+LOGIN_TIMEOUT = 30  # seconds to wait for a database server to accept the connection
 
 # DB-API module -> what to install
 _DRIVER_PACKAGES = {
@@ -54,8 +55,12 @@ def engine_kwargs(url: str) -> dict[str, Any]:
     backend = u.get_backend_name()
     if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
-    elif backend == "mssql" and cs.use_fast_executemany(u):
-        kwargs["fast_executemany"] = True
+    elif backend == "mssql" and u.get_driver_name() == "pyodbc":
+        kwargs["connect_args"] = {"timeout": LOGIN_TIMEOUT}  # pyodbc: the ODBC login timeout
+        if cs.use_fast_executemany(u):
+            kwargs["fast_executemany"] = True
+    elif backend == "postgresql" and u.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in u.query:
+        kwargs["connect_args"] = {"connect_timeout": LOGIN_TIMEOUT}  # libpq waits for TCP's own timeout otherwise
     return kwargs
 
 
@@ -201,6 +206,10 @@ class SqlDestination(Destination):
                 return write_batch(conn, site_host, batch, self.store_system_info)
         except IntegrityError:
             log.info("Destination %s: a session was stored concurrently; writing the batch again.", self.name)
+        except DBAPIError as exc:
+            if not _is_deadlock(exc):
+                raise
+            log.info("Destination %s: the database chose this batch as a deadlock victim; writing it again.", self.name)
         with self.engine.begin() as conn:
             return write_batch(conn, site_host, batch, self.store_system_info)
 
@@ -295,6 +304,15 @@ def _batches(items: Iterable[Session], size: int) -> Iterator[list[Session]]:
             batch = []
     if batch:
         yield batch
+
+
+def _is_deadlock(exc: DBAPIError) -> bool:
+    """SQL Server error 1205 (SQLSTATE 40001, "chosen as the deadlock victim. Rerun the transaction") or
+    PostgreSQL's 40P01: the transaction was rolled back and may simply run again."""
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    state = getattr(orig, "sqlstate", None) or (args[0] if args and isinstance(args[0], str) else "")
+    return state in ("40001", "40P01") or "deadlock" in str(orig).lower()
 
 
 def _reason(exc: SQLAlchemyError) -> str:
