@@ -302,10 +302,10 @@ class _Run:
         for s in closed:
             if any(s.lsid not in st.done for st in self.states.values()):
                 wanted[s.lsid] = None
+        closed_ids = {s.lsid for s in closed}
         session_state = self.states.get("session")
         track_running = session_state is not None and _keeps_in_progress(self.dest)
         if track_running:
-            closed_ids = {s.lsid for s in closed}
             start_from = session_state.start_bound(opts.overlap, self.first_bound)
             started = self.client.list_sessions(start_time=start_from, duration=0)
             self._check_cancel()
@@ -326,7 +326,7 @@ class _Run:
             if t == "session":
                 newest = max(st.start_cursor or 0, st.cursor or 0)
                 stale = newest - IN_PROGRESS_MAX_AGE if newest else None
-            st.complete_window(opts.overlap, self.first_bound, stale_before=stale)
+            st.complete_window(opts.overlap, self.first_bound, stale_before=stale, listed=closed_ids)
             self._save(t, force=True)
 
     def _export(self, types: list[str]) -> None:

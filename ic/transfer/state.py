@@ -18,6 +18,7 @@ window, and the ``done`` map makes it skip exactly what was already handed to th
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 STATE_VERSION = 1
@@ -104,8 +105,15 @@ class TransferState:
         if start_time is not None:
             self._seen_start = max(self._seen_start or 0, start_time)
 
-    def complete_window(self, overlap: int, first_bound: int = 0, *, stale_before: int | None = None) -> None:
+    def complete_window(self, overlap: int, first_bound: int = 0, *, stale_before: int | None = None,
+                        listed: Collection[str] | None = None) -> None:
         """The whole window is stored: advance the cursor to the newest end time and forget old done lsids.
+
+        ``listed``: the lsids of the window's closed-session listing. Only their end times may become the cursor:
+        a session that was running at listing time and ended later (stored from its details or the in-progress
+        list) has an end time newer than what the listing covered, and sessions that closed in between, unlisted,
+        would fall below cursor - overlap and be skipped for ever. Such done entries stay in ``done`` (they are
+        newer than the cursor), so the next run skips them.
 
         A first window that found nothing pins the cursor at its bound, so a look-back never slides forward
         over sessions that arrive while the program is not running.
@@ -116,7 +124,7 @@ class TransferState:
         if self._seen_start is not None:
             self.start_cursor = max(self.start_cursor or 0, self._seen_start)
             self._seen_start = None
-        ends = [e for e in self.done.values() if e is not None]
+        ends = [e for k, e in self.done.items() if e is not None and (listed is None or k in listed)]
         if ends:
             self.cursor = max(self.cursor or 0, max(ends))
         elif self.cursor is None and first_bound > 0:
