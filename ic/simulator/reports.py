@@ -172,10 +172,13 @@ def _recording(kind: str, params: dict[str, str], ctx: Context) -> Response:
     instance = _int(params, "instance", 0) if kind in ("shell", "smsr") else 0
     if instance >= s.recording_instances(kind):
         raise BadRequest(NO_RECORDING)
+    key = recording_key(ctx.store, kind, s, instance)
     if ctx.faults.expired_recordings:
         ctx.count_fault("expired_recordings")
+        ctx.store.expired.add(key)  # an appliance never un-expires a recording: it stays refused
         raise BadRequest(EXPIRED)
-    key = recording_key(ctx.store, kind, s, instance)
+    if key in ctx.store.expired:
+        raise BadRequest(EXPIRED)
     size = ctx.recording_size
     suffix = f"-{instance}" if kind in ("shell", "smsr") else ""
     name = f"{RECORDING_NAMES[kind]}-{s.lsid}{suffix}.flv"

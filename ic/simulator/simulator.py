@@ -164,6 +164,10 @@ class Simulator:
         key = reports.recording_key(self.store, kind, self.session(lsid), instance)
         return recordings.content(key, self.recording_size)
 
+    def recording_expired(self, kind: str, lsid: str, instance: int = 0) -> bool:
+        """Was this recording ever answered "expired" (faults.expired_recordings)? It then stays expired."""
+        return reports.recording_key(self.store, kind, self.session(lsid), instance) in self.store.expired
+
     def session_xml(self, lsid: str) -> bytes:
         """The <session> element the appliance sends for ``lsid`` (UTF-8 bytes)."""
         return self.store.session_xml(self.session(lsid))

@@ -17,6 +17,7 @@ class SessionStore:
         self._by_lsid = {s.lsid: s for s in self.sessions}
         self._next_index = count
         self._xml: dict[str, bytes] = {}
+        self.expired: set[str] = set()  # recording keys once answered "expired" (stay expired, as on an appliance)
 
     def get(self, lsid: str) -> SimSession | None:
         return self._by_lsid.get(lsid)
