@@ -9,7 +9,7 @@ def main(argv: list[str] | None = None) -> int:
     if sys.stdout is None or sys.stderr is None:  # windowed Windows .exe: console or log file (ic.logs)
         from ic.logs import ensure_std_streams
 
-        ensure_std_streams()
+        ensure_std_streams(attach_console=bool(argv))  # the GUI never attaches: closing that console would kill it
     if argv in (["--version"], ["-V"]):
         from ic import __version__
 

@@ -369,30 +369,48 @@ class _LogWriter:
         return True
 
 
+ATTACH_PARENT_PROCESS = 0xFFFFFFFF  # (DWORD)-1
+_open_console = open  # replaced in tests: on Windows "CONOUT$" opens the console (UTF-8 in, WriteConsoleW out)
+
+
 def _attach_parent_console() -> bool:  # pragma: no cover - Windows only
+    """AttachConsole(ATTACH_PARENT_PROCESS) with its prototype (BOOL AttachConsole(DWORD)) on a private WinDLL."""
     import ctypes
 
-    if not ctypes.windll.kernel32.AttachConsole(-1):  # ATTACH_PARENT_PROCESS
-        return False
-    sys.stdout = open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
-    sys.stderr = open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    attach = kernel32.AttachConsole
+    attach.argtypes = [ctypes.c_uint32]
+    attach.restype = ctypes.c_int
+    return bool(attach(ATTACH_PARENT_PROCESS))
+
+
+def _use_console_streams() -> None:
+    """After attaching: console streams for the std streams that are MISSING; a redirected one (``> out.txt``) stays."""
+    if sys.stdout is None:
+        sys.stdout = _open_console("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)
+    if sys.stderr is None:
+        sys.stderr = _open_console("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)
     if sys.stdin is None:  # prompts (task register --whether-logged-on) read the same console
-        sys.stdin = open("CONIN$", encoding="utf-8", errors="replace")  # noqa: SIM115
-    return True
+        sys.stdin = _open_console("CONIN$", encoding="utf-8", errors="replace")
 
 
-def ensure_std_streams() -> None:
+def ensure_std_streams(attach_console: bool = True) -> None:
     """Give a windowed executable (Windows build, console=False) somewhere to print.
 
     Started from cmd/PowerShell it attaches to that console; started by Task Scheduler or Explorer there is none, so
     what the command line prints goes to the log file (the service log for ``tick``) instead of nowhere. With
-    redirected output (``> out.txt``, pipes) Python already has working streams and nothing changes. cmd.exe does
-    not wait for a windowed program: use ``start /wait "" IntegrationClient.exe COMMAND`` (PowerShell:
-    ``Start-Process -Wait -NoNewWindow``) so its prompt does not interleave with the output.
+    redirected output (``> out.txt``, pipes) Python already has working streams and nothing changes; with only one
+    of them redirected, only the missing one goes to the console. cmd.exe does not wait for a windowed program: use
+    ``start /wait "" IntegrationClient.exe COMMAND`` (PowerShell: ``Start-Process -Wait -NoNewWindow``) so its
+    prompt does not interleave with the output.
+
+    ``attach_console=False`` (the GUI): never attach. A GUI attached to the console of the cmd.exe that started it
+    would be killed when that console window is closed or gets Ctrl+C.
     """
     if sys.stdout is not None and sys.stderr is not None:
         return
-    if sys.platform == "win32" and _attach_parent_console():
+    if attach_console and sys.platform == "win32" and _attach_parent_console():
+        _use_console_streams()
         return
     if sys.stdout is None:
         sys.stdout = _LogWriter(logging.INFO)  # type: ignore[assignment]

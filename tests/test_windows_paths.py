@@ -308,3 +308,87 @@ def test_commands_never_read_the_callers_stdin():
             os.close(fd)
     assert (result.returncode, result.stdout.strip()) == (0, "''")
     assert run_command([sys.executable, "-c", "import sys; print(sys.stdin.read())"], input="x").stdout.strip() == "x"
+
+
+# --- windowed executable: std streams (ic/logs.py, main.py) -------------------------------------------------------
+class _ConsoleStandIn:
+    """AttachConsole + CONOUT$/CONIN$ stand-in: records attaches and what each opened console stream received."""
+
+    def __init__(self, attached: bool = True) -> None:
+        import io
+
+        self.attached, self.attaches, self.opened = attached, 0, []
+        self._io = io
+
+    def attach(self) -> bool:
+        self.attaches += 1
+        return self.attached
+
+    def open(self, name, mode="r", **kwargs):
+        stream = self._io.StringIO()
+        stream.console_name = name
+        self.opened.append(stream)
+        return stream
+
+
+@pytest.fixture
+def windowed(monkeypatch):
+    """sys.* as in a PyInstaller console=False exe on Windows (stdout/stderr/stdin None), console stubbed.
+    (Each test calls _go_windowed after its imports: customtkinter must import as on Linux.)"""
+    import sys
+
+    from ic import logs
+
+    console = _ConsoleStandIn()
+    monkeypatch.setattr(logs, "_attach_parent_console", console.attach)
+    monkeypatch.setattr(logs, "_open_console", console.open)
+    return console
+
+
+def _go_windowed(monkeypatch) -> None:
+    """In the test body: pytest's capture re-installs sys.stdout/stderr between fixture setup and the call."""
+    import sys
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    for name in ("stdout", "stderr", "stdin"):
+        monkeypatch.setattr(sys, name, None)
+
+
+def test_command_line_attaches_only_the_missing_streams_windows_only_stand_in(windowed, monkeypatch):
+    import io
+    import sys
+
+    from ic import logs
+
+    _go_windowed(monkeypatch)
+    redirected = io.StringIO()  # IntegrationClient.exe tick 2> err.txt: stderr exists, stdout does not
+    monkeypatch.setattr(sys, "stderr", redirected)
+    logs.ensure_std_streams()
+    assert windowed.attaches == 1
+    assert sys.stderr is redirected  # a redirect is never replaced by the console
+    assert sys.stdout.console_name == "CONOUT$" and sys.stdin.console_name == "CONIN$"
+
+
+def test_gui_never_attaches_to_the_parent_console_windows_only_stand_in(windowed, monkeypatch):
+    import sys
+
+    import main as entry
+    from ic.gui import app
+
+    monkeypatch.setattr(app, "run_gui", lambda: 0)
+    _go_windowed(monkeypatch)
+    assert entry.main([]) == 0
+    assert windowed.attaches == 0  # closing the cmd window must not kill the GUI
+    assert sys.stdout is not None and sys.stderr is not None and not windowed.opened  # stray prints -> log file
+
+
+def test_version_from_cmd_prints_to_the_attached_console_windows_only_stand_in(windowed, monkeypatch):
+    import sys
+
+    import main as entry
+    from ic import __version__
+
+    _go_windowed(monkeypatch)
+    assert entry.main(["--version"]) == 0
+    assert windowed.attaches == 1
+    assert sys.stdout.getvalue() == f"Integration Client {__version__}\n"
