@@ -451,19 +451,43 @@ def test_datetimes_sent_to_sql_server_are_naive_whole_seconds_on_mock_sql_server
     assert server.tables["session"][0]["start_time"] == datetime(2024, 6, 18, 10, 10)
 
 
-def test_settings_engine_pings_a_database_server_before_use(monkeypatch):
+def settings_on_mock_sql_server(monkeypatch, server: FakeSqlServer, password: str = "Pw;1"):
     from ic.settings import store as store_mod
 
-    seen = {}
+    real = store_mod.create_engine
+    monkeypatch.setattr(store_mod, "create_engine", lambda url, **kw: real(url, module=server.module(), **kw))
+    url = cs.build_url(cs.ConnectionParams(server="db1", database="settings", username="ic", password=password,
+                                           driver=MS18))
+    return store_mod.SettingsStore(url)
 
-    def fake_create_engine(url, **kwargs):
-        seen.update(kwargs)
-        raise RuntimeError("stop here")  # no server to reach; only the options matter
 
-    monkeypatch.setattr(store_mod, "create_engine", fake_create_engine)
-    with pytest.raises(Exception):
-        store_mod.SettingsStore("postgresql+psycopg://u@127.0.0.1:1/settings")
-    assert seen.get("pool_pre_ping") is True
+def test_settings_database_created_on_mock_sql_server(monkeypatch):
+    server = FakeSqlServer()
+    store = settings_on_mock_sql_server(monkeypatch, server)
+    assert store.engine.pool._pre_ping is True and server.connect_kwargs[0] == {"timeout": 30}
+    ddl = "\n".join(sql for kind, sql, _, _ in server.log if sql.lstrip().startswith("CREATE"))
+    assert "CREATE TABLE ic_app_setting" in ddl and "NTEXT" not in ddl and "[key] NVARCHAR(100)" in ddl
+    assert server.tables["ic_meta"] == [{"id": 1, "[key]": "schema_version", "value": "1"}]
+    store.close()
+
+
+def test_settings_database_certificate_error_says_what_to_change_without_password_on_mock_sql_server(monkeypatch):
+    from ic.errors import ConfigError
+
+    server = FakeSqlServer()
+
+    def refuse(conn_str, **kw):
+        raise pyodbc.OperationalError("08001", "[08001] [Microsoft][ODBC Driver 18 for SQL Server]SSL Provider: "
+                                      "The certificate chain was issued by an authority that is not trusted. Pw;1")
+
+    module = server.module()
+    module.connect = refuse
+    server.module = lambda: module
+    with pytest.raises(ConfigError) as err:
+        settings_on_mock_sql_server(monkeypatch, server)
+    msg = str(err.value)
+    assert msg.startswith("Cannot open the settings database: [08001] [Microsoft][ODBC Driver 18 for SQL Server]SSL")
+    assert "TrustServerCertificate=yes" in msg and "Pw;1" not in msg and msg.count("\n") == 0
 
 
 def test_insert_of_one_row_uses_output_on_mock_sql_server():

@@ -159,7 +159,7 @@ class SqlDestination(Destination):
 
     def _fail(self, exc: SQLAlchemyError, doing: str) -> DestinationError:
         """One sentence naming the destination, with the driver's first line, passwords scrubbed."""
-        reason = _reason(exc)
+        reason = error_reason(exc)
         for secret in cs.url_secrets(self._url()):
             reason = reason.replace(secret, cs.MASK)
         unavailable = isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
@@ -315,7 +315,8 @@ def _is_deadlock(exc: DBAPIError) -> bool:
     return state in ("40001", "40P01") or "deadlock" in str(orig).lower()
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def error_reason(exc: SQLAlchemyError) -> str:
+    """The first line of the driver's message, without a final full stop (may still hold a password: scrub it)."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
     args = getattr(orig, "args", ())

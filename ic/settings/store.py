@@ -79,8 +79,14 @@ class SettingsStore:
             if db and db != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        else:  # a settings server (SQL Server, PostgreSQL) restarted while the GUI was open: reconnect, not fail
-            kwargs["pool_pre_ping"] = True
+        else:  # a settings server (SQL Server, PostgreSQL): the storage destination's options (pool_pre_ping so a
+            # restarted server means a reconnect, not a failure; login timeouts)
+            from ic.destinations.sql import engine_kwargs
+
+            try:
+                kwargs.update({k: v for k, v in engine_kwargs(url).items() if k != "fast_executemany"})
+            except Exception:  # noqa: BLE001 - create_engine below names the problem
+                kwargs["pool_pre_ping"] = True
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except Exception as exc:  # noqa: BLE001
@@ -109,7 +115,7 @@ class SettingsStore:
                     version += 1
                 conn.execute(update(s.meta).where(s.meta.c.key == "schema_version").values(value=str(version)))
         except SQLAlchemyError as exc:
-            raise ConfigError(f"Cannot open the settings database: {_db_reason(exc)}.") from None
+            raise ConfigError(f"Cannot open the settings database: {_db_reason(exc, self.url)}.") from None
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -384,14 +390,14 @@ class SettingsStore:
 
     # --- helpers ----------------------------------------------------------------------------
     def _begin(self, what: str):
-        return _Txn(self.engine, what)
+        return _Txn(self.engine, what, self.url)
 
 
 class _Txn:
     """Transaction context that turns duplicate names and DB failures into one-sentence ConfigErrors."""
 
-    def __init__(self, engine: Engine, what: str) -> None:
-        self.engine, self.what = engine, what
+    def __init__(self, engine: Engine, what: str, url: str | None = None) -> None:
+        self.engine, self.what, self.url = engine, what, url
         self._cm = None
 
     def __enter__(self) -> Connection:
@@ -403,14 +409,22 @@ class _Txn:
         if isinstance(exc, IntegrityError):
             raise ConfigError(f"Cannot save {self.what}: that name is already used.") from None
         if isinstance(exc, SQLAlchemyError):
-            raise ConfigError(f"Cannot save {self.what}: {_db_reason(exc)}.") from None
+            raise ConfigError(f"Cannot save {self.what}: {_db_reason(exc, self.url)}.") from None
         return False
 
 
-def _db_reason(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig or exc).splitlines()[0] if str(orig or exc) else type(exc).__name__
-    return text[:200]
+def _db_reason(exc: SQLAlchemyError, url: str | None = None) -> str:
+    """The driver's message (pyodbc's without its tuple), passwords masked; for a SQL Server refusing its TLS
+    certificate, the setting that fixes it."""
+    from ic.destinations import connection_string as cs
+    from ic.destinations.sql import error_reason
+
+    text = error_reason(exc)[:200]
+    if url:
+        for secret in cs.url_secrets(url):
+            text = text.replace(secret, cs.MASK)
+        text += cs.encryption_hint(url, text)
+    return text
 
 
 def _by(table, name_or_id: str | int):
