@@ -392,3 +392,43 @@ def test_version_from_cmd_prints_to_the_attached_console_windows_only_stand_in(w
     assert entry.main(["--version"]) == 0
     assert windowed.attaches == 1
     assert sys.stdout.getvalue() == f"Integration Client {__version__}\n"
+
+
+# --- GUI icon (ic/gui/widgets.py) ----------------------------------------------------------------------------------
+def test_icon_is_set_again_after_customtkinters_200_ms_timer_windows_only_stand_in(monkeypatch):
+    """customtkinter 5.2.x replaces a CTkToplevel's icon 200 ms after creation on Windows; a window stand-in
+    records iconbitmap calls and the after() timer."""
+    import sys
+    import tkinter
+
+    from ic.gui import widgets
+
+    class Window:
+        def __init__(self) -> None:
+            self.icons, self.timers, self.exists = [], [], True
+
+        def iconbitmap(self, path):
+            if not self.exists:
+                raise tkinter.TclError('bad window path name ".!ctktoplevel"')
+            self.icons.append(path)
+
+        def after(self, ms, fn):
+            self.timers.append((ms, fn))
+
+        def winfo_exists(self):
+            return self.exists
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    window = Window()
+    widgets.apply_icon(window)
+    ico = str(widgets.assets_dir() / "icon.ico")
+    assert window.icons == [ico]
+    [(ms, again)] = window.timers
+    assert ms > 200
+    window.icons.append("customtkinter's own icon")  # its 200 ms timer fires first
+    again()
+    assert window.icons[-1] == ico
+    closed = Window()
+    widgets.apply_icon(closed)
+    closed.exists = False
+    closed.timers[0][1]()  # the dialog was closed within 250 ms: no error

@@ -20,14 +20,30 @@ def assets_dir() -> Path:
     return Path(base) / "assets" if base else Path(__file__).resolve().parents[2] / "assets"
 
 
+ICON_REAPPLY_MS = 250  # customtkinter (5.2.x CTkToplevel) sets ITS icon 200 ms after creating a window on Windows
+
+
 def apply_icon(window) -> None:
     """The program's icon on a window. On Windows each CTkToplevel needs iconbitmap, else customtkinter puts its
-    own icon there; elsewhere one iconphoto on the root covers every window."""
+    own icon there; elsewhere one iconphoto on the root covers every window.
+
+    Windows: set at once, and again after ICON_REAPPLY_MS, because customtkinter 5.2.x schedules an unconditional
+    ``iconbitmap(<its own .ico>)`` 200 ms after a CTkToplevel is created (newer versions skip that once
+    iconbitmap was called; the second call is then harmless)."""
     try:
         if sys.platform == "win32":
             ico = assets_dir() / "icon.ico"
             if ico.is_file():
                 window.iconbitmap(str(ico))
+
+                def again() -> None:
+                    try:
+                        if window.winfo_exists():
+                            window.iconbitmap(str(ico))
+                    except tkinter.TclError:
+                        pass  # closed within the 250 ms
+
+                window.after(ICON_REAPPLY_MS, again)
         elif isinstance(window, tkinter.Tk):
             png = assets_dir() / "icon.png"
             if png.is_file():
