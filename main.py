@@ -24,5 +24,41 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(argv)
 
 
+def run(argv: list[str] | None = None) -> int:
+    """Process entry. In the windowed Windows exe (no stdout/stderr) an exception escaping main() on the command
+    line would make PyInstaller show a modal "Unhandled exception" box; under Task Scheduler nobody clicks it, so
+    that `tick` hangs and IgnoreNew skips every later tick until the 12-hour limit. Log it and exit 3 instead."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or (sys.stdout is not None and sys.stderr is not None):
+        return main(argv)  # GUI, or a console: the traceback is visible where it belongs
+    try:
+        return main(argv)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException:  # noqa: BLE001 - the last line of defence
+        _log_crash(argv)
+        return 3
+
+
+def _log_crash(argv: list[str]) -> None:
+    import logging
+
+    try:
+        from ic import logs
+
+        if not logs._installed:
+            logs.setup_logging(None, "service" if argv[:1] == ["tick"] else "app")
+        logging.getLogger("ic.main").error("Internal error before the command could run.", exc_info=True)
+    except Exception:  # noqa: BLE001 - not even logging works: a file in the temp folder, else nothing
+        import tempfile
+        import traceback
+
+        try:
+            with open(f"{tempfile.gettempdir()}/IntegrationClient-error.txt", "a", encoding="utf-8") as fh:
+                traceback.print_exc(file=fh)
+        except OSError:
+            pass
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -432,3 +432,30 @@ def test_icon_is_set_again_after_customtkinters_200_ms_timer_windows_only_stand_
     widgets.apply_icon(closed)
     closed.exists = False
     closed.timers[0][1]()  # the dialog was closed within 250 ms: no error
+
+
+def test_windowed_command_line_crash_is_logged_not_a_modal_dialog_windows_only_stand_in(windowed, monkeypatch):
+    """PyInstaller's windowed bootloader shows an unhandled exception in a message box that blocks the scheduled
+    tick; run() must log it and exit 3 instead."""
+    import logging
+
+    import ic.cli
+    import main as entry
+    from ic import logs
+
+    def broken_import(argv):
+        raise ImportError("No module named 'ic.cli.tick_cmd' (a hidden import missing from the build)")
+
+    monkeypatch.setattr(ic.cli, "run_cli", broken_import)
+    windowed.attached = False  # started by Task Scheduler: no console to attach to
+    _go_windowed(monkeypatch)
+    try:
+        assert entry.run(["tick"]) == 3
+        for handler in logging.getLogger("ic").handlers:
+            handler.flush()
+        text = logs.log_files()["service"].read_text()
+    finally:
+        logs.shutdown_logging()
+    assert "Internal error before the command could run." in text and "ImportError" in text and "tick_cmd" in text
+    monkeypatch.setattr(ic.cli, "run_cli", lambda argv: 0)
+    assert entry.run(["tick"]) == 0
