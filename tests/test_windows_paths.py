@@ -459,3 +459,12 @@ def test_windowed_command_line_crash_is_logged_not_a_modal_dialog_windows_only_s
     assert "Internal error before the command could run." in text and "ImportError" in text and "tick_cmd" in text
     monkeypatch.setattr(ic.cli, "run_cli", lambda argv: 0)
     assert entry.run(["tick"]) == 0
+
+
+def test_dialog_paths_get_windows_separators():
+    from ic.gui.widgets import native_path
+
+    assert native_path("C:/IntegrationClient/Data", windows=True) == "C:\\IntegrationClient\\Data"
+    assert native_path("//server/share/ic", windows=True) == "\\\\server\\share\\ic"
+    assert native_path("/var/lib/ic", windows=False) == "/var/lib/ic"
+    assert native_path("", windows=True) == ""

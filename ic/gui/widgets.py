@@ -169,13 +169,23 @@ class Field:
             self.widget.bind("<FocusOut>", lambda _e: callback(), add=True)
 
 
+def native_path(path: str, windows: bool | None = None) -> str:
+    """Tk's file dialogs answer ``C:/Data/IC`` and ``//server/share`` on Windows: show and store the form a Windows
+    admin types and recognises (``C:\\Data\\IC``, ``\\\\server\\share``)."""
+    import ntpath
+
+    if windows is None:
+        windows = sys.platform == "win32"
+    return ntpath.normpath(path) if windows and path else path
+
+
 def _default_browse(field: Field) -> None:
     if field.kind == "directory":
         path = filedialog.askdirectory(parent=field.form, initialdir=field.get() or None, mustexist=False)
     else:
         path = filedialog.askopenfilename(parent=field.form, initialdir=None)
     if path:
-        field.set(path)
+        field.set(native_path(path))
         field.form.notify(field)
 
 
