@@ -468,3 +468,19 @@ def test_dialog_paths_get_windows_separators():
     assert native_path("//server/share/ic", windows=True) == "\\\\server\\share\\ic"
     assert native_path("/var/lib/ic", windows=False) == "/var/lib/ic"
     assert native_path("", windows=True) == ""
+
+
+def test_current_user_prefers_the_windows_account_windows_only_stand_in(monkeypatch):
+    """The GUI's password prompt and the task's UserId must name the same account."""
+    import sys
+
+    from ic.scheduling import task, task_windows
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setenv("USERDOMAIN", "STALE")
+    monkeypatch.setenv("USERNAME", "someone")
+    monkeypatch.setattr(task_windows, "windows_account", lambda: "CORP\\alice")
+    assert task.current_user() == "CORP\\alice"
+    assert task_windows.WindowsTask(runner=lambda argv, input=None: None).user == "CORP\\alice"
+    monkeypatch.setattr(task_windows, "windows_account", lambda: None)
+    assert task.current_user() == "STALE\\someone"

@@ -170,9 +170,15 @@ def stop(*, runner: CommandRunner | None = None) -> str:
 
 
 def current_user() -> str:
-    """DOMAIN\\user on Windows, the login name elsewhere."""
+    """DOMAIN\\user on Windows (GetUserNameExW, else USERDOMAIN\\USERNAME), the login name elsewhere."""
     import getpass
 
+    if sys.platform == "win32":
+        from ic.scheduling.task_windows import windows_account
+
+        account = windows_account()
+        if account:
+            return account
     user = os.environ.get("USERNAME") if sys.platform == "win32" else None
     user = user or getpass.getuser()
     domain = os.environ.get("USERDOMAIN") if sys.platform == "win32" else None

@@ -133,7 +133,7 @@ class WindowsTask:
                  user: str | None = None) -> None:
         self.runner = runner or run_command
         self.settings_url = settings_url
-        self.user = user or windows_account() or current_user()
+        self.user = user or current_user()
 
     # --- helpers -------------------------------------------------------------------------------------------------
     def _run(self, args: list[str], what: str, ok_codes: tuple[int, ...] = (0,)) -> RunResult:
