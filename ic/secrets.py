@@ -76,9 +76,9 @@ def _dpapi(data: bytes, protect: bool, api: tuple | None = None) -> bytes:
         code = last_error()
         if protect:
             raise SecretUnavailable(f"Windows could not protect the Integration Client key for this user account "
-                                    f"(DPAPI error {code}); check that the user profile is loaded.")
+                                    f"(DPAPI error 0x{code & 0xFFFFFFFF:08X}); check that the user profile is loaded.")
         raise SecretUnavailable(f"Windows could not unlock the Integration Client key for this user account "
-                                f"(DPAPI error {code}): it was created by another account or on another machine.")
+                                f"(DPAPI error 0x{code & 0xFFFFFFFF:08X}): it was created by another account or on another machine.")
     try:
         return ctypes.string_at(blob_out.pbData, blob_out.cbData)
     finally:
@@ -100,7 +100,8 @@ class SecretBox:
             if raw.startswith(_DPAPI_MAGIC):
                 raw = _dpapi(raw[len(_DPAPI_MAGIC):], protect=False)
             if len(raw) != 32:
-                raise SecretUnavailable(f"The key file {self.key_path} is damaged; re-enter the stored secrets.")
+                raise SecretUnavailable(
+                    f"The key file {self.key_path} is damaged: delete it, then re-enter the stored secrets.")
             self._key = raw
             return raw
         if not create:
@@ -147,9 +148,21 @@ class SecretBox:
             raise SecretUnavailable(f"Re-enter {what}: the stored value is not in a known format.")
         try:
             key = self._load_or_create_key(create=False)
+        except SecretUnavailable as exc:  # missing or damaged key file: say so, it is what the user must fix
+            if not self.key_path.exists():
+                raise SecretUnavailable(
+                    f"Re-enter {what}: the key file {self.key_path} it was encrypted with is missing."
+                ) from None
+            if "damaged" in str(exc):
+                raise SecretUnavailable(
+                    f"The key file {self.key_path} is damaged: delete it, then re-enter {what} and the other stored "
+                    "secrets."
+                ) from None
+            raise  # DPAPI: its own sentence
+        try:
             raw = base64.b64decode(token[len(_PREFIX):])
             return AESGCM(key).decrypt(raw[:12], raw[12:], purpose.encode("utf-8")).decode("utf-8")
-        except (InvalidTag, ValueError, SecretUnavailable):
+        except (InvalidTag, ValueError):
             raise SecretUnavailable(
                 f"Re-enter {what}: it was saved with a key that this machine or user account does not have."
             ) from None

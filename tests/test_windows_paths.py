@@ -86,7 +86,7 @@ def test_dpapi_round_trip_frees_the_output_windows_only_stand_in():
 
 def test_dpapi_failure_names_the_error_windows_only_stand_in():
     api, calls, _ = _dpapi_stand_in(fail_code=0x8009000B)
-    with pytest.raises(SecretUnavailable, match=r"could not unlock .*DPAPI error 2148073483.*another account"):
+    with pytest.raises(SecretUnavailable, match=r"could not unlock .*DPAPI error 0x8009000B.*another account"):
         secrets._dpapi(b"x" * 40, False, api)
     with pytest.raises(SecretUnavailable, match="could not protect"):
         secrets._dpapi(b"x" * 32, True, api)
