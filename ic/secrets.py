@@ -78,7 +78,8 @@ def _dpapi(data: bytes, protect: bool, api: tuple | None = None) -> bytes:
             raise SecretUnavailable(f"Windows could not protect the Integration Client key for this user account "
                                     f"(DPAPI error 0x{code & 0xFFFFFFFF:08X}); check that the user profile is loaded.")
         raise SecretUnavailable(f"Windows could not unlock the Integration Client key for this user account "
-                                f"(DPAPI error 0x{code & 0xFFFFFFFF:08X}): it was created by another account or on another machine.")
+                                f"(DPAPI error 0x{code & 0xFFFFFFFF:08X}): it was created by another account or "
+                                "on another machine.")
     try:
         return ctypes.string_at(blob_out.pbData, blob_out.cbData)
     finally:

@@ -246,7 +246,8 @@ def test_status_is_read_from_numbers_not_localized_words_windows_only_schtasks_s
     from ic.scheduling.task import RunResult
     from ic.scheduling.task_windows import WindowsTask, build_task_xml, parse_query_csv
 
-    assert parse_query_csv(_GERMAN_VERBOSE.format(status="Wird ausgeführt", last="267009")) == ("Wird ausgeführt", True)
+    running = _GERMAN_VERBOSE.format(status="Wird ausgeführt", last="267009")
+    assert parse_query_csv(running) == ("Wird ausgeführt", True)
     assert parse_query_csv(_GERMAN_VERBOSE.format(status="Bereit", last="0")) == ("Bereit", False)
     assert parse_query_csv(_GERMAN_VERBOSE.format(status="Tâche inconnue", last="267009"))[1] is True
     assert parse_query_csv('"\\IntegrationClient\\Scheduler","N/A","Running"\r\n') == ("Running", True)

@@ -238,8 +238,8 @@ def parse_query_csv(text: str) -> tuple[str, bool]:
         cells = [c.strip() for c in row]
         if len(cells) >= 7 and cells[1].lower() == TASK_NAME.lower():
             word, last = cells[3], cells[6]
-            running = last in (str(SCHED_S_TASK_RUNNING), hex(SCHED_S_TASK_RUNNING)) or word.casefold() in _RUNNING_WORDS
-            return word, running
+            running = last in (str(SCHED_S_TASK_RUNNING), hex(SCHED_S_TASK_RUNNING))
+            return word, running or word.casefold() in _RUNNING_WORDS
         if len(cells) >= 3 and cells[0].lower() == TASK_NAME.lower():
             return cells[2], cells[2].casefold() in _RUNNING_WORDS
     return "", False
@@ -255,7 +255,8 @@ def windows_account(secur32=None) -> str | None:
     except (AttributeError, OSError):
         return None
     fn = secur32.GetUserNameExW
-    fn.argtypes = [ctypes.c_int, ctypes.c_wchar_p, ctypes.POINTER(ctypes.c_uint32)]  # EXTENDED_NAME_FORMAT, LPWSTR, PULONG
+    # EXTENDED_NAME_FORMAT, LPWSTR, PULONG
+    fn.argtypes = [ctypes.c_int, ctypes.c_wchar_p, ctypes.POINTER(ctypes.c_uint32)]
     fn.restype = ctypes.c_ubyte  # BOOLEAN
     size = ctypes.c_uint32(0)
     fn(2, None, ctypes.byref(size))  # NameSamCompatible = 2; fails with ERROR_MORE_DATA and sets the size
