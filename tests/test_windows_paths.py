@@ -485,3 +485,25 @@ def test_current_user_prefers_the_windows_account_windows_only_stand_in(monkeypa
     assert task_windows.WindowsTask(runner=lambda argv, input=None: None).user == "CORP\\alice"
     monkeypatch.setattr(task_windows, "windows_account", lambda: None)
     assert task.current_user() == "STALE\\someone"
+
+
+@pytest.mark.parametrize("name", ["x.xml:hidden", "C:x.xml", "x.xml::$DATA"])
+def test_safe_join_refuses_streams_and_drive_relative_names(tmp_path, name):
+    from ic.destinations import naming
+    from ic.errors import DestinationError
+
+    with pytest.raises(DestinationError, match="not a plain file name"):
+        naming.safe_join(tmp_path, name)
+
+
+def test_tampered_in_progress_index_cannot_write_a_stream(tmp_path):
+    """An index entry naming ``x.xml:s`` must not be used (on NTFS it would write a hidden stream)."""
+    import json
+
+    from ic.destinations import folder
+
+    (tmp_path / "x.xml").write_text("<session/>")
+    (tmp_path / "x.xml:s").write_text("<session/>")  # POSIX: a file with a colon; NTFS: the stream itself
+    (tmp_path / folder.INDEX_NAME).write_text(json.dumps({"version": 1, "in_progress": {"h\nL1": "x.xml:s"}}))
+    index = folder._InProgressIndex(tmp_path)
+    assert index.get("h\nL1") is None and index.changed  # dropped: a fresh file is written instead

@@ -222,8 +222,12 @@ def strip_number(name: str) -> tuple[str, int]:
 
 # --- paths ------------------------------------------------------------------------------------------------------
 def safe_join(directory: str | os.PathLike, name: str) -> Path:
-    """``directory/name``, refusing anything that is not a plain file name inside ``directory``."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+    """``directory/name``, refusing anything that is not a plain file name inside ``directory``.
+
+    ``:`` is refused too: on Windows ``x.xml:s`` is an NTFS alternate data stream of ``x.xml`` and ``C:x`` is relative
+    to drive C's current folder (cleaned names never contain it; a name read back from the in-progress index might).
+    """
+    if not name or name in (".", "..") or any(c in name for c in "/\\:\x00"):
         raise DestinationError(f"Refused to write the file name {name!r}: it is not a plain file name.")
     base = os.path.abspath(os.fspath(directory))
     full = os.path.abspath(os.path.join(base, name))
