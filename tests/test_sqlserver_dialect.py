@@ -507,3 +507,47 @@ def test_real_sql_server_round_trip():
     assert d.store_sessions(HOST, busy_sessions(n=50, events=60)) == 50
     assert d.store_sessions(HOST, busy_sessions(n=50, events=60)) == 50
     d.close()
+
+
+# --- storage tables made by the original Integration Client ---------------------------------------------------
+JUMP_COLUMNS = ("jump_group_id", "jump_group_name", "jump_group_type", "jumpoint_id", "jumpoint_name")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ic.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def test_tables_of_the_original_client_get_the_extra_columns(storage_url):
+    """The guide's session table has no jump_* columns: inserting into one made by the original client failed."""
+    from sqlalchemy import inspect as sa_inspect, text
+
+    engine = create_engine(storage_url)
+    with engine.begin() as conn:
+        t.metadata.create_all(conn)
+        for col in JUMP_COLUMNS:
+            conn.execute(text(f"ALTER TABLE session DROP COLUMN {col}"))
+    engine.dispose()
+    d = dest(storage_url)
+    assert d.store_sessions(HOST, [pra_session(), rs_session()]) == 2
+    d.close()
+    engine = create_engine(storage_url)
+    assert set(JUMP_COLUMNS) <= {c["name"] for c in sa_inspect(engine).get_columns("session")}
+    engine.dispose()
+    assert dump(storage_url)["session"][0]["jumpoint_name"] == "DC Jumpoint"
+
+
+def test_add_column_statement_for_sql_server():
+    from ic.destinations.sql import add_column_sql
+
+    d = mssql.dialect()
+    assert add_column_sql(d, t.session.c.jumpoint_name) == "ALTER TABLE session ADD jumpoint_name NVARCHAR(255) NULL"
+    assert add_column_sql(d, t.user.c.operating_system) == "ALTER TABLE [user] ADD operating_system NVARCHAR(255) NULL"
+
+
+def test_new_tables_are_not_inspected_column_by_column_on_mock_sql_server():
+    d, server = mock_sql_server_destination()
+    d.store_sessions(HOST, [rs_session()])
+    assert not [sql for _, sql, _, _ in server.log if sql.startswith("ALTER")]

@@ -11,7 +11,7 @@ import os
 import re
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, select
+from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -167,7 +167,11 @@ class SqlDestination(Destination):
         return cls(f"Cannot {doing} {self._where()}: {reason}{cs.encryption_hint(self._url(), reason)}.")
 
     def _ensure_tables(self, conn: Connection) -> None:
+        existing = {name.lower() for name in inspect(conn).get_table_names()}
         t.metadata.create_all(conn, checkfirst=True)
+        added = add_missing_columns(conn, [tb for tb in t.ALL_TABLES if tb.name.lower() in existing])
+        if added:
+            log.info("Destination %s: added columns %s to its existing tables.", self.name, ", ".join(added))
 
     # --- Destination API ----------------------------------------------------------------------
     def test(self) -> str:
@@ -217,6 +221,26 @@ class SqlDestination(Destination):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def add_missing_columns(conn: Connection, tables) -> list[str]:
+    """Storage tables made by the original Integration Client (the guide's columns only) get this program's extra
+    nullable columns (session.jump_*), else every insert would fail with "Invalid column name 'jump_group_id'"."""
+    added = []
+    insp = inspect(conn)
+    for table in tables:
+        have = {c["name"].lower() for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name.lower() not in have and col.nullable and not col.primary_key:
+                conn.execute(text(add_column_sql(conn.dialect, col)))
+                added.append(f"{table.name}.{col.name}")
+    return added
+
+
+def add_column_sql(dialect, col) -> str:
+    """ALTER TABLE t ADD c TYPE NULL: the one spelling SQL Server, PostgreSQL, MySQL and SQLite all accept."""
+    prep = dialect.identifier_preparer
+    return f"ALTER TABLE {prep.format_table(col.table)} ADD {prep.format_column(col)} {col.type.compile(dialect=dialect)} NULL"
 
 
 # --- the write protocol (inside one transaction) ------------------------------------------------
