@@ -507,3 +507,14 @@ def test_tampered_in_progress_index_cannot_write_a_stream(tmp_path):
     (tmp_path / folder.INDEX_NAME).write_text(json.dumps({"version": 1, "in_progress": {"h\nL1": "x.xml:s"}}))
     index = folder._InProgressIndex(tmp_path)
     assert index.get("h\nL1") is None and index.changed  # dropped: a fresh file is written instead
+
+
+def test_backup_retention_pattern_ignores_case_on_windows():
+    from ic.destinations.folder import FolderDestination
+    from ic.destinations.naming import DEFAULT_NAME_FORMAT
+
+    old_name = "Support.Example.com-backup-20240101T020000Z.nsb"
+    windows = FolderDestination.backup_pattern(DEFAULT_NAME_FORMAT, "support.example.com", "nsb", ignore_case=True)
+    posix = FolderDestination.backup_pattern(DEFAULT_NAME_FORMAT, "support.example.com", "nsb", ignore_case=False)
+    assert windows.fullmatch(old_name) and not posix.fullmatch(old_name)
+    assert not windows.fullmatch("other.example.com-backup-20240101T020000Z.nsb")

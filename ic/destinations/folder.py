@@ -319,8 +319,13 @@ class FolderDestination(Destination):
         return name_format if "%SUPPORT_SITE_HOST%" in name_format else "%SUPPORT_SITE_HOST%-" + name_format
 
     @staticmethod
-    def backup_pattern(fmt: str, site_host: str, ext: str) -> re.Pattern:
-        """Regex matching exactly the backup names this plugin writes for ``site_host`` (before numbering)."""
+    def backup_pattern(fmt: str, site_host: str, ext: str, ignore_case: bool | None = None) -> re.Pattern:
+        """Regex matching exactly the backup names this plugin writes for ``site_host`` (before numbering).
+
+        Case-insensitive on Windows, where the file system is: ``Support.Example.com-backup-...nsb`` written before
+        the site's host was re-typed in lower case is the same site's backup and must count for Retention Count."""
+        if ignore_case is None:
+            ignore_case = os.name == "nt"
         fragments = {
             "SUPPORT_SITE_HOST": re.escape(naming.clean_value(site_host)),
             "SESSION_TYPE": "backup",
@@ -333,7 +338,7 @@ class FolderDestination(Destination):
         out = []
         for i, part in enumerate(fmt.split("%")):
             out.append(fragments.get(part, "") if i % 2 else re.escape(part))
-        return re.compile("".join(out))
+        return re.compile("".join(out), re.IGNORECASE if ignore_case else 0)
 
     def _apply_retention(self, d: Path, fmt: str, site_host: str, ext: str, keep: int) -> None:
         pattern = self.backup_pattern(fmt, site_host, ext)
