@@ -500,13 +500,42 @@ def test_insert_of_one_row_uses_output_on_mock_sql_server():
 
 
 @pytest.mark.skipif(not os.environ.get("IC_TEST_MSSQL_URL"), reason="set IC_TEST_MSSQL_URL to a real SQL Server")
-def test_real_sql_server_round_trip():
-    """Runs only where a real SQL Server is reachable (IC_TEST_MSSQL_URL, an mssql+pyodbc URL of an empty database)."""
+def test_real_sql_server_round_trip(tmp_path):
+    """Runs only where a real SQL Server is reachable: IC_TEST_MSSQL_URL = an mssql+pyodbc URL of an EMPTY database
+    (e.g. Docker mcr.microsoft.com/mssql/server, ODBC Driver 18, TrustServerCertificate=yes). Same rows as SQLite."""
     url = os.environ["IC_TEST_MSSQL_URL"]
+    sessions = busy_sessions(n=50, events=60)
+    sessions[0].jumpoint_name = "😀" * 200
+    sessions[1].events[2].data = [EventData("body", "nul\x00inside")]
     d = dest(url)
-    assert d.store_sessions(HOST, busy_sessions(n=50, events=60)) == 50
-    assert d.store_sessions(HOST, busy_sessions(n=50, events=60)) == 50
+    assert d.test().startswith("Connected")
+    assert d.store_sessions(HOST, sessions) == 50
+    assert d.store_sessions(HOST, sessions) == 50  # replaced, not duplicated
     d.close()
+    lite = f"sqlite:///{tmp_path / 'ic.db'}"
+    real = dest(lite)
+    real.store_sessions(HOST, sessions)
+    real.close()
+    assert dump(url) == dump(lite)
+
+
+def test_login_failure_names_destination_on_mock_sql_server():
+    from ic.errors import DestinationError
+
+    d, server = mock_sql_server_destination()
+    module = server.module()
+
+    def refuse(conn_str, **kw):
+        raise pyodbc.InterfaceError("28000", "[28000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Login "
+                                    "failed for user 'ic'. (18456) (SQLDriverConnect)")
+
+    module.connect = refuse
+    url = str(d.config["url"])
+    d._engine = create_engine(url, module=module, **engine_kwargs(url))
+    with pytest.raises(DestinationError) as err:
+        d.test()
+    assert str(err.value) == ("Cannot connect to SQL destination Warehouse (SQL Server db1/ic): [28000] [Microsoft][ODBC "
+                              "Driver 18 for SQL Server][SQL Server]Login failed for user 'ic'. (18456) (SQLDriverConnect).")
 
 
 # --- storage tables made by the original Integration Client ---------------------------------------------------
