@@ -43,3 +43,31 @@ def test_complete_window_cursor_comes_only_from_listed_sessions():
     st.complete_window(120, listed={"listed", "gone"})
     assert st.cursor == 10_200  # not 11_000: that session was running when the window was listed
     assert st.done == {"listed": 10_200, "ended-later": 11_000}  # kept: the next listing skips it
+
+
+def test_session_deleted_before_its_recording_download_is_skipped_not_a_failed_run(store, make_simulator, tmp_path):
+    """The appliance ages a session out after its details were stored but before its recordings were fetched: the
+    recording answer is "Invalid lsid." (the session is gone, like an expired recording) -> warned and skipped,
+    not a failed run (which would mail an error for a normal appliance event), and nothing is left pending."""
+    from tests.test_transfer_engine import add_folder
+
+    sim = make_simulator(sessions=12, in_progress=0)
+    add_site(store, sim)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "F", ("sim", "files", ["session", "recordings", "shell"]))
+    victim = next(s for s in sim.sessions if s.recording)
+    gone: list[str] = []
+
+    def listener(ev):  # the first recording download is about to start: the victim ages out now
+        if ev.phase == "files" and not gone:
+            gone.append(victim.lsid)
+            sim.delete_session(victim.lsid)
+
+    out = run_schedule(store, "F", listener, raise_internal=True)
+    assert out.status == "ok", out.errors
+    assert any(victim.lsid in w for w in out.results[0].warnings)
+    files = [p.name for p in (tmp_path / "files").iterdir()]
+    assert any(victim.lsid in n and n.endswith(".xml") for n in files)  # its details had been stored
+    assert not any(victim.lsid in n and n.endswith(".flv") for n in files)
+    again = run_schedule(store, "F", raise_internal=True)
+    assert again.status == "ok" and again.results[0].files_stored == 0

@@ -553,6 +553,10 @@ class _Run:
             return self.client.download_recording(task.data_type, task.session.lsid, target, instance=task.instance)
         except RecordingUnavailable as exc:
             return exc
+        except ApplianceAPIError as exc:
+            if _names_an_lsid(exc):  # "Invalid lsid.": the session aged out since its details came: gone too
+                return RecordingUnavailable(str(exc), exc.code)
+            raise
 
     def _file_arrived(self, task: _FileTask, outcome) -> None:
         s, t = task.session, task.data_type
