@@ -22,7 +22,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ic.destinations import connection_string as cs
 from ic.destinations import sql_schema as t
-from ic.destinations.sql import SqlDestination, engine_kwargs, write_batch
+from ic.destinations.sql import SqlDestination, engine_kwargs
 from ic.errors import DestinationUnavailable
 from ic.sessions.model import Event, EventData
 from ic.settings import schema as settings_schema
