@@ -71,3 +71,61 @@ def test_session_deleted_before_its_recording_download_is_skipped_not_a_failed_r
     assert not any(victim.lsid in n and n.endswith(".flv") for n in files)
     again = run_schedule(store, "F", raise_internal=True)
     assert again.status == "ok" and again.results[0].files_stored == 0
+
+
+_KILLED_WRITER = r"""
+import os, sys
+from ic.destinations.folder import FolderDestination
+from ic.sessions.parser import iter_sessions
+
+dest = FolderDestination("f", {"directory": sys.argv[1]})
+sessions = list(iter_sessions(sys.argv[2], "batch", "rs"))
+original, calls = FolderDestination._write, []
+
+def write(self, *args, **kwargs):  # the process dies (no finally blocks) while writing the 2nd session of the batch
+    if calls:
+        os._exit(9)
+    calls.append(1)
+    return original(self, *args, **kwargs)
+
+FolderDestination._write = write
+dest.store_sessions("support.example.com", sessions)
+"""
+
+
+def test_folder_killed_after_writing_a_running_session_still_replaces_it_when_it_ends(tmp_path):
+    """A process killed in the middle of a batch, after the XML of a running session was written but before the
+    in-progress index was saved, must not make the ended version a second file (x.1.xml) next run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ic.destinations.folder import FolderDestination
+    from ic.sessions.parser import iter_sessions
+    from ic.simulator import Simulator
+    from ic.simulator.reports import RS_NAMESPACE
+
+    sim = Simulator(sessions=6, in_progress=1, seed=5)  # data only, no server
+    running = next(s for s in sim.sessions if s.end_time is None)
+    other = next(s for s in sim.sessions if s.end_time is not None)
+
+    def document(*lsids: str) -> bytes:
+        return (f'<?xml version="1.0" encoding="UTF-8"?><session_list xmlns="{RS_NAMESPACE}">'.encode()
+                + b"".join(sim.session_xml(x) for x in lsids) + b"</session_list>")
+
+    folder, batch = tmp_path / "files", tmp_path / "batch.xml"
+    folder.mkdir()
+    batch.write_bytes(document(running.lsid, other.lsid))
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(folder), str(batch)], cwd=root,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    assert [p.name for p in folder.glob("*.xml")] == [f"support.example.com-support-{running.lsid}.xml"]
+
+    sim.end_session(running.lsid)  # the next run: the session has ended meanwhile
+    ended = list(iter_sessions(document(running.lsid), "ended", "rs"))
+    assert not ended[0].in_progress
+    FolderDestination("f", {"directory": str(folder)}).store_sessions("support.example.com", ended)
+    files = sorted(p.name for p in folder.glob("*.xml"))
+    assert files == [f"support.example.com-support-{running.lsid}.xml"], files
+    assert next(iter_sessions(folder / files[0])).end_time == sim.session(running.lsid).end_time

@@ -269,12 +269,20 @@ class FolderDestination(Destination):
                 if previous is not None:
                     outcome = self._write(d, previous, session.raw_xml, "Overwrite")
                 else:
+                    if session.in_progress and not os.path.lexists(naming.long_path(naming.safe_join(d, name))):
+                        # remember the name BEFORE the file exists: a process killed between writing it and the
+                        # index save below would otherwise leave it unknown, and the ended version would become
+                        # x.1.xml (AppendNumber) or be skipped (Skip). An entry whose file never came is ignored.
+                        index.set(key, name)
+                        index.save()
                     outcome = self._write(d, name, session.raw_xml, s.conflict)
                 if outcome.how != "skipped":
                     written += 1
                 if session.in_progress:
                     if outcome.path is not None:
                         index.set(key, outcome.path.name)
+                    else:
+                        index.discard(key)
                 else:
                     index.discard(key)
         finally:
