@@ -5,8 +5,8 @@ simulator -> SQLite with session) is run again and again while, between runs and
 listener), a seeded random generator: adds sessions, ends sessions in progress, deletes sessions (also with
 ``strict_lsids``), moves the appliance clock (forward by minutes, backward by less than the overlap; each seed also
 starts with the host clock ahead of or behind the appliance), flips the simulator's fault switches, cancels a run,
-crashes a run (an exception from the listener, or from a destination wrapper before/after the destination
-committed) and SIGKILLs one real ``python main.py run`` subprocess per seed. A final clean run (faults off) must
+aborts a run (a BaseException from the listener, which unwinds everything) or crashes it (an exception from a
+destination wrapper before/after the destination committed: "internal error") and SIGKILLs one real ``python main.py run`` subprocess per seed. A final clean run (faults off) must
 then leave exactly the right data (see ``Soak.check``):
 
 * SQL lsids == the simulator's sessions + deleted sessions that were already stored when deleted (a deleted session
@@ -17,7 +17,7 @@ then leave exactly the right data (see ``Soak.check``):
 * after every successful run the done maps are pruned to the overlap (state JSON stays bounded).
 
 The plan (which action, when) is a pure function of the seed; thread timing can still move an action by an event.
-Default: 3 seeds x 7 runs, well under a minute. ``IC_SOAK=1``: 12 seeds x 16 runs with more sessions (minutes);
+Default: 4 seeds x 8 runs, well under a minute. ``IC_SOAK=1``: 12 seeds x 16 runs with more sessions (minutes);
 ``IC_SOAK_SEEDS=4,5`` picks the seeds (e.g. to replay a failure).
 """
 from __future__ import annotations
@@ -48,8 +48,8 @@ from tests.test_transfer_engine import add_folder, add_schedule, add_site, add_s
 
 SOAK = os.environ.get("IC_SOAK") == "1"
 SEEDS = [int(x) for x in os.environ.get("IC_SOAK_SEEDS", "").split(",") if x.strip()] or (
-    list(range(1, 13)) if SOAK else [1, 2, 3])
-RUNS = 16 if SOAK else 7
+    list(range(1, 13)) if SOAK else [1, 2, 3, 4])
+RUNS = 16 if SOAK else 8
 SESSIONS = 80 if SOAK else 30
 MAX_BACK = DEFAULT_OVERLAP - 30  # the appliance clock never goes back further than this below its maximum
 FILE_TYPES = ["session", "recordings", "smsr", "shell"]
@@ -58,12 +58,17 @@ KINDS = ("recordings", "smsr", "shell")
 
 
 class SoakCrash(Exception):
-    """A simulated crash (an unexpected exception inside the run)."""
+    """A simulated crash (an unexpected exception inside the run): the run ends as "internal error"."""
+
+
+class SoakAbort(BaseException):
+    """A simulated abrupt end raised from the progress listener (which swallows an Exception by design: a broken
+    progress display must not break a transfer): unwinds through the engine and run_schedule like SystemExit."""
 
 
 @dataclass
 class Plan:
-    kind: str = "normal"  # normal | cancel | crash_listener | crash_dest_before | crash_dest_after | kill
+    kind: str = "normal"  # normal | cancel | abort_listener | crash_dest_before | crash_dest_after
     at: int = 0  # listener event / destination call number the cancel or crash happens at
     fired: bool = False
 
@@ -105,7 +110,7 @@ class CrashingDestination:
 
 
 class Soak:
-    def __init__(self, store, sim, base: Path, seed: int) -> None:
+    def __init__(self, store, sim, base: Path, seed: int, lookback_days: int = 0) -> None:
         self.store, self.sim, self.seed = store, sim, seed
         self.rng = random.Random(seed)
         self.folder = base / "files"
@@ -117,6 +122,9 @@ class Soak:
         store.set_setting("transfer_batch_size", str(self.rng.choice((3, 5, 8))))
         store.set_setting("transfer_download_workers", "3")
         store.set_setting("appliance_max_rps", "300")  # the subprocess run; in-process runs use fast_client
+        self.lookback_days = lookback_days
+        if lookback_days:
+            store.set_setting("initial_lookback_days", str(lookback_days))
         self.site_id = store.get_site("sim").id
         self.dest_ids = {n: store.get_destination(n).id for n in ("files", "db")}
         self.served: set[str] = set()
@@ -213,9 +221,9 @@ class Soak:
             if plan.kind == "cancel":
                 plan.fired = True
                 self.cancel.set()
-            elif plan.kind == "crash_listener":
+            elif plan.kind == "abort_listener":
                 plan.fired = True
-                raise SoakCrash("crash in the listener")
+                raise SoakAbort("abort from the listener")
         if not self.quiet and self.rng.random() < 0.12:
             self.mutate(f"during (event {self.events}, {ev.phase})")
 
@@ -232,11 +240,16 @@ class Soak:
     def run(self, kind: str):
         import threading
 
-        self.plan = Plan(kind, self.rng.randint(1, 40) if kind in ("cancel", "crash_listener") else
+        self.plan = Plan(kind, self.rng.randint(1, 40) if kind in ("cancel", "abort_listener") else
                          self.rng.randint(1, 12))
         self.events = self.dest_calls = 0
         self.cancel = threading.Event()
-        out = run_schedule(self.store, "Soak", self.listener, self.cancel, engine_factory=self.engine_factory)
+        try:
+            out = run_schedule(self.store, "Soak", self.listener, self.cancel, engine_factory=self.engine_factory)
+        except SoakAbort:
+            assert kind == "abort_listener"
+            self.log.append(f"run {kind}@{self.plan.at}: aborted")
+            return None
         self.log.append(f"run {kind}@{self.plan.at} fired={self.plan.fired}: {out.status} {out.errors}")
         if self.plan.fired and kind.startswith("crash"):
             assert out.status == "internal error", out.message()
@@ -248,12 +261,14 @@ class Soak:
             self.check_state_pruned()
         return out
 
-    def kill_run(self) -> None:
+    def kill_run(self) -> bool:
         """A real `python main.py run` SIGKILLed once it stored a few more files (or it finished first)."""
         f = self.sim.faults
-        f.rate_limit, f.error_5xx_burst, f.slow_seconds = 0, 0, 0.0  # default client backoff: keep it quick
+        f.rate_limit, f.error_5xx_burst = 0, 0  # the default client backs off for seconds: keep it quick
+        f.expired_recordings, f.slow_seconds = False, 0.01  # files to write, and time to write them: a kill lands
+        self.sim.add_sessions(self.rng.randint(8, 16))
         before = len(list(self.folder.iterdir())) if self.folder.exists() else 0
-        target = before + self.rng.randint(1, 15)
+        target = before + self.rng.randint(1, 10)
         proc = cli("run", "Soak", "--quiet", wait=False)
         mutated = False
         deadline = time.monotonic() + 60
@@ -272,11 +287,13 @@ class Soak:
         self.log.append(f"subprocess run {'SIGKILLed' if killed else f'exited {proc.returncode}'}")
         if not killed:
             assert proc.returncode in (0, 1), err
+            return False
         # what a kill leaves (temp files younger than a day are kept: another run may be writing them) is
         # cleaned once it is old: make it old, the final checks require it gone
         old = time.time() - 3 * 86400
         for p in [*self.folder.glob(".~ic-*.part"), *(paths.data_dir() / "tmp").glob("*")]:
             os.utime(p, (old, old))
+        return True
 
     # --- invariants ---------------------------------------------------------------------------------------------
     def states(self) -> dict[str, TransferState]:
@@ -298,15 +315,19 @@ class Soak:
     def check(self) -> None:
         sim = self.sim
         now = {s.lsid: s for s in sim.sessions}
+        oldest = sim.now() - self.lookback_days * 86400 if self.lookback_days else 0  # older: may be left out
+        must = {k for k, s in now.items() if s.end_time is None or s.end_time >= oldest}
         keep_sql = {k for k, d in self.deleted.items() if d.sql}
         keep_folder = {k for k, d in self.deleted.items() if d.folder}
         may = {k for k, d in self.deleted.items() if d.served}
 
         sql = self.sql_rows()
-        assert set(now) | keep_sql <= set(sql), f"lost in SQL: {sorted(set(now) | keep_sql - set(sql))}"
+        assert must | keep_sql <= set(sql), f"lost in SQL: {sorted(must | keep_sql - set(sql))}"
         extra = set(sql) - set(now) - keep_sql - may
         assert not extra, f"SQL has sessions the appliance never served: {sorted(extra)}"
         for lsid, s in now.items():
+            if lsid not in sql:
+                continue
             assert (sql[lsid] is None) == (s.end_time is None), f"SQL end_time of {lsid}: {sql[lsid]} vs {s.end_time}"
             if s.end_time is not None:
                 assert sql[lsid] == datetime.fromtimestamp(s.end_time, timezone.utc).replace(tzinfo=None)
@@ -314,9 +335,11 @@ class Soak:
         xml = self.folder_xml()
         dupes = {k: v for k, v in xml.items() if len(v) > 1}
         assert not dupes, f"sessions with more than one XML file: {dupes}"
-        assert set(now) | keep_folder <= set(xml), f"lost in the folder: {sorted(set(now) | keep_folder - set(xml))}"
+        assert must | keep_folder <= set(xml), f"lost in the folder: {sorted(must | keep_folder - set(xml))}"
         assert not set(xml) - set(now) - keep_folder - may, "the folder has sessions the appliance never served"
         for lsid, s in now.items():
+            if lsid not in xml:
+                continue
             assert xml[lsid][0][1] == s.end_time, f"XML of {lsid} shows end_time {xml[lsid][0][1]}, not {s.end_time}"
 
         names = [p.name for p in self.folder.iterdir()]
@@ -338,6 +361,8 @@ class Soak:
             expect = sim_recordings.content(f"{sim.seed}:{sim.product}:{kind}:{lsid}:{inst}", sim.recording_size)
             assert body == expect, f"bytes of {kind} {lsid} #{inst}"
         for lsid, s in now.items():
+            if lsid not in xml:
+                continue
             for kind in KINDS:
                 for inst in range(s.recording_instances(kind)):
                     expired = recording_key(sim.store, kind, s, inst) in sim.store.expired
@@ -353,16 +378,18 @@ def _soak(store, make_simulator, tmp_path, seed: int) -> Soak:
     offset = rng.choice((0, -900, 900, -3600, 3600))  # host clock ahead of / behind the appliance
     sim = make_simulator(sessions=SESSIONS, seed=seed, in_progress=rng.randint(3, 8), recording_size=1500,
                          clock_offset=offset, rate_per_second=500)
-    soak = Soak(store, sim, tmp_path, seed)
+    soak = Soak(store, sim, tmp_path, seed, lookback_days=rng.choice((0, 0, 30)))
     kill_at = rng.randrange(1, RUNS)
     try:
         for i in range(RUNS):
             for _ in range(soak.rng.randint(0, 4)):
                 soak.mutate(f"before run {i}")
             if i == kill_at:
-                soak.kill_run()
+                for _ in range(3):  # until one run really was killed mid-way (it may finish first)
+                    if soak.kill_run():
+                        break
                 continue
-            kind = soak.rng.choice(("normal", "normal", "cancel", "crash_listener", "crash_dest_before",
+            kind = soak.rng.choice(("normal", "normal", "cancel", "abort_listener", "crash_dest_before",
                                     "crash_dest_after"))
             soak.run(kind)
         sim.faults.reset()
@@ -383,4 +410,11 @@ def _soak(store, make_simulator, tmp_path, seed: int) -> Soak:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_soak_never_loses_or_duplicates(store, make_simulator, tmp_path, seed):
     soak = _soak(store, make_simulator, tmp_path, seed)
-    assert soak.kills + sum("run " in line for line in soak.log) >= 1
+    seen = {what: sum(what in line for line in soak.log) for what in
+            ("SIGKILLed", "aborted", "internal error", "cancelled", "failed", "delete", "end ", "add ", "clock",
+             "fault", "strict_lsids True")}
+    print(f"soak seed {seed} (look-back {soak.lookback_days} d): {seen}, {soak.sim.stats['faults']}")
+    for line in soak.log:
+        if ": failed" in line:
+            print("  ", line[:300])
+    assert seen["add "] and seen["fault"] and seen["clock"] and seen["SIGKILLed"]
