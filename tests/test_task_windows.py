@@ -33,9 +33,32 @@ class SchtasksStandIn:
         self.enabled = True
         self.running = False
         self.fail = fail or {}
+        self.stdin: str | None = None
+        self.script: str | None = None
+
+    def _created(self, xml: bytes) -> RunResult:
+        self.created_xml = xml
+        self.xml = xml.decode("utf-16")
+        self.enabled = True
+        return RunResult(0, f'SUCCESS: The scheduled task "{TASK_NAME[1:]}" has successfully been created.\r\n')
+
+    def _powershell(self, argv: list[str], stdin: str | None) -> RunResult:
+        import base64
+        import re
+
+        assert argv[:-1] == ["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
+                             "-EncodedCommand"]
+        self.script = base64.b64decode(argv[-1]).decode("utf-16-le")
+        self.stdin = stdin
+        self.xml_path = re.search(r"ReadAllText\('([^']*)'\)", self.script).group(1)
+        if "/Create" in self.fail:
+            return self.fail["/Create"]
+        return self._created(Path(self.xml_path).read_bytes())
 
     def __call__(self, argv: list[str], input: str | None = None) -> RunResult:
         self.calls.append(list(argv))
+        if argv[0] == "powershell.exe":  # Register-ScheduledTask with the password on stdin
+            return self._powershell(argv, input)
         assert argv[0] == "schtasks" and input is None
         verb = argv[1]
         if "/XML" in argv and verb == "/Create":
@@ -44,10 +67,7 @@ class SchtasksStandIn:
             return self.fail[verb]
         if verb == "/Create":
             self.xml_path = argv[argv.index("/XML") + 1]
-            self.created_xml = Path(self.xml_path).read_bytes()
-            self.xml = self.created_xml.decode("utf-16")
-            self.enabled = True
-            return RunResult(0, f'SUCCESS: The scheduled task "{TASK_NAME[1:]}" has successfully been created.\r\n')
+            return self._created(Path(self.xml_path).read_bytes())
         if self.xml is None:
             return RunResult(1, "", "ERROR: The system cannot find the file specified.\r\n")
         if verb == "/Query" and "/XML" in argv:
@@ -146,12 +166,20 @@ def test_register_whether_logged_on_via_windows_only_schtasks_stand_in(store, tm
     assert asked == [USER]
     assert "whether or not the user is logged on" in message
     [argv] = stand_in.calls
-    assert argv == ["schtasks", "/Create", "/TN", TASK_NAME, "/XML", stand_in.xml_path, "/F", "/RU", USER, "/RP", PASSWORD]
+    assert all(PASSWORD not in a for a in argv)  # never on a command line: process listings would show it
+    assert stand_in.stdin == PASSWORD + "\n"
+    assert stand_in.script.splitlines() == [
+        "$ErrorActionPreference = 'Stop'",
+        "$password = [Console]::In.ReadLine()",
+        f"$xml = [IO.File]::ReadAllText('{stand_in.xml_path}')",
+        "Register-ScheduledTask -TaskName 'Scheduler' -TaskPath '\\IntegrationClient\\' -Xml $xml "
+        "-User 'CORP\\alice' -Password $password -Force | Out-Null",
+    ]
     root = _parse(stand_in.created_xml)
     assert _text(root, "t:Principals/t:Principal/t:LogonType") == "Password"
     assert PASSWORD.encode("utf-16-le") not in stand_in.created_xml
     logs.shutdown_logging()
-    assert "/RU CORP\\alice /RP ***" in log_file.read_text()
+    assert "Register-ScheduledTask" not in log_file.read_text() or PASSWORD not in log_file.read_text()
     assert PASSWORD.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "logs").iterdir())
 
 

@@ -4,9 +4,10 @@ Registered from an XML definition (schema 1.2, UTF-16 with BOM, as schtasks expe
 a time trigger repeating every minute indefinitely, IgnoreNew (a long run is never started twice), runs on battery,
 an execution limit of 12 hours (a hung run cannot block the scheduler forever; the next tick resumes where it
 stopped). By default the task runs only while the user is logged on (InteractiveToken: no password needed). "Run
-whether the user is logged on or not" needs the account's password: it is passed to schtasks /RP at registration
-only, never stored by this program and never logged. S4U ("do not store password") is not offered: an S4U task
-has no credentials, so DPAPI cannot unwrap the secrets key (ic.secrets) and network shares refuse it.
+whether the user is logged on or not" needs the account's password: it is handed to Task Scheduler once, at
+registration, through PowerShell's Register-ScheduledTask reading it from a pipe (stdin) — never on a command line,
+where any process listing would show it (schtasks /RP would) — and it is never stored by this program or logged.
+S4U ("do not store password") is not offered: an S4U task has no credentials, so DPAPI cannot unwrap the secrets key (ic.secrets) and network shares refuse it.
 
 Schema notes (learn.microsoft.com, Task Scheduler Schema): Task, RegistrationInfo, Principal and Settings children
 are ``xs:all`` (any order); trigger children are an ``xs:sequence`` (Enabled, StartBoundary, EndBoundary, Repetition,
@@ -47,6 +48,7 @@ log = logging.getLogger("ic.scheduling.task")
 TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 TASK_NAME = "\\IntegrationClient\\Scheduler"
 SCHTASKS = "schtasks"
+POWERSHELL = "powershell.exe"
 EXECUTION_TIME_LIMIT = "PT12H"
 SCHED_S_TASK_RUNNING = 267009  # 0x41301: "Last Result" while the task runs
 _RUNNING_WORDS = frozenset({"running", "wird ausgeführt", "en cours d'exécution", "en ejecución", "in esecuzione",
@@ -136,11 +138,11 @@ class WindowsTask:
         self.user = user or current_user()
 
     # --- helpers -------------------------------------------------------------------------------------------------
-    def _run(self, args: list[str], what: str, ok_codes: tuple[int, ...] = (0,)) -> RunResult:
-        argv = [SCHTASKS, *args]
-        shown = _hide_password(argv)
-        log.debug("Running %s", subprocess.list2cmdline(shown))
-        result = self.runner(argv)
+    def _run(self, args: list[str], what: str, ok_codes: tuple[int, ...] = (0,), *, argv: list[str] | None = None,
+             stdin: str | None = None) -> RunResult:
+        argv = argv or [SCHTASKS, *args]
+        log.debug("Running %s", subprocess.list2cmdline(argv))
+        result = self.runner(argv, stdin) if stdin is not None else self.runner(argv)
         if result.returncode not in ok_codes:
             reason = _first_line(result.stderr or result.stdout) or f"exit code {result.returncode}"
             reason = redact(reason).rstrip(".")
@@ -168,10 +170,10 @@ class WindowsTask:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(xml_bytes(xml))
-            args = ["/Create", "/TN", TASK_NAME, "/XML", path, "/F"]
             if password:
-                args += ["/RU", self.user, "/RP", password]
-            self._run(args, "register")
+                self._run([], "register", argv=register_with_password_argv(path, self.user), stdin=password + "\n")
+            else:
+                self._run(["/Create", "/TN", TASK_NAME, "/XML", path, "/F"], "register")
         finally:
             password = None
             try:
@@ -287,9 +289,25 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def _hide_password(argv: list[str]) -> list[str]:
-    shown = list(argv)
-    for i, arg in enumerate(shown[:-1]):
-        if arg.upper() == "/RP":
-            shown[i + 1] = "***"
-    return shown
+def _ps_quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def register_with_password_script(xml_path: str, user: str) -> str:
+    """PowerShell that registers the task XML for ``user`` with the password read from its standard input."""
+    folder, _, name = TASK_NAME.rpartition("\\")
+    return "\n".join([
+        "$ErrorActionPreference = 'Stop'",
+        "$password = [Console]::In.ReadLine()",
+        f"$xml = [IO.File]::ReadAllText({_ps_quote(xml_path)})",
+        f"Register-ScheduledTask -TaskName {_ps_quote(name)} -TaskPath {_ps_quote(folder + chr(92))} -Xml $xml "
+        f"-User {_ps_quote(user)} -Password $password -Force | Out-Null",
+    ])
+
+
+def register_with_password_argv(xml_path: str, user: str) -> list[str]:
+    """The script travels base64-encoded (-EncodedCommand, UTF-16LE) so no quoting can break it; it holds no secret."""
+    import base64
+
+    encoded = base64.b64encode(register_with_password_script(xml_path, user).encode("utf-16-le")).decode("ascii")
+    return [POWERSHELL, "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand", encoded]
