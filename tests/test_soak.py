@@ -376,8 +376,9 @@ class Soak:
 def _soak(store, make_simulator, tmp_path, seed: int) -> Soak:
     rng = random.Random(seed * 7919)
     offset = rng.choice((0, -900, 900, -3600, 3600))  # host clock ahead of / behind the appliance
+    product = "pra" if seed % 4 == 2 else "rs"  # Privileged Remote Access: no Show My Screen, other reports
     sim = make_simulator(sessions=SESSIONS, seed=seed, in_progress=rng.randint(3, 8), recording_size=1500,
-                         clock_offset=offset, rate_per_second=500)
+                         clock_offset=offset, rate_per_second=500, product=product)
     soak = Soak(store, sim, tmp_path, seed, lookback_days=rng.choice((0, 0, 30)))
     kill_at = rng.randrange(1, RUNS)
     try:
@@ -415,7 +416,7 @@ def test_soak_never_loses_or_duplicates(store, make_simulator, tmp_path, seed):
     seen = {what: sum(what in line for line in soak.log) for what in
             ("SIGKILLed", "aborted", "internal error", "cancelled", "failed", "delete", "end ", "add ", "clock",
              "fault", "strict_lsids True")}
-    print(f"soak seed {seed} (look-back {soak.lookback_days} d): {seen}, {soak.sim.stats['faults']}")
+    print(f"soak seed {seed} ({soak.sim.product}, look-back {soak.lookback_days} d): {seen}, {soak.sim.stats['faults']}")
     for line in soak.log:
         if ": failed" in line:
             print("  ", line[:300])

@@ -129,3 +129,47 @@ def test_folder_killed_after_writing_a_running_session_still_replaces_it_when_it
     files = sorted(p.name for p in folder.glob("*.xml"))
     assert files == [f"support.example.com-support-{running.lsid}.xml"], files
     assert next(iter_sessions(folder / files[0])).end_time == sim.session(running.lsid).end_time
+
+
+def test_shell_instances_of_a_session_deleted_mid_download_do_not_stay_pending(store, make_simulator, tmp_path):
+    """A run stops after one of a session's command-shell recordings was stored; the appliance then ages the session
+    out. The next complete window must forget the half-done session (state JSON stays bounded), not keep it in
+    ``partial`` for ever."""
+    from ic.transfer.engine import TransferEngine, default_destination_factory
+    from ic.transfer.state import TransferState
+    from tests.test_transfer_engine import add_folder
+
+    sim = make_simulator(sessions=40, in_progress=0)
+    victim = next(s for s in sim.sessions if s.shell_instances >= 2)
+    add_site(store, sim)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "P", ("sim", "files", ["shell"]))
+    store.set_setting("transfer_download_workers", "1")
+
+    class Stop(Exception):
+        pass
+
+    def stopping_engine(store_, **kw):
+        def destination(cfg):
+            real = default_destination_factory(cfg)
+            original, stored = real.store_file, []
+
+            def store_file(item):
+                if item.session.lsid == victim.lsid and stored:
+                    raise Stop("the run dies before the second shell recording of the victim")
+                out = original(item)
+                if item.session.lsid == victim.lsid:
+                    stored.append(item.instance)
+                return out
+
+            real.store_file = store_file
+            return real
+
+        return TransferEngine(store_, destination_factory=destination, **kw)
+
+    assert run_schedule(store, "P", engine_factory=stopping_engine).status == "internal error"
+    ids = (store.get_site("sim").id, store.get_destination("files").id, "shell")
+    assert victim.lsid in TransferState.from_json(store.load_state(*ids)).partial
+    sim.delete_session(victim.lsid)
+    assert run_schedule(store, "P", raise_internal=True).ok
+    assert TransferState.from_json(store.load_state(*ids)).partial == {}

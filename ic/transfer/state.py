@@ -132,6 +132,9 @@ class TransferState:
         if self.cursor is not None:
             keep_from = self.cursor - overlap
             self.done = {k: v for k, v in self.done.items() if v is not None and v >= keep_from}
+        if listed is not None:
+            # every listed session is done now; a half-stored one that was not listed has left the appliance
+            self.partial = {k: v for k, v in self.partial.items() if k in listed}
         if stale_before is not None:
             self.in_progress = {k: v for k, v in self.in_progress.items() if v is None or v >= stale_before}
 
