@@ -6,15 +6,17 @@ listener), a seeded random generator: adds sessions, ends sessions in progress, 
 ``strict_lsids``), moves the appliance clock (forward by minutes, backward by less than the overlap; each seed also
 starts with the host clock ahead of or behind the appliance), flips the simulator's fault switches, cancels a run,
 aborts a run (a BaseException from the listener, which unwinds everything) or crashes it (an exception from a
-destination wrapper before/after the destination committed: "internal error") and SIGKILLs one real ``python main.py run`` subprocess per seed. A final clean run (faults off) must
-then leave exactly the right data (see ``Soak.check``):
+destination wrapper before/after the destination committed: "internal error"), and SIGKILLs one real
+``python main.py run`` subprocess per seed. Every 4th seed is a Privileged Remote Access appliance; some seeds use an
+initial look-back of 30 days. A final clean run (faults off) must then leave exactly the right data (``Soak.check``):
 
 * SQL lsids == the simulator's sessions + deleted sessions that were already stored when deleted (a deleted session
   that was served before its deletion may be there too); ended sessions have end_time, running ones none;
 * exactly one XML file per stored session (none numbered x.1.xml), showing the same end time as the simulator;
 * exactly one file per (session, kind, instance) the simulator has and never answered "expired", bytes equal to
   ``recording_bytes``; no numbered duplicates; no ``.part`` files; no leftover engine temp folders;
-* after every successful run the done maps are pruned to the overlap (state JSON stays bounded).
+* after every successful run the done maps are pruned to the overlap and nothing stays in ``partial`` after the
+  final run (state JSON stays bounded); a second clean run stores nothing.
 
 The plan (which action, when) is a pure function of the seed; thread timing can still move an action by an event.
 Default: 4 seeds x 8 runs, well under a minute. ``IC_SOAK=1``: 12 seeds x 16 runs with more sessions (minutes);
@@ -26,6 +28,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -238,8 +241,6 @@ class Soak:
         return TransferEngine(store_, client_factory=client, destination_factory=destination, **kw)
 
     def run(self, kind: str):
-        import threading
-
         self.plan = Plan(kind, self.rng.randint(1, 40) if kind in ("cancel", "abort_listener") else
                          self.rng.randint(1, 12))
         self.events = self.dest_calls = 0
