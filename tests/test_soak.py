@@ -8,7 +8,7 @@ starts with the host clock ahead of or behind the appliance), flips the simulato
 aborts a run (a BaseException from the listener, which unwinds everything) or crashes it (an exception from a
 destination wrapper before/after the destination committed: "internal error"), and SIGKILLs one real
 ``python main.py run`` subprocess per seed. Every 4th seed is a Privileged Remote Access appliance; some seeds use an
-initial look-back of 30 days. A final clean run (faults off) must then leave exactly the right data (``Soak.check``):
+initial look-back of 30 days, and the folder's File Name Conflict Handling is AppendNumber, Overwrite or Skip. A final clean run (faults off) must then leave exactly the right data (``Soak.check``):
 
 * SQL lsids == the simulator's sessions + deleted sessions that were already stored when deleted (a deleted session
   that was served before its deletion may be there too); ended sessions have end_time, running ones none;
@@ -47,7 +47,8 @@ from ic.transfer.engine import TransferEngine, default_destination_factory
 from ic.transfer.state import DEFAULT_OVERLAP, TransferState
 from tests.sim_fixtures import make_simulator  # noqa: F401 - fixture
 from tests.test_transfer_crash import cli
-from tests.test_transfer_engine import add_folder, add_schedule, add_site, add_sql
+from ic.settings.models import DestinationConfig
+from tests.test_transfer_engine import add_schedule, add_site, add_sql
 
 SOAK = os.environ.get("IC_SOAK") == "1"
 SEEDS = [int(x) for x in os.environ.get("IC_SOAK_SEEDS", "").split(",") if x.strip()] or (
@@ -120,7 +121,10 @@ class Soak:
         self.url = f"sqlite:///{base / 'out.db'}"
         add_site(store, sim)
         add_sql(store, self.url, "db")
-        add_folder(store, self.folder, "files")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.conflict = self.rng.choice(("AppendNumber", "AppendNumber", "Overwrite", "Skip"))
+        store.save_destination(DestinationConfig("files", "folder", {"directory": str(self.folder),
+                                                                     "conflict": self.conflict}))
         add_schedule(store, "Soak", ("sim", "files", FILE_TYPES), ("sim", "db", ["session"]))
         store.set_setting("transfer_batch_size", str(self.rng.choice((3, 5, 8))))
         store.set_setting("transfer_download_workers", "3")
@@ -417,7 +421,7 @@ def test_soak_never_loses_or_duplicates(store, make_simulator, tmp_path, seed):
     seen = {what: sum(what in line for line in soak.log) for what in
             ("SIGKILLed", "aborted", "internal error", "cancelled", "failed", "delete", "end ", "add ", "clock",
              "fault", "strict_lsids True")}
-    print(f"soak seed {seed} ({soak.sim.product}, look-back {soak.lookback_days} d): {seen}, {soak.sim.stats['faults']}")
+    print(f"soak seed {seed} ({soak.sim.product}, {soak.conflict}, look-back {soak.lookback_days} d): {seen}, {soak.sim.stats['faults']}")
     for line in soak.log:
         if ": failed" in line:
             print("  ", line[:300])
