@@ -18,8 +18,9 @@ session that began at/after t, running ones included; bounds are inclusive):
 4. Recordings of each closed session in the batch are downloaded by a small thread pool (sharing the one
    rate-limited client) into temp files and handed to ``destination.store_file`` one by one from this thread; the
    state records each stored file (command-shell instances individually).
-5. When every lsid of the window is handled, the cursor moves to the newest end time and the done map is pruned
-   to the overlap. A run killed before that restarts the same window and skips the done lsids.
+5. When every lsid of the window is handled, the cursor moves to the newest end time among the sessions of the
+   closed listing (not a running session that ended later: sessions closing meanwhile were not listed) and the
+   done map is pruned to the overlap. A run killed before that restarts the same window and skips the done lsids.
 
 Each data type has its own state (cursor, done...), so adding "recordings" to an existing transfer later starts
 recordings from the first-run look-back while session data continues from its cursor.

@@ -3,7 +3,8 @@
 Shape (version 1)::
 
     {"version": 1,
-     "cursor": 1718700000 | null,      # max end_time@timestamp of a stored session (APPLIANCE clock), null = never
+     "cursor": 1718700000 | null,      # max end_time@timestamp (APPLIANCE clock) of a stored session that the
+                                       # window's closed listing returned, null = never
      "start_cursor": 1718690000 | null,  # max start_time@timestamp seen (finds new in-progress sessions)
      "done": {"<lsid>": <end_time>, ...}, # lsids finished for this data type whose end_time >= cursor - overlap,
                                           # plus every lsid finished in a window not yet completed (resume)
