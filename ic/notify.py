@@ -84,7 +84,8 @@ def split_addresses(text: str | list[str]) -> list[str]:
 def _check_address(addr: str, what: str) -> str:
     name, email = parseaddr(addr)
     if not email or "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
-        raise ConfigError(f"'{addr}' is not a valid e-mail address for {what}.", field=what.split()[0].lower())
+        raise ConfigError(f"'{addr}' is not a valid e-mail address in {what}; use one like it@example.com.",
+                          field=what.split()[1].lower())
     return addr.strip()
 
 
@@ -104,16 +105,19 @@ def validate(settings: NotifySettings, password_available: bool | None = None) -
         if not os.path.isfile(s.ca_bundle):
             raise ConfigError(f"The CA bundle file {s.ca_bundle} for the SMTP server does not exist.", field="ca_bundle")
     if s.enabled or s.host:
-        if not s.host or any(c in s.host for c in " /:@") and not s.host.startswith("["):
+        if not s.host:
             raise ConfigError("Enter the SMTP server's host name, for example mail.example.com.", field="host")
+        if any(c in s.host for c in " /:@") and not s.host.startswith("["):
+            raise ConfigError(f"'{s.host}' is not a valid SMTP host name; enter a name like mail.example.com "
+                              "(the port goes in Port).", field="host")
         if not s.sender:
             raise ConfigError("Enter the From address for notifications.", field="from")
         if not s.recipients:
             raise ConfigError("Enter at least one To address for notifications.", field="to")
     if s.sender:
-        _check_address(s.sender, "from address")
+        _check_address(s.sender, "the From address")
     for addr in s.recipients:
-        _check_address(addr, "to address")
+        _check_address(addr, "the To addresses")
     if s.username and s.security == "none" and s.host not in ("localhost", "127.0.0.1", "::1"):
         raise ConfigError(
             "Choose STARTTLS or TLS when an SMTP user name is set, so the password never crosses the network in clear.",

@@ -14,9 +14,23 @@ COMMAND_MODULES = ("site", "destination", "schedule", "run", "simulate", "task",
 
 log = logging.getLogger("ic.cli")
 
+EXAMPLES = """examples:
+  IntegrationClient site add demo --host support.example.com --client-id ID    (then type the client secret)
+  IntegrationClient destination add files --type folder --dir D:\\IC\\Sessions
+  IntegrationClient schedule add Nightly --site demo --destination files --data session,recordings --every 1d --at 02:00
+  IntegrationClient run Nightly
+  IntegrationClient task register
+
+Each command has its own help: IntegrationClient COMMAND --help (for example: site add --help)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="IntegrationClient", description="BeyondTrust Integration Client")
+    parser = argparse.ArgumentParser(
+        prog="IntegrationClient",
+        description="BeyondTrust Integration Client. Without a command it opens the window.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
+    )
     parser.add_argument("--version", action="version", version=f"Integration Client {__version__}")
     parser.add_argument(
         "--settings", metavar="URL", help="settings database: SQLAlchemy URL (default: IC_SETTINGS or a per-user SQLite file)"
@@ -29,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_cli(argv: list[str]) -> int:
+    _tolerant_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -49,6 +64,17 @@ def run_cli(argv: list[str]) -> int:
 
         print(f"error: the Integration Client hit an internal error; details are in {log_hint()}.", file=sys.stderr)
         return 3
+
+
+def _tolerant_output() -> None:
+    """A name the console's code page cannot show (日本語 on cp1252, output redirected to a file on Windows) is
+    written as \\uXXXX instead of failing the command after half its output."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and getattr(stream, "errors", "strict") == "strict":
+                stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # not a TextIOWrapper (tests' capsys) or already closed
+            pass
 
 
 def _start_logging(args: argparse.Namespace) -> None:

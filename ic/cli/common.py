@@ -11,15 +11,44 @@ from ic.settings import SettingsStore, open_store
 
 
 def store_from(args: argparse.Namespace) -> SettingsStore:
-    store = open_store(getattr(args, "settings", None))
+    explicit = getattr(args, "settings", None)
+    try:
+        store = open_store(explicit)
+    except ConfigError as exc:  # say where the URL came from, so the user knows what to change
+        source = settings_source(explicit)
+        if not source:
+            raise
+        raise ConfigError(f"{str(exc).rstrip('.')}; the settings database is set by {source}.") from None
     from ic.logs import apply_store_settings
 
     apply_store_settings(store)  # the log folder / removal days configured in this settings database
     return store
 
 
-def read_secret(env_var: str | None, prompt: str, what: str, required: bool = True) -> str | None:
-    """Secret from an environment variable, a pipe on stdin, or a hidden prompt; never from the command line."""
+def settings_source(explicit: str | None) -> str:
+    """Where the settings database URL comes from, in words (empty for the per-user default)."""
+    if explicit:
+        return "the --settings option"
+    if os.environ.get("IC_SETTINGS"):
+        return "the IC_SETTINGS environment variable"
+    try:
+        from ic.settings import bootstrap
+
+        if bootstrap.read_url():
+            return "Setup > Settings Database (bootstrap.json)"
+    except Exception:  # noqa: BLE001 - a damaged bootstrap file raises its own sentence when the store opens
+        pass
+    return ""
+
+
+MAX_SECRET_CHARS = 65536  # a pipe that never ends a line (e.g. /dev/zero) must not hang or fill memory
+
+
+def read_secret(env_var: str | None, prompt: str, what: str, required: bool = True,
+                option: str = "--client-secret-env") -> str | None:
+    """Secret from an environment variable, a pipe on stdin, or a hidden prompt; never from the command line.
+
+    ``option`` names the ``--...-env`` option that would have given it, for the error sentence."""
     if env_var:
         value = os.environ.get(env_var)
         if not value:
@@ -27,14 +56,22 @@ def read_secret(env_var: str | None, prompt: str, what: str, required: bool = Tr
         return value
     if not required:
         return None
-    if sys.stdin is None:
-        raise ConfigError(f"Give {what} with --client-secret-env or on standard input.")
-    if sys.stdin.isatty():
-        value = getpass.getpass(prompt)
-    else:
-        value = sys.stdin.readline().rstrip("\r\n")
+    hint = f"Give {what} with {option} VAR or on standard input"
+    if sys.stdin is None or sys.stdin.closed:
+        raise ConfigError(f"{hint}.")
+    try:
+        if sys.stdin.isatty():
+            value = getpass.getpass(prompt)
+        else:
+            value = sys.stdin.readline(MAX_SECRET_CHARS).rstrip("\r\n")
+    except EOFError:
+        value = ""
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise ConfigError(f"{hint}: standard input cannot be read.") from None
     if not value:
-        raise ConfigError(f"Enter {what}.")
+        raise ConfigError(f"{hint}; standard input was empty.")
+    if "\x00" in value:
+        raise ConfigError(f"{hint}; standard input held binary data, not text.")
     return value
 
 

@@ -19,8 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Folder: --dir DIR [--name-format F] [--conflict C] [--retention N]. "
         "SQL: --url URL | --url-env VAR (else read from standard input) [--system-info]. "
         "Any plugin: --set KEY=VALUE.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  destination add files --type folder --dir D:\\IC\\Sessions --conflict Skip\n"
+               "  destination add warehouse --type sql --url-env IC_DB_URL --system-info\n"
+               "  destination add local --type sql --url sqlite:///C:/IC/sessions.db",
     )
-    add.add_argument("name")
+    add.add_argument("name", help="destination name (your choice; used by schedules and other commands)")
     add.add_argument("--type", required=True, help="plugin type: folder, sql, or an installed plugin's name")
     add.add_argument("--dir", help="folder: Destination Directory (a local path or a UNC path, not a mapped drive)")
     add.add_argument("--name-format", help="folder: File Name Format, e.g. %%SUPPORT_SITE_HOST%%-%%LSID%%.%%EXTENSION%%")
@@ -35,17 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst = dsub.add_parser("list", help="list destinations (passwords are never shown)")
     lst.set_defaults(func=_list)
     test = dsub.add_parser("test", help="prove the destination is writable, leaving nothing behind")
-    test.add_argument("name")
+    test.add_argument("name", help="destination name (see `destination list`)")
     test.set_defaults(func=_test)
     rm = dsub.add_parser("remove", help="delete a destination")
-    rm.add_argument("name")
+    rm.add_argument("name", help="destination name (see `destination list`)")
     rm.set_defaults(func=_remove)
     types = dsub.add_parser("types", help="list installed destination plugins and their settings")
     types.set_defaults(func=_types)
 
     imp = sub.add_parser("import-xml", help="store previously downloaded session XML files in a destination")
-    imp.add_argument("files", nargs="+", metavar="FILE")
-    imp.add_argument("--destination", required=True, metavar="NAME")
+    imp.add_argument("files", nargs="+", metavar="FILE", help="session XML file(s) saved from the appliance")
+    imp.add_argument("--destination", required=True, metavar="NAME", help="destination to store the sessions in")
     who = imp.add_mutually_exclusive_group()
     who.add_argument("--site-host", metavar="HOST", help="site host name the sessions came from")
     who.add_argument("--site", metavar="NAME", help="configured site the sessions came from (its host is used)")
@@ -82,7 +86,8 @@ def _add(args: argparse.Namespace) -> int:
         elif url_spec.key in config:
             url = config[url_spec.key]
         else:
-            url = read_secret(args.url_env, "Connection string: ", f"the connection string of destination {args.name}")
+            url = read_secret(args.url_env, "Connection string: ", f"the connection string of destination {args.name}",
+                              option="--url-env")
         config[url_spec.key] = _normalized(cls, url)
         if "system_info" in specs:
             config["system_info"] = bool(args.system_info) or _truthy(config.get("system_info"))
@@ -179,7 +184,8 @@ def _describe(store, dest) -> str:
         try:
             config = dict(store.get_destination(dest.name, reveal=True).config)
         except SecretUnavailable:
-            note = " (stored password cannot be decrypted here: re-enter it)"
+            what = "connection string" if tuple(dest.secret_fields) == ("url",) else "password"
+            note = f" (stored {what} cannot be decrypted here: re-enter it)"
     cls = available_types().get(dest.type)
     specs = {f.key: f for f in cls.fields()} if cls else {}
     parts = []

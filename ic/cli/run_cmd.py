@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_BUSY = 0, 1, 3, 4
 
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run one schedule now, whether it is due or not")
-    run.add_argument("name")
+    run.add_argument("name", help="schedule name (see `schedule list`)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     run.set_defaults(func=_run)
 
@@ -26,9 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     tick.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     tick.set_defaults(func=_tick)
 
-    exp = sub.add_parser("export", help="one-off export of a time window or one session (no schedule state changes)")
-    exp.add_argument("--site", required=True)
-    exp.add_argument("--destination", required=True)
+    exp = sub.add_parser(
+        "export", help="one-off export of a time window or one session (no schedule state changes)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  export --site demo --destination files --start 2026-11-24 --duration 1d "
+               "--data session,recordings\n  export --site demo --destination files --lsid SESSION_ID",
+    )
+    exp.add_argument("--site", required=True, help="site to copy from")
+    exp.add_argument("--destination", required=True, help="destination to copy to")
     exp.add_argument("--start", help="start of the window: 2026-11-24 or 2026-11-24T08:00 (local time) or with +00:00")
     exp.add_argument("--duration", default="1d", help="window length: 30m, 12h, 1d, 0 = until now (default 1d)")
     exp.add_argument("--lsid", help="export just this session ID instead of a window")
@@ -98,7 +103,10 @@ def _export(args: argparse.Namespace) -> int:
     _logging(store, "app")
     if not args.lsid and not args.start:
         raise ConfigError("Give --start (with --duration) or --lsid for the export.")
-    start = parse_start(args.start) if args.start and not args.lsid else None
+    if args.lsid and args.start:
+        raise ConfigError("Give either --start (with --duration) or --lsid for the export, not both.")
+    start = parse_start(args.start) if args.start else None
+    duration = parse_duration(args.duration)  # checked before connecting, like --start
     progress = TerminalProgress(enabled=not args.quiet)
     try:
         with notify.error_mail(store, "export"):
@@ -108,7 +116,7 @@ def _export(args: argparse.Namespace) -> int:
                 args.destination,
                 [args.data],
                 start=start,
-                duration_seconds=parse_duration(args.duration),
+                duration_seconds=duration,
                 lsid=args.lsid,
                 listener=progress,
             )
@@ -157,7 +165,8 @@ class TerminalProgress:
         if not self.tty:  # one plain line per phase of each transfer (sessions/files alternate per batch)
             if changed and key not in self._seen:
                 self._seen.add(key)
-                self.stream.write(f"{ev.transfer}: {ev.phase}" + (f" - {ev.message}" if ev.message else "") + "\n")
+                message = "" if ev.phase in (FAILED, CANCELLED) else ev.message  # the error sentence follows once
+                self.stream.write(f"{ev.transfer}: {ev.phase}" + (f" - {message}" if message else "") + "\n")
                 self.stream.flush()
             return
         now = time.monotonic()
@@ -185,7 +194,7 @@ class TerminalProgress:
             parts.append(f"{ev.files_done}/{ev.files_found} files {ev.bytes / 1048576:.1f} MB")
         if ev.eta_seconds is not None and ev.phase not in (DONE, FAILED, CANCELLED):
             parts.append(f"ETA {int(ev.eta_seconds) // 60}:{int(ev.eta_seconds) % 60:02d}")
-        if ev.phase in (DONE, FAILED, CANCELLED) and ev.message:
+        if ev.phase == DONE and ev.message:  # a failure's sentence is printed once, after the bar
             parts.append(ev.message)
         elif ev.current:
             parts.append(ev.current[:40])

@@ -18,8 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add = ssub.add_parser(
         "add",
         help="add a schedule (repeat --site/--destination/--data for more transfers, paired by position)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  schedule add Nightly --site demo --destination files --data session,recordings --every 1d "
+               "--at 02:00\n  schedule add Often --site demo --destination warehouse --every 15m",
     )
-    add.add_argument("name")
+    add.add_argument("name", help="schedule name (your choice)")
     add.add_argument("--site", action="append", required=True, help="site to copy from (repeatable)")
     add.add_argument("--destination", action="append", required=True, help="destination to copy to (repeatable)")
     add.add_argument("--data", action="append", help=DATA_HELP + " (repeatable; default session)")
@@ -29,9 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.set_defaults(func=_add)
 
     at = ssub.add_parser("add-transfer", help="add a transfer (site -> destination) to an existing schedule")
-    at.add_argument("name")
-    at.add_argument("--site", required=True)
-    at.add_argument("--destination", required=True)
+    at.add_argument("name", help="schedule name (see `schedule list`)")
+    at.add_argument("--site", required=True, help="site to copy from")
+    at.add_argument("--destination", required=True, help="destination to copy to")
     at.add_argument("--data", default="session", help=DATA_HELP)
     at.set_defaults(func=_add_transfer)
 
@@ -40,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=_list)
 
     rm = ssub.add_parser("remove", help="delete a schedule (its sites and destinations stay)")
-    rm.add_argument("name")
+    rm.add_argument("name", help="schedule name (see `schedule list`)")
     rm.set_defaults(func=_remove)
 
 

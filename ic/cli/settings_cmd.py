@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.set_defaults(func=_show)
     set_ = ssub.add_parser("set", help="change one setting", description="Settings: " + "; ".join(
         f"{k}: {s.help}" for k, s in APP_SETTINGS.items()))
-    set_.add_argument("key", choices=sorted(APP_SETTINGS))
+    set_.add_argument("key", choices=sorted(APP_SETTINGS), metavar="KEY",
+                      help="one of: " + ", ".join(sorted(APP_SETTINGS)) + " (see `settings show`)")
     set_.add_argument("value", help="new value (an empty string resets a folder to the default)")
     set_.set_defaults(func=_set)
 
@@ -26,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     nset = nsub.add_parser("set", help="change notification settings; omitted options keep their value")
     nset.add_argument("--host", help="SMTP server host name")
     nset.add_argument("--port", type=int, help="SMTP port (default follows --security: 25, 587 or 465)")
-    nset.add_argument("--security", choices=("none", "starttls", "tls"))
+    nset.add_argument("--security", choices=("none", "starttls", "tls"),
+                      help="starttls (port 587, default), tls (port 465) or none (port 25)")
     nset.add_argument("--user", dest="username", help="SMTP user name (empty string for none)")
     nset.add_argument("--password-env", metavar="VAR", help="read the SMTP password from this environment variable")
     nset.add_argument("--ask-password", action="store_true",
@@ -85,7 +87,7 @@ def _notify_set(args: argparse.Namespace) -> int:
     from ic.services.app_settings import update_notification_settings
 
     password = read_secret(args.password_env, "SMTP password: ", "the SMTP password",
-                           required=bool(args.ask_password))
+                           required=bool(args.ask_password), option="--password-env")
     changes = {k: getattr(args, k) for k in ("host", "port", "security", "username", "sender", "recipients",
                                               "ca_bundle", "interval_minutes", "enabled")}
     saved = update_notification_settings(store_from(args), password=password, clear_password=args.clear_password,

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import shlex
 import sys
 import time
+
+from ic.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="appliance clock minus host clock in seconds (negative = appliance behind)")
     p.add_argument("--in-progress", type=int, default=5, metavar="N", help="sessions still in progress")
     p.add_argument("--ca-out", metavar="FILE", help="also write the CA certificate (PEM) to this file")
-    p.add_argument("--client-id", default="ic-simulator")
-    p.add_argument("--token-lifetime", type=int, default=3600, metavar="S")
+    p.add_argument("--client-id", default="ic-simulator", help="OAuth client ID the simulator accepts")
+    p.add_argument("--token-lifetime", type=int, default=3600, metavar="S", help="seconds an access token stays valid")
     p.add_argument("--token-type", default="Bearer", help='token_type to send, e.g. "bearer"')
     p.add_argument("--namespace", help="XML namespace of reporting documents")
     p.add_argument("--gzip", action="store_true", help="gzip XML answers for clients that accept it")
@@ -35,9 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_simulate)
 
 
+def _check(args: argparse.Namespace) -> None:
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port} must be between 0 (any free port) and 65535.")
+    for option in ("sessions", "in_progress", "recording_size", "token_lifetime"):
+        if getattr(args, option) < 0:
+            raise ConfigError(f"--{option.replace('_', '-')} must be 0 or more.")
+    if args.ca_out and os.path.isdir(args.ca_out):
+        example = os.path.join(args.ca_out, "ca.pem")
+        raise ConfigError(f"--ca-out {args.ca_out} is a folder; give a file name such as {example}.")
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from ic.simulator import Simulator
 
+    _check(args)
     sim = Simulator(
         sessions=args.sessions, seed=args.seed, product=args.product, recording_size=args.recording_size,
         clock_offset=args.clock_offset, in_progress=args.in_progress, token_lifetime=args.token_lifetime,
@@ -47,7 +63,14 @@ def _simulate(args: argparse.Namespace) -> int:
     for name in ("rate_limit", "error_5xx_burst", "slow_seconds", "drop_mid_body", "evict_tokens",
                  "expired_recordings", "error_documents", "truncated_xml"):
         setattr(sim.faults, name, getattr(args, name))
-    sim.start(args.port)
+    try:
+        sim.start(args.port)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+            raise ConfigError(f"Port {args.port} is already in use; choose another --port (0 = any free port).") from None
+        if args.ca_out:
+            raise ConfigError(f"Cannot write the CA file {args.ca_out} ({exc.strerror or exc}); check --ca-out.") from None
+        raise
     try:
         cmd = (f"IC_SIM_SECRET={shlex.quote(sim.client_secret)} python main.py site add sim --host {sim.host} "
                f"--client-id {shlex.quote(sim.client_id)} --client-secret-env IC_SIM_SECRET "

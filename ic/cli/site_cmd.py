@@ -11,16 +11,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     site = sub.add_parser("site", help="appliance sites to copy data from")
     ssub = site.add_subparsers(dest="site_command", metavar="ACTION", required=True)
 
-    add = ssub.add_parser("add", help="add a site (secret read from stdin or --client-secret-env)")
+    add = ssub.add_parser(
+        "add", help="add a site (secret read from stdin or --client-secret-env)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  site add demo --host support.example.com --client-id ID    (then type the client secret)\n"
+               "  site add demo --host support.example.com --client-id ID --client-secret-env IC_SECRET"
+               "    (secret taken from the environment variable IC_SECRET)",
+    )
     edit = ssub.add_parser("edit", help="change a site; omitted options keep their value")
     for p, required in ((add, True), (edit, False)):
-        p.add_argument("name")
+        p.add_argument("name", help="site name (your choice; used by schedules and other commands)")
         p.add_argument("--host", required=required, help="host name without https://, optionally host:port")
-        p.add_argument("--client-id", required=required)
+        p.add_argument("--client-id", required=required, help="OAuth Client ID of the appliance's API account")
         p.add_argument("--client-secret-env", metavar="VAR", help="read the client secret from this environment variable")
         p.add_argument("--backup-password-env", metavar="VAR", help="read the backup password from this variable")
         p.add_argument("--ca-bundle", metavar="FILE", help="PEM file of a private CA (default: the system trust store)")
-        p.add_argument("--product", choices=("rs", "pra", "detect"), default=None)
+        p.add_argument("--product", choices=("rs", "pra", "detect"), default=None,
+                       help="rs = Remote Support, pra = Privileged Remote Access, detect = ask the appliance (default)")
     add.set_defaults(func=_add)
     edit.add_argument("--new-secret", action="store_true", help="read a new client secret (stdin or --client-secret-env)")
     edit.set_defaults(func=_edit)
@@ -28,17 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst = ssub.add_parser("list", help="list sites (secrets are never shown)")
     lst.set_defaults(func=_list)
     rm = ssub.add_parser("remove", help="delete a site")
-    rm.add_argument("name")
+    rm.add_argument("name", help="site name (see `site list`)")
     rm.set_defaults(func=_remove)
     test = ssub.add_parser("test", help="get a token and make one cheap reporting call")
-    test.add_argument("name")
+    test.add_argument("name", help="site name (see `site list`)")
     test.set_defaults(func=_test)
 
 
 def _add(args: argparse.Namespace) -> int:
     store = store_from(args)
     secret = read_secret(args.client_secret_env, "Client secret: ", f"the client secret for site {args.name}")
-    backup = read_secret(args.backup_password_env, "", "the backup password", required=False)
+    backup = read_secret(args.backup_password_env, "", "the backup password", required=False,
+                         option="--backup-password-env")
     site = SiteConfig(args.name, args.host, args.client_id, args.ca_bundle, args.product or "detect")
     saved = store.save_site(site, client_secret=secret, backup_password=backup)
     print(f"Site {saved.name} saved ({saved.host}).")
@@ -54,7 +62,8 @@ def _edit(args: argparse.Namespace) -> int:
     secret = None
     if args.new_secret or args.client_secret_env:
         secret = read_secret(args.client_secret_env, "Client secret: ", f"the client secret for site {args.name}")
-    backup = read_secret(args.backup_password_env, "", "the backup password", required=False)
+    backup = read_secret(args.backup_password_env, "", "the backup password", required=False,
+                         option="--backup-password-env")
     store.save_site(site, client_secret=secret, backup_password=backup)
     print(f"Site {site.name} saved.")
     return 0

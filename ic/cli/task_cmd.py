@@ -43,6 +43,8 @@ def _register(args: argparse.Namespace) -> int:
 
     callback = _ask_password if args.whether_logged_on and sys.platform == "win32" else None
     print(task.register(callback, settings_url=_settings_url(args)))
+    if args.whether_logged_on and sys.platform != "win32":
+        print("note: --whether-logged-on only applies on Windows; cron runs the task whether you are logged on or not.")
     return 0
 
 

@@ -120,6 +120,8 @@ def validate_app_setting(key: str, value: str) -> str:
     folder = Path(os.path.expandvars(value)).expanduser()
     if not folder.is_absolute():
         raise ConfigError(f"{spec.label} must be a full path, for example C:\\IntegrationClient\\logs.", field=key)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{spec.label} {folder} is a file, not a folder; choose a folder.", field=key)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".ic-write-test-"):

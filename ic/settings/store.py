@@ -72,7 +72,13 @@ class SettingsStore:
     def __init__(self, url: str, secret_box: SecretBox | None = None) -> None:
         self.url = url
         self.secrets = secret_box or SecretBox()
-        backend = make_url(url).get_backend_name()
+        try:
+            backend = make_url(url).get_backend_name()
+        except Exception:  # noqa: BLE001 - never echo the URL: it may hold a password
+            raise ConfigError(
+                "The settings database URL is not a database URL; use one like sqlite:///C:/IC/settings.db or "
+                "mssql+pyodbc://@server/database?driver=ODBC+Driver+18+for+SQL+Server."
+            ) from None
         kwargs: dict[str, Any] = {"future": True}
         if backend == "sqlite":
             db = make_url(url).database
@@ -90,7 +96,7 @@ class SettingsStore:
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except Exception as exc:  # noqa: BLE001
-            raise ConfigError(f"The settings database URL is not usable: {type(exc).__name__}.") from None
+            raise ConfigError(_url_unusable(url, exc)) from None
         if backend == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._migrate()
@@ -115,7 +121,8 @@ class SettingsStore:
                     version += 1
                 conn.execute(update(s.meta).where(s.meta.c.key == "schema_version").values(value=str(version)))
         except SQLAlchemyError as exc:
-            raise ConfigError(f"Cannot open the settings database: {_db_reason(exc, self.url)}.") from None
+            where, reason = _where(self.url), _db_reason(exc, self.url)
+            raise ConfigError(f"Cannot open the settings database{where}: {reason}.") from None
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -140,6 +147,9 @@ class SettingsStore:
             raise ConfigError(f"Enter the OAuth Client ID for site {name}.", field="client_id")
         if site.product not in PRODUCTS:
             raise ConfigError(f"Product must be one of {', '.join(PRODUCTS)}.", field="product")
+        if site.ca_bundle and os.path.isdir(site.ca_bundle):
+            raise ConfigError(f"The CA bundle {site.ca_bundle} for site {name} is a folder; choose the PEM file in it.",
+                              field="ca_bundle")
         if site.ca_bundle and not os.path.isfile(site.ca_bundle):
             raise ConfigError(f"The CA bundle file {site.ca_bundle} for site {name} does not exist.", field="ca_bundle")
         values: dict[str, Any] = {
@@ -245,11 +255,12 @@ class SettingsStore:
         config = json.loads(row["config_json"])
         secret_fields = tuple(config.pop("__secret_fields__", ()))
         if reveal and row["secrets_enc"]:
-            config.update(self._open_dest_secrets(row["secrets_enc"], row["name"]))
+            config.update(self._open_dest_secrets(row["secrets_enc"], row["name"], secret_fields))
         return DestinationConfig(row["name"], row["type"], config, row["id"], secret_fields)
 
-    def _open_dest_secrets(self, token: str, name: str) -> dict:
-        return json.loads(self.secrets.decrypt(token, "destination.secrets", f"the password of destination {name}"))
+    def _open_dest_secrets(self, token: str, name: str, fields: tuple[str, ...] = ()) -> dict:
+        what = "connection string" if tuple(fields) == ("url",) else "password"
+        return json.loads(self.secrets.decrypt(token, "destination.secrets", f"the {what} of destination {name}"))
 
     def list_destinations(self) -> list[DestinationConfig]:
         with self.engine.connect() as conn:
@@ -379,7 +390,8 @@ class SettingsStore:
 
     def get_secret_setting(self, key: str) -> str | None:
         token = self.get_setting(key)
-        return self.secrets.decrypt(token, f"setting.{key}", f"the {key.replace('_', ' ')}") if token else None
+        what = _SECRET_SETTING_NAMES.get(key, f"the {key.replace('_', ' ')}")
+        return self.secrets.decrypt(token, f"setting.{key}", what) if token else None
 
     def set_secret_setting(self, key: str, value: str | None) -> None:
         self.set_setting(key, self.secrets.encrypt(value, f"setting.{key}") if value else None)
@@ -411,6 +423,34 @@ class _Txn:
         if isinstance(exc, SQLAlchemyError):
             raise ConfigError(f"Cannot save {self.what}: {_db_reason(exc, self.url)}.") from None
         return False
+
+
+_SECRET_SETTING_NAMES = {"notify.password": "the SMTP password in Notification Settings"}
+
+
+def _where(url: str) -> str:
+    """ " FILE" for SQLite, " HOST/DATABASE" for a server: which database, never the password."""
+    try:
+        u = make_url(url)
+    except Exception:  # noqa: BLE001
+        return ""
+    if u.get_backend_name() == "sqlite":
+        return f" {u.database}" if u.database and u.database != ":memory:" else ""
+    place = "/".join(x for x in (u.host, u.database) if x)
+    return f" {place}" if place else ""
+
+
+def _url_unusable(url: str, exc: Exception) -> str:
+    """The driver named in the URL is unknown or not installed: say which one and which ones work."""
+    try:
+        driver = make_url(url).drivername
+    except Exception:  # noqa: BLE001
+        driver = "?"
+    if isinstance(exc, ImportError):
+        return (f"The settings database driver {driver} is not installed in this program; use sqlite, "
+                "mssql+pyodbc or postgresql+psycopg.")
+    return (f"The settings database URL names the driver {driver}, which is not supported; use sqlite, "
+            "mssql+pyodbc or postgresql+psycopg.")
 
 
 def _db_reason(exc: SQLAlchemyError, url: str | None = None) -> str:
