@@ -270,3 +270,14 @@ def test_main_help_shows_examples(capsys):
         run_cli(["--help"])
     out = capsys.readouterr().out
     assert "examples:" in out and "schedule add Nightly" in out
+
+
+def test_list_columns_line_up_with_wide_characters(secret_env, capsys):
+    assert add_site("日本語") == 0 and add_site("plain") == 0
+    capsys.readouterr()
+    assert run_cli(["site", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    from ic.cli.common import display_width
+
+    starts = {display_width(line[: line.index("support.example.com")]) for line in lines[1:]}
+    assert len(starts) == 1 and display_width(lines[0][: lines[0].index("HOST")]) in starts

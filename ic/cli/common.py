@@ -84,9 +84,16 @@ def log_hint() -> str:
         return "the application log"
 
 
+def display_width(text: str) -> int:
+    """Columns a terminal uses for ``text``: East Asian wide characters take two, combining marks none."""
+    import unicodedata
+
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)] if rows else [len(h) for h in headers]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    print(fmt.format(*headers))
-    for row in rows:
-        print(fmt.format(*[str(x) for x in row]))
+    table = [[str(x) for x in row] for row in [headers, *rows]]
+    widths = [max(display_width(x) for x in col) for col in zip(*table)]
+    for row in table:
+        cells = [cell + " " * (width - display_width(cell)) for cell, width in zip(row, widths)]
+        print("  ".join(cells).rstrip())
