@@ -281,3 +281,14 @@ def test_list_columns_line_up_with_wide_characters(secret_env, capsys):
 
     starts = {display_width(line[: line.index("support.example.com")]) for line in lines[1:]}
     assert len(starts) == 1 and display_width(lines[0][: lines[0].index("HOST")]) in starts
+
+
+# --- relative paths: the scheduled task runs in another folder -----------------------------------
+def test_relative_ca_bundle_and_sqlite_file_are_stored_as_full_paths(secret_env, tmp_path, monkeypatch, store):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert add_site("demo", "--ca-bundle", "ca.pem") == 0
+    assert store.get_site("demo").ca_bundle == str(tmp_path / "ca.pem")
+    assert run_cli(["destination", "add", "db", "--type", "sql", "--url", "sqlite:///sessions.db"]) == 0
+    url = store.get_destination("db", reveal=True).config["url"]
+    assert url == f"sqlite:///{tmp_path / 'sessions.db'}"

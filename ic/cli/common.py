@@ -41,6 +41,14 @@ def settings_source(explicit: str | None) -> str:
     return ""
 
 
+def full_path(path: str | None) -> str | None:
+    """A file named relative to the current folder, made absolute: the scheduled task runs in another folder.
+    None and "" (= reset to the default) pass through."""
+    if not path:
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
 MAX_SECRET_CHARS = 65536  # a pipe that never ends a line (e.g. /dev/zero) must not hang or fill memory
 
 

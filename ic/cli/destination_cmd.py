@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ic.cli.common import print_table, read_secret, store_from
@@ -110,10 +111,25 @@ def _normalized(cls: type[Destination], url: str) -> str:
 
     if issubclass(cls, SqlDestination):
         try:
-            return normalize_url(url)
+            return _absolute_sqlite(normalize_url(url))
         except ICError:
             return url  # validate() names the problem
     return url
+
+
+def _absolute_sqlite(url: str) -> str:
+    """sqlite:///rel.db means rel.db in the current folder; the scheduled task runs elsewhere, so store the full path."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - validate() names the problem
+        return url
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:") \
+            or os.path.isabs(db):
+        return url
+    return parsed.set(database=os.path.abspath(db)).render_as_string(hide_password=False)
 
 
 def _key_for(cls: type[Destination], specs: dict[str, FieldSpec], key: str, option: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ic.cli.common import print_table, read_secret, store_from
+from ic.cli.common import full_path, print_table, read_secret, store_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     nset.add_argument("--clear-password", action="store_true", help="forget the stored SMTP password")
     nset.add_argument("--from", dest="sender", metavar="ADDRESS", help="From address")
     nset.add_argument("--to", dest="recipients", metavar="ADDRESSES", help="To addresses, comma separated")
-    nset.add_argument("--ca-bundle", metavar="FILE", help="PEM file of a private CA for the SMTP server")
+    nset.add_argument("--ca-bundle", metavar="FILE", type=full_path,
+                      help='PEM file of a private CA for the SMTP server ("" = the system trust store)')
     nset.add_argument("--interval", dest="interval_minutes", type=int, metavar="MINUTES",
                       help="during a long run, mail at most once every this many minutes (default 15)")
     group = nset.add_mutually_exclusive_group()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ic.cli.common import print_table, read_secret, store_from
+from ic.cli.common import full_path, print_table, read_secret, store_from
 from ic.settings.models import SiteConfig
 
 
@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--client-id", required=required, help="OAuth Client ID of the appliance's API account")
         p.add_argument("--client-secret-env", metavar="VAR", help="read the client secret from this environment variable")
         p.add_argument("--backup-password-env", metavar="VAR", help="read the backup password from this variable")
-        p.add_argument("--ca-bundle", metavar="FILE", help="PEM file of a private CA (default: the system trust store)")
+        p.add_argument("--ca-bundle", metavar="FILE", type=full_path,
+                       help='PEM file of a private CA (default: the system trust store; "" goes back to it)')
         p.add_argument("--product", choices=("rs", "pra", "detect"), default=None,
                        help="rs = Remote Support, pra = Privileged Remote Access, detect = ask the appliance (default)")
     add.set_defaults(func=_add)
