@@ -150,3 +150,20 @@ def test_two_processes_creating_the_key_at_once_share_one_key(ic_home):
     box = SecretBox()
     assert [box.decrypt((ic_home / f"tok{i}").read_text(), "p") for i in range(6)] == [f"v{i}" for i in range(6)]
     assert not list(ic_home.glob("*.tmp"))
+
+
+def test_settings_and_state_saved_when_the_driver_reports_no_rowcount_like_sql_server_nocount_stand_in(
+        store, monkeypatch):
+    """A SQL Server with NOCOUNT ON reports rowcount -1; saving must still insert new keys and update old ones."""
+    from sqlalchemy.engine import CursorResult
+
+    monkeypatch.setattr(CursorResult, "rowcount", property(lambda self: -1))
+    store.set_setting("log_removal_days", "14")
+    store.set_setting("log_removal_days", "21")
+    assert store.get_setting("log_removal_days") == "21"
+    store.save_site(SiteConfig("s", "h", "cid"), client_secret="x")
+    store.save_destination(DestinationConfig("d", "folder", {"directory": "/tmp"}))
+    site, dest = store.get_site("s"), store.get_destination("d", reveal=False)
+    store.save_state(site.id, dest.id, "session", {"cursor": 1})
+    store.save_state(site.id, dest.id, "session", {"cursor": 2})
+    assert store.load_state(site.id, dest.id, "session") == {"cursor": 2}

@@ -6,7 +6,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, insert, literal, select, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -371,10 +371,9 @@ class SettingsStore:
         payload = json.dumps(state, sort_keys=True)
         with self._begin("transfer state") as conn:
             cond = [getattr(s.transfer_state.c, k) == v for k, v in key.items()]
-            updated = conn.execute(
-                update(s.transfer_state).where(*cond).values(state_json=payload, updated_at=_utcnow())
-            ).rowcount
-            if not updated:
+            if _exists(conn, s.transfer_state, cond):
+                conn.execute(update(s.transfer_state).where(*cond).values(state_json=payload, updated_at=_utcnow()))
+            else:
                 conn.execute(insert(s.transfer_state).values(**key, state_json=payload, updated_at=_utcnow()))
 
     # --- application / notification settings -----------------------------------------------
@@ -385,7 +384,10 @@ class SettingsStore:
 
     def set_setting(self, key: str, value: str | None) -> None:
         with self._begin(f"setting {key}") as conn:
-            if conn.execute(update(s.app_settings).where(s.app_settings.c.key == key).values(value=value)).rowcount == 0:
+            cond = [s.app_settings.c.key == key]
+            if _exists(conn, s.app_settings, cond):
+                conn.execute(update(s.app_settings).where(*cond).values(value=value))
+            else:
                 conn.execute(insert(s.app_settings).values(key=key, value=value))
 
     def get_secret_setting(self, key: str) -> str | None:
@@ -465,6 +467,11 @@ def _db_reason(exc: SQLAlchemyError, url: str | None = None) -> str:
             text = text.replace(secret, cs.MASK)
         text += cs.encryption_hint(url, text)
     return text
+
+
+def _exists(conn: Connection, table, cond: list) -> bool:
+    """Row present? Asked with SELECT, not an UPDATE's rowcount: a SQL Server set to NOCOUNT ON reports -1."""
+    return conn.execute(select(literal(1)).select_from(table).where(*cond)).first() is not None
 
 
 def _by(table, name_or_id: str | int):
