@@ -292,3 +292,15 @@ def test_relative_ca_bundle_and_sqlite_file_are_stored_as_full_paths(secret_env,
     assert run_cli(["destination", "add", "db", "--type", "sql", "--url", "sqlite:///sessions.db"]) == 0
     url = store.get_destination("db", reveal=True).config["url"]
     assert url == f"sqlite:///{tmp_path / 'sessions.db'}"
+
+
+def test_unusable_log_folder_is_warned_about_once_per_command(ic_home, tmp_path):
+    folder = tmp_path / "logs"
+    assert run("settings", "set", "log_dir", str(folder), ic_home=ic_home).returncode == 0
+    import shutil
+
+    shutil.rmtree(folder)  # the drive went away: a file now stands where the folder was
+    folder.write_text("now a file")
+    for command in (["tick", "-q"], ["run", "nosuch", "-q"]):
+        result = run(*command, ic_home=ic_home)
+        assert result.stderr.count(f"The log folder {folder} is not writable") == 1, result.stderr

@@ -43,11 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _logging(store, kind: str) -> None:
-    try:
-        from ic.logs import setup_logging
-    except ImportError:  # pragma: no cover - logs module is part of the program
+    """run_cli already logs to the right file and store_from() moved it to the configured folder; only a process
+    that has not set up logging yet (a direct call) does it here, so warnings are not printed twice."""
+    from ic import logs
+
+    if getattr(logs, "_last_setup", None) and logs._last_setup[0] == kind:
         return
-    setup_logging(store, kind, console=True)
+    logs.setup_logging(store, kind, console=True)
 
 
 def _run(args: argparse.Namespace) -> int:
