@@ -304,3 +304,18 @@ def test_unusable_log_folder_is_warned_about_once_per_command(ic_home, tmp_path)
     for command in (["tick", "-q"], ["run", "nosuch", "-q"]):
         result = run(*command, ic_home=ic_home)
         assert result.stderr.count(f"The log folder {folder} is not writable") == 1, result.stderr
+
+
+def test_removing_a_site_in_use_names_the_schedule_and_remove_transfer_frees_it(secret_env, tmp_path, capsys):
+    assert add_site() == 0
+    assert run_cli(["destination", "add", "files", "--type", "folder", "--dir", str(tmp_path / "out")]) == 0
+    assert run_cli(["schedule", "add", "Nightly", "--site", "demo", "--destination", "files", "--every", "1d"]) == 0
+    capsys.readouterr()
+    assert run_cli(["site", "remove", "demo"]) == 1
+    assert "used by a schedule (Nightly)" in one_error(capsys.readouterr().err)
+    assert run_cli(["destination", "remove", "files"]) == 1
+    assert "used by a schedule (Nightly)" in one_error(capsys.readouterr().err)
+    assert run_cli(["schedule", "remove-transfer", "Nightly", "--site", "demo", "--destination", "other"]) == 1
+    assert "has no transfer demo -> other" in one_error(capsys.readouterr().err)
+    assert run_cli(["schedule", "remove-transfer", "Nightly", "--site", "demo", "--destination", "files"]) == 0
+    assert run_cli(["site", "remove", "demo"]) == 0

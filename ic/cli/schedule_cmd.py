@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     at.add_argument("--data", default="session", help=DATA_HELP)
     at.set_defaults(func=_add_transfer)
 
+    rt = ssub.add_parser("remove-transfer", help="remove one transfer (site -> destination) from a schedule")
+    rt.add_argument("name", help="schedule name (see `schedule list -v`)")
+    rt.add_argument("--site", required=True, help="site of the transfer to remove")
+    rt.add_argument("--destination", required=True, help="destination of the transfer to remove")
+    rt.set_defaults(func=_remove_transfer)
+
     lst = ssub.add_parser("list", help="list schedules: name, transfers, period, last run")
     lst.add_argument("--verbose", "-v", action="store_true", help="also show each transfer and the last status")
     lst.set_defaults(func=_list)
@@ -83,6 +89,19 @@ def _add_transfer(args: argparse.Namespace) -> int:
     store = store_from(args)
     sched = store.get_schedule(args.name)
     sched.transfers.append(_transfers([args.site], [args.destination], [args.data])[0])
+    saved = store.save_schedule(sched)
+    print(f"Schedule {saved.name} now has {len(saved.transfers)} transfer(s).")
+    return 0
+
+
+def _remove_transfer(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    sched = store.get_schedule(args.name)
+    kept = [t for t in sched.transfers if (t.site, t.destination) != (args.site, args.destination)]
+    if len(kept) == len(sched.transfers):
+        raise ConfigError(f"Schedule {sched.name} has no transfer {args.site} -> {args.destination}; "
+                          "see `schedule list -v`.")
+    sched.transfers = kept
     saved = store.save_schedule(sched)
     print(f"Schedule {saved.name} now has {len(saved.transfers)} transfer(s).")
     return 0

@@ -190,9 +190,13 @@ class SettingsStore:
     def delete_site(self, name: str) -> None:
         site = self.get_site(name)
         with self._begin(f"site {name}") as conn:
-            used = conn.execute(select(s.transfers.c.id).where(s.transfers.c.site_id == site.id)).first()
+            used = conn.execute(
+                select(s.schedules.c.name)
+                .select_from(s.transfers.join(s.schedules, s.transfers.c.schedule_id == s.schedules.c.id))
+                .where(s.transfers.c.site_id == site.id)
+            ).first()
             if used:
-                raise ConfigError(f"Site {name} is used by a schedule; remove it from the schedule first.")
+                raise ConfigError(f"Site {name} is used by a schedule ({used[0]}); remove it from that schedule first.")
             conn.execute(delete(s.transfer_state).where(s.transfer_state.c.site_id == site.id))
             conn.execute(delete(s.sites).where(s.sites.c.id == site.id))
 
@@ -270,9 +274,13 @@ class SettingsStore:
     def delete_destination(self, name: str) -> None:
         dest = self.get_destination(name, reveal=False)
         with self._begin(f"destination {name}") as conn:
-            used = conn.execute(select(s.transfers.c.id).where(s.transfers.c.destination_id == dest.id)).first()
+            used = conn.execute(
+                select(s.schedules.c.name)
+                .select_from(s.transfers.join(s.schedules, s.transfers.c.schedule_id == s.schedules.c.id))
+                .where(s.transfers.c.destination_id == dest.id)
+            ).first()
             if used:
-                raise ConfigError(f"Destination {name} is used by a schedule; remove it from the schedule first.")
+                raise ConfigError(f"Destination {name} is used by a schedule ({used[0]}); remove it from that schedule first.")
             conn.execute(delete(s.transfer_state).where(s.transfer_state.c.destination_id == dest.id))
             conn.execute(delete(s.destinations).where(s.destinations.c.id == dest.id))
 
