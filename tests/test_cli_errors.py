@@ -319,3 +319,23 @@ def test_removing_a_site_in_use_names_the_schedule_and_remove_transfer_frees_it(
     assert "has no transfer demo -> other" in one_error(capsys.readouterr().err)
     assert run_cli(["schedule", "remove-transfer", "Nightly", "--site", "demo", "--destination", "files"]) == 0
     assert run_cli(["site", "remove", "demo"]) == 0
+
+
+def test_import_xml_progress_on_a_terminal_only(monkeypatch, capsys):
+    from ic.cli import destination_cmd
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, plain = Tty(), io.StringIO()
+    for stream in (tty, plain):
+        progress = destination_cmd._ImportProgress(stream=stream)
+        progress(Path("a.xml"), 50)
+        progress(Path("a.xml"), 100)
+        progress.close()
+    assert tty.getvalue() == "\ra.xml: 50 session(s) stored so far\ra.xml: 100 session(s) stored so far\n"
+    assert plain.getvalue() == ""
+    quiet = Tty()
+    destination_cmd._ImportProgress(enabled=False, stream=quiet)(Path("a.xml"), 1)
+    assert quiet.getvalue() == ""

@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     who = imp.add_mutually_exclusive_group()
     who.add_argument("--site-host", metavar="HOST", help="site host name the sessions came from")
     who.add_argument("--site", metavar="NAME", help="configured site the sessions came from (its host is used)")
+    imp.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     imp.set_defaults(func=_import_xml)
 
 
@@ -248,10 +249,39 @@ def _types(args: argparse.Namespace) -> int:
 def _import_xml(args: argparse.Namespace) -> int:
     from ic.services.import_xml import import_xml_to_destination
 
-    result = import_xml_to_destination(
-        store_from(args), args.files, args.destination, site_host=args.site_host, site=args.site
-    )
+    progress = _ImportProgress(enabled=not args.quiet)
+    try:
+        result = import_xml_to_destination(
+            store_from(args), args.files, args.destination, site_host=args.site_host, site=args.site,
+            progress=progress,
+        )
+    finally:
+        progress.close()
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
     print(result.summary(args.destination))
     return 0 if result.ok else 1
+
+
+class _ImportProgress:
+    """import-xml progress: a live line on a terminal (stderr); nothing when output goes to a file or a pipe,
+    where only the errors and the summary belong."""
+
+    def __init__(self, enabled: bool = True, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and self.stream is not None
+        self.tty = bool(self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty())
+        self._width = 0
+
+    def __call__(self, path, sessions: int) -> None:
+        if not self.tty:
+            return
+        line = f"{path}: {sessions} session(s) stored so far"
+        self.stream.write("\r" + line + " " * max(0, self._width - len(line)))
+        self._width = len(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
