@@ -180,9 +180,27 @@ def test_stale_part_files_are_cleaned(dest_dir):
     assert fresh.name not in files(dest_dir)
 
 
-def test_store_into_missing_folder_is_retryable_error(dest_dir):
+def test_store_into_folder_whose_parent_is_missing_is_retryable_error(dest_dir):
+    """An unreachable share or unplugged disk: nothing is created in the wrong place, the next run retries."""
     with pytest.raises(DestinationUnavailable, match="does not exist or cannot be reached"):
-        make(dest_dir / "gone").store_sessions(HOST, [session()])
+        make(dest_dir / "gone" / "deeper").store_sessions(HOST, [session()])
+    assert not (dest_dir / "gone").exists()
+
+
+def test_store_creates_a_missing_last_folder_like_test_does(dest_dir):
+    assert make(dest_dir / "new").store_sessions(HOST, [session()]) == 1
+    assert files(dest_dir / "new") == ["access.example.com-support-1234.xml"]
+
+
+def test_directory_that_is_a_file_is_refused_at_save_and_at_run(dest_dir):
+    from ic.destinations.folder import FolderDestination
+
+    a_file = dest_dir / "not-a-folder"
+    a_file.write_text("x")
+    assert "is a file, not a folder" in FolderDestination.validate({"directory": str(a_file)})["directory"]
+    with pytest.raises(DestinationError, match="is a file, not a folder"):
+        make(a_file).store_sessions(HOST, [session()])
+    assert a_file.read_text() == "x"
 
 
 # --- sessions --------------------------------------------------------------------------------------------------

@@ -160,6 +160,16 @@ class FolderDestination(Destination):
 
     @classmethod
     def validate(cls, config: dict) -> dict[str, str]:
+        """Problems to show when the destination is saved (including a file where the folder should be)."""
+        problems = cls._setting_problems(config)
+        directory = str(config.get("directory") or "").strip()
+        if "directory" not in problems and os.path.isfile(directory):
+            problems["directory"] = f"Destination Directory {directory} is a file, not a folder; enter a folder path."
+        return problems
+
+    @classmethod
+    def _setting_problems(cls, config: dict) -> dict[str, str]:
+        """Problems of the settings themselves; what is on disk is checked when the folder is used."""
         problems: dict[str, str] = {}
         directory = str(config.get("directory") or "").strip()
         if not directory:
@@ -204,7 +214,7 @@ class FolderDestination(Destination):
         return None
 
     def _settings(self) -> _Settings:
-        problems = self.validate(self.config)
+        problems = self._setting_problems(self.config)
         if problems:
             key, message = next(iter(problems.items()))
             raise ConfigError(f"Destination {self.name}: {message}", field=key)
@@ -379,9 +389,25 @@ class FolderDestination(Destination):
     # --- the one place that writes files ------------------------------------------------------------------------
     def _ready_dir(self, s: _Settings) -> Path:
         d = s.directory
+        if os.path.isfile(naming.long_path(d)):
+            raise DestinationError(f"Destination Directory {d} of destination {self.name} is a file, not a folder; "
+                                   "enter a folder path.")
         if not os.path.isdir(naming.long_path(d)):
-            raise DestinationUnavailable(f"Folder {d} does not exist or cannot be reached; check Destination "
-                                         "Directory and that the account running the Integration Client can reach it.")
+            # Same rule as Test: a missing last folder is created when its parent is there (a share or disk that
+            # cannot be reached has no parent either, so nothing is created in the wrong place).
+            if d.parent != d and os.path.isdir(naming.long_path(d.parent)):
+                try:
+                    os.mkdir(naming.long_path(d))
+                    log.info("Created folder %s for destination %s.", d, self.name)
+                except FileExistsError:
+                    pass
+                except OSError as exc:
+                    raise DestinationError(f"Folder {d} does not exist and could not be created "
+                                           f"({exc.strerror or exc}).") from None
+            else:
+                raise DestinationUnavailable(
+                    f"Folder {d} does not exist or cannot be reached; check Destination Directory and that the "
+                    "account running the Integration Client can reach it.")
         if not self._stale_checked:
             self._stale_checked = True
             self._clean_stale(d)
