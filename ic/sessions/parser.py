@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -88,7 +89,8 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool) ->
         detail = err.msg or str(err)
         if found == 0 and detail in ("no element found", "Document is empty"):
             detail = "the document is empty"
-        raise ParseError(f"{name} is not valid XML at line {line}: {detail}", source=name, line=line) from None
+        detail = re.sub(r"(,? line \d+)+(, column \d+)?\s*$", "", detail).rstrip(" ,.")  # libxml2 repeats the position
+        raise ParseError(f"{name} is not valid XML at line {line}: {detail}.", source=name, line=line) from None
     root = events.root
     if root is None:
         return
