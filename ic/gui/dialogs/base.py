@@ -126,6 +126,13 @@ class ListEditorPanel(Panel):
         """Drop the form of the deleted item."""
         self.current = None
 
+    def _saved(self, name: str) -> None:
+        """After a successful save: show the saved item selected, say so, and tell the other windows."""
+        self.current = None
+        self.reload(select=name)
+        self.message.show(f"{self.noun.capitalize()} {name} saved.", "ok")
+        self.ctx.changed(self.changed_key)
+
     def on_changed(self, what: str) -> None:
         if what == "store":  # another settings database was chosen
             self.current = None

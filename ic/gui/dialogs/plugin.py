@@ -230,10 +230,7 @@ class PluginPanel(ListEditorPanel):
         except Exception as exc:  # noqa: BLE001
             self.show_exception(exc, prefix="Not saved: ")
             return False
-        self.current = None
-        self.reload(select=saved.name)
-        self.message.show(f"Destination {saved.name} saved.", "ok")
-        self.ctx.changed("destinations")
+        self._saved(saved.name)
         return True
 
     def test(self) -> None:

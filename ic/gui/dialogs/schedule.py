@@ -253,10 +253,7 @@ class SchedulePanel(ListEditorPanel):
         except Exception as exc:  # noqa: BLE001
             self._show_save_error(exc)
             return False
-        self.current = None
-        self.reload(select=saved.name)
-        self.message.show(f"Schedule {saved.name} saved.", "ok")
-        self.ctx.changed("schedules")
+        self._saved(saved.name)
         return True
 
     def _clear_messages(self) -> None:

@@ -129,10 +129,7 @@ class SitePanel(ListEditorPanel):
         except Exception as exc:  # noqa: BLE001 - shown next to the field or in the message line
             self.show_exception(exc, prefix="Not saved: ")
             return False
-        self.current = None
-        self.reload(select=saved.name)
-        self.message.show(f"Site {saved.name} saved.", "ok")
-        self.ctx.changed("sites")
+        self._saved(saved.name)
         return True
 
     def test(self) -> None:
