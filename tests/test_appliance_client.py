@@ -649,3 +649,15 @@ def test_test_site_config_for_unsaved_dialog_values(make_simulator, store):
     )
     store.save_site(config, client_secret=sim.client_secret)
     assert test_site_config(store.get_site("new"), None, store).ok  # None = keep the stored secret
+
+
+def test_error_document_cut_short_is_asked_for_again(simulator, out):
+    """A "no sessions" <error> that arrives truncated is a transport hiccup, not a verdict: retry, then read it."""
+    client = client_for(simulator, product="rs")
+    simulator.faults.error_documents = True
+    simulator.faults.truncated_xml = 1
+    future = simulator.now() + 86400  # nothing ends after tomorrow: the appliance answers with an <error>
+    path = client.fetch_sessions_to_file(out / "s.xml", end_time=future)
+    assert etree.parse(str(path)).getroot().tag.endswith("session_list") and len(etree.parse(str(path)).getroot()) == 0
+    assert client.stats["retries"] == 1
+    assert simulator.faults.truncated_xml == 0  # the fault really fired

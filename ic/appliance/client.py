@@ -231,7 +231,10 @@ class ApplianceClient:
                         "proxy between this computer and the appliance."
                     )
                 if root_name == "error":
-                    root = docs.parse(files.read_small(tmp), self.host, report)
+                    try:
+                        root = docs.parse(files.read_small(tmp), self.host, report)
+                    except MalformedResponse as exc:  # an <error> cut short on the way: ask again
+                        raise _Retry(exc) from None
                     err = docs.error_in(root)
                     if err and docs.is_no_data(err.message):
                         ns = root.nsmap.get(None)
