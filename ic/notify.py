@@ -261,7 +261,8 @@ def try_send_test(store: Any, settings: NotifySettings | None = None, password: 
     except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence for the dialog
         s_for_text = settings if settings is not None else _safe_load(store)
         message = explain(exc, s_for_text)
-        log.warning("Notification test failed: %s", message)
+        # the caller shows the sentence; the log file keeps it (not the console, or the CLI says it twice)
+        log.warning("Notification test failed: %s", message, extra={FILE_ONLY: True})
         return False, message
     message = f"Test message sent to {', '.join(s.recipients)} through {s.host}:{s.port}."
     log.info(message)

@@ -339,3 +339,16 @@ def test_import_xml_progress_on_a_terminal_only(monkeypatch, capsys):
     quiet = Tty()
     destination_cmd._ImportProgress(enabled=False, stream=quiet)(Path("a.xml"), 1)
     assert quiet.getvalue() == ""
+
+
+def test_failed_notify_test_is_said_once_and_kept_in_the_log(ic_home):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    assert run("notify", "set", "--host", "127.0.0.1", "--port", port, "--from", "a@b.com", "--to", "c@d.com",
+               ic_home=ic_home).returncode == 0
+    r = run("notify", "test", ic_home=ic_home)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    said = (r.stdout + r.stderr).count(f"127.0.0.1:{port}")
+    assert said == 1, r.stdout + r.stderr
+    assert "Notification test failed" in (ic_home / "logs" / "ic.log").read_text()
