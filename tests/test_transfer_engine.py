@@ -419,3 +419,16 @@ def test_session_deleted_between_listing_and_details_does_not_stall_the_schedule
     assert victim not in everything_left and set(session_rows(url)) == everything_left
     again = run_schedule(store, "D", raise_internal=True)
     assert again.status == "ok" and set(session_rows(url)) == everything_left
+
+
+def test_progress_says_why_nothing_moves_while_the_client_waits_to_retry(store, simulator, tmp_path):
+    add_site(store, simulator)
+    add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
+    add_schedule(store, "W", ("sim", "db", ["session"]))
+    messages: list[str] = []
+    simulator.faults.error_5xx_burst = 2
+    out = run_schedule(store, "W", lambda ev: messages.append(ev.message or ""), engine_factory=fast_engine,
+                       raise_internal=True)
+    assert out.ok
+    waiting = [m for m in messages if "Trying again in" in m]
+    assert waiting and waiting[0].endswith("(1 of 6).") and simulator.host in waiting[0], messages

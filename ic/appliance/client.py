@@ -124,6 +124,7 @@ class ApplianceClient:
         self.max_retries = max(0, int(max_retries))
         self.timeout = float(timeout)
         self.base_delay = base_delay
+        self.on_retry: Callable[[str], None] | None = None  # told "… Trying again in N s" while waiting to retry
         self.max_delay = max_delay
         self._sleep = sleep
         self._base = f"https://{self.host}"
@@ -477,7 +478,17 @@ class ApplianceClient:
                 self._count("waited", delay)
                 log.info("Retrying %s at %s in %.2fs (%d of %d): %s", what, self.host, delay, failures,
                          self.max_retries, r.error)
+                self._tell_retry(f"{r.error} Trying again in {max(1, round(delay))} s ({failures} of {self.max_retries}).")
                 self._sleep(delay)
+
+    def _tell_retry(self, text: str) -> None:
+        """Let a progress display say why nothing moves while the client waits to retry (never breaks the call)."""
+        callback = self.on_retry
+        if callback is not None:
+            try:
+                callback(text)
+            except Exception:  # noqa: BLE001 - a broken display must not stop a transfer
+                log.debug("on_retry callback failed", exc_info=True)
 
     def _attempt(self, method, path, params, data, headers, stream, consume, what, permission, is_token_call,
                  token, reauthed):

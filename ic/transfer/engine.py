@@ -211,8 +211,12 @@ class TransferEngine:
                     f"Destination {dest_cfg.name} cannot store recordings or backups; choose a File System destination."
                 )
             client = self._client(site)
-            with _RunDir() as tmp:
-                _Run(self, site, dest_cfg, dest, client, types, tracker, result, tmp, export).execute()
+            client.on_retry = lambda text: tracker.update(message=text)
+            try:
+                with _RunDir() as tmp:
+                    _Run(self, site, dest_cfg, dest, client, types, tracker, result, tmp, export).execute()
+            finally:
+                client.on_retry = None
         except Cancelled:
             tracker.update(phase=P.CANCELLED, current=None, message="Cancelled")
             raise
