@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ic.gui.testing import pump, screenshot
+from ic.gui.testing import pump, running_app, screenshot
 from ic.settings import DestinationConfig, SiteConfig
 from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
 
@@ -29,12 +29,8 @@ def configured(store, simulator, tmp_path):
 
 @pytest.fixture
 def app(configured):
-    from ic.gui.app import App
-
-    a = App(show_wizard=False)
-    pump(a)
-    yield a
-    a.close()
+    with running_app() as a:
+        yield a
 
 
 def open_tester(app):

@@ -3,19 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from ic.gui.testing import pump, screenshot, type_text
+from ic.gui.testing import pump, running_app, screenshot, type_text
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
 
 @pytest.fixture
 def app(store):
-    from ic.gui.app import App
-
-    a = App(show_wizard=False)
-    pump(a)
-    yield a
-    a.close()
+    with running_app() as a:
+        yield a
 
 
 def open_plugins(app):

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ic.gui.testing import pump, screenshot
+from ic.gui.testing import pump, running_app, screenshot
 from ic.settings import DestinationConfig, SiteConfig
 
 pytestmark = pytest.mark.usefixtures("xvfb")
@@ -23,12 +23,8 @@ def configured(store, tmp_path):
 
 @pytest.fixture
 def app(configured):
-    from ic.gui.app import App
-
-    a = App(show_wizard=False)
-    pump(a)
-    yield a
-    a.close()
+    with running_app() as a:
+        yield a
 
 
 def open_schedules(app):

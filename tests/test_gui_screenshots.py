@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ic.gui.testing import SCREENSHOT_DIR, pump, screenshot
+from ic.gui.testing import SCREENSHOT_DIR, pump, running_app, screenshot
 from ic.settings import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
 
 pytestmark = pytest.mark.usefixtures("xvfb")
@@ -35,12 +35,8 @@ def app(store, tmp_path):
     store.mark_schedule_run("Recordings hourly", datetime(2024, 6, 3, 9, 0), "ok")
     store.mark_schedule_run("Nightly backup", datetime(2024, 6, 3, 2, 0), "ok")
     store.set_setting("last_program_run", "2024-06-03T09:46:00")
-    from ic.gui.app import App
-
-    a = App(show_wizard=False)
-    pump(a)
-    yield a
-    a.close()
+    with running_app() as a:
+        yield a
 
 
 def test_screenshot_of_the_main_window_and_every_dialog(app):

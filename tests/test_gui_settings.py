@@ -8,19 +8,15 @@ import socket
 import pytest
 from aiosmtpd.controller import Controller
 
-from ic.gui.testing import press, pump, screenshot
+from ic.gui.testing import press, pump, running_app, screenshot
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
 
 @pytest.fixture
 def app(store):
-    from ic.gui.app import App
-
-    a = App(show_wizard=False)
-    pump(a)
-    yield a
-    a.close()
+    with running_app() as a:
+        yield a
 
 
 class Inbox:

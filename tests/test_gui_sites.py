@@ -3,19 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from ic.gui.testing import pump, press, screenshot
+from ic.gui.testing import press, pump, running_app, screenshot
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
 
 @pytest.fixture
 def app(store):
-    from ic.gui.app import App
-
-    a = App(show_wizard=False)
-    pump(a)
-    yield a
-    a.close()
+    with running_app() as a:
+        yield a
 
 
 def open_sites(app):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -73,3 +74,16 @@ def _wrapper_top(window) -> int:
 
     match = re.search(r"[+-](-?\d+)[+-](-?\d+)$", window.wm_geometry())
     return int(match.group(2)) if match else window.winfo_rooty()
+
+
+@contextmanager
+def running_app():
+    """The main window without the first-run wizard, drawn once; closed when the block ends."""
+    from ic.gui.app import App
+
+    app = App(show_wizard=False)
+    pump(app)
+    try:
+        yield app
+    finally:
+        app.close()
