@@ -552,3 +552,25 @@ def test_simulate_command_prints_connection_details_and_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_latency_delays_api_answers_and_concurrent_requests_overlap(simulator):
+    import threading
+
+    api = Api(simulator)
+    simulator.faults.latency_seconds = 0.5
+    with pytest.raises(requests.exceptions.Timeout):  # an /api answer waits
+        requests.get(f"{simulator.base_url}/api/command", params={"action": "get_api_info"},
+                     headers={"Authorization": f"Bearer {api.token}"}, verify=simulator.ca_file, timeout=(5, 0.05))
+    token(simulator)  # the token endpoint is not an /api path: answered at once (no timeout here either)
+    simulator.faults.latency_seconds = 1.0
+    codes: list[int] = []
+    threads = [threading.Thread(target=lambda: codes.append(api.get("/api/command", action="get_api_info").status_code))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200, 200, 200]
+    assert simulator.stats["faults"]["latency_seconds"] >= 4
+    assert simulator.stats["events"]["max_in_flight"] >= 2  # the waits overlapped: latency is per request

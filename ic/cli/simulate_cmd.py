@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--rate-limit", type=int, default=0, metavar="N", help="answer 429 to every Nth API request")
     f.add_argument("--error-5xx-burst", type=int, default=0, metavar="N", help="answer 503 to the next N requests")
     f.add_argument("--slow-seconds", type=float, default=0, metavar="S", help="delay every answer")
+    f.add_argument("--latency", type=float, default=0, metavar="S",
+                   help="every API answer waits S seconds first (concurrent requests overlap)")
     f.add_argument("--drop-mid-body", type=int, default=0, metavar="N", help="cut the next N bodies mid-way")
     f.add_argument("--evict-tokens", action="store_true", help="revoke all tokens at the next API request")
     f.add_argument("--expired-recordings", action="store_true", help="recordings answer the 'expired' error")
@@ -63,6 +65,7 @@ def _simulate(args: argparse.Namespace) -> int:
     for name in ("rate_limit", "error_5xx_burst", "slow_seconds", "drop_mid_body", "evict_tokens",
                  "expired_recordings", "error_documents", "truncated_xml"):
         setattr(sim.faults, name, getattr(args, name))
+    sim.faults.latency_seconds = max(0.0, args.latency)
     try:
         sim.start(args.port)
     except OSError as exc:

@@ -16,6 +16,7 @@ class Faults:
     truncated_xml: int = 0  # the next N XML reporting bodies are cut short (HTTP complete, XML malformed)
     strict_lsids: bool = False  # an lsids= batch naming any unknown session is refused whole: <error>Invalid lsid.</error> [U]
     retry_after: int = 1  # seconds sent in Retry-After on 429
+    latency_seconds: float = 0.0  # every /api answer waits this long first (appliance latency; requests overlap)
 
     def reset(self) -> None:
         for f in fields(self):

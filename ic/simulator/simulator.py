@@ -74,6 +74,7 @@ class Simulator:
         self._stats: dict[str, Any] = {"requests": 0, "tokens_minted": 0, "bytes_sent": 0, "by_report": Counter(),
                                        "status": Counter(), "faults": Counter(),
                                        "events": Counter()}
+        self._in_flight = 0
         self._api_counter = 0
         self._ca_out = Path(ca_out) if ca_out else None
         self._dir: Path | None = None
@@ -227,6 +228,18 @@ class Simulator:
         if self.faults.slow_seconds:
             self._count("slow_seconds")
             time.sleep(self.faults.slow_seconds)
+        latency = self.faults.latency_seconds
+        if latency and path.startswith("/api/"):
+            self._count("latency_seconds")
+            with self._stats_lock:  # requests waiting at once: shows whether a client overlaps its calls
+                self._in_flight += 1
+                events = self._stats["events"]
+                events["max_in_flight"] = max(events["max_in_flight"], self._in_flight)
+            try:
+                time.sleep(latency)  # in this request's own thread: concurrent calls overlap, as on an appliance
+            finally:
+                with self._stats_lock:
+                    self._in_flight -= 1
         drop = False
         if self._take("error_5xx_burst"):
             resp = Response(503, "text/html; charset=UTF-8", b"<html><body>503 Service Unavailable</body></html>")
