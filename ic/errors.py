@@ -72,6 +72,15 @@ class ApplianceAPIError(ApplianceError):
         self.code = code
 
 
+class UnknownSession(ApplianceAPIError):
+    """The appliance does not know a session ID that was asked for ("Invalid lsid."): it aged out or never existed.
+
+    Raised by the client for a details or recording request; the transfer engine then asks for the other sessions of
+    the batch one by one and skips the unknown one."""
+
+    reason = "unknown_session"
+
+
 class RecordingUnavailable(ApplianceAPIError):
     """The recording expired or does not exist."""
 
@@ -91,6 +100,19 @@ class ParseError(ICError):
         super().__init__(message)
         self.source = source
         self.line = line
+
+
+class SessionValueError(ParseError):
+    """One session carries a value that cannot be read or stored (a number like ``inf`` or out of range, a time out
+    of range, nesting too deep...). The rest of its document is fine; the engine quarantines just this session.
+
+    ``lsid`` and ``field`` name the session and the element or column when known."""
+
+    def __init__(self, message: str, source: str | None = None, line: int | None = None, *,
+                 lsid: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, source, line)
+        self.lsid = lsid
+        self.field = field
 
 
 # --- destinations -------------------------------------------------------------------------
