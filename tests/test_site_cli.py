@@ -33,7 +33,11 @@ def test_site_add_then_test_succeeds_and_fails_with_one_sentence(make_simulator,
 
     ok = run("site", "test", "demo", env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.strip() == f"Connected to {sim.host} (Remote Support); the API account can read session reports."
+    assert ok.stdout.splitlines() == [
+        f"Connected to {sim.host} (Remote Support); the API account can read session reports.",
+        "Recordings: yes, the API account may download session recordings.",
+        "Backup: yes, the appliance says the API account may download site backups.",
+    ]
     assert sim.stats["tokens_minted"] == 1
 
     edited = run("site", "edit", "demo", "--client-secret-env", "BAD_SECRET", env=env)

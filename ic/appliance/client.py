@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ _REPORTS = {
 _PERM_REPORTING = "to read session reports and recordings (Allow Access to Reporting)"
 _PERM_BACKUP = "to download site backups (Allow Backup)"
 _PERM_COMMAND = "to use the command API"
+_PERM_RECORDINGS = "to download session recordings (Allow Access to Reports and Recordings)"
 _SMALL_XML = 64 * 1024  # session lists this small are parsed whole to look for an <error> child
 _MAX_QUERY = 1800  # longer reporting queries (big lsids batches) go as a POST form
 
@@ -279,6 +281,75 @@ class ApplianceClient:
         method = "POST" if data else "GET"
         return self._download(method, "/api/backup", None, data, Path(dest_path), "nsb", "the backup", _PERM_BACKUP,
                               "backup", False)
+
+    # --- permissions (Site Test; ic/services/site_permissions.py): nothing big is downloaded -------------------
+    def api_info(self):
+        """The API account's permissions (``ic.appliance.api_info.ApiInfo``) from get_api_info, XML or JSON v2 [U];
+        None when the account may not use the command API (403) or the appliance does not answer it."""
+        from ic.appliance import api_info as ai
+
+        def consume(resp: requests.Response):
+            try:
+                body = resp.content
+            except requests.RequestException as exc:
+                raise _Retry(unreachable_error(exc, self.host, self.timeout)) from None
+            self._add_bytes(len(body))
+            return ai.parse(body, resp.headers.get("Content-Type"), self.host)
+
+        for path, params in (("/api/command", {"action": "get_api_info"}), (ai.JSON_V2_PATH, None)):
+            try:
+                return self._call("GET", path, params=params, consume=consume, what="get_api_info",
+                                  permission=_PERM_COMMAND)
+            except ApplianceAPIError as exc:
+                if exc.code == "404":
+                    continue  # no XML command API here: try the JSON one
+                return None
+            except (PermissionDenied, MalformedResponse):
+                return None
+        return None
+
+    def probe_recordings(self) -> str | None:
+        """Ask for the recording of a session that does not exist: a 403 raises PermissionDenied; an answer about the
+        session means the account may read recordings (None). Returns the appliance's sentence when it refuses
+        for another reason [U: a 200 <error> about permissions]."""
+        report = _REPORTS[("recordings", self.product)]
+        params = {"generate_report": report, "lsid": "0" * 32}
+
+        def consume(resp: requests.Response) -> str | None:
+            head = b""
+            for chunk in resp.iter_content(16384):
+                head += chunk
+                if len(head) >= _SMALL_XML:
+                    break
+            return _permission_error(head, self.host)
+
+        return self._call("GET", "/api/reporting", params=params, consume=consume, what=report,
+                          permission=_PERM_RECORDINGS, stream=True)
+
+    def probe_backup(self) -> str | None:
+        """Start a backup download and hang up after the headers. None = the backup would come; a string = the
+        appliance's own refusal (e.g. a wrong backup password); HTTP 403 raises PermissionDenied."""
+        data = {"password": self._backup_password} if self._backup_password else None
+
+        def consume(resp: requests.Response) -> str | None:
+            ctype = (resp.headers.get("Content-Type") or "").lower()
+            if "xml" not in ctype and "json" not in ctype and "html" not in ctype:
+                return None  # a file is on its way: closing the response drops the connection, nothing is stored
+            head = b""
+            for chunk in resp.iter_content(16384):
+                head += chunk
+                if len(head) >= _SMALL_XML:
+                    break
+            if docs.root_name_from_prefix(head[:4096]) != "error":
+                return None
+            try:
+                err = docs.error_in(docs.parse(head, self.host, "the backup"))
+            except MalformedResponse:
+                return None
+            return err.message if err else None
+
+        return self._call("POST" if data else "GET", "/api/backup", data=data, consume=consume, what="the backup",
+                          permission=_PERM_BACKUP, stream=True)
 
     def close(self) -> None:
         self._session.close()
@@ -579,6 +650,19 @@ class ApplianceClient:
 
     def _add_bytes(self, n: int) -> None:
         self._count("bytes", n)
+
+
+def _permission_error(head: bytes, host: str) -> str | None:
+    """The sentence of an <error> answer that speaks of permissions [U]; None for any other answer."""
+    if docs.root_name_from_prefix(head[:4096]) != "error":
+        return None
+    try:
+        err = docs.error_in(docs.parse(head, host, "a permission probe"))
+    except MalformedResponse:
+        return None
+    if err and re.search(r"permission|not authori[sz]ed|access denied|not allowed|forbidden", err.message, re.I):
+        return err.message
+    return None
 
 
 class _Reauth(Exception):

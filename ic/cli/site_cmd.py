@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm = ssub.add_parser("remove", help="delete a site")
     rm.add_argument("name", help="site name (see `site list`)")
     rm.set_defaults(func=_remove)
-    test = ssub.add_parser("test", help="get a token and make one cheap reporting call")
+    test = ssub.add_parser("test", help="check the connection and the API account's reporting, recordings and backup "
+                                        "rights (a line each; no backup is downloaded)")
     test.add_argument("name", help="site name (see `site list`)")
     test.set_defaults(func=_test)
 

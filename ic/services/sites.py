@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ic.errors import ICError
+from ic.errors import ICError, PermissionDenied
 from ic.settings import SettingsStore, SiteConfig
 from ic.settings.validation import validate_host
 
@@ -20,7 +20,10 @@ class TestResult:
 
 
 def test_site(store: SettingsStore, name: str, **client_options) -> TestResult:
-    """Get a token and make one cheap reporting call; say what failed (DNS, TLS, credentials, permission, rate).
+    """Get a token, list sessions cheaply, check recordings and backup access; a line each.
+
+    Connection failures (DNS, TLS, credentials, reporting permission, rate) are one sentence; otherwise the message
+    is three lines (reporting, recordings, backup) and ``ok`` is False when the account lacks one of them.
 
     ``client_options`` go to the ApplianceClient (e.g. max_retries, base_delay) so a test can stay short.
     """
@@ -36,15 +39,63 @@ def test_site(store: SettingsStore, name: str, **client_options) -> TestResult:
 
 
 def _run(client, name: str) -> TestResult:
+    """Reporting (a cheap listing), then recordings and backup, a line each; nothing big is downloaded."""
     try:
-        message = client.test()
+        first = client.test()
+        lines = [first, _recordings_line(client), _backup_line(client)]
     except ICError as exc:
         log.info("Site test for %s failed: %s", name, exc)
         return TestResult(False, str(exc))
     finally:
         client.close()
-    log.info("Site test for %s: %s", name, message)
-    return TestResult(True, message)
+    ok = all(allowed is not False for allowed, _ in lines[1:])
+    message = "\n".join([first] + [text for _, text in lines[1:]])
+    log.info("Site test for %s: %s", name, message.replace("\n", " "))
+    return TestResult(ok, message)
+
+
+def _backup_denied(host: str) -> str:
+    return (f"Backup: no. The API account on {host} lacks permission to download site backups (Allow Backup); "
+            "enable it on the appliance.")
+
+
+def _recordings_line(client) -> tuple[bool | None, str]:
+    """A recording request for a session that cannot exist: refused (403) or answered about the session."""
+    try:
+        refusal = client.probe_recordings()
+    except PermissionDenied:
+        return False, (f"Recordings: no. The API account on {client.host} lacks permission to download session "
+                       "recordings (Allow Access to Reports and Recordings); enable it on the appliance.")
+    except ICError as exc:
+        return None, f"Recordings: not checked: {exc}"
+    if refusal:
+        return False, f"Recordings: no. The appliance at {client.host} refused a recording request: {refusal}"
+    return True, "Recordings: yes, the API account may download session recordings."
+
+
+def _backup_line(client) -> tuple[bool | None, str]:
+    """get_api_info's perm_backup when the appliance says (XML or JSON [U]); else a backup request that is hung up
+    after its headers."""
+    info = None
+    try:
+        info = client.api_info()
+    except ICError as exc:
+        log.info("get_api_info at %s: %s", client.host, exc)
+    said = info.allows("perm_backup") if info is not None else None
+    if said is True:
+        return True, "Backup: yes, the appliance says the API account may download site backups."
+    if said is False:
+        return False, _backup_denied(client.host)
+    try:
+        refusal = client.probe_backup()
+    except PermissionDenied:
+        return False, _backup_denied(client.host)
+    except ICError as exc:
+        return None, f"Backup: not checked: {exc}"
+    if refusal:
+        return False, (f"Backup: no. The appliance at {client.host} refused the backup request: {refusal.rstrip('.')}"
+                       "; check the site's backup password.")
+    return True, "Backup: yes, the appliance started a backup download (stopped after its first bytes)."
 
 
 def test_site_config(config: SiteConfig, client_secret: str | None, store: SettingsStore | None = None,

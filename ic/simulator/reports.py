@@ -199,7 +199,12 @@ def command(params: dict[str, str], ctx: Context, now: int, permissions: dict[st
     if action != "get_api_info":
         message = f"Invalid value for action: {action[:40]}." if action else "Missing required parameter action."
         return error(ns, message)
-    perms = "".join(f"<perm_{k}>{1 if v else 0}</perm_{k}>" for k, v in sorted(permissions.items()))
+    # documented names [V]: RS perm_reporting_support / PRA perm_reporting ("Reports and Recordings": one switch on a
+    # real appliance; the simulator's separate "recordings" switch has no documented name, so none is sent for it)
+    names = {"reporting": "perm_reporting_support" if ctx.product == "rs" else "perm_reporting",
+             "backup": "perm_backup"}
+    perms = "".join(f"<{names[k]}>{1 if permissions.get(k, True) else 0}</{names[k]}>" for k in names)
+    perms += f"<perm_command>{'full_access' if permissions.get('command', True) else 'deny'}</perm_command>"
     body = (f'{xmlout.DECL}<api_information xmlns="{ns}">\n<api_version>1.24.1</api_version>\n'
             f"<timestamp>{now}</timestamp>\n<permissions>{perms}</permissions>\n</api_information>{xmlout.TAIL}")
     return Response(200, body=body.encode(), xml=True)

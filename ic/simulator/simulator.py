@@ -60,7 +60,9 @@ class Simulator:
         self.site_hostname = site_hostname
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
-        self.permissions = {"reporting": True, "backup": True}  # settable: False -> 403
+        # settable: False -> 403 (and 0 in get_api_info). "recordings": recording reports only; "command": the
+        # command API (get_api_info) itself
+        self.permissions = {"reporting": True, "recordings": True, "backup": True, "command": True}
         self.backup_password: str | None = None  # set to require `password` on /api/backup
         self.gzip_xml = gzip_xml  # settable: gzip XML answers when the client accepts gzip (B7.10)
         self.faults = Faults()
@@ -333,6 +335,9 @@ class Simulator:
         if path == "/api/reporting":
             if not self.permissions.get("reporting", True):
                 return json_response(403, ACCESS_DENIED)
+            if (params.get("generate_report", "").endswith("Recording")
+                    and not self.permissions.get("recordings", True)):
+                return json_response(403, ACCESS_DENIED)
             resp, report = reports.reporting(params, ctx)
             entry["report"] = report
             return resp
@@ -345,5 +350,7 @@ class Simulator:
             return reports.backup(ctx, self.site_hostname, self.backup_size, self.now())
         if path == "/api/command":
             entry["report"] = f"command:{params.get('action', '')}"
+            if not self.permissions.get("command", True):
+                return json_response(403, ACCESS_DENIED)
             return reports.command(params, ctx, self.now(), self.permissions)
         return Response(404, "text/html; charset=UTF-8", b"<html><body>404 Not Found</body></html>")
