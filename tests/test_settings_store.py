@@ -117,16 +117,18 @@ def test_cli_site_add_list_never_prints_secret(ic_home):
 
 
 def test_same_database_sees_inside_sql_server_odbc_connect():
+    """The spelling part of the check (ic.dburl; the server is asked only when the spelling differs: see
+    tests/test_house_identity.py)."""
     from urllib.parse import quote_plus
 
-    from ic.settings.store import same_database
+    from ic.dburl import same_database
 
     def odbc(server: str, db: str) -> str:
         return "mssql+pyodbc:///?odbc_connect=" + quote_plus(f"DRIVER={{ODBC Driver 18 for SQL Server}};SERVER={server};DATABASE={db};Trusted_Connection=yes")
 
     assert same_database(odbc("sql01", "ICSettings"), odbc("SQL01", "icsettings"))
     assert not same_database(odbc("sql01", "ICSettings"), odbc("sql01", "ICStorage"))
-    assert not same_database(odbc("sql01", "ICSettings"), odbc("sql02", "ICSettings"))
+    assert not same_database(odbc("sql01", "ICSettings"), odbc("sql02", "ICSettings"), ask_server=False)
     assert same_database("postgresql+psycopg://u@db:5432/ic", "postgresql+psycopg://other:pw@DB:5432/ic")
     assert not same_database("postgresql+psycopg://u@db/ic", "postgresql+psycopg://u@db/ic2")
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ic import paths
+from ic.dburl import engine_kwargs, same_database, scrubbed_reason
 from ic.errors import ConfigError, NotFound
 from ic.secrets import SecretBox
 from ic.settings import schema as s
@@ -32,34 +33,6 @@ def settings_url(explicit: str | None = None) -> str:
     from ic.settings import bootstrap
 
     return explicit or os.environ.get("IC_SETTINGS") or bootstrap.read_url() or paths.default_settings_url()
-
-
-def same_database(url_a: str, url_b: str) -> bool:
-    """True when two SQLAlchemy URLs point at the same database (the guide keeps settings and storage apart)."""
-    try:
-        a, b = make_url(url_a), make_url(url_b)
-    except Exception:  # noqa: BLE001 - an unparsable URL is simply not the same database
-        return False
-    if a.get_backend_name() != b.get_backend_name():
-        return False
-    if a.get_backend_name() == "sqlite":
-        if not a.database or not b.database or ":memory:" in (a.database, b.database):
-            return False
-        return os.path.realpath(a.database) == os.path.realpath(b.database)
-    from ic.destinations.connection_string import parse_url  # knows ODBC strings inside mssql URLs
-
-    def where(url: str) -> tuple[str, int | None, str]:
-        p = parse_url(url)
-        server, port = (p.server or "localhost").lower(), p.port
-        if "," in server:  # SQL Server "host,port"
-            server, _, port_text = server.partition(",")
-            port = int(port_text) if port_text.strip().isdigit() else port
-        return server.strip(), port, (p.database or "").lower()
-
-    try:
-        return where(url_a) == where(url_b)
-    except Exception:  # noqa: BLE001 - an unparsable URL is simply not the same database
-        return False
 
 
 def _utcnow() -> datetime:
@@ -87,8 +60,6 @@ class SettingsStore:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:  # a settings server (SQL Server, PostgreSQL): the storage destination's options (pool_pre_ping so a
             # restarted server means a reconnect, not a failure; login timeouts)
-            from ic.destinations.sql import engine_kwargs
-
             try:
                 kwargs.update({k: v for k, v in engine_kwargs(url).items() if k != "fast_executemany"})
             except Exception:  # noqa: BLE001 - create_engine below names the problem
@@ -222,7 +193,7 @@ class SettingsStore:
         """Insert or update. Fields named in ``secret_fields`` are encrypted; an empty secret keeps the stored one."""
         name = validate_name(dest.name, "destination")
         url = dest.config.get("url")
-        if url and same_database(str(url), self.url):
+        if url and same_database(str(url), self.url, engine_b=self.engine):
             raise ConfigError(
                 f"Destination {name} points at the settings database; the guide requires a separate storage database.",
                 field="url",
@@ -285,7 +256,9 @@ class SettingsStore:
             conn.execute(delete(s.destinations).where(s.destinations.c.id == dest.id))
 
     # --- schedules --------------------------------------------------------------------------
-    def save_schedule(self, sched: ScheduleConfig) -> ScheduleConfig:
+    def save_schedule(self, sched: ScheduleConfig, *, now: datetime | None = None) -> ScheduleConfig:
+        """Insert (no id) or update. A schedule with a time of day that has served no slot yet waits for its first
+        slot: its last_slot starts at ``now`` (default: the current time), never at a Run Now."""
         name = validate_name(sched.name, "schedule")
         if not 60 <= sched.every_seconds <= 7 * 86400:
             raise ConfigError("Run Every must be between 1 minute and 7 days.", field="every")
@@ -308,7 +281,13 @@ class SettingsStore:
                 )
             rows.append({"position": pos, "site_id": site.id, "destination_id": dest.id, "data_types": ",".join(types)})
         values = {"name": name, "every_seconds": sched.every_seconds, "at_time": at_time, "enabled": sched.enabled}
+        created = (now.astimezone(timezone.utc).replace(tzinfo=None) if now and now.tzinfo else now) or _utcnow()
         with self._begin(f"schedule {name}") as conn:
+            if at_time:
+                current = None if sched.id is None else conn.execute(
+                    select(s.schedules.c.last_slot).where(s.schedules.c.id == sched.id)).scalar()
+                if current is None:
+                    values["last_slot"] = created.replace(microsecond=0)
             if sched.id is None:
                 sched_id = conn.execute(insert(s.schedules).values(**values)).inserted_primary_key[0]
             else:
@@ -341,6 +320,7 @@ class SettingsStore:
             last_run=row["last_run"],
             last_status=row["last_status"],
             id=row["id"],
+            last_slot=row["last_slot"],
         )
 
     def list_schedules(self) -> list[ScheduleConfig]:
@@ -354,11 +334,14 @@ class SettingsStore:
             conn.execute(delete(s.transfers).where(s.transfers.c.schedule_id == sched.id))
             conn.execute(delete(s.schedules).where(s.schedules.c.id == sched.id))
 
-    def mark_schedule_run(self, name: str, when: datetime | None, status: str) -> None:
-        """Record the outcome; ``when`` None leaves last_run unchanged (the guide's rule for internal errors)."""
+    def mark_schedule_run(self, name: str, when: datetime | None, status: str, *, slot: datetime | None = None) -> None:
+        """Record the outcome; ``when`` None leaves last_run unchanged (the guide's rule for internal errors).
+        ``slot``: the slot this run served (scheduled runs only; Run Now and exports never move the slots)."""
         values: dict[str, Any] = {"last_status": status}
         if when is not None:
             values["last_run"] = when
+        if slot is not None:
+            values["last_slot"] = slot.astimezone(timezone.utc).replace(tzinfo=None) if slot.tzinfo else slot
         with self._begin(f"schedule {name}") as conn:
             conn.execute(update(s.schedules).where(s.schedules.c.name == name).values(**values))
 
@@ -464,17 +447,8 @@ def _url_unusable(url: str, exc: Exception) -> str:
 
 
 def _db_reason(exc: SQLAlchemyError, url: str | None = None) -> str:
-    """The driver's message (pyodbc's without its tuple), passwords masked; for a SQL Server refusing its TLS
-    certificate, the setting that fixes it."""
-    from ic.destinations import connection_string as cs
-    from ic.destinations.sql import error_reason
-
-    text = error_reason(exc)[:200]
-    if url:
-        for secret in cs.url_secrets(url):
-            text = text.replace(secret, cs.MASK)
-        text += cs.encryption_hint(url, text)
-    return text
+    """The driver's message, passwords masked, with the TrustServerCertificate advice where it applies."""
+    return scrubbed_reason(exc, url)
 
 
 def _exists(conn: Connection, table, cond: list) -> bool:
