@@ -1,0 +1,154 @@
+"""Memory figures of issue 10 item 7, each the peak RSS of a fresh child process (target: under 200 MiB each):
+a listing of --listing-rows sessions, one --huge-mb session parsed and stored (SQLite and folder), and import-xml of
+a --huge-mb document (one huge session, and a document whose bulk lies outside any session)."""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from common import child_result, run_child
+
+NS = "http://www.bomgar.com/namespaces/API/reporting"
+TARGET_MB = 200
+
+
+# --- documents (written by the parent, streamed: never whole in memory) ---------------------------------------------
+def write_huge_session(path: Path, mb: int) -> int:
+    """One session whose chat holds ``mb`` MiB: 10 KiB message bodies plus one 8 MiB system-information value."""
+    body = ("All work and no play makes Jack a dull boy. " * 240)[:10_000]
+    head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="{NS}">\n<session lsid="huge-1">\n'
+            "<session_type>support</session_type><lseq>1</lseq>\n"
+            '<start_time timestamp="1700000000">2023-11-14T22:13:20+00:00</start_time>\n'
+            '<end_time timestamp="1700003600">2023-11-14T23:13:20+00:00</end_time>\n<duration>01:00:00</duration>\n'
+            '<primary_customer gsnumber="2">Customer</primary_customer><primary_rep gsnumber="1" id="1">Rep</primary_rep>\n'
+            '<customer_list><customer gsnumber="2"><primary_cust>1</primary_cust><info><name>Customer</name></info>'
+            '</customer></customer_list>\n<rep_list><representative gsnumber="1" id="1"><primary_rep>1</primary_rep>'
+            "<display_name>Rep</display_name></representative></rep_list>\n<session_details>\n")
+    big_value = "x" * (8 * 1024 * 1024)
+    sysinfo = ('<event timestamp="1700000001" event_type="System Information Retrieved"><system_information>'
+               f'<category name="Memory"><description><field name="f">F</field></description><data><row>'
+               f'<field name="f">{big_value}</field></row></data></category></system_information></event>\n')
+    size = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(head)
+        fh.write(sysinfo)
+        size += len(head) + len(sysinfo)
+        i = 0
+        while size < mb * 1024 * 1024:
+            ev = (f'<event timestamp="{1700000002 + i}" event_type="Chat Message"><performed_by type="representative"'
+                  f' gsnumber="1">Rep</performed_by><body>{i} {body}</body></event>\n')
+            fh.write(ev)
+            size += len(ev)
+            i += 1
+        tail = "</session_details>\n</session>\n</session_list>\n"
+        fh.write(tail)
+    return i
+
+
+def write_outside_sessions(path: Path, mb: int) -> None:
+    """A document of ``mb`` MiB whose bulk is an unknown element outside the sessions, then two small sessions."""
+    small = ('<session lsid="small-{n}"><session_type>support</session_type><lseq>{n}</lseq>'
+             '<start_time timestamp="1700000000">2023-11-14T22:13:20+00:00</start_time>'
+             '<end_time timestamp="1700000100">2023-11-14T22:15:00+00:00</end_time></session>\n')
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="{NS}">\n')
+        fh.write(small.format(n=1))
+        fh.write("<appliance_notes>\n")
+        line = "<note>" + "n" * 1000 + "</note>\n"
+        for _ in range(mb * 1024 * 1024 // len(line)):
+            fh.write(line)
+        fh.write("</appliance_notes>\n")
+        fh.write(small.format(n=2))
+        fh.write("</session_list>\n")
+
+
+# --- children -------------------------------------------------------------------------------------------------------
+def mem_listing(cfg: dict) -> dict:
+    from ic.appliance import ApplianceClient
+
+    client = ApplianceClient(cfg["host"], cfg["client_id"], cfg["client_secret"], cfg["ca_file"], "rs", max_rps=1000)
+    start = time.perf_counter()
+    n = 0
+    streaming = hasattr(client, "iter_sessions_listing")
+    lister = client.iter_sessions_listing if streaming else client.list_sessions
+    for _ in lister(end_time=0):
+        n += 1
+    seconds = time.perf_counter() - start
+    client.close()
+    return child_result(seconds, rows=n, streaming=streaming)
+
+
+def mem_huge_session(cfg: dict) -> dict:
+    """Parse the one-session document and store it into SQLite and into a folder, as a transfer would."""
+    from ic.destinations.folder import FolderDestination
+    from ic.destinations.sql import SqlDestination
+    from ic.sessions.parser import iter_sessions
+
+    sql = SqlDestination("bench", {"url": f"sqlite:///{Path(cfg['home']) / 'huge.db'}"})
+    folder = FolderDestination("bench", {"directory": str(Path(cfg["home"]) / "out")})
+    (Path(cfg["home"]) / "out").mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    n = 0
+    for s in iter_sessions(cfg["path"], product="rs"):
+        sql.store_sessions("bench-host", [s])
+        folder.store_sessions("bench-host", [s])
+        n += 1
+    seconds = time.perf_counter() - start
+    sql.close()
+    return child_result(seconds, sessions=n)
+
+
+def mem_import(cfg: dict) -> dict:
+    from ic.services.import_xml import import_xml_to_destination
+    from ic.settings import open_store
+    from ic.settings.models import DestinationConfig
+
+    store = open_store(f"sqlite:///{Path(cfg['home']) / 'settings.db'}")
+    out = Path(cfg["home"]) / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    store.save_destination(DestinationConfig("out", "folder", {"directory": str(out)}))
+    start = time.perf_counter()
+    result = import_xml_to_destination(store, [cfg["path"]], "out", site_host="bench-host")
+    seconds = time.perf_counter() - start
+    return child_result(seconds, sessions=result.sessions, errors=result.errors)
+
+
+STEPS = {"mem_listing": mem_listing, "mem_huge_session": mem_huge_session, "mem_import": mem_import}
+
+
+# --- parent ---------------------------------------------------------------------------------------------------------
+def memory_bench(args, work: Path) -> None:
+    from ic.simulator import Simulator
+
+    rows = []
+    print(f"\nMemory (peak RSS of a fresh process; target under {TARGET_MB} MiB each):")
+    huge = work / "huge-session.xml"
+    events = write_huge_session(huge, args.huge_mb)
+    outside = work / "outside.xml"
+    write_outside_sessions(outside, args.huge_mb)
+    mb = huge.stat().st_size / 1048576
+
+    def run(label: str, kind: str, cfg: dict, what: str) -> None:
+        home = work / f"home-{uuid.uuid4().hex[:8]}"
+        r = run_child(kind, {**cfg, "home": str(home)}, home)
+        rows.append((label, r, what(r)))
+        print(f"  {label:<58}{r['peak_mb']:>8.0f} MiB  {r['seconds']:>7.1f} s  {what(r)}"
+              f"  {'ok' if r['peak_mb'] < TARGET_MB else 'OVER'}", flush=True)
+
+    run(f"one {mb:.0f} MiB session ({events} events): parse + SQLite + folder", "mem_huge_session",
+        {"path": str(huge)}, lambda r: f"{r['sessions']} session")
+    run(f"import-xml of that {mb:.0f} MiB document", "mem_import", {"path": str(huge)},
+        lambda r: f"{r['sessions']} session {r['errors'] or ''}")
+    run(f"import-xml, {outside.stat().st_size / 1048576:.0f} MiB outside sessions", "mem_import", {"path": str(outside)},
+        lambda r: f"{r['sessions']} sessions {r['errors'] or ''}")
+    huge.unlink()
+    outside.unlink()
+    print(f"  (making a simulator of {args.listing_rows} sessions for the listing ...)", flush=True)
+    sim = Simulator(sessions=args.listing_rows, seed=5, in_progress=0).start()
+    try:
+        run(f"listing of {args.listing_rows} sessions", "mem_listing",
+            {"host": sim.host, "ca_file": sim.ca_file, "client_id": sim.client_id, "client_secret": sim.client_secret},
+            lambda r: f"{r['rows']} rows{' (streamed)' if r['streaming'] else ' (list_sessions)'}")
+    finally:
+        sim.stop()
