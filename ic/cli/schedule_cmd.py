@@ -9,6 +9,8 @@ from ic.settings.models import ScheduleConfig, TransferConfig
 from ic.settings.validation import format_period, parse_period
 
 DATA_HELP = "data types, comma separated: session, recordings, smsr, shell, backup"
+START_HELP = ("where a new transfer's first run starts: all (everything the appliance still holds), today, or a date "
+              "YYYY-MM-DD; prints an estimate from one listing (asked on a terminal when omitted)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--every", required=True, help="Run Every: 15m, 2h, 1d ... (1 minute to 7 days)")
     add.add_argument("--at", metavar="HH:MM", help="time of day, only when --every is whole days (local time)")
     add.add_argument("--disabled", action="store_true", help="save it but do not run it from tick")
+    add.add_argument("--start", metavar="WHEN", help=START_HELP)
     add.set_defaults(func=_add)
 
     at = ssub.add_parser("add-transfer", help="add a transfer (site -> destination) to an existing schedule")
@@ -36,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     at.add_argument("--site", required=True, help="site to copy from")
     at.add_argument("--destination", required=True, help="destination to copy to")
     at.add_argument("--data", default="session", help=DATA_HELP)
+    at.add_argument("--start", metavar="WHEN", help=START_HELP)
     at.set_defaults(func=_add_transfer)
 
     rt = ssub.add_parser("remove-transfer", help="remove one transfer (site -> destination) from a schedule")
@@ -72,6 +76,7 @@ def _transfers(sites: list[str], dests: list[str], datas: list[str] | None) -> l
 
 def _add(args: argparse.Namespace) -> int:
     store = store_from(args)
+    start = _ask_start(args)
     sched = ScheduleConfig(
         name=args.name,
         every_seconds=parse_period(args.every),
@@ -82,15 +87,18 @@ def _add(args: argparse.Namespace) -> int:
     saved = store.save_schedule(sched)
     when = f" at {saved.at_time}" if saved.at_time else ""
     print(f"Schedule {saved.name} saved: {len(saved.transfers)} transfer(s) every {format_period(saved.every_seconds)}{when}.")
+    _start(store, saved.transfers, start)
     return 0
 
 
 def _add_transfer(args: argparse.Namespace) -> int:
     store = store_from(args)
+    start = _ask_start(args)
     sched = store.get_schedule(args.name)
     sched.transfers.append(_transfers([args.site], [args.destination], [args.data])[0])
     saved = store.save_schedule(sched)
     print(f"Schedule {saved.name} now has {len(saved.transfers)} transfer(s).")
+    _start(store, saved.transfers[-1:], start)
     return 0
 
 
@@ -141,3 +149,27 @@ def _remove(args: argparse.Namespace) -> int:
     store_from(args).delete_schedule(args.name)
     print(f"Schedule {args.name} removed.")
     return 0
+
+
+def _ask_start(args: argparse.Namespace):
+    """--start, checked before anything is saved; asked on a terminal when omitted (VENDOR: first pull)."""
+    import sys
+
+    from ic.services.first_pull import parse_start
+
+    raw = getattr(args, "start", None)
+    if raw is None and sys.stdin.isatty() and sys.stdout.isatty():
+        raw = input("Where does the first run start? all (everything the appliance still holds), today, or "
+                    "YYYY-MM-DD [all]: ").strip() or "all"
+    return None if raw is None else parse_start(raw)
+
+
+def _start(store, transfers: list[TransferConfig], start) -> None:
+    if start is None:
+        print("The first run takes what the initial look-back setting allows (everything by default); "
+              "use --start today or --start YYYY-MM-DD to start later.")
+        return
+    from ic.services.first_pull import start_transfers
+
+    for line in start_transfers(store, transfers, start):
+        print(line)
