@@ -13,6 +13,7 @@ import pytest
 from ic.destinations import naming
 from ic.destinations.base import FileItem
 from ic.destinations.folder import INDEX_NAME, FolderDestination
+from ic.destinations.folder_lock import LOCK_NAME, STAGING_NAME
 from ic.errors import ConfigError, DestinationError, DestinationUnavailable
 from ic.sessions.model import Session
 
@@ -36,7 +37,10 @@ def session(lsid="1234", *, ended=True, xml=None, **kw) -> Session:
 
 
 def files(d: Path) -> list[str]:
-    return sorted(os.listdir(d))
+    """The folder's entries, without the lock file and the staging folder -- which must hold no file of ours."""
+    staged = [p.name for p in (d / STAGING_NAME).rglob("*") if p.is_file() and p.name != ".alive"]
+    assert not staged, f"files left in staging: {staged}"
+    return sorted(n for n in os.listdir(d) if n not in (LOCK_NAME, STAGING_NAME))
 
 
 def recording(tmp_path: Path, data: bytes, **kw) -> FileItem:
@@ -222,16 +226,31 @@ def test_every_replacement_value_for_sessions(dest_dir):
 
 
 def test_append_number_for_sessions(dest_dir):
-    dest = make(dest_dir)
+    """Three runs (one destination object each) bring three different versions of one session."""
     base = "access.example.com-support-1234.xml"
-    assert dest.store_sessions(HOST, [session(v=1)]) == 1
-    assert dest.store_sessions(HOST, [session(v=2)]) == 1
-    assert dest.store_sessions(HOST, [session(v=3)]) == 1
+    assert make(dest_dir).store_sessions(HOST, [session(v=1)]) == 1
+    assert make(dest_dir).store_sessions(HOST, [session(v=2)]) == 1
+    assert make(dest_dir).store_sessions(HOST, [session(v=3)]) == 1
     assert files(dest_dir) == ["access.example.com-support-1234.1.xml", "access.example.com-support-1234.2.xml", base]
     assert (dest_dir / "access.example.com-support-1234.2.xml").read_bytes() == session(v=3).raw_xml
     # The same bytes again (a re-run after a failure) never duplicate the file; they count as stored.
-    assert dest.store_sessions(HOST, [session(v=2), session(v=1)]) == 2
+    dest = make(dest_dir)
+    assert dest.store_sessions(HOST, [session(v=2)]) == 1 and dest.store_sessions(HOST, [session(v=1)]) == 1
     assert len(files(dest_dir)) == 3 and dest.stats["unchanged"] == 2
+
+
+def test_one_run_storing_a_session_twice_keeps_the_later_version(dest_dir):
+    """import-xml of a file holding an lsid twice (in one batch or two): one file, the later version."""
+    dest = make(dest_dir)
+    assert dest.store_sessions(HOST, [session(v=1), session("other"), session(v=2)]) == 2
+    assert files(dest_dir) == ["access.example.com-support-1234.xml", "access.example.com-support-other.xml"]
+    assert (dest_dir / "access.example.com-support-1234.xml").read_bytes() == session(v=2).raw_xml
+    assert dest.store_sessions(HOST, [session(v=3)]) == 1  # a later batch of the same import
+    assert len(files(dest_dir)) == 2
+    assert (dest_dir / "access.example.com-support-1234.xml").read_bytes() == session(v=3).raw_xml
+    # a running version after the ended one in the same batch does not win
+    assert dest.store_sessions(HOST, [session("r", v=1), session("r", ended=False, v=0)]) == 1
+    assert (dest_dir / "access.example.com-support-r.xml").read_bytes() == session("r", v=1).raw_xml
 
 
 def test_append_number_fills_smallest_free_number(dest_dir):
@@ -257,8 +276,10 @@ def test_skip_keeps_existing_and_creates_nothing(dest_dir):
     assert dest.store_sessions(HOST, [session(v=2)]) == 0
     assert files(dest_dir) == [existing.name] and existing.read_bytes() == b"old"
     assert dest.store_file(recording(dest_dir.parent, b"FLV1", session=session())) is not None  # free name: written
-    assert dest.store_file(recording(dest_dir.parent, b"FLV2", session=session())) is None
+    kept = dest.store_file(recording(dest_dir.parent, b"FLV2", session=session()))
+    assert kept == dest_dir / "access.example.com-support-1234.flv" and kept.how == "kept"  # landed: already there
     assert (dest_dir / "access.example.com-support-1234.flv").read_bytes() == b"FLV1"
+    assert dest.stats["kept"] == 2
 
 
 @pytest.mark.parametrize("conflict", ["AppendNumber", "Skip", "Overwrite"])
@@ -527,5 +548,5 @@ def test_retention_one_with_lseq_format(dest_dir, tmp_path):
 def test_skipped_backup_does_not_trigger_retention(dest_dir, tmp_path):
     dest = make(dest_dir, conflict="Skip", retention=1)
     first = _backup(dest, tmp_path, T0, b"a")
-    assert _backup(dest, tmp_path, T0, b"b") is None
+    assert _backup(dest, tmp_path, T0, b"b").how == "kept"
     assert files(dest_dir) == [first.name] and first.read_bytes() == b"a"

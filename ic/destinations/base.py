@@ -41,6 +41,21 @@ class FileItem:
     extra: dict = field(default_factory=dict)
 
 
+class StoredPath(type(Path())):  # type: ignore[misc]
+    """What ``store_file`` returns: the file's path plus ``how`` it got there (a plain Path means "created").
+
+    how: "created" | "replaced" (Overwrite) | "unchanged" (identical file already there) | "kept" (Skip kept the
+    file already under that name: it landed, count it as already there, not as unavailable)."""
+
+    how: str = "created"
+
+    @classmethod
+    def of(cls, path: Path, how: str) -> "StoredPath":
+        out = cls(path)
+        out.how = how
+        return out
+
+
 class Destination(ABC):
     type_name: ClassVar[str]  # stable id stored in settings, e.g. "folder", "sql"
     display_name: ClassVar[str]  # shown in the plugin dropdown, e.g. "File System"
@@ -69,8 +84,14 @@ class Destination(ABC):
         """Store sessions (upsert on site host + lsid: storing one twice never duplicates it). Return count stored."""
 
     def store_file(self, item: FileItem) -> Path | None:
-        """Store a recording/backup; return where it went, or None when skipped by conflict handling."""
+        """Store a recording/backup; return where it is (a :class:`StoredPath` may say ``how``: read it with
+        ``getattr(path, "how", "created")``), or None when nothing landed and nothing is there for it."""
         raise NotImplementedError(f"Destination {self.name} cannot store recordings or backups.")
+
+    def staging_dir(self) -> Path | None:
+        """Optional: a folder on the destination's own file system where callers may download a file meant for
+        ``store_file``, which then renames it into place (consuming it) instead of copying. None: no such folder."""
+        return None
 
     def close(self) -> None:
         """Release connections."""

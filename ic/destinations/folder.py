@@ -46,8 +46,10 @@ from pathlib import Path
 from typing import BinaryIO, Callable, ClassVar, Iterable
 
 from ic.destinations import naming
-from ic.destinations.base import Destination, FieldSpec, FileItem
-from ic.errors import ConfigError, DestinationError, DestinationUnavailable
+from ic.destinations.base import Destination, FieldSpec, FileItem, StoredPath
+from ic.destinations.folder_index import file_sessions, session_digest
+from ic.destinations.folder_lock import STAGING_NAME, FolderLock, Staging, sweep
+from ic.errors import ConfigError, DestinationError, DestinationUnavailable, ICError
 from ic.sessions.model import Session
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ TEMP_PREFIX = ".~ic-"
 TEMP_SUFFIX = ".part"
 _TEMP_RE = re.compile(r"\.~ic-[0-9a-f]+\.part")
 INDEX_NAME = ".ic-inprogress.json"
-STALE_SECONDS = 24 * 3600
+STALE_SECONDS = 3600  # legacy .part files in the folder itself (current code writes them in staging)
 DRIVE_REMOTE = 4  # GetDriveTypeW: a mapped network drive
 DOWNLOAD_FORMATS = ("Default",)
 MAX_APPEND_NUMBER = 100_000
@@ -117,7 +119,7 @@ class _Settings:
 @dataclass(frozen=True)
 class _Outcome:
     path: Path | None
-    how: str  # created | replaced | unchanged | skipped
+    how: str  # created | replaced | unchanged | kept
 
 
 class FolderDestination(Destination):
@@ -133,8 +135,11 @@ class FolderDestination(Destination):
         super().__init__(name, config)
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.use_hardlinks = os.name != "nt"  # POSIX no-clobber claim; falls back by itself where unsupported
-        self.stats = {"created": 0, "replaced": 0, "unchanged": 0, "skipped": 0, "backups_deleted": 0}
+        self.stats = {"created": 0, "replaced": 0, "unchanged": 0, "kept": 0, "backups_deleted": 0}
         self._stale_checked = False
+        self._staging: dict[Path, Staging] = {}
+        self._written: dict[str, str] = {}  # (host\nlsid) -> file name written by this object: a later version wins
+        self._dir_dirty = False  # a new directory entry awaits its fsync (once per batch, not per file)
 
     # --- settings -----------------------------------------------------------------------------------------------
     @classmethod
@@ -262,45 +267,64 @@ class FolderDestination(Destination):
     def store_sessions(self, site_host: str, sessions: Iterable[Session]) -> int:
         """One XML file per session (bytes exactly as the appliance sent them).
 
-        Returns how many sessions are now in the folder: written, replaced, or already present with identical
-        bytes; sessions left out by Skip are not counted (see ``stats`` for the split).
-        See the module docstring for how in-progress sessions are replaced once they end.
+        Returns how many sessions are now in the folder as given: written, replaced, or adopted (already there as
+        the same XML). Files kept by Skip, and running versions not written because the ended version is already
+        there, are not counted (``stats["kept"]``).
+        The whole batch runs under the folder lock (:mod:`folder_lock`), so processes writing one folder at once
+        see each other's in-progress index and files. See the module docstring for the rules.
         """
         s = self._settings()
         d = self._ready_dir(s)
-        index = _InProgressIndex(d)
+        batch = _latest_versions(sessions)
+        if not batch:
+            return 0
         written = 0
-        try:
-            for session in sessions:
-                values = _session_values(site_host, session)
-                name = naming.render(s.name_format, values, "xml")
-                key = f"{site_host}\n{session.lsid}"
-                previous = index.get(key)
-                if previous is not None:
-                    outcome = self._write(d, previous, session.raw_xml, "Overwrite")
-                else:
-                    if session.in_progress and not os.path.lexists(naming.long_path(naming.safe_join(d, name))):
-                        # remember the name BEFORE the file exists: a process killed between writing it and the
-                        # index save below would otherwise leave it unknown, and the ended version would become
-                        # x.1.xml (AppendNumber) or be skipped (Skip). An entry whose file never came is ignored.
-                        index.set(key, name)
-                        index.save()
-                    outcome = self._write(d, name, session.raw_xml, s.conflict)
-                if outcome.how != "skipped":
-                    written += 1
-                if session.in_progress:
-                    if outcome.path is not None:
-                        index.set(key, outcome.path.name)
-                    else:
-                        index.discard(key)
-                else:
-                    index.discard(key)
-        finally:
-            index.save()
+        with FolderLock(d):
+            index = _InProgressIndex(d)
+            try:
+                for session in batch:
+                    outcome = self._store_session(d, s, site_host, session, index)
+                    if outcome.how in ("created", "replaced", "unchanged"):
+                        written += 1
+            finally:
+                index.save(self._staging_path(d))
+                if self._dir_dirty:
+                    self._dir_dirty = False
+                    _fsync_dir(d)
         return written
+
+    def _store_session(self, d: Path, s: _Settings, site_host: str, session: Session,
+                       index: "_InProgressIndex") -> _Outcome:
+        key = f"{site_host}\n{session.lsid}"
+        compare = _SessionCompare(session)
+        previous = index.get(key) or self._written.get(key)
+        if previous is not None:
+            if session.in_progress and compare.ended_version_in(naming.safe_join(d, previous)):
+                index.discard(key)  # never put a running version over the ended one
+                return self._count(_Outcome(naming.safe_join(d, previous), "kept"))
+            outcome = self._write(d, previous, session.raw_xml, "Overwrite")
+        else:
+            name = naming.render(s.name_format, session_values(site_host, session), "xml")
+            if session.in_progress and not os.path.lexists(naming.long_path(naming.safe_join(d, name))):
+                # remember the name BEFORE the file exists: a process killed between writing it and the
+                # index save below would otherwise leave it unknown, and the ended version would become
+                # x.1.xml (AppendNumber) or be skipped (Skip). An entry whose file never came is ignored.
+                index.set(key, name)
+                index.save(self._staging_path(d))
+            outcome = self._write(d, name, session.raw_xml, s.conflict, compare=compare)
+        if session.in_progress and outcome.how in ("created", "replaced", "unchanged"):
+            index.set(key, outcome.path.name)
+        else:
+            index.discard(key)
+        if outcome.how in ("created", "replaced"):
+            self._written[key] = outcome.path.name  # a later version in this same run replaces what we wrote
+        return outcome
 
     # --- recordings and backups ---------------------------------------------------------------------------------
     def store_file(self, item: FileItem) -> Path | None:
+        """Store a recording or backup; returns where it is, as a :class:`StoredPath` whose ``how`` says
+        created / replaced / unchanged (identical bytes already there) / kept (Skip kept the file there).
+        A source inside :meth:`staging_dir` is renamed into place (consumed), any other source is copied."""
         if item.kind not in ("recordings", "smsr", "shell", "backup"):
             raise ValueError(f"unknown file kind {item.kind!r}")
         s = self._settings()
@@ -309,14 +333,31 @@ class FolderDestination(Destination):
         if not ext_hint and item.suggested_name and "." in item.suggested_name:
             ext_hint = item.suggested_name.rpartition(".")[2]
         ext = naming.clean_extension(ext_hint, "nsb" if item.kind == "backup" else "flv")
+        consume = self._is_staged(d, item.source)
         if item.kind == "backup":
-            return self._store_backup(s, d, item, ext)
-        fmt = naming.format_for(s.name_format, item.kind, item.instance)
-        values = _session_values(item.site_host, item.session, item.instance)
-        name = naming.render(fmt, values, ext)
-        return self._write(d, name, item.source, s.conflict).path
+            outcome = self._store_backup(s, d, item, ext, consume)
+        else:
+            fmt = naming.format_for(s.name_format, item.kind, item.instance)
+            values = session_values(item.site_host, item.session, item.instance)
+            name = naming.render(fmt, values, ext)
+            outcome = self._write(d, name, item.source, s.conflict, consume=consume)
+        if self._dir_dirty:
+            self._dir_dirty = False
+            _fsync_dir(d)
+        return None if outcome.path is None else StoredPath.of(outcome.path, outcome.how)
 
-    def _store_backup(self, s: _Settings, d: Path, item: FileItem, ext: str) -> Path | None:
+    def _is_staged(self, d: Path, source: object) -> bool:
+        if not isinstance(source, (str, os.PathLike)):
+            return False
+        staging = self._staging.get(d)
+        if staging is None or staging._path is None:
+            return False
+        try:
+            return os.path.dirname(os.path.abspath(source)) == os.path.abspath(staging._path)
+        except (TypeError, ValueError):
+            return False
+
+    def _store_backup(self, s: _Settings, d: Path, item: FileItem, ext: str, consume: bool) -> _Outcome:
         fmt = self._backup_format(s.name_format)
         now = self.clock().astimezone(timezone.utc)
         values = {
@@ -327,10 +368,10 @@ class FolderDestination(Destination):
             "EXTERNAL_KEY": "",
             "INSTANCE": "",
         }
-        outcome = self._write(d, naming.render(fmt, values, ext), item.source, s.conflict)
-        if outcome.path is not None and s.retention:
+        outcome = self._write(d, naming.render(fmt, values, ext), item.source, s.conflict, consume=consume)
+        if outcome.how in ("created", "replaced") and s.retention:
             self._apply_retention(d, fmt, item.site_host, ext, s.retention)
-        return outcome.path
+        return outcome
 
     @staticmethod
     def _backup_format(name_format: str) -> str:
@@ -414,13 +455,14 @@ class FolderDestination(Destination):
         return d
 
     def _clean_stale(self, d: Path) -> int:
-        """Remove ``.~ic-*.part`` leftovers of a crash, older than a day (younger ones may be in use)."""
-        removed = 0
+        """Remove what a crashed writer left: staging folders whose owner process is gone (whatever their age), and
+        ``.~ic-*.part`` files of older versions (they wrote them into the folder itself) older than an hour."""
+        removed = sweep(d)
         cutoff = time.time() - STALE_SECONDS
         try:
             entries = list(os.scandir(naming.long_path(d)))
         except OSError:
-            return 0
+            return removed
         for entry in entries:
             if not _TEMP_RE.fullmatch(entry.name):
                 continue
@@ -431,30 +473,44 @@ class FolderDestination(Destination):
             except OSError:
                 continue
         if removed:
-            log.info("Removed %d unfinished temporary file(s) older than a day from %s.", removed, d)
+            log.info("Removed %d unfinished temporary file(s) or folder(s) of crashed runs from %s.", removed, d)
         return removed
 
-    def _write(self, d: Path, name: str, source: object, mode: str) -> _Outcome:
+    def _write(self, d: Path, name: str, source: object, mode: str, *, compare: "_SessionCompare | None" = None,
+               consume: bool = False) -> _Outcome:
+        """Put ``source`` under ``name`` in ``d`` following ``mode`` (module docstring). ``consume``: ``source`` is a
+        complete file of ours on this file system (staging): it is renamed/linked into place, never copied."""
         final = naming.safe_join(d, name)
         try:
             if mode == "Skip" and os.path.lexists(naming.long_path(final)):
-                return self._count(_Outcome(None, "skipped"))
-            tmp = self._write_temp(d, source)
+                return self._count(_Outcome(final, "kept"))
+            if mode == "Overwrite" and compare is not None and compare.in_progress \
+                    and compare.ended_version_in(final):
+                return self._count(_Outcome(final, "kept"))  # a running version never replaces the ended one
+            tmp = Path(source) if consume else self._write_temp(d, source)
+            if consume:
+                _fsync_file(tmp)
             try:
                 if mode == "Overwrite":
                     existed = os.path.lexists(naming.long_path(final))
                     _replace(naming.long_path(tmp), naming.long_path(final))
-                    _fsync_dir(d)
+                    self._dir_dirty = True
                     return self._count(_Outcome(final, "replaced" if existed else "created"))
                 for n in range(MAX_APPEND_NUMBER):
                     candidate = naming.safe_join(d, naming.numbered_name(name, n))
                     if self._claim(tmp, candidate):
-                        _fsync_dir(d)
+                        self._dir_dirty = True
                         return self._count(_Outcome(candidate, "created"))
                     if mode == "Skip":
-                        return self._count(_Outcome(None, "skipped"))
+                        return self._count(_Outcome(candidate, "kept"))
                     if _same_content(tmp, candidate):
                         return self._count(_Outcome(candidate, "unchanged"))
+                    if compare is not None:
+                        verdict = compare.against(candidate)
+                        if verdict == "same":
+                            return self._count(_Outcome(candidate, "unchanged"))
+                        if verdict == "newer-there":
+                            return self._count(_Outcome(candidate, "kept"))
                 raise DestinationError(f"Folder {d} already holds {MAX_APPEND_NUMBER} numbered copies of {name}; "
                                        "clean it up or change File Name Format.")
             finally:
@@ -462,7 +518,7 @@ class FolderDestination(Destination):
                     os.unlink(naming.long_path(tmp))
                 except FileNotFoundError:
                     pass
-                except OSError as exc:  # e.g. a virus scanner holds it on Windows: stale cleanup removes it later
+                except OSError as exc:  # e.g. a virus scanner holds it on Windows: the staging sweep removes it
                     log.debug("Temporary file %s could not be removed yet (%s).", tmp, exc)
         except PermissionError as exc:
             raise DestinationError(f"Could not write {name} in folder {d}: access denied (the account running the "
@@ -474,20 +530,40 @@ class FolderDestination(Destination):
         self.stats[outcome.how] += 1
         return outcome
 
+    def _staging_path(self, d: Path) -> Path:
+        staging = self._staging.get(d)
+        if staging is None:
+            staging = self._staging[d] = Staging(d)
+        return staging.path()
+
+    def staging_dir(self) -> Path | None:
+        """A hidden folder of this process inside the Destination Directory (same file system): a recording
+        downloaded there is renamed into place by :meth:`store_file` instead of copied."""
+        try:
+            s = self._settings()
+            return self._staging_path(self._ready_dir(s))
+        except (ICError, OSError) as exc:
+            log.debug("No staging folder for destination %s (%s).", self.name, exc)
+            return None
+
     def _write_temp(self, d: Path, source: object) -> Path:
+        staging = self._staging_path(d)
         for _ in range(10):
-            tmp = d / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+            tmp = staging / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
             try:
                 out = open(naming.long_path(tmp), "xb")
                 break
             except FileExistsError:
                 continue
         else:  # pragma: no cover - 10 collisions of 64 random bits
-            raise DestinationError(f"Could not create a temporary file in folder {d}.")
+            raise DestinationError(f"Could not create a temporary file in folder {staging}.")
         try:
             with out:
-                with _open_source(source) as src:
-                    shutil.copyfileobj(src, out, _CHUNK)
+                if isinstance(source, (bytes, bytearray, memoryview)):
+                    out.write(source)
+                else:
+                    with _open_source(source) as src:
+                        shutil.copyfileobj(src, out, _CHUNK)
                 out.flush()
                 os.fsync(out.fileno())
         except BaseException:
@@ -529,11 +605,19 @@ class FolderDestination(Destination):
         return True
 
     def close(self) -> None:
-        return None
+        """Remove this process's staging folder (anything the engine left there is ours and unfinished)."""
+        for d, staging in list(self._staging.items()):
+            staging.close()
+            try:
+                os.rmdir(naming.long_path(d / STAGING_NAME))  # only when no other process stages there
+            except OSError:
+                pass
+        self._staging.clear()
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-def _session_values(site_host: str, session: Session | None, instance: int | None = None) -> dict[str, object]:
+def session_values(site_host: str, session: Session | None, instance: int | None = None) -> dict[str, object]:
+    """Replacement values (without percent signs) of one session's file; %EXTENSION% is given to render()."""
     values: dict[str, object] = {"SUPPORT_SITE_HOST": site_host, "INSTANCE": "" if instance is None else instance}
     if session is not None:
         values.update(
@@ -602,6 +686,62 @@ def _same_content(a: Path, b: Path) -> bool:
         return False
 
 
+def _fsync_file(path: Path) -> None:
+    """Make a file handed to us (a download in staging) durable before it gets its final name."""
+    fd = os.open(naming.long_path(path), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # e.g. a share that cannot fsync a read-only handle: the data was flushed by its writer
+    finally:
+        os.close(fd)
+
+
+def _latest_versions(sessions: Iterable[Session]) -> list[Session]:
+    """One version per lsid, in order of last appearance: the later one wins, except that a running version never
+    replaces an ended one (e.g. ``import-xml`` of a file holding an lsid twice writes one file)."""
+    latest: dict[str, Session] = {}
+    for session in sessions:
+        before = latest.pop(session.lsid, None)
+        latest[session.lsid] = before if (before is not None and session.in_progress and not before.in_progress) \
+            else session
+    return list(latest.values())
+
+
+class _SessionCompare:
+    """Does a file already there hold this session (same XML), or a newer (ended) version of it?"""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.in_progress = session.in_progress
+        self._brief = None
+        self._brief_done = False
+
+    def _mine(self):
+        if not self._brief_done:
+            self._brief_done = True
+            self._brief = session_digest(self.session.raw_xml, self.session.lsid) if self.session.raw_xml else None
+        return self._brief
+
+    def _theirs(self, path: Path):
+        return [b for b in file_sessions(path) if b.lsid == self.session.lsid]
+
+    def ended_version_in(self, path: Path) -> bool:
+        return os.path.isfile(naming.long_path(path)) and any(b.ended for b in self._theirs(path))
+
+    def against(self, path: Path) -> str | None:
+        """"same" (adopt it), "newer-there" (we are running, the file holds the ended version) or None."""
+        theirs = self._theirs(path)
+        if not theirs:
+            return None
+        mine = self._mine()
+        if mine is not None and any(b.digest == mine.digest for b in theirs):
+            return "same"
+        if self.in_progress and any(b.ended for b in theirs):
+            return "newer-there"
+        return None
+
+
 def _fsync_dir(d: Path) -> None:
     """Make the new directory entry durable (POSIX; a no-op on Windows)."""
     if os.name == "nt":
@@ -659,10 +799,11 @@ class _InProgressIndex:
         if self.entries.pop(key, None) is not None:
             self.changed = True
 
-    def save(self) -> None:
+    def save(self, staging: Path) -> None:
+        """Write the index (callers hold the folder lock); the temp file goes to the staging folder."""
         if not self.changed:
             return
-        tmp = self.d / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        tmp = staging / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
         try:
             if not self.entries:
                 try:

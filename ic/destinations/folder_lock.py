@@ -1,0 +1,196 @@
+"""Cross-process coordination inside one destination folder: the folder lock and per-process staging folders.
+
+* :class:`FolderLock` -- ``.ic-folder.lock`` in the Destination Directory. Held (OS file lock: ``fcntl.flock`` on
+  POSIX, ``msvcrt.locking`` on one byte far past the end on Windows) for the whole read-decide-write-record of a
+  batch of session XML files, so two schedules, Run Now, export and tick writing one folder at once see each other's
+  in-progress index and files: no ``x.1.xml`` beside a stale in-progress ``x.xml``. The OS drops the lock when the
+  holder dies (even SIGKILL); the small lock file itself stays and is harmless.
+* :class:`Staging` -- ``.ic-staging/<pid>-<hex>/`` in the Destination Directory: where the folder plugin writes a
+  file before giving it its final name (same file system, so the final step is a rename or hard link, never a
+  copy), and where the engine may download recordings (``Destination.staging_dir``). Each staging folder holds an
+  ``.alive`` file locked for the life of its owner; :func:`sweep` removes every staging folder whose owner is gone
+  (lock free), so a SIGKILL mid-write leaves nothing behind for good -- whatever its age, and never a live one.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ic.errors import DestinationUnavailable
+
+LOCK_NAME = ".ic-folder.lock"
+STAGING_NAME = ".ic-staging"
+ALIVE_NAME = ".alive"
+YOUNG_SECONDS = 60  # a staging folder this young is never swept (its owner may not have locked it yet)
+LOCK_TIMEOUT = 600.0  # seconds: a batch takes seconds; a holder stuck for 10 minutes is reported
+WINDOWS_LOCK_OFFSET = 1 << 30
+
+if sys.platform == "win32":  # pragma: no cover - Windows only
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        here = os.lseek(fd, 0, os.SEEK_CUR)
+        os.lseek(fd, WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.lseek(fd, here, os.SEEK_SET)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _open_lock_file(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOINHERIT", 0), 0o666)
+
+
+class FolderLock:
+    """``with FolderLock(folder):`` -- exclusive across processes and threads (one open file per holder)."""
+
+    def __init__(self, directory: Path, timeout: float = LOCK_TIMEOUT) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / LOCK_NAME
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> "FolderLock":
+        try:
+            fd = _open_lock_file(self.path)
+        except OSError as exc:
+            raise DestinationUnavailable(f"Could not open the lock file {LOCK_NAME} in folder {self.directory} "
+                                         f"({exc.strerror or exc}).") from exc
+        deadline = time.monotonic() + self.timeout
+        pause = 0.002
+        try:
+            while not _try_lock(fd):
+                if time.monotonic() > deadline:
+                    raise DestinationUnavailable(
+                        f"Folder {self.directory} stayed locked by another Integration Client process for "
+                        f"{int(self.timeout)} s ({LOCK_NAME}); the run will try again later.")
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            _unlock(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+class Staging:
+    """This process's staging folder inside ``root`` (created on first use, removed by :meth:`close`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._path: Path | None = None
+        self._fd: int | None = None
+
+    def path(self) -> Path:
+        if self._path is not None and self._path.is_dir():
+            return self._path
+        self._release()
+        base = self.root / STAGING_NAME
+        path = base / f"{os.getpid()}-{secrets.token_hex(4)}"
+        for attempt in range(5):
+            base.mkdir(exist_ok=True)
+            _hide_on_windows(base)
+            try:
+                path.mkdir()
+                break
+            except FileNotFoundError:  # another process removed the empty .ic-staging just now
+                if attempt == 4:
+                    raise
+        fd = _open_lock_file(path / ALIVE_NAME)
+        while not _try_lock(fd):  # sweepers leave folders younger than a minute alone: this cannot last
+            time.sleep(0.01)
+        self._path, self._fd = path, fd
+        return path
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            try:
+                _unlock(self._fd)
+            except OSError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+
+    def close(self) -> None:
+        path, self._path = self._path, None
+        self._release()
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep(root: Path) -> int:
+    """Remove the staging folders under ``root`` whose owner process is gone. Returns how many were removed."""
+    base = Path(root) / STAGING_NAME
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return 0
+    removed = 0
+    mine = f"{os.getpid()}-"
+    for entry in entries:
+        if entry.name.startswith(mine) or not entry.is_dir(follow_symlinks=False):
+            continue  # our own (a lock emulated per process, e.g. NFS, would not protect it from us)
+        path = Path(entry.path)
+        try:
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime < YOUNG_SECONDS:
+                continue  # its owner may be between creating it and locking its .alive file
+            fd = os.open(path / ALIVE_NAME, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            fd = None  # its owner died before locking: nothing in it is in use
+        except OSError:
+            continue
+        if fd is not None:
+            try:
+                if not _try_lock(fd):
+                    continue  # owner alive
+            finally:
+                os.close(fd)  # closing drops our probe lock
+        shutil.rmtree(path, ignore_errors=True)
+        removed += not path.exists()
+    return removed
+
+
+def _hide_on_windows(path: Path) -> None:  # pragma: no cover - Windows only
+    if os.name != "nt":
+        return
+    try:
+        import ctypes
+
+        ctypes.windll.kernel32.SetFileAttributesW(str(path), 0x2)  # FILE_ATTRIBUTE_HIDDEN
+    except Exception:
+        pass
