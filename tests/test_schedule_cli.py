@@ -87,15 +87,26 @@ def test_run_now_then_tick_respects_due(store, setup, simulator, capsys):
     last = store.get_schedule("Q").last_run
     assert last is not None
 
+    assert store.get_schedule("Q").last_slot is None  # Run Now never serves a slot
+
     simulator.add_sessions(2)
-    assert run_cli(["tick", "--quiet"]) == 0  # ran a moment ago: not due
-    assert capsys.readouterr().out == ""
-    assert rows(setup) == len(simulator.sessions) - 2
+    assert run_cli(["tick", "--quiet"]) == 0  # the schedule's first slot: served now
+    assert "Schedule Q finished" in capsys.readouterr().out
+    assert rows(setup) == len(simulator.sessions)
+    served = store.get_schedule("Q").last_slot
+    assert served is not None and served <= datetime.utcnow() and served.minute % 15 == 0 and served.second == 0
     assert store.get_setting("last_program_run")
 
-    outcomes = tick(store, now=last + timedelta(minutes=15))
-    assert [o.status for o in outcomes] == ["ok"]
+    simulator.add_sessions(2)
+    assert run_cli(["tick", "--quiet"]) == 0  # same slot: nothing to do
+    assert capsys.readouterr().out == ""
+    assert rows(setup) == len(simulator.sessions) - 2
+
+    outcomes = tick(store, now=served + timedelta(minutes=15))
+    assert [(o.status, o.trigger) for o in outcomes] == [("ok", "slot")]
     assert rows(setup) == len(simulator.sessions)
+    assert store.get_schedule("Q").last_slot == served + timedelta(minutes=15)
+    assert store.get_schedule("Q").last_run >= last
 
 
 def test_tick_runs_never_run_and_skips_disabled(store, setup):
@@ -103,10 +114,12 @@ def test_tick_runs_never_run_and_skips_disabled(store, setup):
     run_cli(["schedule", "add", "B", "--site", "sim", "--destination", "db", "--every", "1h", "--disabled"])
     assert due_schedules(store) == ["A"]
     now = datetime(2030, 1, 1)
-    store.mark_schedule_run("A", now - timedelta(minutes=59, seconds=40), "ok")
-    assert due_schedules(store, now) == ["A"]  # within the tick slack
-    store.mark_schedule_run("A", now - timedelta(minutes=50), "ok")
+    store.mark_schedule_run("A", now - timedelta(minutes=59, seconds=40), "ok", slot=now - timedelta(hours=1))
+    assert due_schedules(store, now) == ["A"]  # the 00:00 slot is not served
+    store.mark_schedule_run("A", now - timedelta(minutes=50), "ok", slot=now)
     assert due_schedules(store, now) == []
+    assert due_schedules(store, now + timedelta(minutes=59)) == []
+    assert due_schedules(store, now + timedelta(minutes=60)) == ["A"]
 
 
 def test_run_unknown_schedule_is_one_sentence(store, capsys):

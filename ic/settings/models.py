@@ -64,3 +64,4 @@ class ScheduleConfig:
     last_run: datetime | None = None
     last_status: str | None = None
     id: int | None = None
+    last_slot: datetime | None = None  # newest slot served (naive UTC); see ic.scheduling.due

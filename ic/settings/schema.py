@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -14,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mssql
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # NVARCHAR(max) on SQL Server whatever server version the dialect detects (its fallback for UnicodeText is the
 # deprecated NTEXT, which cannot be compared with = or sorted); TEXT elsewhere.
@@ -62,6 +63,9 @@ schedules = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("last_run", DateTime(timezone=False), nullable=True),
     Column("last_status", LongText, nullable=True),
+    # Slots at or before this instant (naive UTC) are not owed: the newest slot served, or for a new schedule with a
+    # time of day its creation time (it waits for its first slot). Run Now and exports never change it. (schema 2)
+    Column("last_slot", DateTime(timezone=False), nullable=True),
 )
 
 transfers = Table(
@@ -92,5 +96,61 @@ app_settings = Table(
     Column("value", LongText, nullable=True),
 )  # (its primary key is the unique key: no extra UNIQUE constraint, which SQL Server would index a second time)
 
+# --- scheduling (schema 2): run history, cross-host leases, resident scheduler heartbeats ---------------------------
+run_history = Table(
+    "ic_run_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule", Unicode(200), nullable=False, index=True),  # schedule name; exports: "site -> destination"
+    Column("started", DateTime(timezone=False), nullable=False),
+    Column("finished", DateTime(timezone=False), nullable=True),
+    Column("status", Unicode(30), nullable=False),  # ok | failed | cancelled | internal error
+    Column("trigger", Unicode(20), nullable=False),  # slot | catch-up | run now | export
+    Column("slot", DateTime(timezone=False), nullable=True),  # the slot served (slot / catch-up runs)
+    Column("sessions", Integer, nullable=False, default=0),
+    Column("in_progress", Integer, nullable=False, default=0),
+    Column("recordings", Integer, nullable=False, default=0),
+    Column("backups", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("bytes", BigInteger, nullable=False, default=0),
+    Column("host", Unicode(200), nullable=False, default=""),
+    Column("message", LongText, nullable=True),
+)
+
+leases = Table(
+    "ic_lease",
+    metadata,
+    Column("name", Unicode(250), primary_key=True),  # "schedule:<name>"
+    Column("holder", Unicode(250), nullable=True),  # host id (hostname + per-install id); NULL = free
+    Column("token", Unicode(40), nullable=True),  # per acquisition: proves the conditional UPDATE was ours
+    Column("host", Unicode(200), nullable=True),  # hostname, for display
+    Column("acquired", DateTime(timezone=False), nullable=True),
+    Column("expires", DateTime(timezone=False), nullable=True),
+)
+
+scheduler_hosts = Table(
+    "ic_scheduler",
+    metadata,
+    Column("host_id", Unicode(250), primary_key=True),
+    Column("host", Unicode(200), nullable=False),
+    Column("pid", Integer, nullable=True),
+    Column("started", DateTime(timezone=False), nullable=True),
+    Column("last_check", DateTime(timezone=False), nullable=True),
+    Column("state", Unicode(20), nullable=False, default="stopped"),  # running | stopped
+    Column("stop_requested", Boolean, nullable=False, default=False),
+)
+
+
+def _v1_to_v2(conn) -> None:
+    """ic_schedule.last_slot: existing schedules are owed nothing before their last run (as they behaved)."""
+    from sqlalchemy import DDL, inspect, update
+
+    columns = {c["name"] for c in inspect(conn).get_columns("ic_schedule")}
+    if "last_slot" not in columns:
+        kind = schedules.c.last_slot.type.compile(dialect=conn.dialect)
+        conn.execute(DDL(f"ALTER TABLE ic_schedule ADD last_slot {kind} NULL"))
+    conn.execute(update(schedules).values(last_slot=schedules.c.last_run))
+
+
 # Each step takes a Connection and upgrades from version N to N+1.
-MIGRATIONS: dict[int, object] = {}
+MIGRATIONS: dict[int, object] = {1: _v1_to_v2}
