@@ -187,11 +187,14 @@ class TransferEngine:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    _clients_guard = threading.Lock()  # a schedule's transfers run in threads (ic.services.runs): one client per site
+
     def _client(self, site: SiteConfig):
-        client = self._clients.get(site.name)
-        if client is None:
-            client = self._clients[site.name] = self.client_factory(self.store, site)
-        return client
+        with self._clients_guard:
+            client = self._clients.get(site.name)
+            if client is None:
+                client = self._clients[site.name] = self.client_factory(self.store, site)
+            return client
 
     # --- entry points --------------------------------------------------------------------------
     def run_transfer(self, transfer: TransferConfig, export: ExportRequest | None = None) -> TransferResult:
