@@ -372,6 +372,19 @@ def test_instance_value_in_format(dest_dir, tmp_path):
     assert files(dest_dir) == ["s1-.flv", "s1-4.flv"]
 
 
+@pytest.mark.parametrize("conflict", ["AppendNumber", "Overwrite", "Skip"])
+def test_instance_format_keeps_shell_and_show_my_screen_apart(dest_dir, tmp_path, conflict):
+    """Issue 10 item 6: with %LSID%-%INSTANCE% shell 0 and Show My Screen 0 had one name; one was lost silently."""
+    dest = make(dest_dir, name_format="%LSID%-%INSTANCE%.%EXTENSION%", conflict=conflict)
+    s = session("s1")
+    got = [dest.store_file(recording(tmp_path, b"shell0", kind="shell", session=s, instance=0)),
+           dest.store_file(recording(tmp_path, b"smsr0", kind="smsr", session=s, instance=0)),
+           dest.store_file(recording(tmp_path, b"main", kind="recordings", session=s))]
+    assert [p.how for p in got] == ["created"] * 3
+    assert files(dest_dir) == ["s1-.flv", "s1-0.flv", "s1-smsr-0.flv"]
+    assert (dest_dir / "s1-0.flv").read_bytes() == b"shell0" and (dest_dir / "s1-smsr-0.flv").read_bytes() == b"smsr0"
+
+
 def test_extension_from_appliance_is_sanitised(dest_dir, tmp_path):
     dest = make(dest_dir)
     p = dest.store_file(recording(tmp_path, b"x", session=session("e1"), extension="../../evil"))

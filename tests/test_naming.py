@@ -140,9 +140,24 @@ def test_instance_inserted_before_extension_when_format_lacks_it():
     assert naming.format_for("%LSID%-%EXTENSION%", "shell", 1) == "%LSID%-%EXTENSION%-shell-1"
     with_instance = "%LSID%-%INSTANCE%.%EXTENSION%"
     assert naming.format_for(with_instance, "shell", 1) == with_instance
+    assert naming.format_for(with_instance, "smsr", 1) == "%LSID%-smsr-%INSTANCE%.%EXTENSION%"
     names = {naming.render(naming.format_for(fmt, k, i), {"LSID": "1"}, "flv")
              for k, i in [("recordings", None), ("shell", 0), ("shell", 1), ("smsr", 0), ("smsr", None)]}
     assert len(names) == 5
+
+
+@pytest.mark.parametrize("fmt", [
+    "%LSID%-%INSTANCE%.%EXTENSION%", "%INSTANCE%_%LSID%.%EXTENSION%", "%LSID%.%EXTENSION%",
+    "%SUPPORT_SITE_HOST%-%SESSION_TYPE%-%LSID%.%EXTENSION%", "%LSID%%INSTANCE%%INSTANCE%.%EXTENSION%",
+])
+def test_every_file_of_one_session_gets_its_own_name(fmt):
+    """Issue: shell recording 0 and Show My Screen recording 0 got one name with %INSTANCE%: one was lost."""
+    values = lambda i: {"LSID": "abc", "SUPPORT_SITE_HOST": "h", "SESSION_TYPE": "support",  # noqa: E731
+                        "INSTANCE": "" if i is None else i}
+    kinds = [("recordings", None), ("shell", 0), ("shell", 1), ("smsr", 0), ("smsr", 1), ("smsr", None)]
+    names = [naming.render(naming.format_for(fmt, k, i), values(i), "flv") for k, i in kinds]
+    names.append(naming.render(fmt, values(None), "xml"))
+    assert len(set(names)) == len(names), names
 
 
 # --- cleaning --------------------------------------------------------------------------------------------------

@@ -158,7 +158,8 @@ class FolderDestination(Destination):
             FieldSpec("name_format", "File Name Format", default=naming.DEFAULT_NAME_FORMAT,
                       help="Replacement values (case sensitive): " + " ".join(f"%{v}%" for v in naming.REPLACEMENT_VALUES)
                            + ". Command shell and Show My Screen recordings get -shell-N / -smsr-N before the "
-                             "extension when %INSTANCE% is not used. Empty = the default."),
+                             "extension when %INSTANCE% is not used; with %INSTANCE%, a Show My Screen recording's "
+                             "instance reads smsr-N so it never takes a shell recording's name. Empty = the default."),
             FieldSpec("retention", "Retention Count", kind="int", default=None,
                       help="How many backups of each site to keep; leave empty to keep all backups."),
         ]

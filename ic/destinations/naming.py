@@ -98,10 +98,19 @@ def format_for(fmt: str, kind: str, instance: int | None) -> str:
     Command shell and Show My Screen recordings of one session need distinct names. When the format lacks
     ``%INSTANCE%`` we insert ``-shell-<instance>`` / ``-smsr-<instance>`` (``-smsr`` without an instance) before
     ``.%EXTENSION%`` (or at the end when the format has no ``.%EXTENSION%``). The kind is part of the tag because
-    a bare ``-0`` would give shell instance 0 and Show My Screen instance 0 the same name. When the format already
-    has ``%INSTANCE%`` the admin's format is used unchanged.
+    a bare ``-0`` would give shell instance 0 and Show My Screen instance 0 the same name.
+
+    When the format has ``%INSTANCE%`` it is used as written for command shell recordings (and PRA, which has no
+    Show My Screen, never sees a change), but no replacement value tells a shell from a Show My Screen recording:
+    ``%LSID%-%INSTANCE%`` would give both instance 0 the name ``x-0.flv`` and, under Overwrite or Skip, one would
+    silently be lost. So a Show My Screen recording's %INSTANCE% is rendered as ``smsr-<instance>`` (``x-smsr-0.flv``)
+    -- always distinct, never refused.
     """
-    if kind not in ("shell", "smsr") or "%INSTANCE%" in fmt:
+    if kind not in ("shell", "smsr"):
+        return fmt
+    if "%INSTANCE%" in fmt:
+        if kind == "smsr":
+            return fmt.replace("%INSTANCE%", "smsr" if instance is None else "smsr-%INSTANCE%")
         return fmt
     tag = f"-{kind}" + (f"-{instance}" if instance is not None else "")
     marker = ".%EXTENSION%"
