@@ -1,0 +1,314 @@
+"""What a destination holds for one site, by LSID: the destination half of `verify` (no appliance requests here).
+
+* SQL destinations: one query on the ``session`` table (host_name + lsid; ``end_time`` NULL = stored in progress).
+* Folder destinations: every file of the folder is looked at once. Session XML files are parsed (their content says
+  the LSID, whether the copy was written in progress, and which command shell / Show My Screen recordings the session
+  has); recordings and backups are recognised by their names, whatever the File Name Format: first with the format
+  the destination uses now, then — for files written under an older format or by another program — by an LSID (or,
+  for %LSEQ%-only formats, an lseq) found among the name's words.
+* Any other plugin may provide ``verify_holdings(site_host) -> Holdings`` itself.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timezone
+from pathlib import Path
+
+from ic.destinations import naming
+from ic.errors import ConfigError, DestinationError, DestinationUnavailable, ICError
+
+log = logging.getLogger("ic.verify")
+
+FILE_KINDS = ("recordings", "smsr", "shell")
+XML_EXTENSIONS = ("xml",)
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass
+class Held:
+    """What the destination holds for one LSID."""
+
+    lsid: str
+    xml: str | None = None  # "ended" | "in_progress" | None (no session data)
+    start_time: int | None = None  # unix seconds, when known (window filter for "extra")
+    files: dict[str, set] = field(default_factory=dict)  # kind -> instances held (recordings: {None})
+    ambiguous: dict[int | None, int] = field(default_factory=dict)  # instance -> files whose kind the name hides
+    expected: dict[str, set] = field(default_factory=dict)  # from the stored XML: kind -> instances the session has
+    where: list[str] = field(default_factory=list)  # file names / "row" (for the report, first few)
+
+    def has_file(self, kind: str, instance: int | None) -> bool:
+        return instance in self.files.get(kind, set())
+
+    def add_file(self, kind: str | None, instance: int | None, name: str) -> None:
+        if kind is None:
+            self.ambiguous[instance] = self.ambiguous.get(instance, 0) + 1
+        else:
+            self.files.setdefault(kind, set()).add(instance)
+        if len(self.where) < 6:
+            self.where.append(name)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.xml or self.files or self.ambiguous)
+
+
+@dataclass
+class Holdings:
+    sessions: dict[str, Held] = field(default_factory=dict)
+    backups: list[str] = field(default_factory=list)  # backup file names of this site, newest first
+    unreadable: list[str] = field(default_factory=list)  # XML files that do not parse (damaged copies)
+    accepts_files: bool = False
+
+    def get(self, lsid: str) -> Held:
+        held = self.sessions.get(lsid)
+        if held is None:
+            held = self.sessions[lsid] = Held(lsid)
+        return held
+
+
+def holdings_for(dest, site_host: str, known_lsids: set[str] | None = None) -> Holdings:
+    """Holdings of a destination plugin instance for ``site_host``."""
+    custom = getattr(dest, "verify_holdings", None)
+    if callable(custom):
+        return custom(site_host)
+    type_name = getattr(dest, "type_name", "")
+    if type_name == "sql":
+        return sql_holdings(dest, site_host)
+    if type_name == "folder":
+        return folder_holdings(dest, site_host, known_lsids or set())
+    raise ConfigError(f"Destination {dest.name} ({getattr(dest, 'display_name', type_name)}) cannot be verified: "
+                      "only File System and SQL destinations can say what they hold.")
+
+
+# --- SQL ----------------------------------------------------------------------------------------------------------
+def sql_holdings(dest, site_host: str) -> Holdings:
+    from sqlalchemy import inspect, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ic.destinations import sql_schema as t
+
+    out = Holdings(accepts_files=False)
+    try:
+        with dest.engine.connect() as conn:
+            if "session" not in {n.lower() for n in inspect(conn).get_table_names()}:
+                return out  # nothing stored yet
+            query = select(t.session.c.lsid, t.session.c.start_time, t.session.c.end_time).where(
+                t.session.c.host_name == site_host)
+            for lsid, start, end in conn.execute(query):
+                held = out.get(str(lsid))
+                held.xml = "ended" if end is not None else "in_progress"
+                held.start_time = _unix(start)
+                held.where = ["row"]
+    except SQLAlchemyError as exc:
+        raise dest._fail(exc, "read sessions from") from None
+    return out
+
+
+def _unix(value) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp())
+
+
+# --- folder -------------------------------------------------------------------------------------------------------
+def folder_holdings(dest, site_host: str, known_lsids: set[str]) -> Holdings:
+    config = dest.config
+    directory = Path(str(config.get("directory") or "").strip())
+    fmt = config.get("name_format") or naming.DEFAULT_NAME_FORMAT
+    if not str(directory):
+        raise ConfigError(f"Destination {dest.name} has no Destination Directory.")
+    try:
+        entries = [e for e in os.scandir(naming.long_path(directory))]
+    except FileNotFoundError:
+        if directory.parent != directory and os.path.isdir(naming.long_path(directory.parent)):
+            return Holdings(accepts_files=True)  # created at the first run: holds nothing yet
+        raise DestinationUnavailable(f"Folder {directory} of destination {dest.name} cannot be reached; check "
+                                     "Destination Directory.") from None
+    except OSError as exc:
+        raise DestinationUnavailable(f"Folder {directory} of destination {dest.name} cannot be listed "
+                                     f"({exc.strerror or exc}).") from None
+    return scan_names(directory, [e.name for e in entries if _is_file(e)], site_host, fmt, known_lsids)
+
+
+def _is_file(entry) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=True) and not entry.name.startswith(".")
+    except OSError:
+        return False
+
+
+def scan_names(directory: Path, names: list[str], site_host: str, fmt: str, known_lsids: set[str]) -> Holdings:
+    """Classify the visible files of a folder destination (see the module docstring)."""
+    from ic.destinations.folder import FolderDestination
+
+    out = Holdings(accepts_files=True)
+    patterns = _Patterns(fmt, site_host)
+    backup_re = FolderDestination.backup_pattern(FolderDestination._backup_format(fmt), site_host, "nsb")
+    xml_names, other = [], []
+    for name in names:
+        ext = name.rpartition(".")[2].lower() if "." in name else ""
+        (xml_names if ext in XML_EXTENSIONS else other).append(name)
+    backups: list[tuple[str, str]] = []
+    lseqs: dict[str, set[str]] = {}
+    for name in xml_names:
+        if not patterns.same_site(name, "xml"):
+            continue
+        _read_xml(directory / name, name, out, lseqs)
+    # names of this site's sessions in their cleaned (file-name) form -> lsid
+    cleaned: dict[str, str] = {}
+    for lsid in list(known_lsids) + list(out.sessions):
+        cleaned.setdefault(naming.clean_value(lsid), lsid)
+    by_lseq = {k: next(iter(v)) for k, v in lseqs.items() if len(v) == 1}
+    for name in other:
+        base, _number = naming.strip_number(name)
+        if backup_re.fullmatch(base) or backup_re.fullmatch(name):
+            m = backup_re.fullmatch(base) or backup_re.fullmatch(name)
+            backups.append((re.sub(r"\D", "", m.group(1) or "") if m else "", name))
+            continue
+        found = patterns.match(base, cleaned, by_lseq)
+        if found is None:
+            found = _by_words(base, cleaned, by_lseq if not patterns.has_lsid else {})
+        if found is None:
+            continue
+        lsid, kind, instance = found
+        out.get(lsid).add_file(kind, instance, name)
+    out.backups = [n for _, n in sorted(backups, reverse=True)]
+    return out
+
+
+def _read_xml(path: Path, name: str, out: Holdings, lseqs: dict[str, set[str]]) -> None:
+    from ic.sessions.parser import iter_sessions
+    from ic.transfer.engine import _instances
+
+    try:
+        for s in iter_sessions(path, name):
+            held = out.get(s.lsid)
+            status = "in_progress" if s.in_progress else "ended"
+            if held.xml != "ended":  # one ended copy is enough (AppendNumber may have kept an older one)
+                held.xml = status
+            if status == "ended" or not held.expected:
+                held.expected = {k: set(_instances(k, s)) for k in ("shell", "smsr")}
+            held.start_time = s.start_time
+            if len(held.where) < 6:
+                held.where.append(name)
+            if s.lseq is not None:
+                lseqs.setdefault(str(s.lseq), set()).add(s.lsid)
+    except ICError as exc:  # a damaged or foreign XML file: reported, never fatal
+        out.unreadable.append(name)
+        log.warning("Verify: %s could not be read as session XML (%s).", name, exc)
+    except OSError as exc:
+        out.unreadable.append(name)
+        log.warning("Verify: %s could not be read (%s).", name, exc)
+
+
+class _Patterns:
+    """Regular expressions of the names the folder destination gives each kind under the current format."""
+
+    def __init__(self, fmt: str, site_host: str) -> None:
+        self.fmt = fmt
+        self.host = naming.clean_value(site_host)
+        used = set(naming.tokens(fmt))
+        self.has_lsid = "LSID" in used
+        self.has_host = "SUPPORT_SITE_HOST" in used
+        flags = re.IGNORECASE if os.name == "nt" else 0
+        self.kinds = [(k, re.compile(self._regex(k), flags | re.DOTALL)) for k in ("shell", "smsr", "recordings")]
+        self.xml = re.compile(self._regex("xml"), flags | re.DOTALL)
+        any_host = self._regex("xml", host=r".+?")
+        self.xml_any_host = re.compile(any_host, flags | re.DOTALL)
+
+    def _regex(self, kind: str, host: str | None = None) -> str:
+        fmt = self.fmt
+        if kind in ("shell", "smsr") and "%INSTANCE%" not in fmt:
+            tag = f"-{kind}-%INSTANCE%"
+            at = fmt.rfind(".%EXTENSION%")
+            fmt = fmt + tag if at < 0 else fmt[:at] + tag + fmt[at:]
+        seen: set[str] = set()
+        out = []
+        for i, part in enumerate(fmt.split("%")):
+            if i % 2 == 0:
+                out.append(re.escape(part))
+                continue
+            if part == "SUPPORT_SITE_HOST":
+                out.append(host if host is not None else re.escape(self.host))
+                continue
+            group = {"LSID": "lsid", "LSEQ": "lseq", "INSTANCE": "inst", "EXTENSION": "ext"}.get(part)
+            if group is None:
+                out.append(".*?")
+            elif group in seen:
+                out.append(f"(?P={group})")
+            else:
+                seen.add(group)
+                body = {"lsid": ".+?", "lseq": r"\d*", "inst": r"\d*", "ext": r"[^.]*"}[group]
+                out.append(f"(?P<{group}>{body})")
+        return "".join(out)
+
+    def same_site(self, name: str, ext: str) -> bool:
+        """False only for a name written under the current format for ANOTHER site's host."""
+        if not self.has_host:
+            return True
+        base, _ = naming.strip_number(name)
+        if self.xml.fullmatch(base) or self.xml.fullmatch(name):
+            return True
+        return not (self.xml_any_host.fullmatch(base) or self.xml_any_host.fullmatch(name))
+
+    def match(self, base: str, cleaned: dict[str, str], by_lseq: dict[str, str]):
+        # with %INSTANCE% in the format every kind has the same pattern: the instance tells recordings apart
+        kinds = self.kinds[2:] if "%INSTANCE%" in self.fmt else self.kinds
+        for kind, rx in kinds:
+            m = rx.fullmatch(base)
+            if not m:
+                continue
+            groups = m.groupdict()
+            ext = (groups.get("ext") or "").lower()
+            if ext in XML_EXTENSIONS or ext == "nsb":
+                return None
+            lsid = cleaned.get(groups["lsid"]) if groups.get("lsid") is not None else by_lseq.get(groups.get("lseq") or "")
+            if lsid is None:
+                continue
+            inst_text = groups.get("inst")
+            instance = int(inst_text) if inst_text else None
+            if kind == "recordings" and "%INSTANCE%" in self.fmt and instance is not None:
+                return lsid, None, instance  # %INSTANCE% in the format: shell and Show My Screen names look alike
+            if kind in ("shell", "smsr") and instance is None:
+                instance = 0 if kind == "shell" else None
+            return lsid, kind, instance
+        return None
+
+
+_KIND_WORDS = (("shell", ("shell", "csr")), ("smsr", ("smsr", "show", "screen")))
+
+
+def _by_words(base: str, cleaned: dict[str, str], by_lseq: dict[str, str]):
+    """Fallback for names of another format: an LSID among the words, kind and instance from the words after it."""
+    words = _WORD.findall(base)
+    for i, word in enumerate(words):
+        lsid = cleaned.get(word) or (by_lseq.get(word) if word.isdigit() else None)
+        if lsid is None:
+            continue
+        rest = [w.lower() for w in words[i + 1:]]
+        if rest and rest[-1] in XML_EXTENSIONS + ("nsb",):
+            return None
+        numbers = [int(w) for w in rest[:-1] if w.isdigit()] if rest else []
+        for kind, hints in _KIND_WORDS:
+            if any(h in w for w in rest + [x.lower() for x in words[:i]] for h in hints):
+                return lsid, kind, numbers[0] if numbers else (0 if kind == "shell" else None)
+        if numbers:  # an instance number but no kind word (e.g. a format with %INSTANCE%): shell or Show My Screen
+            return lsid, None, numbers[0]
+        return lsid, "recordings", None
+    return None
+
+
+def check_folder_dir(dest) -> None:
+    """Raise when the destination's folder setting is unusable (before any request is made)."""
+    problems = dest.validate(dest.config) if hasattr(dest, "validate") else {}
+    if problems:
+        key, message = next(iter(problems.items()))
+        raise ConfigError(f"Destination {dest.name}: {message}", field=key)
+
+
+__all__ = ["Held", "Holdings", "holdings_for", "scan_names", "sql_holdings", "folder_holdings", "DestinationError"]

@@ -1,0 +1,308 @@
+"""`verify` against the simulator (real HTTPS, real folder, SQLite and PostgreSQL): damage the archive at random
+(files, rows, single recordings; sessions that ended after being stored in progress), verify names exactly those,
+--repair restores them through the engine without touching the schedules' state, and a second verify is clean."""
+from __future__ import annotations
+
+import csv
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from ic.cli import run_cli
+from ic.services import verify as V
+from ic.services.runs import run_schedule
+from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
+from tests.test_transfer_engine import add_folder, add_schedule, add_site, add_sql, rows
+
+FILES = ["session", "recordings", "smsr", "shell"]
+
+
+def files_of(folder: Path, lsid: str) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if lsid in p.name and not p.name.startswith("."))
+
+
+def states(store, site, dest, types):
+    return {t: store.load_state(site.id, dest.id, t) for t in types}
+
+
+def damage_folder(sim, folder: Path, seed: int) -> dict[str, tuple[str, list[str]]]:
+    """Delete things at random; returns lsid -> (expected status, expected lacking)."""
+    rng = random.Random(seed)
+    ended = [s for s in sim.sessions if s.end_time is not None]
+    rng.shuffle(ended)
+    expect: dict[str, tuple[str, list[str]]] = {}
+
+    def pick(pred=lambda x: True):
+        s = next(x for x in ended if pred(x) and x.lsid not in expect)
+        return s
+
+    for n in range(3):  # everything of the session gone (the first one had a recording)
+        s = pick(lambda x: x.recording or n > 0)
+        for p in files_of(folder, s.lsid):
+            p.unlink()
+        expect[s.lsid] = ("missing", ["session"] + (["recordings"] if s.recording else []))
+    s = pick(lambda x: x.recording or x.shell_instances)  # only its XML gone
+    next(p for p in files_of(folder, s.lsid) if p.suffix == ".xml").unlink()
+    expect[s.lsid] = ("partial", ["session"])
+    for _ in range(2):  # single recordings
+        s = pick(lambda x: x.recording)
+        next(p for p in files_of(folder, s.lsid) if p.suffix == ".flv" and "-shell-" not in p.name
+             and "-smsr-" not in p.name).unlink()
+        expect[s.lsid] = ("partial", ["recordings"])
+    s = pick(lambda x: x.shell_instances >= 2)
+    next(p for p in files_of(folder, s.lsid) if p.name.endswith("-shell-1.flv")).unlink()
+    expect[s.lsid] = ("partial", ["shell #1"])
+    s = pick(lambda x: x.smsr_instances >= 1)
+    next(p for p in files_of(folder, s.lsid) if "-smsr-0" in p.name).unlink()
+    expect[s.lsid] = ("partial", ["smsr #0"])
+    for s in [x for x in sim.sessions if x.end_time is None][:2]:  # stored in progress, ended since
+        sim.end_session(s.lsid)
+        # its recording (if any) is listed now that it ended: not stored yet either
+        expect[s.lsid] = ("partial", ["session (stored in progress)"] + (["recordings"] if s.recording else []))
+    return expect
+
+
+def found(report) -> dict[str, tuple[str, list[str]]]:
+    return {f.lsid: (f.status, f.lacking) for f in report.problems()}
+
+
+# --- folder -------------------------------------------------------------------------------------------------------
+def test_folder_names_exactly_the_damage_repair_restores_it_and_second_verify_is_clean(store, make_simulator,
+                                                                                         tmp_path):
+    sim = make_simulator(sessions=60, seed=11)
+    site = add_site(store, sim)
+    dest = add_folder(store, tmp_path / "files")
+    add_schedule(store, "Nightly", ("sim", "files", FILES))
+    assert run_schedule(store, "Nightly", raise_internal=True).ok
+    clean = V.verify(store, "sim", "files")
+    assert clean.complete and clean.counts()["present"] == 60 and not clean.problems()
+    assert clean.requests <= 3  # a token and two listings, whatever the number of sessions
+    before = states(store, site, dest, FILES)
+
+    expect = damage_folder(sim, tmp_path / "files", seed=3)
+    report = V.verify(store, "sim", "files")
+    assert found(report) == expect
+    assert not report.complete and report.requests <= 3
+
+    fixed = V.verify_and_repair(store, "sim", "files", do_repair=True)
+    assert fixed.complete, V.summary_text([fixed])
+    assert fixed.repair is not None and fixed.repair.attempted == len(expect) and not fixed.repair.errors
+    assert states(store, site, dest, FILES) == before  # the schedule's cursors and done lists are untouched
+    rec = next(s for s in sim.sessions if expect.get(s.lsid, ("",))[0] == "missing" and s.recording)
+    flv = [p for p in files_of(tmp_path / "files", rec.lsid) if p.suffix == ".flv" and "-" + "shell" not in p.name
+           and "-smsr-" not in p.name]
+    assert flv and flv[0].read_bytes() == sim.recording_bytes("recordings", rec.lsid)
+    again = V.verify(store, "sim", "files")
+    assert again.complete and not again.problems() and again.counts()["present"] == 60
+    # the schedule's next run still works and finds nothing to redo twice
+    assert run_schedule(store, "Nightly", raise_internal=True).ok
+    assert V.verify(store, "sim", "files").complete
+
+
+def test_sessions_gone_from_the_appliance_are_extra_not_missing(store, simulator, tmp_path):
+    add_site(store, simulator)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "N", ("sim", "files", ["session", "recordings"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    old = [s.lsid for s in simulator.sessions if s.end_time][:2]
+    for lsid in old:
+        simulator.delete_session(lsid)
+    report = V.verify(store, "sim", "files")
+    assert report.complete
+    assert {f.lsid for f in report.findings if f.status == "extra"} == set(old)
+    assert "no longer holds" in report.summary()
+
+
+def test_recordings_the_appliance_no_longer_serves_are_unavailable_not_missing(store, simulator, tmp_path):
+    add_site(store, simulator)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "N", ("sim", "files", ["session", "recordings"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    s = next(x for x in simulator.sessions if x.recording and x.end_time)
+    next(p for p in files_of(tmp_path / "files", s.lsid) if p.suffix == ".flv").unlink()
+    simulator.faults.expired_recordings = True
+    report = V.verify_and_repair(store, "sim", "files", do_repair=True)
+    assert report.repair.unavailable == 1
+    assert report.complete and [(f.lsid, f.status) for f in report.findings if f.status != "present"] == [
+        (s.lsid, "unavailable")]
+    assert "can no longer serve" in V.summary_text([report])
+    assert V.verify(store, "sim", "files").counts()["unavailable"] == 1  # remembered
+
+
+def test_any_name_format_and_a_format_changed_between_runs(store, make_simulator, tmp_path):
+    sim = make_simulator(sessions=40, seed=5)
+    add_site(store, sim)
+    dest = add_folder(store, tmp_path / "files")
+    dest.config["name_format"] = "%EXTERNAL_KEY%~%LSID%~%INSTANCE%.%EXTENSION%"  # shell and smsr names look alike
+    store.save_destination(dest)
+    add_schedule(store, "N", ("sim", "files", FILES))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    assert V.verify(store, "sim", "files").complete
+    dest = store.get_destination("files")
+    dest.config["name_format"] = "%LSEQ%-%LSID%.%EXTENSION%"
+    store.save_destination(dest)
+    new = sim.add_sessions(3)
+    assert run_schedule(store, "N", raise_internal=True).ok
+    report = V.verify(store, "sim", "files")
+    assert report.complete, V.summary_text([report])
+    s = next(x for x in new if x.recording) if any(x.recording for x in new) else None
+    if s is not None:
+        next(p for p in files_of(tmp_path / "files", s.lsid) if p.suffix == ".flv").unlink()
+        assert found(V.verify(store, "sim", "files")) == {s.lsid: ("partial", ["recordings"])}
+
+
+def test_shell_recordings_without_session_data_cost_one_detail_request_per_50(store, make_simulator, tmp_path):
+    sim = make_simulator(sessions=60, seed=9)
+    add_site(store, sim)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "N", ("sim", "files", ["shell"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    report = V.verify(store, "sim", "files")
+    ended = sum(1 for s in sim.sessions if s.end_time)
+    assert report.complete and report.requests <= 3 + -(-ended // 50)
+    s = next(x for x in sim.sessions if x.shell_instances >= 2 and x.end_time)
+    next(p for p in files_of(tmp_path / "files", s.lsid) if "-shell-0" in p.name).unlink()
+    assert found(V.verify(store, "sim", "files")) == {s.lsid: ("partial", ["shell #0"])}
+
+
+# --- SQL ----------------------------------------------------------------------------------------------------------
+def delete_rows(url: str, host: str, lsids: list[str]) -> None:
+    from ic.destinations.sql import _delete_sessions
+
+    eng = create_engine(url)
+    try:
+        with eng.begin() as conn:
+            _delete_sessions(conn, host, lsids)
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_sql_rows_deleted_and_sessions_ended_since(store, make_simulator, tmp_path, request, backend):
+    url = f"sqlite:///{tmp_path / 'out.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    sim = make_simulator(sessions=50, seed=13)
+    site = add_site(store, sim)
+    dest = add_sql(store, url)
+    add_schedule(store, "N", ("sim", "db", ["session"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    assert V.verify(store, "sim", "db").complete
+    before = states(store, site, dest, ["session"])
+    rng = random.Random(backend)
+    gone = rng.sample([s.lsid for s in sim.sessions if s.end_time], 4)
+    delete_rows(url, sim.host.split(":")[0] if False else site.host, gone)
+    ended = [s.lsid for s in sim.sessions if s.end_time is None][:2]
+    for lsid in ended:
+        sim.end_session(lsid)
+    report = V.verify(store, "sim", "db", ["session", "recordings"])
+    assert found(report) == {**{x: ("missing", ["session"]) for x in gone},
+                             **{x: ("partial", ["session (stored in progress)"]) for x in ended}}
+    assert "holds session data only" in report.summary()
+    fixed = V.verify_and_repair(store, "sim", "db", do_repair=True)
+    assert fixed.complete and fixed.repair.attempted == 6
+    assert rows(url) == 50
+    assert states(store, site, dest, ["session"]) == before
+    assert V.verify(store, "sim", "db").complete
+
+
+def test_window_checks_only_sessions_that_started_in_it(store, make_simulator, tmp_path):
+    sim = make_simulator(sessions=50, seed=17)
+    site = add_site(store, sim)
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    add_sql(store, url)
+    add_schedule(store, "N", ("sim", "db", ["session"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    ordered = sorted(sim.sessions, key=lambda s: s.start_time)
+    lo, hi = ordered[10].start_time, ordered[30].start_time  # [lo, hi): sessions 10..29 (by start)
+    inside = [s.lsid for s in ordered[10:30] if s.end_time and s.start_time not in (lo - 1, hi)]
+    outside = [s.lsid for s in ordered[35:] if s.end_time]
+    delete_rows(url, site.host, [inside[0], outside[0]])
+    start = datetime.fromtimestamp(lo, timezone.utc)
+    end = datetime.fromtimestamp(hi, timezone.utc)
+    report = V.verify(store, "sim", "db", start=start, end=end)
+    assert found(report) == {inside[0]: ("missing", ["session"])}
+    assert len(report.findings) == sum(1 for s in sim.sessions if lo <= s.start_time < hi)
+    assert "started from" in report.summary()
+
+
+# --- command line, mail, schedule ---------------------------------------------------------------------------------
+def test_cli_exit_codes_csv_and_repair(store, simulator, tmp_path, capsys):
+    add_site(store, simulator)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "N", ("sim", "files", ["session", "recordings"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    s = next(x for x in simulator.sessions if x.recording and x.end_time)
+    for p in files_of(tmp_path / "files", s.lsid):
+        p.unlink()
+    out_csv = tmp_path / "findings.csv"
+    assert run_cli(["verify", "--site", "sim", "--destination", "files", "--csv", str(out_csv), "-q"]) == 4
+    text = capsys.readouterr().out
+    assert "NOT complete" in text and s.lsid in text
+    table = list(csv.DictReader(out_csv.open(encoding="utf-8-sig")))
+    assert len(table) == 50 and {r["lsid"]: r["status"] for r in table}[s.lsid] == "missing"
+    assert run_cli(["verify", "--schedule", "N", "--repair", "-q"]) == 0
+    assert "repair fetched 1 session(s) and 1 file(s)" in capsys.readouterr().out
+    assert run_cli(["verify", "--schedule", "N", "-q"]) == 0
+    assert run_cli(["verify", "--site", "sim"]) == 1
+    assert "--destination" in capsys.readouterr().err
+
+
+def test_weekly_verify_from_tick_mails_the_summary(store, simulator, tmp_path):
+    from aiosmtpd.controller import Controller
+
+    from ic.services import app_settings
+    from tests.test_notify import Inbox, free_port
+
+    inbox = Inbox()
+    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    try:
+        app_settings.update_notification_settings(store, host="127.0.0.1", port=ctl.port, security="none",
+                                                  sender="ic@example.com", to="audit@example.com", enabled=True)
+        add_site(store, simulator)
+        add_folder(store, tmp_path / "files")
+        add_schedule(store, "N", ("sim", "files", ["session"]))
+        assert run_schedule(store, "N", raise_internal=True).ok
+        assert run_cli(["verify", "--schedule", "N", "--every", "7d", "--repair"]) == 0
+        plan = V.get_verify_plan(store, "N")
+        assert plan.every_seconds == 7 * 86400 and plan.repair
+        now = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
+        lsid = next(s.lsid for s in simulator.sessions if s.end_time)
+        files_of(tmp_path / "files", lsid)[0].unlink()
+        messages = V.tick_verifications(store, now=now)
+        assert len(messages) == 1 and "complete" in messages[0] and "repair fetched 1" in messages[0]
+        inbox.wait_for(1)
+        subject = inbox.messages[0][2]["Subject"]
+        assert "archive complete" in subject and "schedule N" in subject
+        assert V.tick_verifications(store, now=now + timedelta(days=3)) == []  # not due yet
+        assert len(V.tick_verifications(store, now=now + timedelta(days=7))) == 1
+        assert run_cli(["verify", "--schedule", "N", "--every", "0"]) == 0
+        assert V.tick_verifications(store, now=now + timedelta(days=30)) == []
+    finally:
+        ctl.stop()
+
+
+def test_cli_mail_says_not_complete(store, simulator, tmp_path):
+    from aiosmtpd.controller import Controller
+
+    from ic.services import app_settings
+    from tests.test_notify import Inbox, free_port
+
+    inbox = Inbox()
+    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    try:
+        app_settings.update_notification_settings(store, host="127.0.0.1", port=ctl.port, security="none",
+                                                  sender="ic@example.com", to="audit@example.com", enabled=True)
+        add_site(store, simulator)
+        add_folder(store, tmp_path / "files")
+        # nothing transferred yet: every session is missing
+        assert run_cli(["verify", "--site", "sim", "--destination", "files", "--data", "session", "-q"]) == 4
+        inbox.wait_for(1)
+        msg = inbox.messages[0][2]
+        assert "NOT complete" in msg["Subject"]
+        assert "50 missing" in msg.get_content()
+    finally:
+        ctl.stop()
