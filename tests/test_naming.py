@@ -274,3 +274,32 @@ def test_long_path_prefix_only_on_windows_and_only_when_long():
     assert naming.long_path(long_unc, windows=True) == "\\\\?\\UNC\\server\\share\\" + "b" * 250 + ".xml"
     assert naming.long_path("\\\\?\\" + long_local, windows=True) == "\\\\?\\" + long_local
     assert naming.long_path("/tmp/" + "c" * 300, windows=False) == "/tmp/" + "c" * 300
+
+
+# --- invisible and bidi characters (issue 10 item 9) -------------------------------------------------------------
+@pytest.mark.parametrize("ch", ["\u202e", "\u202d", "\u202a", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e",
+                                "\u200f", "\u061c", "\u200b", "\u200d", "\ufeff", "\u00ad", "\U000e0041"])
+def test_bidi_and_format_characters_are_removed(ch):
+    assert naming.clean_value(f"INC{ch}gpj.exe") == "INCgpj.exe"
+    name = naming.render("%EXTERNAL_KEY%-%LSID%.%EXTENSION%", {"EXTERNAL_KEY": f"a{ch}b", "LSID": ch}, "xml")
+    assert name == "ab-_.xml" and not any(c == ch for c in name)
+    assert naming.clean_file_name(f"x{ch}y.flv") == "xy.flv"
+    problem = naming.format_problem(f"%LSID%{ch}.%EXTENSION%")
+    assert problem and f"U+{ord(ch):04X}" in problem and problem.endswith("remove it.")
+
+
+@pytest.mark.parametrize("ch", ["\x85", "\x9b", "\x80", "\u2028", "\u2029", "\uffff"])
+def test_c1_controls_and_separators_become_underscores(ch):
+    assert naming.clean_value(f"a{ch}b") == "a_b"
+    assert naming.format_problem(f"%LSID%{ch}.%EXTENSION%") is not None
+
+
+def test_ordinary_unicode_is_kept():
+    for text in ("Grüße", "日本語", "مرحبا", "שלום", "emoji🙂", "\ue000private"):
+        assert naming.clean_value(text) == unicodedata_nfc(text)
+
+
+def unicodedata_nfc(text: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFC", text)

@@ -9,7 +9,8 @@
   file before giving it its final name (same file system, so the final step is a rename or hard link, never a
   copy), and where the engine may download recordings (``Destination.staging_dir``). Each staging folder holds an
   ``.alive`` file locked for the life of its owner; :func:`sweep` removes every staging folder whose owner is gone
-  (lock free), so a SIGKILL mid-write leaves nothing behind for good -- whatever its age, and never a live one.
+  (lock free; untouched for 10 s), so a SIGKILL mid-write leaves nothing behind for good, and a live one is
+  never touched.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from ic.errors import DestinationUnavailable
 LOCK_NAME = ".ic-folder.lock"
 STAGING_NAME = ".ic-staging"
 ALIVE_NAME = ".alive"
-YOUNG_SECONDS = 60  # a staging folder this young is never swept (its owner may not have locked it yet)
+YOUNG_SECONDS = 10  # a staging folder untouched for less than this is never swept (its owner may be between
+                   # creating it and locking its .alive file: microseconds)
 LOCK_TIMEOUT = 600.0  # seconds: a batch takes seconds; a holder stuck for 10 minutes is reported
 WINDOWS_LOCK_OFFSET = 1 << 30
 
@@ -132,7 +134,7 @@ class Staging:
                 if attempt == 4:
                     raise
         fd = _open_lock_file(path / ALIVE_NAME)
-        while not _try_lock(fd):  # sweepers leave folders younger than a minute alone: this cannot last
+        while not _try_lock(fd):  # sweepers leave young folders alone: this cannot last
             time.sleep(0.01)
         self._path, self._fd = path, fd
         return path

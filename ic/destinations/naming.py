@@ -6,8 +6,9 @@ here before it becomes part of a path, and :func:`safe_join` proves the final pa
 
 Rules, in the order they are applied:
 
-* A replacement value (``%LSID%`` ...) is cleaned by :func:`clean_value`: NFC-normalised; control characters,
-  NUL, lone surrogates, ``/ \\ < > : " | ? *`` and runs of two or more dots become ``_``; surrounding spaces and
+* A replacement value (``%LSID%`` ...) is cleaned by :func:`clean_value`: NFC-normalised; bidi controls
+  (U+202E ...), zero-width and other format characters (category Cf) are removed; C0/C1 control characters,
+  NUL, lone surrogates, U+2028/U+2029, ``/ \\ < > : " | ? *`` and runs of two or more dots become ``_``; surrounding spaces and
   trailing dots are dropped; a Windows device name (``CON``, ``con.txt``, ``COM1``...) gets a ``_`` prefix; more
   than 200 characters are cut to 191 plus ``~`` and 8 hex digits of its SHA-256 (two long keys stay distinct).
   A value that was non-empty but cleans to nothing becomes ``_``; an empty value stays empty.
@@ -58,6 +59,9 @@ def format_problem(fmt: str, label: str = "File Name Format") -> str | None:
         if ch in _RESERVED_CHARS or ord(ch) < 32 or ord(ch) == 127:
             shown = repr(ch) if ord(ch) < 32 or ord(ch) == 127 else ch
             return f"{label} contains {shown}, which Windows does not allow in file names."
+        if _bad(ch) or _invisible(ch):
+            return (f"{label} contains the invisible character U+{ord(ch):04X}, which would hide or disguise what "
+                    "a file name says; remove it.")
     parts = fmt.split("%")
     # Every odd-indexed part sits between two percent signs and must be a replacement value name.
     for i in range(1, len(parts), 2):
@@ -125,13 +129,26 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
+def _invisible(ch: str) -> bool:
+    """Bidi overrides/isolates/marks (U+202E makes ``gpj.exe`` look like ``exe.jpg``), zero-width and other format
+    characters (Unicode category Cf): removed from names, they only hide or disguise what a name says."""
+    return unicodedata.category(ch) == "Cf"
+
+
+def _bad(ch: str) -> bool:
+    """Replaced by ``_``: C0/C1 controls, DEL, lone surrogates, line/paragraph separators, U+FFFE/U+FFFF, and the
+    characters Windows reserves."""
+    o = ord(ch)
+    return (o < 32 or 127 <= o <= 159 or 0xD800 <= o <= 0xDFFF or o in (0x2028, 0x2029, 0xFFFE, 0xFFFF)
+            or ch in _RESERVED_CHARS)
+
+
 def _replace_bad_chars(text: str) -> str:
     out = []
     for ch in text:
-        o = ord(ch)
-        if o < 32 or o == 127 or 0xD800 <= o <= 0xDFFF or ch in _RESERVED_CHARS:
+        if _bad(ch):
             out.append("_")
-        else:
+        elif not _invisible(ch):
             out.append(ch)
     return "".join(out)
 
