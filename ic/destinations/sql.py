@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select, text
+from sqlalchemy import DateTime, Engine, create_engine, delete, event, insert, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -245,7 +246,12 @@ def add_column_sql(dialect, col) -> str:
 
 # --- the write protocol (inside one transaction) ------------------------------------------------
 def write_batch(conn: Connection, host_name: str, sessions: list[Session], system_info: bool) -> int:
-    """Replace the rows of these sessions: delete what (host_name, lsid) already has, then bulk insert."""
+    """Replace the rows of these sessions: delete what (host_name, lsid) already has, then bulk insert.
+
+    Every session is checked against the storage types first (t.check_storable): one that cannot be stored raises
+    SessionValueError naming its lsid and field before anything is written, so the caller can set it aside and
+    store the others. The same checked host name and lsids are used for the delete and for the insert.
+    """
     latest: dict[str, Session] = {}
     for s in sessions:  # the same lsid twice in a batch: the later one wins
         latest.pop(s.lsid, None)
@@ -253,7 +259,51 @@ def write_batch(conn: Connection, host_name: str, sessions: list[Session], syste
     batch = list(latest.values())
     if not batch:
         return 0
+    for s in batch:
+        t.check_storable(s)
+    host_name = t.storable_host(host_name)
     _delete_sessions(conn, host_name, [s.lsid for s in batch])
+    writer = _fast_writer(conn)
+    if writer is None:
+        return _write_returning(conn, host_name, batch, system_info)
+    session_ids = writer.ids(t.session, len(batch))
+    if session_ids is None:
+        return _write_returning(conn, host_name, batch, system_info)
+    session_rows = [t.session_row(host_name, s) for s in batch]
+    for sid, row in zip(session_ids, session_rows):
+        row["id"] = sid
+    writer.insert(t.session, session_rows, with_id=True)
+    child_rows: dict[Any, list[dict]] = {table: [] for table, _ in t.SESSION_CHILD_ROWS}
+    events, event_objs = [], []
+    for sid, s in zip(session_ids, batch):
+        for table, rows_of in t.SESSION_CHILD_ROWS:
+            child_rows[table].extend(rows_of(sid, s))
+        for e in s.events:
+            events.append(t.event_row(sid, e))
+            event_objs.append(e)
+    for table, rows in child_rows.items():
+        if rows:
+            writer.insert(table, rows)
+    if events:
+        event_ids = writer.ids(t.session_event, len(events))
+        for eid, row in zip(event_ids, events):
+            row["id"] = eid
+        writer.insert(t.session_event, events, with_id=True)
+        data, sysinfo = [], []
+        for eid, e in zip(event_ids, event_objs):
+            data.extend(t.event_data_rows(eid, e))
+            if system_info:
+                sysinfo.extend(t.system_information_rows(eid, e))
+        if data:
+            writer.insert(t.session_event_data, data)
+        if sysinfo:
+            writer.insert(t.system_information, sysinfo)
+    return len(batch)
+
+
+def _write_returning(conn: Connection, host_name: str, batch: list[Session], system_info: bool) -> int:
+    """SQL Server, MySQL and any other dialect: ids come back from the inserts (OUTPUT / RETURNING in bulk where the
+    dialect keeps the order, else a row at a time)."""
     session_ids = _insert_returning_ids(conn, t.session, [t.session_row(host_name, s) for s in batch])
     child_rows: dict[Any, list[dict]] = {table: [] for table, _ in t.SESSION_CHILD_ROWS}
     events, event_objs = [], []
@@ -278,6 +328,94 @@ def write_batch(conn: Connection, host_name: str, sessions: list[Session], syste
         if sysinfo:
             conn.execute(insert(t.system_information), _storable(conn, sysinfo))
     return len(batch)
+
+
+class _SqliteWriter:
+    """Ids handed out in this transaction (it holds SQLite's write lock from BEGIN IMMEDIATE: nobody else can take
+    the same ids), rows sent with one executemany per table. DateTime columns get SQLAlchemy's text form."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def ids(self, table, n: int) -> list[int]:
+        top = self.conn.exec_driver_sql(f"SELECT max(id) FROM {_quoted(self.conn, table)}").scalar() or 0
+        return list(range(top + 1, top + 1 + n))
+
+    def insert(self, table, rows: list[dict], with_id: bool = False) -> None:
+        cols = _columns(table, with_id)
+        stamps = [c for c in cols if c in _DATETIME_COLUMNS[table.name]]
+        for row in rows:
+            for c in stamps:
+                v = row[c]
+                if v is not None:
+                    row[c] = v.isoformat(" ", "microseconds")
+        sql = (f"INSERT INTO {_quoted(self.conn, table)} ({', '.join(cols)}) "
+               f"VALUES ({', '.join('?' * len(cols))})")
+        get = _getter(table, with_id)
+        self.conn.exec_driver_sql(sql, [get(r) for r in rows])
+
+
+class _PostgresWriter:
+    """Ids drawn from the column's own sequence in one query per table and batch (nextval over generate_series, so
+    other writers and later default ids never collide), rows sent with COPY (psycopg 3)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.raw = conn.connection.dbapi_connection
+
+    def ids(self, table, n: int) -> list[int] | None:
+        cache = self.conn.connection.info.setdefault("ic_id_sequences", {})  # per database connection
+        if table.name not in cache:
+            cache[table.name] = self.conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"),
+                                                  {"t": _quoted(self.conn, table)}).scalar()
+        seq = cache[table.name]
+        if not seq:
+            return None  # a table made without a sequence behind its id: let the database say
+        return list(self.conn.execute(text("SELECT nextval(:s) FROM generate_series(1, :n)"),
+                                      {"s": seq, "n": n}).scalars())
+
+    def insert(self, table, rows: list[dict], with_id: bool = False) -> None:
+        cols = _columns(table, with_id)
+        get = _getter(table, with_id)
+        rows = _storable(self.conn, rows)
+        statement = f"COPY {_quoted(self.conn, table)} ({', '.join(cols)}) FROM STDIN"
+        dialect = self.conn.dialect
+        try:
+            with self.raw.cursor() as cur:
+                with cur.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(get(row))
+        except dialect.loaded_dbapi.Error as exc:  # the driver's own error: give it SQLAlchemy's class as execute does
+            raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from None
+
+
+def _fast_writer(conn: Connection):
+    name = conn.dialect.name
+    if name == "sqlite":
+        return _SqliteWriter(conn)
+    if name == "postgresql" and conn.dialect.driver == "psycopg":
+        return _PostgresWriter(conn)
+    return None
+
+
+_DATETIME_COLUMNS = {tb.name: {c.name for c in tb.columns if isinstance(c.type, DateTime)} for tb in t.ALL_TABLES}
+_GETTERS: dict[tuple[str, bool], Any] = {}
+
+
+def _columns(table, with_id: bool) -> list[str]:
+    return [c.name for c in table.columns if with_id or c.name != "id"]
+
+
+def _getter(table, with_id: bool):
+    key = (table.name, with_id)
+    if key not in _GETTERS:
+        cols = _columns(table, with_id)
+        _GETTERS[key] = itemgetter(*cols) if len(cols) > 1 else (lambda r, c=cols[0]: (r[c],))
+    return _GETTERS[key]
+
+
+def _quoted(conn: Connection, table) -> str:
+    return conn.dialect.identifier_preparer.format_table(table)
 
 
 def _delete_sessions(conn: Connection, host_name: str, lsids: list[str]) -> None:
@@ -359,5 +497,7 @@ def _sqlite_connect(dbapi_conn, _record) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    """IMMEDIATE: the write lock from the start, so ids handed out in this transaction are ours alone (and two
+    writers wait for each other on the busy timeout instead of failing to upgrade a read lock)."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 

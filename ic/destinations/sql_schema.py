@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mssql, mysql
 
+from ic.errors import SessionValueError
 from ic.sessions.model import Event, Session
 from ic.sessions.timeutil import from_unix
 
@@ -178,9 +179,9 @@ def _flag(value: bool) -> int:
 
 def _clip(table: Table, row: dict) -> dict:
     """Cut over-long text to its column's length, so one odd value never makes a whole session fail."""
-    for name, length in _LENGTHS[table.name].items():
-        value = row.get(name)
-        if isinstance(value, str) and len(value) * 2 > length:
+    for name, length in _LENGTHS[table.name]:
+        value = row[name]
+        if value is not None and len(value) * 2 > length and isinstance(value, str):
             row[name] = clip_text(value, length)
     return row
 
@@ -287,4 +288,63 @@ def system_information_rows(event_id: int, e: Event) -> list[dict]:
 
 SESSION_CHILD_ROWS = ((user, user_rows), (team, team_rows), (endpoint, endpoint_rows),
                       (custom_attribute, custom_attribute_rows))
-_LENGTHS = {t.name: max_lengths(t) for t in ALL_TABLES}
+_LENGTHS = {t.name: tuple(max_lengths(t).items()) for t in ALL_TABLES}
+
+
+# --- what the storage types can hold: checked before anything is written ---------------------------
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+# SQL Server DATETIME starts in 1753; Python's datetime ends with 9999: one range for every database
+TIME_RANGE = (-6_847_804_800, 253_402_300_799)  # 1753-01-01T00:00:00Z .. 9999-12-31T23:59:59Z
+LSID_LENGTH = session.c.lsid.type.length
+HOST_LENGTH = session.c.host_name.type.length
+
+
+def utf16_length(value: str) -> int:
+    """Length as SQL Server's NVARCHAR counts it (UTF-16 code units)."""
+    if value.isascii():
+        return len(value)
+    return len(value.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _reject(s: Session, field: str, value: object, why: str) -> SessionValueError:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return SessionValueError(f"Session {s.lsid[:100] or '(no lsid)'} cannot be stored: its {field} {shown} {why}.",
+                             lsid=s.lsid, field=field)
+
+
+def check_storable(s: Session) -> None:
+    """Raise SessionValueError (naming the lsid and the field) for a value the storage columns cannot hold.
+
+    The key (lsid) is never clipped: a clipped key would not match the delete that replaces the session later.
+    Other text is clipped to its column (see _clip); numbers and times out of their column's range are refused."""
+    if not s.lsid or not s.lsid.strip():
+        raise _reject(s, "lsid", s.lsid, "is empty")
+    if utf16_length(s.lsid) > LSID_LENGTH:
+        raise _reject(s, "lsid", s.lsid, f"is longer than the {LSID_LENGTH} characters the session.lsid column holds")
+    _int_in(s, "file_transfer_count", s.file_transfer_count, INT32)
+    _int_in(s, "lseq", s.lseq, INT64)
+    _time_in(s, "start_time", s.start_time)
+    _time_in(s, "end_time", s.end_time)
+    for r in s.representatives:
+        _int_in(s, "seconds_involved", r.seconds_involved, INT32)
+    for e in s.events:
+        if e.timestamp is not None and not TIME_RANGE[0] <= e.timestamp <= TIME_RANGE[1]:
+            _time_in(s, "event timestamp", e.timestamp)
+
+
+def _int_in(s: Session, field: str, value: int | None, bounds: tuple[int, int]) -> None:
+    if value is not None and not bounds[0] <= value <= bounds[1]:
+        raise _reject(s, field, value, f"is outside the range its column holds ({bounds[0]} to {bounds[1]})")
+
+
+def _time_in(s: Session, field: str, value: int | None) -> None:
+    if value is not None and not TIME_RANGE[0] <= value <= TIME_RANGE[1]:
+        raise _reject(s, field, value, "is a time outside the years 1753 to 9999 that the database holds")
+
+
+def storable_host(host_name: str) -> str:
+    """The host name as stored (clipped to its column): used for the delete and the insert alike."""
+    return clip_text(host_name, HOST_LENGTH)
