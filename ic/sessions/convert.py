@@ -97,6 +97,11 @@ def _set(attr: str, conv=lambda v: v):
     return apply
 
 
+def _sequence(value: int | None) -> int | None:
+    """A sequence number below 0 is no sequence number."""
+    return None if value is None or value < 0 else value
+
+
 def _public_site(s: Session, e: etree._Element) -> None:
     s.public_site_id = e.get("id")
     s.public_site_name = text(e)
@@ -139,7 +144,7 @@ def _session_type(s: Session, e: etree._Element) -> None:
 
 _SIMPLE = {
     "session_type": _session_type,
-    "lseq": _set("lseq", to_int),
+    "lseq": _set("lseq", lambda v: _sequence(to_int(v))),
     "start_time": _start,
     "end_time": _end,
     "duration": _set("duration"),

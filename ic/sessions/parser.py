@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 
 from lxml import etree
 
-from ic.errors import ApplianceAPIError, ParseError
+from ic.errors import ApplianceAPIError, ParseError, SessionValueError
 from ic.sessions.convert import detect_product, session_from_element
 from ic.sessions.model import Session
 from ic.sessions.xmlutil import local, namespace, text
@@ -31,7 +31,7 @@ def iter_sessions(
     product: str | None = None,
     *,
     source: str | None = None,
-    huge_tree: bool = False,
+    huge_tree: bool = True,
 ) -> Iterator[Session]:
     """Yield every ``<session>`` of a session_list document, in document order.
 
@@ -39,24 +39,58 @@ def iter_sessions(
     ``source=``, the older contract spelling) names it in errors (default: the path or the file object's name).
     ``product``: "rs" / "pra" when the caller knows which report it asked for; None or "detect" detects it
     (``/sra/`` namespace or jumpoint/jump_group elements mean PRA).
-    ``huge_tree`` lifts libxml2's per-node size limits (only for text nodes over 10 MB).
+    ``huge_tree`` (default on) lets libxml2 take text nodes over 10 MB and nesting up to 2048 levels; entities are
+    never expanded either way.
 
     Raises ApplianceAPIError for an ``<error>`` document and ParseError for malformed XML; a ParseError comes
-    only after every session that was complete before the break has been yielded.
+    only after every session that was complete before the break has been yielded. A session that cannot be read
+    (a time outside the years 1-9999, nesting deeper than libxml2 allows, any value the model cannot hold) is
+    skipped, the sessions after it are still yielded, and SessionValueError (naming its lsid and field) is raised at
+    the end; malformed XML wins over it.
     """
     name = source_name or source or _name_of(xml)
     stream, owned = _open(xml, name)
+    rejected: list[SessionValueError] = []
+    data: bytes | None = None  # the document again, only once a session nested too deep must be skipped
     try:
-        yield from _parse(stream, name, product, huge_tree)
+        while True:
+            try:
+                yield from _parse(stream, name, product, huge_tree, rejected)
+                break
+            except _TooDeep as deep:
+                data = _load(xml) if data is None else data
+                data = _resume_after(data, deep) if data is not None else None
+                if data is None:
+                    raise deep.error from None
+                if owned:
+                    stream.close()
+                stream, owned = io.BytesIO(data), True
+                rejected.append(SessionValueError(
+                    f"Session {deep.lsid or '(no lsid)'} in {name} is nested deeper than the XML parser allows "
+                    f"(line {deep.line}); it was set aside.", source=name, line=deep.line, lsid=deep.lsid,
+                    field="nesting"))
     finally:
         if owned:
             stream.close()
+    if rejected:
+        first = rejected[0]
+        if len(rejected) > 1:
+            first.args = (f"{first} {len(rejected) - 1} more session(s) of {name} could not be read either.",)
+        first.rejected = rejected  # type: ignore[attr-defined]
+        raise first
 
 
-def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool) -> Iterator[Session]:
+class _TooDeep(Exception):
+    def __init__(self, error: ParseError, lsid: str | None, line: int | None) -> None:
+        super().__init__(str(error))
+        self.error, self.lsid, self.line = error, lsid, line
+
+
+def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
+           rejected: list[SessionValueError]) -> Iterator[Session]:
     events = etree.iterparse(
         stream,
-        events=("end",),
+        events=("start", "end"),
         tag="{*}session",
         resolve_entities=False,
         load_dtd=False,
@@ -66,31 +100,55 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool) ->
         remove_comments=False,
     )
     found = 0
+    depth = 0  # open <session> elements: only the outermost one is a session
+    current: tuple[str | None, int | None] = (None, None)
     pending_error: etree._Element | None = None
     try:
-        for _, elem in events:
-            if any(local(a.tag) == "session" for a in elem.iterancestors()):
+        for kind, elem in events:
+            if kind == "start":
+                depth += 1
+                if depth == 1:
+                    current = (elem.get("lsid"), elem.sourceline)
+                continue
+            depth -= 1
+            if depth:
                 continue  # an element called "session" inside a session is content, not a session
             parent = elem.getparent()
             ns = namespace(elem.tag)
-            _entities_to_text(elem)
-            session = session_from_element(elem, detect_product(ns, elem, product), ns)
-            session.raw_xml = standalone_document(elem, ns)
+            try:
+                _entities_to_text(elem)
+                session = session_from_element(elem, detect_product(ns, elem, product), ns)
+                check_session(session, name)
+                session.raw_xml = standalone_document(elem, ns)
+            except SessionValueError as exc:
+                rejected.append(exc)
+                session = None
+            except (ValueError, ArithmeticError, RecursionError, LookupError, TypeError) as exc:
+                lsid = elem.get("lsid")
+                rejected.append(SessionValueError(
+                    f"Session {lsid or '(no lsid)'} in {name} (line {elem.sourceline}) cannot be read: "
+                    f"{type(exc).__name__}: {str(exc)[:200]}.", source=name, line=elem.sourceline, lsid=lsid))
+                session = None
             elem.clear(keep_tail=False)
             while parent is not None and elem.getprevious() is not None:
                 previous = parent[0]
                 if local(previous.tag) == "error" and pending_error is None:
                     pending_error = previous
                 del parent[0]
+            if session is None:
+                continue
             found += 1
             yield session
     except etree.XMLSyntaxError as err:
         line = max(1, err.lineno or (err.position[0] if err.position else 0) or 0)
         detail = err.msg or str(err)
-        if found == 0 and detail in ("no element found", "Document is empty"):
+        if found == 0 and not rejected and detail in ("no element found", "Document is empty"):
             detail = "the document is empty"
         detail = re.sub(r"(,? line \d+)+(, column \d+)?\s*$", "", detail).rstrip(" ,.")  # libxml2 repeats the position
-        raise ParseError(f"{name} is not valid XML at line {line}: {detail}.", source=name, line=line) from None
+        error = ParseError(f"{name} is not valid XML at line {line}: {detail}.", source=name, line=line)
+        if depth and "excessive depth" in detail.lower():
+            raise _TooDeep(error, current[0], current[1]) from None
+        raise error from None
     root = events.root
     if root is None:
         return
@@ -101,10 +159,77 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool) ->
             pending_error = pending_error if pending_error is not None else child
     if pending_error is not None:
         raise _api_error(pending_error)
-    if not found and local(root.tag) != "session_list":
+    if not found and not rejected and local(root.tag) != "session_list":
         raise ParseError(
             f"{name} is not a session list (its root element is <{local(root.tag)}>).", source=name, line=1
         )
+
+
+# The years a datetime can hold: a time outside them cannot be stored or shown anywhere.
+TIME_MIN, TIME_MAX = -62_135_596_800, 253_402_300_799
+
+
+def check_session(s: Session, name: str) -> None:
+    """Start and end times must be real times (an end time decides whether a session ended: never guessed).
+    An event time out of range becomes None (no time), as an unreadable one already does."""
+    for field in ("start_time", "end_time"):
+        value = getattr(s, field)
+        if value is not None and not TIME_MIN <= value <= TIME_MAX:
+            raise SessionValueError(
+                f"Session {s.lsid or '(no lsid)'} in {name} has a {field} outside the years 1 to 9999 ({value}).",
+                source=name, line=s.source_line, lsid=s.lsid, field=field)
+    for e in s.events:
+        if e.timestamp is not None and not TIME_MIN <= e.timestamp <= TIME_MAX:
+            e.timestamp = None
+
+
+_ROOT_TAG = re.compile(rb"<(?![?!])[^\s>/]+(?:[^>\"']|\"[^\"]*\"|'[^']*')*>")
+
+
+def _load(xml: Source) -> bytes | None:
+    if isinstance(xml, (bytes, bytearray)):
+        return bytes(xml)
+    if isinstance(xml, (str, os.PathLike)):
+        try:
+            with open(xml, "rb") as fh:
+                return fh.read()  # only for this rare damaged document
+        except OSError:
+            return None
+    return None  # a stream cannot be read again
+
+
+def _resume_after(data: bytes, deep: _TooDeep) -> bytes | None:
+    """The rest of the document after the session that is nested too deep, under the original root start tag, so
+    the sessions after it can still be read. None when the session's end cannot be found."""
+    root = _ROOT_TAG.search(data)
+    if root is None or not deep.line:
+        return None
+    head_end = root.end()
+    # byte offset of the deep session's line, then its start tag on that line
+    pos, line = 0, 1
+    while line < deep.line:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            return None
+        pos, line = nl + 1, line + 1
+    opener = re.compile(rb"<([A-Za-z_][\w.\-]*:)?session[\s/>]")
+    m = opener.search(data, max(pos, head_end))
+    if m is None:
+        return None
+    prefix = m.group(1) or b""
+    tags = re.compile(rb"<(/?)" + re.escape(prefix) + rb"session(?=[\s/>])[^>]*?(/?)>")
+    level, end = 0, None
+    for t in tags.finditer(data, m.start()):
+        if t.group(1):
+            level -= 1
+        elif not t.group(2):
+            level += 1
+        if level == 0:
+            end = t.end()
+            break
+    if end is None:
+        return None
+    return data[:head_end] + data[end:]
 
 
 def _entities_to_text(elem: etree._Element) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from datetime import datetime, timezone
 from typing import Iterator
 
@@ -58,7 +59,7 @@ def child_text(elem: etree._Element, name: str) -> str | None:
 
 
 def to_int(value: str | None) -> int | None:
-    """Integer or None for absent / empty / non-numeric values (never fatal)."""
+    """Integer or None for absent / empty / non-numeric / non-finite values (never fatal)."""
     if value is None:
         return None
     value = value.strip()
@@ -68,9 +69,12 @@ def to_int(value: str | None) -> int | None:
         return int(value)
     except ValueError:
         try:
-            return int(float(value))
+            number = float(value)
         except ValueError:
             return None
+        if number != number or number in (math.inf, -math.inf):
+            return None  # nan, inf, 1e400 (and integers too long to read): no value
+        return int(number)
 
 
 def to_bool(value: str | None) -> bool:
