@@ -170,6 +170,26 @@ class Session:
     def has_recording(self) -> bool:
         return bool(self.recording_download_url)
 
+    def recording_instances(self, kind: str) -> list[int]:
+        """Recording instances this session announces, by download kind: "shell" from <command_shell_recordings>,
+        "smsr" from its "Show My Screen Recording" events (data value ``instance``, default 0; Remote Support only),
+        "recordings": [0] when it has a session recording."""
+        if kind == "shell":
+            return sorted({rec.instance for rec in self.command_shell_recordings})
+        if kind == "smsr":
+            found: set[int] = set()
+            for ev in self.events:
+                if "show my screen" in (ev.event_type or "").lower():
+                    values = [d.value for d in ev.data if d.name == "instance"]
+                    try:
+                        found.add(int(values[0]) if values else 0)
+                    except ValueError:
+                        found.add(0)
+            return sorted(found)
+        if kind == "recordings":
+            return [0] if self.has_recording else []
+        return []
+
     @property
     def report(self) -> str:
         """Name of the reporting call that returns this kind of session."""

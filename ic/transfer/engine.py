@@ -1,26 +1,38 @@
 """The transfer engine: copies one site's sessions, recordings and backups to one destination, never losing any.
 
+A run is plan -> fetch -> apply: ``ic.transfer.planner`` decides from listings and state what each data type still
+needs (pure), ``ic.transfer.fetch`` gets session details with every detail-level retry rule, ``ic.transfer.apply``
+writes to the destination, quarantines what cannot be stored and saves the state. This module runs the window.
+
 Window design (appliance API B3: ``end_*`` lists only CLOSED sessions that ended at/after t; ``start_*`` lists every
 session that began at/after t, running ones included; bounds are inclusive):
 
+0. Sessions quarantined for this destination by earlier runs (``ic.transfer.quarantine``) are asked for again by
+   lsid; stored ones leave the quarantine, ones the appliance forgot are marked gone (their XML stays).
 1. Closed sessions: ``list_sessions(end_time=cursor - overlap, duration=0)``. The cursor is the newest
-   ``end_time@timestamp`` the appliance itself reported for a stored session, never the local clock, so a host clock
-   ahead of (or behind) the appliance cannot skip anything. The overlap (120 s) absorbs inclusive bounds and sessions
-   committed a little after their end time; lsids already done in that overlap are skipped (``done`` map).
+   ``end_time@timestamp`` the appliance itself reported for a stored session, never the local clock, and never
+   past the appliance's own now at listing time (Date header): a session claiming to end in 2100 is stored and
+   warned about but cannot move the cursor. The overlap (120 s) absorbs inclusive bounds and sessions committed a
+   little after their end time; lsids already done in that overlap are skipped (``done`` map). When the appliance
+   clock went back since the last completed window (its now vs the recorded (appliance, host) clock pair), a
+   warning is logged and the window reaches back over the gap (listed again from the lower bound).
 2. Sessions in progress (session data only, for destinations that replace a stored session, see
    ``_keeps_in_progress``): ``list_sessions(start_time=start_cursor - overlap)`` minus the closed listing gives
    sessions that may still be running. Their details are stored now and they are remembered in ``in_progress``;
    every later run fetches them again (destination replaces them) until they end. A running session always ends
    after the current cursor, so step 1 would find it anyway once it ends: the in-progress list only makes its data
    visible early. Entries older than 7 days (abnormally closed sessions never get an end time) are dropped.
-3. Details for the lsids to handle, in batches of 50 (``lsids=``), streamed to a temp file and parsed with
-   ``iter_sessions``; the batch goes to ``destination.store_sessions``; only then is the state saved.
+3. Details for the lsids to handle, in batches of 50 (``lsids=``), several batches downloading at once into temp
+   files, parsed with ``iter_sessions`` in this thread; the batch goes to ``destination.store_sessions``; only then
+   is the state saved. A session that cannot be read or stored is quarantined and counts as done.
 4. Recordings of each closed session in the batch are downloaded by a small thread pool (sharing the one
-   rate-limited client) into temp files and handed to ``destination.store_file`` one by one from this thread; the
-   state records each stored file (command-shell instances individually).
+   rate-limited client) into the destination's staging folder (or the run's temp folder) and handed to
+   ``destination.store_file`` one by one from this thread; the state records each stored file (command-shell
+   instances individually).
 5. When every lsid of the window is handled, the cursor moves to the newest end time among the sessions of the
-   closed listing (not a running session that ended later: sessions closing meanwhile were not listed) and the
-   done map is pruned to the overlap. A run killed before that restarts the same window and skips the done lsids.
+   closed listing (not a running session that ended later: sessions closing meanwhile were not listed), capped at
+   the appliance's now, and the done map is pruned to the overlap. A run killed before that restarts the same
+   window and skips the done lsids.
 
 Each data type has its own state (cursor, done...), so adding "recordings" to an existing transfer later starts
 recordings from the first-run look-back while session data continues from its cursor.
@@ -33,28 +45,35 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
 from ic import paths
 from ic.destinations.base import Destination, FileItem
-from ic.errors import ApplianceAPIError, Cancelled, ConfigError, ICError, ParseError, RecordingUnavailable
+from ic.errors import ApplianceAPIError, Cancelled, ConfigError, ICError, RecordingUnavailable
 from ic.sessions.model import Session
 from ic.settings.models import DATA_TYPES, DestinationConfig, SiteConfig, TransferConfig
+from ic.transfer import planner, quarantine
 from ic.transfer import progress as P
-from ic.transfer.state import DEFAULT_OVERLAP, TransferState
+from ic.transfer.apply import Apply, reason_of
+from ic.transfer.fetch import PARSE_RETRIES, DetailFetcher, Poisoned, is_unknown_session  # noqa: F401
+from ic.transfer.planner import FILE_KINDS
+from ic.transfer.state import DEFAULT_OVERLAP, TransferState, clock_went_back
 
 log = logging.getLogger("ic.transfer")
 
-FILE_KINDS = ("recordings", "smsr", "shell")  # session-linked file data types
 IN_PROGRESS_MAX_AGE = 7 * 86400
 DEFAULT_BATCH = 50
 DEFAULT_WORKERS = 4
-PARSE_RETRIES = 2
-LARGE_DONE = 5000  # done-map size from which state saves are throttled (see _Run._save)
-SAVE_INTERVAL = 2.0  # a truncated detail document is asked for again (remaining lsids only) this many times
+DEFAULT_DETAIL_WORKERS = 4  # detail documents in flight at once (hides appliance latency; the client rate-limits)
+LARGE_DONE = 5000  # done-map size from which state saves are throttled (see Apply.save)
+SAVE_INTERVAL = 2.0  # seconds between throttled state saves
+CLOCK_TOLERANCE = 30  # seconds the appliance clock may seem to go back (Date header granularity, drift) unnoticed
+FUTURE_TOLERANCE = 300  # a session ending this far after the appliance's clock is logged as a claim from the future
 
 
 @dataclass
@@ -64,6 +83,7 @@ class EngineOptions:
     workers: int = DEFAULT_WORKERS
     initial_lookback_days: float | None = None  # None/0: everything the appliance still has
     max_rps: float | None = None  # appliance requests per second (None: the client's default, the documented 20/s)
+    detail_workers: int = DEFAULT_DETAIL_WORKERS  # session detail documents downloading at once
 
     @classmethod
     def from_store(cls, store) -> "EngineOptions":
@@ -82,6 +102,7 @@ class EngineOptions:
             workers=max(1, num("transfer_download_workers", DEFAULT_WORKERS)),
             initial_lookback_days=num("initial_lookback_days", None, float) or None,
             max_rps=num("appliance_max_rps", None, float) or None,
+            detail_workers=max(1, num("transfer_detail_workers", DEFAULT_DETAIL_WORKERS)),
         )
 
 
@@ -95,6 +116,7 @@ class TransferResult:
     bytes: int = 0
     backups: int = 0
     warnings: list[str] = field(default_factory=list)
+    quarantined: int = 0  # sessions set aside this run (see ic.transfer.quarantine)
 
     def summary(self) -> str:
         parts = [f"{self.sessions_stored} session(s)"]
@@ -106,6 +128,8 @@ class TransferResult:
             parts.append(f"{self.files_skipped} unavailable")
         if self.backups:
             parts.append(f"{self.backups} backup(s)")
+        if self.quarantined:
+            parts.append(f"{self.quarantined} quarantined")
         return ", ".join(parts)
 
 
@@ -257,7 +281,10 @@ class _RunDir:
 
 
 class _Run:
-    """State of one transfer run (keeps TransferEngine itself stateless between transfers)."""
+    """One transfer run: plan (ic.transfer.planner) -> fetch (ic.transfer.fetch) -> apply (ic.transfer.apply).
+
+    An export is the same plan over in-memory state (``persist`` False): nothing is read from or saved to the
+    transfer state and nothing goes to the quarantine folder."""
 
     def __init__(self, engine: TransferEngine, site, dest_cfg, dest, client, types, tracker, result, tmp, export):
         self.engine, self.site, self.dest_cfg, self.dest, self.client = engine, site, dest_cfg, dest, client
@@ -266,32 +293,40 @@ class _Run:
         self.result: TransferResult = result
         self.tmp: Path = tmp
         self.export: ExportRequest | None = export
-        self._missing: set[str] = set()  # lsids the appliance did not return details for
+        self.persist = export is None
         self.opts = engine.options
         self.states: dict[str, TransferState] = {}
         self.first_bound = 0
-        self._saved_at: dict[str, float] = {}
-        self._dirty: set[str] = set()
-        self._names = itertools.count()  # temp file numbers (next() is atomic: used from two threads)
+        self._names = itertools.count()  # temp file numbers (next() is atomic: used from several threads)
         self._summaries: dict[str, bool] = {}  # lsid -> has_recording from the listing
         self._pending_files: dict[tuple[str, str], int] = {}  # (type, lsid) -> files still to store
+        self._missing: set[str] = set()  # lsids the appliance did not return details for
+        self._forced: dict[str, list[str]] = {}  # lsid -> data types tried again from the quarantine
+        self._appliance_now: int | None = None  # appliance clock at listing time
+        self.apply = Apply(engine.store, site, dest_cfg, dest, self.states, result, persist=self.persist,
+                           throttle=lambda: (LARGE_DONE, SAVE_INTERVAL))
+        self.fetcher = DetailFetcher(client, tmp, site.host, workers=max(1, self.opts.detail_workers),
+                                     check_cancel=self._check_cancel, parse=_iter_sessions)
 
     # --- top level --------------------------------------------------------------------------------
     def execute(self) -> None:
         session_types = [t for t in self.types if t != "backup"]
-        if session_types:
-            if self.export:
-                self._export(session_types)
-            else:
-                try:
-                    self._incremental(session_types)
-                except BaseException:
+        try:
+            if session_types:
+                if self.export:
+                    self._export(session_types)
+                else:
                     try:
-                        self._flush()  # keep what was committed; the original error is what matters
-                    except Exception:  # noqa: BLE001
-                        log.warning("Could not save the transfer state after the failure.", exc_info=True)
-                    raise
-                self._flush()
+                        self._incremental(session_types)
+                    except BaseException:
+                        try:
+                            self.apply.flush()  # keep what was committed; the original error is what matters
+                        except Exception:  # noqa: BLE001
+                            log.warning("Could not save the transfer state after the failure.", exc_info=True)
+                        raise
+                    self.apply.flush()
+        finally:
+            self.fetcher.close()
         if "backup" in self.types:
             self._backup()
 
@@ -300,42 +335,48 @@ class _Run:
         for t in types:
             self.states[t] = TransferState.from_json(self.engine.store.load_state(self.site.id, self.dest_cfg.id, t))
         self.first_bound = self._first_bound()
+        self._retry_quarantine()
         self.tracker.update(phase=P.LISTING, message="Listing sessions")
-        end_from = min(st.end_bound(opts.overlap, self.first_bound) for st in self.states.values())
+        end_from = planner.closed_bound(self.states, opts.overlap, self.first_bound)
         closed = self.client.list_sessions(end_time=end_from, duration=0)
         self._check_cancel()
+        self._appliance_now = self._appliance_time()
+        back = self._clock_went_back()
+        if back:
+            for st in self.states.values():
+                st.reach_back = back
+            wider = planner.closed_bound(self.states, opts.overlap, self.first_bound)
+            if wider < end_from:
+                end_from = wider
+                closed = self.client.list_sessions(end_time=end_from, duration=0)
+                self._check_cancel()
         for s in closed:
             self._summaries[s.lsid] = s.has_recording
-        wanted: dict[str, None] = {}  # ordered set
-        for s in closed:
-            if any(s.lsid not in st.done for st in self.states.values()):
-                wanted[s.lsid] = None
-        closed_ids = {s.lsid for s in closed}
         session_state = self.states.get("session")
-        track_running = session_state is not None and _keeps_in_progress(self.dest)
-        if track_running:
+        started = None
+        if session_state is not None and _keeps_in_progress(self.dest):
             start_from = session_state.start_bound(opts.overlap, self.first_bound)
             started = self.client.list_sessions(start_time=start_from, duration=0)
             self._check_cancel()
             for s in started:
                 self._summaries.setdefault(s.lsid, s.has_recording)
-                if s.lsid not in closed_ids and s.lsid not in session_state.done:
-                    wanted[s.lsid] = None
-            for lsid in list(session_state.in_progress):
-                if lsid not in session_state.done:
-                    wanted[lsid] = None
-        lsids = list(wanted)
-        log.info("%s: %d session(s) to handle (listing from end_time=%d).", self.result.transfer, len(lsids), end_from)
-        self.tracker.update(phase=P.SESSIONS, sessions_found=len(lsids), message=None)
-        self._process(lsids, persist=True)
-        # the whole window is handled: move the cursors
+        plan = planner.plan_window(closed, self.states, started=started,
+                                   skip=set(self._forced) | self.apply.quarantined)
+        del closed, started
+        log.info("%s: %d session(s) to handle (listing from end_time=%d).", self.result.transfer, len(plan.lsids),
+                 end_from)
+        self.tracker.update(phase=P.SESSIONS, sessions_found=len(plan.lsids), message=None)
+        self._process(plan.lsids)
+        # the whole window is handled: move the cursors (never past the appliance's own clock)
+        host_now = int(time.time())
         for t, st in self.states.items():
             stale = None
             if t == "session":
                 newest = max(st.start_cursor or 0, st.cursor or 0)
                 stale = newest - IN_PROGRESS_MAX_AGE if newest else None
-            st.complete_window(opts.overlap, self.first_bound, stale_before=stale, listed=closed_ids)
-            self._save(t, force=True)
+            st.complete_window(opts.overlap, self.first_bound, stale_before=stale, listed=plan.closed,
+                               now=self._appliance_now, host_now=host_now)
+            self.apply.save(t, force=True)
 
     def _export(self, types: list[str]) -> None:
         ex = self.export
@@ -348,9 +389,10 @@ class _Run:
             for s in listing:
                 self._summaries[s.lsid] = s.has_recording
             lsids = list(dict.fromkeys(s.lsid for s in listing))
-        self.states = {t: TransferState() for t in types}  # in-memory only: dedupes within this export
+        for t in types:  # in-memory only: dedupes within this export
+            self.states[t] = TransferState()
         self.tracker.update(phase=P.SESSIONS, sessions_found=len(lsids), message=None)
-        self._process(lsids, persist=False)
+        self._process(lsids)
         if ex.lsid and ex.lsid in self._missing:
             raise ApplianceAPIError(f"The appliance {self.site.host} has no session with ID {ex.lsid}; check the session ID.")
 
@@ -361,186 +403,188 @@ class _Run:
         now = self.client.appliance_time() or int(time.time())
         return max(0, int(now - days * 86400))
 
-    # --- sessions ----------------------------------------------------------------------------------
-    def _process(self, lsids: list[str], persist: bool) -> None:
-        """Batches of detail requests; the next batch's document downloads while this one is parsed and stored."""
-        self.persist = persist
-        size = self.opts.batch_size
-        batches = [lsids[i : i + size] for i in range(0, len(lsids), size)]
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ic-prefetch") as pool:
-            ahead: Future | None = None
-            for n, batch in enumerate(batches):
-                self._check_cancel()
-                current = ahead or pool.submit(self._download_details, batch)
-                ahead = pool.submit(self._download_details, batches[n + 1]) if n + 1 < len(batches) else None
-                sessions, error = self._fetch_details(batch, current)
-                missing = [x for x in batch if x not in {s.lsid for s in sessions}]
-                while missing and error is None:
-                    # not returned: maybe the appliance capped the answer; ask again until a request brings none
-                    more, error = self._fetch_details(missing, None)
-                    if not more:
-                        break
-                    sessions += more
-                    missing = [x for x in missing if x not in {s.lsid for s in more}]
-                if error is not None:
-                    # malformed XML several times: store what arrived before the break, then fail the transfer
-                    self._handle_batch([s.lsid for s in sessions], sessions)
-                    raise error
-                self._handle_batch(batch, sessions)
-
-    def _download_details(self, lsids: list[str]) -> list[Path]:
-        """Runs in the prefetch thread: only the (thread-safe) client is used here.
-
-        If the appliance refuses a whole batch with an ``<error>`` about an lsid (one session deleted between the
-        listing and this request), the sessions are asked for one by one so one bad lsid cannot stall the schedule
-        for ever; only errors that name an lsid count as "this session is gone" — anything else is raised.
-        """
-        path = self.tmp / f"details-{next(self._names)}.xml"
+    # --- the appliance's clock ------------------------------------------------------------------------
+    def _appliance_time(self) -> int | None:
         try:
-            self.client.fetch_sessions_to_file(path, lsids=lsids)
-            return [path]
-        except ApplianceAPIError as exc:
-            path.unlink(missing_ok=True)
-            if not _names_an_lsid(exc):
-                raise
-            if len(lsids) == 1:
-                return []
-            log.warning("The appliance %s refused a batch of %d session(s) (%s); asking for each one.",
-                        self.site.host, len(lsids), exc)
-        paths: list[Path] = []
-        for lsid in lsids:
-            one = self.tmp / f"details-{next(self._names)}.xml"
-            try:
-                self.client.fetch_sessions_to_file(one, lsids=[lsid])
-                paths.append(one)
-            except ApplianceAPIError as exc:
-                one.unlink(missing_ok=True)
-                if not _names_an_lsid(exc):
-                    raise
-        return paths
+            return self.client.appliance_time()
+        except ICError as exc:  # the cursor then simply is not capped this run
+            log.debug("No appliance time from %s: %s", self.site.host, exc)
+            return None
 
-    def _fetch_details(self, batch: list[str], first: Future | None) -> tuple[list[Session], ParseError | None]:
-        """Details of the lsids (``first``: the prefetched document, if any). A truncated document is asked for again
-        for the sessions it did not deliver; after PARSE_RETRIES the sessions got so far come back with the error."""
-        got: dict[str, Session] = {}
-        remaining = list(batch)
-        attempt = 0
-        self.tracker.update(current=f"session details {batch[0]}" + (" …" if len(batch) > 1 else ""))
-        while remaining:
-            paths = first.result() if attempt == 0 and first is not None else self._download_details(remaining)
-            try:
-                for path in paths:
-                    for s in _iter_sessions(path, f"session details ({len(remaining)} lsids)", self.client.product):
-                        got[s.lsid] = s
-                remaining = []
-            except ParseError as exc:
-                remaining = [x for x in remaining if x not in got]
-                attempt += 1
-                if remaining and attempt > PARSE_RETRIES:
-                    error = ParseError(
-                        f"The appliance {self.site.host} sent malformed session details {attempt} times in a row "
-                        f"({exc}); the run continues from here next time.",
-                        exc.source,
-                        exc.line,
-                    )
-                    return [got[x] for x in batch if x in got], error
-                if remaining:
-                    log.warning("Session details from %s were cut short (%s); asking again for %d session(s).",
-                                self.site.host, exc, len(remaining))
-            finally:
-                for path in paths:
-                    path.unlink(missing_ok=True)
+    def _clock_went_back(self) -> int:
+        """Seconds the appliance clock went back since the last completed window (0: not, or within the overlap
+        tolerance). Logged as a warning: sessions ending in the gap are listed by reaching back over it."""
+        if self._appliance_now is None:
+            return 0
+        host_now = int(time.time())
+        back = max((clock_went_back(st.clock, self._appliance_now, host_now) for st in self.states.values()),
+                   default=0)
+        if back <= CLOCK_TOLERANCE:
+            return 0
+        msg = (f"The clock of the appliance {self.site.host} went back by about {_duration(back)} since the last run "
+               f"(an NTP correction?); this run also lists sessions that ended in that gap.")
+        log.warning(msg)
+        self.result.warnings.append(msg)
+        return back
+
+    def _check_future(self, s: Session) -> None:
+        """A session claiming to end after the appliance's own clock: stored, but it cannot move the cursor."""
+        if s.end_time is None or self._appliance_now is None:
+            return
+        if s.end_time > self._appliance_now + FUTURE_TOLERANCE:
+            current = self._appliance_time() or self._appliance_now
+            if s.end_time > current + FUTURE_TOLERANCE:
+                msg = (f"Session {s.lsid} from {self.site.host} claims it ended at {_iso(s.end_time)}, after the "
+                       f"appliance's own clock ({_iso(current)}); it is stored, but the transfer's position stays at "
+                       "the appliance's time.")
+                log.warning(msg)
+                self.result.warnings.append(msg)
+
+    # --- quarantine ---------------------------------------------------------------------------------
+    def _retry_quarantine(self) -> None:
+        """Sessions quarantined for this destination by earlier runs are asked for again by lsid first."""
+        try:
+            entries = quarantine.pending(self.site.host, self.dest_cfg.name)
+        except OSError as exc:
+            log.warning("Could not read the quarantine folder: %s", exc)
+            return
+        for e in entries:
+            types = [t for t in e.data_types if t in self.states]
+            if types:
+                self._forced[e.lsid] = types
+        if not self._forced:
+            return
+        log.info("%s: trying %d quarantined session(s) again.", self.result.transfer, len(self._forced))
+        self.tracker.update(phase=P.SESSIONS, message=f"Trying {len(self._forced)} quarantined session(s) again")
+        self._process(list(self._forced), from_quarantine=True)
+
+    # --- sessions ----------------------------------------------------------------------------------
+    def _process(self, lsids: list[str], from_quarantine: bool = False) -> None:
+        """Batches of detail requests; several next batches download while this one is parsed and stored."""
+        batches = planner.batches(lsids, self.opts.batch_size)
+        ahead: dict[int, object] = {}
+        depth = max(1, self.opts.detail_workers)
+        for n, batch in enumerate(batches):
             self._check_cancel()
-        return [got[x] for x in batch if x in got], None
+            for k in range(n, min(len(batches), n + 1 + depth)):
+                if k not in ahead:
+                    ahead[k] = self.fetcher.submit(batches[k])
+            self.tracker.update(current=f"session details {batch[0]}" + (" …" if len(batch) > 1 else ""))
+            details = self.fetcher.get(batch, ahead.pop(n))
+            for bad in details.poisoned:
+                self._poisoned(bad)
+            if details.error is not None:
+                # malformed XML again and again: store what arrived before the break, then fail the transfer
+                self._handle_batch([s.lsid for s in details.sessions], details.sessions, [], from_quarantine)
+                raise details.error
+            self._handle_batch(batch, details.sessions, details.missing, from_quarantine)
 
-    def _handle_batch(self, batch: list[str], sessions: list[Session]) -> None:
-        returned = {s.lsid for s in sessions}
+    def _poisoned(self, bad: Poisoned) -> None:
+        """Details that cannot be read: quarantined for every data type that still needed the session."""
+        types = self._forced.get(bad.lsid) or [t for t, st in self.states.items() if bad.lsid not in st.done]
+        types = types or list(self.states)
+        self.apply.quarantine(bad.lsid, types, bad.reason, bad.field, bad.raw, stage="read")
+        for t in types:
+            st = self.states[t]
+            if bad.lsid not in st.done:
+                st.mark_done(bad.lsid, None)  # counts as handled; never moves the cursor
+        for t in types:
+            self.apply.save(t)
+
+    def _handle_batch(self, batch: list[str], sessions: list[Session], missing: list[str],
+                      from_quarantine: bool = False) -> None:
         to_store: list[Session] = []
         running: list[Session] = []
         files: list[_FileTask] = []
         session_state = self.states.get("session")
+        plans: dict[str, planner.SessionPlan] = {}
         for s in sessions:
-            if session_state is not None:
-                if s.in_progress:
-                    if _keeps_in_progress(self.dest):
-                        running.append(s)
-                elif session_state.needs(s.lsid, s.end_time, self.opts.overlap, self.first_bound):
-                    to_store.append(s)
-            if s.in_progress:
-                continue
-            for t in FILE_KINDS:
-                st = self.states.get(t)
-                if st is not None and st.needs(s.lsid, s.end_time, self.opts.overlap, self.first_bound):
-                    files.extend(self._file_tasks(t, s, st))
-        # sessions: one store call, then the state (crash safety: state never ahead of the destination)
+            forced = self._forced.get(s.lsid, ()) if from_quarantine else ()
+            plan = planner.plan_session(s, self.states, overlap=self.opts.overlap, first_bound=self.first_bound,
+                                        keeps_in_progress=_keeps_in_progress(self.dest),
+                                        has_recording=self._summaries.get(s.lsid, False), forced=forced)
+            plans[s.lsid] = plan
+            if plan.store:
+                self._check_future(s)
+                to_store.append(s)
+            elif plan.running:
+                running.append(s)
+            files.extend(_FileTask(t, s, i) for t, i in plan.files)
+        # sessions: store, then the state (crash safety: state never ahead of the destination)
         if to_store or running:
-            self.tracker.update(current=f"storing {len(to_store) + len(running)} session(s)")
-            self.dest.store_sessions(self.site.host, to_store + running)
             assert session_state is not None
+            self.tracker.update(current=f"storing {len(to_store) + len(running)} session(s)")
+            failed = self.apply.store_sessions(to_store + running)
+            bad = {s.lsid for s, _ in failed}
+            for s, exc in failed:
+                self.apply.quarantine(s.lsid, ["session"], reason_of(exc), getattr(exc, "field", None),
+                                      s.raw_xml or None, stage="store")
+                if not s.in_progress:
+                    session_state.mark_done(s.lsid, s.end_time)
             for s in to_store:
-                session_state.mark_done(s.lsid, s.end_time)
-                session_state.note_start(s.start_time)
+                if s.lsid not in bad:
+                    session_state.mark_done(s.lsid, s.end_time)
+                    session_state.note_start(s.start_time)
+                    self.result.sessions_stored += 1
             for s in running:
-                session_state.mark_in_progress(s.lsid, s.start_time)
-            self.result.sessions_stored += len(to_store)
-            self.result.in_progress_stored += len(running)
-        missing = [x for x in batch if x not in returned]
+                if s.lsid not in bad:
+                    session_state.mark_in_progress(s.lsid, s.start_time)
+                    self.result.in_progress_stored += 1
+            if from_quarantine:
+                for s in to_store + running:
+                    if s.lsid not in bad:
+                        self.apply.release(s.lsid, ["session"])
         self._missing.update(missing)
         for lsid in missing:
             if self.export and self.export.lsid == lsid:
                 continue  # a session ID typed by the user: _export reports it as an error
-            # listed but not returned (deleted meanwhile): do not ask again for ever
-            msg = f"Session {lsid} was listed by {self.site.host} but its details were not returned; skipped."
+            if from_quarantine:
+                msg = (f"Quarantined session {lsid} is no longer on {self.site.host}; its kept XML stays in the "
+                       "quarantine folder and it is not asked for again.")
+                if self.persist:
+                    quarantine.mark_gone(self.site.host, lsid, self.dest_cfg.name)
+            else:
+                msg = f"Session {lsid} was listed by {self.site.host} but its details were not returned; skipped."
+                for st in self.states.values():  # listed but not returned (deleted meanwhile): not asked again
+                    if lsid not in st.done:
+                        st.mark_done(lsid, None)
             log.warning(msg)
             self.result.warnings.append(msg)
-            for st in self.states.values():
-                if lsid not in st.done:
-                    st.mark_done(lsid, None)
         if to_store or running or missing:
-            self._save("session")
+            self.apply.save("session")
             for t in FILE_KINDS:
                 if missing and t in self.states:
-                    self._save(t)
+                    self.apply.save(t)
         self.tracker.add(sessions_done=len(batch))
-        # sessions with nothing to download are done for their file types right away
+        # data types with nothing (more) to download for a session are done for it right away
         for t in FILE_KINDS:
             st = self.states.get(t)
             if st is None:
                 continue
             changed = False
             for s in sessions:
-                if not s.in_progress and (t, s.lsid) not in self._pending_files and st.needs(
-                    s.lsid, s.end_time, self.opts.overlap, self.first_bound
-                ):
+                plan = plans[s.lsid]
+                if t in plan.done_now and (t, s.lsid) not in self._pending_files:
                     st.mark_done(s.lsid, s.end_time)
+                    if from_quarantine and t in self._forced.get(s.lsid, ()):
+                        self.apply.release(s.lsid, [t])
                     changed = True
             if changed:
-                self._save(t)
+                self.apply.save(t)
         if files:
+            for key, n in Counter((f.data_type, f.session.lsid) for f in files).items():
+                self._pending_files[key] = n
             self._download(files)
 
     # --- recordings --------------------------------------------------------------------------------
-    def _file_tasks(self, data_type: str, s: Session, st: TransferState) -> list[_FileTask]:
-        tasks: list[_FileTask] = []
-        if data_type == "recordings":
-            if s.has_recording or self._summaries.get(s.lsid):
-                tasks.append(_FileTask(data_type, s))
-        else:
-            have = set(st.partial.get(s.lsid, ()))
-            for instance in _instances(data_type, s):
-                if instance not in have:
-                    tasks.append(_FileTask(data_type, s, instance))
-        if tasks:
-            self._pending_files[(data_type, s.lsid)] = len(tasks)
-        return tasks
-
     def _download(self, tasks: list[_FileTask]) -> None:
         self.tracker.update(phase=P.FILES, files_found=self.tracker.event.files_found + len(tasks))
         pool = ThreadPoolExecutor(max_workers=self.opts.workers, thread_name_prefix="ic-download")
         futures: dict[Future, _FileTask] = {}
+        staging = self._staging_dir()
         try:
             for task in tasks:
-                target = self.tmp / f"file-{next(self._names)}"
+                target = staging / f"{self.tmp.name}-file-{next(self._names)}"
                 futures[pool.submit(self._fetch_file, task, target)] = task
             pending = set(futures)
             while pending:
@@ -549,9 +593,33 @@ class _Run:
                     self._file_arrived(futures[fut], fut.result())
                 self._check_cancel()
         finally:
-            # on failure/cancel: let running downloads finish (their temp files go with the run folder)
+            # on failure/cancel: let running downloads finish, then remove what was not handed over
             pool.shutdown(wait=True, cancel_futures=True)
+            for fut in futures:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    out = fut.result()
+                    if out is not None and not isinstance(out, RecordingUnavailable):
+                        Path(out.path).unlink(missing_ok=True)
         self.tracker.update(phase=P.SESSIONS, current=None)
+
+    def _staging_dir(self) -> Path:
+        """Where recordings download to: the destination's own staging folder when it offers one (same file
+        system: store_file can rename instead of copy), else the run's temp folder."""
+        get = getattr(self.dest, "staging_dir", None)
+        if callable(get):
+            try:
+                found = get()
+            except Exception as exc:  # noqa: BLE001 - fall back to the run folder
+                log.debug("Destination %s offers no staging folder: %s", self.dest_cfg.name, exc)
+                found = None
+            if found is not None:
+                path = Path(found)
+                try:
+                    path.mkdir(parents=True, exist_ok=True)
+                    return path
+                except OSError as exc:
+                    log.debug("Staging folder %s not usable: %s", path, exc)
+        return self.tmp
 
     def _fetch_file(self, task: _FileTask, target: Path):
         """Runs in a worker thread: only the (thread-safe) client is used here."""
@@ -562,7 +630,7 @@ class _Run:
         except RecordingUnavailable as exc:
             return exc
         except ApplianceAPIError as exc:
-            if _names_an_lsid(exc):  # "Invalid lsid.": the session aged out since its details came: gone too
+            if is_unknown_session(exc):  # "Invalid lsid.": the session aged out since its details came: gone too
                 return RecordingUnavailable(str(exc), exc.code)
             raise
 
@@ -605,14 +673,16 @@ class _Run:
         if self._pending_files[key] <= 0:
             del self._pending_files[key]
             st.mark_done(s.lsid, s.end_time)
-        self._save(t)
+            if t in self._forced.get(s.lsid, ()):
+                self.apply.release(s.lsid, [t])
+        self.apply.save(t)
         self.tracker.add(files_done=1)
 
     # --- backup ------------------------------------------------------------------------------------
     def _backup(self) -> None:
         self._check_cancel()
         self.tracker.update(phase=P.BACKUP, current="site backup", files_found=self.tracker.event.files_found + 1)
-        dl = self.client.download_backup(self.tmp / "backup")
+        dl = self.client.download_backup(self._staging_dir() / f"{self.tmp.name}-backup-{next(self._names)}")
         try:
             item = FileItem(kind="backup", source=dl.path, site_host=self.site.host, extension=dl.extension,
                             suggested_name=dl.filename)
@@ -622,57 +692,35 @@ class _Run:
         self.result.backups += 1 if stored is not None else 0
         self.result.bytes += dl.size
         self.tracker.add(files_done=1, bytes=dl.size)
-        if not self.export:
+        if self.persist:
             st = TransferState.from_json(self.engine.store.load_state(self.site.id, self.dest_cfg.id, "backup"))
             st.last_backup = int(time.time())
             self.engine.store.save_state(self.site.id, self.dest_cfg.id, "backup", st.to_json())
 
-    # --- helpers -----------------------------------------------------------------------------------
-    def _save(self, data_type: str, force: bool = False) -> None:
-        """Save after every destination commit. A very large first window (done map over LARGE_DONE lsids) saves
-        at most every SAVE_INTERVAL seconds, so saving is not quadratic in the window size; a kill then re-hands up
-        to that much work, which the destinations absorb (SQL replaces by host+lsid, the folder recognises files
-        with identical bytes)."""
-        if not self.persist or data_type not in self.states:
-            return
-        st = self.states[data_type]
-        now = time.monotonic()
-        if not force and len(st.done) > LARGE_DONE and now - self._saved_at.get(data_type, 0.0) < SAVE_INTERVAL:
-            self._dirty.add(data_type)
-            return
-        self.engine.store.save_state(self.site.id, self.dest_cfg.id, data_type, st.to_json())
-        self._saved_at[data_type] = now
-        self._dirty.discard(data_type)
-
-    def _flush(self) -> None:
-        for t in list(self._dirty):
-            self._save(t, force=True)
-
     def _check_cancel(self) -> None:
         self.engine._check_cancel()
 
-    persist = True
-
 
 def _instances(data_type: str, s: Session) -> list[int]:
-    """Recording instances of a session: command shells from <command_shell_recordings>, Show My Screen from the
-    session's "Show My Screen Recording" events (data value ``instance``; Remote Support only)."""
-    if data_type == "shell":
-        return sorted({rec.instance for rec in s.command_shell_recordings})
-    found: set[int] = set()
-    for ev in s.events:
-        if "show my screen" in (ev.event_type or "").lower():
-            values = [d.value for d in ev.data if d.name == "instance"]
-            try:
-                found.add(int(values[0]) if values else 0)
-            except ValueError:
-                found.add(0)
-    return sorted(found)
+    """Recording instances of a session (kept for callers; the fact lives on the model)."""
+    return s.recording_instances(data_type)
 
 
-def _names_an_lsid(exc: ApplianceAPIError) -> bool:
-    """An ``<error>`` about the requested session IDs ("Invalid lsid.") rather than about the account or report."""
-    return "lsid" in str(exc).lower() or "session" in str(exc).lower() and "not found" in str(exc).lower()
+def _iso(ts: int) -> str:
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return str(ts)
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{round(seconds / 60)} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def _iter_sessions(path: Path, name: str, product: str) -> Iterable[Session]:

@@ -10,7 +10,13 @@ Shape (version 1)::
                                           # plus every lsid finished in a window not yet completed (resume)
      "in_progress": {"<lsid>": <start_time>, ...},  # seen without end_time: fetched again until they end
      "partial": {"<lsid>": [0, 2]},       # command-shell instances already stored for a session not yet done
-     "last_backup": 1718700000 | null}    # host time of the last stored backup (information only)
+     "last_backup": 1718700000 | null,    # host time of the last stored backup (information only)
+     "clock": [1718700000, 1718699990] | null}  # [appliance now, host now] when the last window was listed:
+                                          # the next run sees whether the appliance clock went back since
+
+The cursor trusts only the appliance's clock: it never passes the appliance's own "now" at listing time (a session
+claiming an end in 2100 is stored, stays in ``done`` and does not move the cursor), and when the appliance clock went
+back between runs the engine sets ``reach_back`` (not saved) so the window reaches back over the gap.
 
 Why this is crash-proof: the engine saves the state only after the destination committed a batch (or a file), and
 the cursor moves only when a whole window is finished. A run killed at any instant therefore restarts the same
@@ -34,6 +40,8 @@ class TransferState:
     in_progress: dict[str, int | None] = field(default_factory=dict)
     partial: dict[str, list[int]] = field(default_factory=dict)
     last_backup: int | None = None
+    clock: tuple[int, int] | None = None  # (appliance now, host now) at the last completed window's listing
+    reach_back: int = field(default=0, repr=False)  # not saved: seconds the appliance clock went back (this run)
     _seen_start: int | None = field(default=None, repr=False)  # not saved: applied by complete_window
 
     # --- (de)serialisation ---------------------------------------------------------------------
@@ -51,6 +59,7 @@ class TransferState:
             in_progress={str(k): _int_or_none(v) for k, v in (data.get("in_progress") or {}).items()},
             partial={str(k): sorted(int(i) for i in v) for k, v in (data.get("partial") or {}).items()},
             last_backup=_int_or_none(data.get("last_backup")),
+            clock=_clock(data.get("clock")),
         )
 
     def to_json(self) -> dict:
@@ -62,6 +71,7 @@ class TransferState:
             "in_progress": self.in_progress,
             "partial": self.partial,
             "last_backup": self.last_backup,
+            "clock": list(self.clock) if self.clock else None,
         }
 
     # --- window logic -------------------------------------------------------------------------
@@ -69,13 +79,13 @@ class TransferState:
         """``end_time`` to list closed sessions from: cursor - overlap, or ``first_bound`` on the first run."""
         if self.cursor is None:
             return max(0, first_bound)
-        return max(0, self.cursor - overlap)
+        return max(0, self.cursor - overlap - self.reach_back)
 
     def start_bound(self, overlap: int, first_bound: int) -> int:
         """``start_time`` to look for sessions in progress from (see engine docstring)."""
         if self.start_cursor is None:
             return max(0, first_bound)
-        return max(0, self.start_cursor - overlap)
+        return max(0, self.start_cursor - overlap - self.reach_back)
 
     def needs(self, lsid: str, end_time: int | None, overlap: int, first_bound: int) -> bool:
         """Should this data type still handle a closed session returned by a listing?"""
@@ -107,7 +117,8 @@ class TransferState:
             self._seen_start = max(self._seen_start or 0, start_time)
 
     def complete_window(self, overlap: int, first_bound: int = 0, *, stale_before: int | None = None,
-                        listed: Collection[str] | None = None) -> None:
+                        listed: Collection[str] | None = None, now: int | None = None,
+                        host_now: int | None = None) -> None:
         """The whole window is stored: advance the cursor to the newest end time and forget old done lsids.
 
         ``listed``: the lsids of the window's closed-session listing. Only their end times may become the cursor:
@@ -121,15 +132,30 @@ class TransferState:
 
         ``stale_before``: drop in-progress entries that started before this appliance time (abnormally closed
         sessions never get an end time and would be fetched forever).
+
+        ``now``: the appliance's own clock when the window was listed. Neither cursor passes it: an end or start
+        time after it is a session's claim, not the appliance's time (it stays in ``done``, newer than the cursor, so
+        it is not stored again), and after the appliance clock went back the cursor comes back to it, so sessions
+        ending from now on are listed. ``now`` and ``host_now`` are recorded in ``clock`` for the next run.
         """
         if self._seen_start is not None:
-            self.start_cursor = max(self.start_cursor or 0, self._seen_start)
+            seen = self._seen_start if now is None else min(self._seen_start, now)
+            self.start_cursor = max(self.start_cursor or 0, seen)
             self._seen_start = None
-        ends = [e for k, e in self.done.items() if e is not None and (listed is None or k in listed)]
+        ends = [e for k, e in self.done.items()
+                if e is not None and (listed is None or k in listed) and (now is None or e <= now)]
         if ends:
             self.cursor = max(self.cursor or 0, max(ends))
         elif self.cursor is None and first_bound > 0:
             self.cursor = first_bound + overlap
+        if now is not None:
+            if self.cursor is not None and self.cursor > now:
+                self.cursor = now
+            if self.start_cursor is not None and self.start_cursor > now:
+                self.start_cursor = now
+            if host_now is not None:
+                self.clock = (int(now), int(host_now))
+        self.reach_back = 0
         if self.cursor is not None:
             keep_from = self.cursor - overlap
             self.done = {k: v for k, v in self.done.items() if v is not None and v >= keep_from}
@@ -138,6 +164,27 @@ class TransferState:
             self.partial = {k: v for k, v in self.partial.items() if k in listed}
         if stale_before is not None:
             self.in_progress = {k: v for k, v in self.in_progress.items() if v is None or v >= stale_before}
+
+
+def clock_went_back(clock: tuple[int, int] | None, appliance_now: int | None, host_now: int) -> int:
+    """Seconds the appliance clock went back since ``clock`` was recorded (0 when it did not, or cannot be told).
+
+    Expected appliance time = recorded appliance time + host time elapsed since; a host clock that itself went
+    back (elapsed < 0) only lets us compare the two appliance readings directly."""
+    if clock is None or appliance_now is None:
+        return 0
+    then_appliance, then_host = clock
+    elapsed = host_now - then_host
+    expected = then_appliance + max(0, elapsed)
+    return max(0, int(expected - appliance_now))
+
+
+def _clock(value) -> tuple[int, int] | None:
+    try:
+        a, h = value
+        return int(a), int(h)
+    except (TypeError, ValueError):
+        return None
 
 
 def _int_or_none(value) -> int | None:

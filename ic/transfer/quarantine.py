@@ -1,0 +1,196 @@
+"""Quarantine: sessions set aside because they could not be parsed, checked or stored, so they never wedge a transfer.
+
+Layout under ``paths.data_dir()/quarantine/<site host>/``:
+
+* ``<lsid>.xml`` — the session's raw XML as the appliance sent it (one file per (site host, lsid), whatever the
+  destination; it may be the only copy once the appliance ages the session out);
+* ``<lsid>--<destination>.json`` — one small record per destination that could not take it::
+
+      {"lsid", "site_host", "destination", "data_types": ["session", ...], "field", "reason",
+       "first_seen" (ISO UTC), "last_tried" (ISO UTC), "attempts", "gone": bool}
+
+  ``gone``: the appliance no longer returns the session; it is no longer asked for, the files stay for a person.
+
+File and folder names are made safe for any lsid or host (``:`` of a port, long or odd lsids: cut, plus a hash).
+Each file is written to a temp name and renamed into place, so a killed process never leaves a half record.
+
+Public read side (VERIFY helper, CLI): :func:`list_quarantined`. The engine uses :func:`put`, :func:`release`,
+:func:`pending` and :func:`mark_gone`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ic import paths
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_NAME = 80
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    lsid: str
+    site_host: str
+    destination: str
+    data_type: str  # the first of data_types ("session" when the session data itself is concerned)
+    field: str | None
+    reason: str
+    first_seen: str  # ISO 8601 UTC
+    attempts: int
+    path: Path  # the raw XML file (may be missing when the appliance sent nothing readable)
+    data_types: tuple[str, ...] = field(default=())
+    last_tried: str | None = None
+    gone: bool = False  # the appliance no longer has it: not asked for again
+
+
+def root() -> Path:
+    return paths.data_dir() / "quarantine"
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe, collision-free name part for a host, lsid or destination name."""
+    cleaned = _SAFE.sub("_", text)
+    if cleaned == text and 0 < len(text) <= _MAX_NAME and not text.startswith("."):
+        return text
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{cleaned.lstrip('.')[:_MAX_NAME]}~{digest}"
+
+
+def _site_dir(site_host: str) -> Path:
+    return root() / safe_name(site_host)
+
+
+def xml_path(site_host: str, lsid: str) -> Path:
+    return _site_dir(site_host) / f"{safe_name(lsid)}.xml"
+
+
+def _record_path(site_host: str, lsid: str, destination: str) -> Path:
+    return _site_dir(site_host) / f"{safe_name(lsid)}--{safe_name(destination)}.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".~q-", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("lsid") and data.get("site_host") else None
+
+
+def _entry(data: dict) -> QuarantineEntry:
+    types = tuple(str(t) for t in data.get("data_types") or ()) or ("session",)
+    return QuarantineEntry(
+        lsid=str(data["lsid"]),
+        site_host=str(data["site_host"]),
+        destination=str(data.get("destination") or ""),
+        data_type=types[0],
+        field=data.get("field"),
+        reason=str(data.get("reason") or ""),
+        first_seen=str(data.get("first_seen") or ""),
+        attempts=int(data.get("attempts") or 0),
+        path=xml_path(str(data["site_host"]), str(data["lsid"])),
+        data_types=types,
+        last_tried=data.get("last_tried"),
+        gone=bool(data.get("gone")),
+    )
+
+
+def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tuple[str, ...], reason: str,
+        field: str | None = None, raw: bytes | None = None) -> QuarantineEntry:
+    """Set a session aside for ``destination`` (or count one more failed attempt); keeps the newest raw XML."""
+    rec_path = _record_path(site_host, lsid, destination)
+    old = _read(rec_path) or {}
+    types = list(dict.fromkeys([*(old.get("data_types") or []), *data_types])) if old else list(data_types)
+    now = _now()
+    data = {
+        "lsid": lsid,
+        "site_host": site_host,
+        "destination": destination,
+        "data_types": types,
+        "field": field,
+        "reason": reason,
+        "first_seen": old.get("first_seen") or now,
+        "last_tried": now,
+        "attempts": int(old.get("attempts") or 0) + 1,
+        "gone": False,
+    }
+    if raw:
+        _write_atomic(xml_path(site_host, lsid), raw)
+    _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
+    return _entry(data)
+
+
+def release(site_host: str, lsid: str, destination: str, data_types: list[str] | tuple[str, ...] | None = None) -> None:
+    """The session reached ``destination`` (for ``data_types``; None = all): forget it there. The raw XML goes with
+    the last destination record of the session."""
+    rec_path = _record_path(site_host, lsid, destination)
+    data = _read(rec_path)
+    if data is None:
+        return
+    left = [t for t in data.get("data_types") or [] if data_types is not None and t not in data_types]
+    if left:
+        data["data_types"] = left
+        _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
+        return
+    rec_path.unlink(missing_ok=True)
+    prefix = f"{safe_name(lsid)}--"
+    if not any(p.name.startswith(prefix) for p in _site_dir(site_host).glob("*.json")):
+        xml_path(site_host, lsid).unlink(missing_ok=True)
+
+
+def mark_gone(site_host: str, lsid: str, destination: str) -> None:
+    """The appliance no longer returns the session: stop asking for it (the files stay for a person to look at)."""
+    rec_path = _record_path(site_host, lsid, destination)
+    data = _read(rec_path)
+    if data is not None and not data.get("gone"):
+        data["gone"] = True
+        data["last_tried"] = _now()
+        _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
+
+
+def list_quarantined(site_host: str | None = None) -> list[QuarantineEntry]:
+    """Every quarantined (session, destination), oldest first; ``site_host`` limits it to one site."""
+    base = root()
+    if not base.is_dir():
+        return []
+    folders = [_site_dir(site_host)] if site_host is not None else [p for p in base.iterdir() if p.is_dir()]
+    out: list[QuarantineEntry] = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.glob("*.json"):
+            data = _read(path)
+            if data is not None and (site_host is None or data["site_host"] == site_host):
+                out.append(_entry(data))
+    out.sort(key=lambda e: (e.first_seen, e.site_host, e.lsid, e.destination))
+    return out
+
+
+def pending(site_host: str, destination: str) -> list[QuarantineEntry]:
+    """Entries of one site and destination that the appliance may still have (to try again)."""
+    return [e for e in list_quarantined(site_host) if e.destination == destination and not e.gone]
