@@ -104,6 +104,10 @@ class SchedulePanel(ListEditorPanel):
         every.add_widget(row, label="Run Every")
         self.every_error = ctk.CTkLabel(every, text="", text_color=ERROR_COLOR, anchor="w")
         every.add_widget(self.every_error)
+        from ic.gui.dialogs.first_pull import FirstPullChooser  # VENDOR hook: where new transfers start
+
+        self.first_pull = FirstPullChooser(right, self)
+        self.first_pull.pack(fill="x", padx=10, pady=(4, 0))
         self.fields = dict(self.form.fields)
 
         buttons = ctk.CTkFrame(self, fg_color="transparent")
@@ -205,7 +209,7 @@ class SchedulePanel(ListEditorPanel):
         if not self._can_add():
             self.transfers_error.configure(text="Choose a site and a destination first.")
             return
-        self._add_row(self.fields["site"].get(), self.fields["destination"].get(), None)
+        self._add_row(self.fields["site"].get(), self.fields["destination"].get(), None).is_new = True
         self.transfers_error.configure(text="")
         self._update_buttons()
 
@@ -249,11 +253,15 @@ class SchedulePanel(ListEditorPanel):
             if not sched.transfers:
                 raise ConfigError("Add at least one transfer (choose a site and a destination, then click Add).",
                                   field="transfers")
+            new = [r.config() for r in self.rows if getattr(r, "is_new", False)]
+            self.first_pull.choice()  # a bad date stops the save before anything is written
             saved = self.store().save_schedule(sched)
+            started = self.first_pull.apply(self.store(), new)
         except Exception as exc:  # noqa: BLE001
             self._show_save_error(exc)
             return False
         self._saved(saved.name)
+        self.first_pull.estimate_label.configure(text="\n".join(started))
         return True
 
     def _clear_messages(self) -> None:

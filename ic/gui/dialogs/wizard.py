@@ -28,7 +28,7 @@ STEPS: list[tuple[str, type[Panel], str]] = [
      "(session data only). Choose the type, click Add, fill in the fields and Save."),
     ("Schedule", SchedulePanel,
      "Set a schedule: name it, choose a site and a destination, click Add, pick the data types, choose how often "
-     "it runs, then Save."),
+     "it runs and where the first run starts (Estimate counts what that is), then Save."),
 ]
 
 
