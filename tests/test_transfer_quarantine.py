@@ -34,12 +34,12 @@ def poison(sim, lsid: str, change) -> list:
     return active
 
 
-def lseq_inf(body: bytes) -> bytes:
-    return re.sub(rb"<lseq>\d+</lseq>", b"<lseq>inf</lseq>", body)
+def time_out_of_range(body: bytes) -> bytes:
+    return re.sub(rb'<start_time timestamp="\d+"', b'<start_time timestamp="999999999999999"', body)
 
 
 def too_deep(body: bytes) -> bytes:
-    return body.replace(b"<session_type>", b"<x>" * 300 + b"</x>" * 300 + b"<session_type>", 1)
+    return body.replace(b"<session_type>", b"<x>" * 5000 + b"</x>" * 5000 + b"<session_type>", 1)
 
 
 def bad_char(body: bytes) -> bytes:
@@ -51,7 +51,7 @@ def closed_middle(sim) -> str:
     return closed[len(closed) // 2]
 
 
-@pytest.mark.parametrize("change", [lseq_inf, too_deep, bad_char], ids=["lseq-inf", "nesting-too-deep", "bad-char"])
+@pytest.mark.parametrize("change", [time_out_of_range, too_deep, bad_char], ids=["time-out-of-range", "nesting-too-deep", "bad-char"])
 def test_unreadable_session_is_quarantined_and_the_window_goes_through(store, simulator, tmp_path, caplog, change):
     url = f"sqlite:///{tmp_path / 'out.db'}"
     site = add_site(store, simulator)
@@ -77,6 +77,8 @@ def test_unreadable_session_is_quarantined_and_the_window_goes_through(store, si
     assert {(e.lsid, e.destination) for e in entries} == {(victim, "db"), (victim, "files")}
     sql_entry = next(e for e in entries if e.destination == "db")
     assert sql_entry.data_types == ("session",) and sql_entry.attempts == 1 and sql_entry.reason
+    if change is time_out_of_range:
+        assert sql_entry.field and sql_entry.field in errors[0]  # the parser names the field
     assert sql_entry.path.read_bytes() == simulator.store.session_xml(simulator.session(victim)) or \
         victim.encode() in sql_entry.path.read_bytes()
     assert next(e for e in entries if e.destination == "files").data_types == ("session", "recordings")
@@ -124,7 +126,7 @@ def test_session_the_appliance_forgot_stays_quarantined_but_is_not_asked_again(s
     add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
     add_schedule(store, "G", ("sim", "db", ["session"]))
     victim = closed_middle(simulator)
-    poison(simulator, victim, lseq_inf)
+    poison(simulator, victim, time_out_of_range)
     assert run_schedule(store, "G", raise_internal=True).ok
     simulator.delete_session(victim)
     out = run_schedule(store, "G", raise_internal=True)
