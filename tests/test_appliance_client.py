@@ -408,7 +408,7 @@ def test_error_document_with_http_200_is_an_api_error(simulator, out):
     client = client_for(simulator, product="rs")
     with pytest.raises(ApplianceAPIError, match="Invalid lsid") as info:
         client.fetch_sessions_to_file(out / "s.xml", lsid="0" * 32)
-    assert type(info.value) is ApplianceAPIError
+    assert isinstance(info.value, ApplianceAPIError) and not isinstance(info.value, RecordingUnavailable)
     assert list(out.iterdir()) == []
     assert client.stats["status"] == {200: 2}
 
@@ -661,3 +661,65 @@ def test_error_document_cut_short_is_asked_for_again(simulator, out):
     assert etree.parse(str(path)).getroot().tag.endswith("session_list") and len(etree.parse(str(path)).getroot()) == 0
     assert client.stats["retries"] == 1
     assert simulator.faults.truncated_xml == 0  # the fault really fired
+
+
+def test_invalid_lsid_error_is_an_unknown_session(make_simulator, out):
+    from ic.errors import RecordingUnavailable, UnknownSession
+
+    sim = make_simulator(sessions=10, in_progress=0)
+    client = client_for(sim, product="rs")
+    with pytest.raises(UnknownSession, match="does not know the session"):
+        client.fetch_sessions_to_file(out / "bad.xml", lsid="f" * 32)
+    sim.faults.strict_lsids = True  # a batch naming one unknown session is refused whole
+    with pytest.raises(UnknownSession):
+        client.fetch_sessions_to_file(out / "batch.xml", lsids=[sim.sessions[0].lsid, "f" * 32])
+    gone = next(s for s in sim.sessions if s.has_recording)
+    sim.delete_session(gone.lsid)  # aged out between listing and download
+    with pytest.raises(UnknownSession) as err:
+        client.download_recording("recordings", gone.lsid, out / "rec")
+    assert not isinstance(err.value, RecordingUnavailable)
+    assert list(out.iterdir()) == []
+
+
+def test_listing_is_streamed_through_a_temp_file_that_always_goes_away(make_simulator, tmp_path, monkeypatch):
+    import tempfile as tf
+
+    sim = make_simulator(sessions=300, in_progress=0)
+    tmp_path = tmp_path / "tmp"
+    tmp_path.mkdir()
+    monkeypatch.setattr(tf, "tempdir", str(tmp_path))
+    client = client_for(sim, product="rs")
+    rows = client.iter_sessions_listing(end_time=0)
+    first = next(rows)
+    assert [p.name[:11] for p in tmp_path.iterdir()] == ["ic-listing-"]  # on disk, not in memory
+    rest = list(rows)
+    assert [first.lsid] + [r.lsid for r in rest] == [s.lsid for s in sim.sessions]
+    assert list(tmp_path.iterdir()) == []
+    partial = client.iter_sessions_listing(end_time=0)
+    next(partial)
+    partial.close()  # the caller stops early
+    assert list(tmp_path.iterdir()) == []
+    assert client.list_sessions(end_time=0) == [first] + rest  # list_sessions is the same, as a list
+
+
+def test_streamed_listing_checks_the_whole_answer_before_the_first_row(make_simulator, tmp_path, monkeypatch):
+    import tempfile as tf
+
+    from ic.errors import MalformedResponse
+
+    sim = make_simulator(sessions=60, in_progress=0)
+    tmp_path = tmp_path / "tmp"
+    tmp_path.mkdir()
+    monkeypatch.setattr(tf, "tempdir", str(tmp_path))
+    client = client_for(sim, product="rs")
+    sim.faults.truncated_xml = 1  # cut short once: asked again, nothing yielded twice
+    assert len(list(client.iter_sessions_listing(end_time=0))) == 60
+    assert sim.stats["faults"]["truncated_xml"] == 1
+    sim.faults.truncated_xml = 99
+    rows = client.iter_sessions_listing(end_time=0)
+    with pytest.raises(MalformedResponse):
+        next(rows)
+    sim.faults.reset()
+    sim.faults.error_documents = True  # "No sessions found" is an empty listing
+    assert list(client.iter_sessions_listing(start_time=1, duration=1)) == []
+    assert list(tmp_path.iterdir()) == []

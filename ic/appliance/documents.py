@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from ic.errors import ApplianceAPIError, AuthenticationFailed, MalformedResponse, RecordingUnavailable
+from ic.errors import ApplianceAPIError, AuthenticationFailed, MalformedResponse, RecordingUnavailable, UnknownSession
 
 _NO_DATA_RE = re.compile(r"^\s*no\b.*\bfound for the given search criteria\.?\s*$", re.IGNORECASE | re.DOTALL)
 _UNAVAILABLE_RE = re.compile(
     r"expired|no longer|not found|no \w+( \w+)? found|does not exist|not available|no recording", re.IGNORECASE
 )
+_UNKNOWN_LSID_RE = re.compile(r"^\s*invalid\s+lsids?\b", re.IGNORECASE)
 _UNKNOWN_REPORT_RE = re.compile(r"report|generate_report|not (a )?valid|invalid|unknown|unsupported", re.IGNORECASE)
 
 
@@ -84,6 +85,9 @@ def raise_api_error(err: ErrorDoc, host: str, recording: bool = False) -> None:
         raise AuthenticationFailed(
             f"The appliance at {host} refused the API account ({text}); check the site's client ID and secret."
         )
+    if _UNKNOWN_LSID_RE.match(err.message):  # the session aged out or never existed (details or recording)
+        raise UnknownSession(f"The appliance at {host} does not know the session asked for ({text}); it may have "
+                             "aged out.", err.code)
     if recording and _UNAVAILABLE_RE.search(err.message):
         raise RecordingUnavailable(f"The appliance at {host} says: {text}.", err.code)
     raise ApplianceAPIError(f"The appliance at {host} answered with an error: {text}.", err.code)
@@ -134,3 +138,63 @@ def summaries_from(root: etree._Element) -> list[tuple[str, bool, str | None]]:
                     break
         out.append((lsid, rec, key or None))
     return out
+
+
+def scan_listing(path, host: str, what: str) -> tuple[str, ErrorDoc | None]:
+    """One streaming pass over a listing on disk: (root local name, its <error> if any). Malformed or cut-short XML
+    raises MalformedResponse (the caller asks again). Memory stays flat whatever the size."""
+    root_name, err = "", None
+    try:
+        for event, node in etree.iterparse(str(path), events=("start", "end"), resolve_entities=False,
+                                           no_network=True, load_dtd=False, huge_tree=True, remove_comments=True,
+                                           remove_pis=True):
+            if event == "start":
+                if not root_name:
+                    root_name = local_name(node.tag)
+                continue
+            parent = node.getparent()
+            if parent is None:
+                if root_name == "error":
+                    err = error_in(node)
+                continue
+            if parent.getparent() is None:  # a child of the root: look at it, then drop it
+                if local_name(node.tag) == "error" and err is None:
+                    err = ErrorDoc(" ".join("".join(node.itertext()).split())
+                                   or "the appliance reported an unspecified error", node.get("code"))
+                node.clear(keep_tail=False)
+                while node.getprevious() is not None:
+                    del parent[0]
+    except etree.XMLSyntaxError:
+        raise MalformedResponse(f"The appliance at {host} sent an incomplete or invalid XML answer to {what}.") from None
+    if not root_name:
+        raise MalformedResponse(f"The appliance at {host} sent an empty answer to {what}.")
+    return root_name, err
+
+
+def iter_summaries(path, seen: set[int]):
+    """(lsid, has_recording, external_key) for each <session_summary> of a listing on disk, in order, streamed;
+    an lsid already in ``seen`` (128-bit digests: flat memory for millions of rows) is skipped."""
+    import hashlib
+
+    for _, node in etree.iterparse(str(path), events=("end",), tag="{*}session_summary", resolve_entities=False,
+                                   no_network=True, load_dtd=False, huge_tree=True):
+        lsid = (node.get("lsid") or "").strip()
+        rec = (node.get("has_recording") or "").strip().lower() in ("1", "true", "yes")
+        key = node.get("external_key")
+        if key is None:
+            for child in node:
+                if local_name(child.tag) == "external_key":
+                    key = (child.text or "").strip()
+                    break
+        parent = node.getparent()
+        node.clear(keep_tail=False)
+        if parent is not None:
+            while node.getprevious() is not None:
+                del parent[0]
+        if not lsid:
+            continue
+        digest = int.from_bytes(hashlib.blake2b(lsid.encode("utf-8"), digest_size=16).digest(), "big")
+        if digest in seen:
+            continue
+        seen.add(digest)
+        yield lsid, rec, key or None
