@@ -10,7 +10,7 @@ from ic import __version__
 from ic.errors import ICError
 
 # module name -> registers its subcommands with register(subparsers)
-COMMAND_MODULES = ("site", "destination", "schedule", "run", "simulate", "task", "settings", "verify")
+COMMAND_MODULES = ("site", "destination", "schedule", "run", "simulate", "task", "settings", "verify", "status")
 
 log = logging.getLogger("ic.cli")
 

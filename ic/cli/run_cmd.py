@@ -26,6 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     tick.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     tick.set_defaults(func=_tick)
 
+    sch = sub.add_parser(
+        "scheduler", help="the resident scheduler: stays up, checks every minute, runs due schedules (what the OS "
+                          "task starts at start-up and logon)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="It stops on Ctrl+C, SIGTERM, `scheduler --stop`, `task stop` or the window's Stop.\n"
+               "Only one runs per machine; a second one exits at once (exit code 4).",
+    )
+    sch.add_argument("--stop", action="store_true", help="ask the scheduler running on this machine to stop, and exit")
+    sch.add_argument("--progress", action="store_true", help="print progress lines of the runs")
+    sch.set_defaults(func=_scheduler)
+
     exp = sub.add_parser(
         "export", help="one-off export of a time window or one session (no schedule state changes)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -78,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tick(args: argparse.Namespace) -> int:
-    from ic.services.runs import BUSY, INTERNAL, OK, tick
+    from ic.services.runs import BUSY, INTERNAL, OK, SERVED, tick
 
     store = store_from(args)
     _logging(store, "service")
@@ -93,8 +104,29 @@ def _tick(args: argparse.Namespace) -> int:
         print(outcome.message())
         if outcome.status == INTERNAL:
             code = EXIT_INTERNAL
-        elif outcome.status not in (OK, BUSY) and code == EXIT_OK:
+        elif outcome.status not in (OK, BUSY, SERVED) and code == EXIT_OK:
             code = EXIT_FAILED
+    return code
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    from ic.scheduling import heartbeat
+    from ic.scheduling.resident import ResidentScheduler
+
+    store = store_from(args)
+    if args.stop:
+        if heartbeat.request_stop(store):
+            print("Stop requested: the scheduler on this machine ends at its next check (within seconds).")
+        else:
+            print("No scheduler has run on this machine with this settings database.")
+        return EXIT_OK
+    _logging(store, "service")
+    progress = TerminalProgress(enabled=args.progress) if args.progress else None
+    if progress is not None:
+        progress.tty = False  # several runs at once: plain lines, not one redrawn bar
+    code = ResidentScheduler(store, listener=progress).run()
+    if code == EXIT_BUSY:
+        print("The scheduler is already running on this machine.", file=sys.stderr)
     return code
 
 

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--every", required=True, help="Run Every: 15m, 2h, 1d ... (1 minute to 7 days)")
     add.add_argument("--at", metavar="HH:MM", help="time of day, only when --every is whole days (local time)")
     add.add_argument("--disabled", action="store_true", help="save it but do not run it from tick")
+    add.add_argument("--run-now", action="store_true",
+                     help="also run it once now (the slots stay as they are: a time of day still waits for its slot)")
     add.add_argument("--start", metavar="WHEN", help=START_HELP)
     add.set_defaults(func=_add)
 
@@ -88,7 +90,41 @@ def _add(args: argparse.Namespace) -> int:
     when = f" at {saved.at_time}" if saved.at_time else ""
     print(f"Schedule {saved.name} saved: {len(saved.transfers)} transfer(s) every {format_period(saved.every_seconds)}{when}.")
     _start(store, saved.transfers, start)
-    return 0
+    return _first_slot(args, store, saved)
+
+
+def _first_slot(args: argparse.Namespace, store, saved) -> int:
+    """Say when the schedule runs first; run it once now if asked (Run Now never moves its slots)."""
+    from datetime import datetime, timezone
+
+    from ic.scheduling.due import next_run
+    from ic.services.history import when_words
+
+    now = datetime.now(timezone.utc)
+    first = next_run(saved, now)
+    if first is None:
+        print("It is disabled: it runs when you enable it.")
+    elif first <= now:
+        print("Its first run starts at the scheduler's next check (within a minute).")
+    else:
+        print(f"Its first run: {when_words(first, now)}."
+              + ("" if args.run_now else f" To copy once now as well: `run {saved.name}` (or --run-now)."))
+    if not args.run_now:
+        return 0
+    from ic.cli.run_cmd import EXIT_BUSY, EXIT_FAILED, EXIT_OK, TerminalProgress
+    from ic.errors import ScheduleBusy
+    from ic.services.runs import OK, run_schedule
+
+    progress = TerminalProgress()
+    try:
+        outcome = run_schedule(store, saved.name, progress)
+    except ScheduleBusy as exc:
+        print(f"{exc} Skipped.")
+        return EXIT_BUSY
+    finally:
+        progress.close()
+    print(outcome.message())
+    return EXIT_OK if outcome.status == OK else EXIT_FAILED
 
 
 def _add_transfer(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ Times in and out: aware datetimes or naive ones meaning UTC (what the settings s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 UTC = timezone.utc
@@ -57,6 +58,7 @@ def _offset(instant: datetime, tz: tzinfo | None) -> timedelta:
     return _local_naive(instant, tz) - instant.replace(tzinfo=None)
 
 
+@lru_cache(maxsize=4096)  # pure for a given zone: a resident scheduler asks for the same few days every minute
 def local_slot(day: date, at: time, tz: tzinfo | None = None) -> datetime:
     """The instant (aware UTC) of wall-clock ``at`` on local ``day``: the first occurrence when it happens twice,
     the end of the gap (the first valid instant) when it does not exist."""
@@ -115,6 +117,11 @@ def slot_after(every_seconds: int, at_time: str | None, when: datetime, tz: tzin
     raise AssertionError("no slot found")  # pragma: no cover
 
 
+@lru_cache(maxsize=1024)
+def _next_slot(every_seconds: int, at_time: str | None, after: datetime, tz: tzinfo | None) -> datetime:
+    return slot_after(every_seconds, at_time, after, tz)
+
+
 def count_slots(every_seconds: int, at_time: str | None, after: datetime, until: datetime,
                 tz: tzinfo | None = None) -> int:
     """Slots in (after, until], at most MAX_COUNT."""
@@ -149,6 +156,10 @@ def due(every_seconds: int, at_time: str | None, last_slot: datetime | None, now
     if not enabled:
         return None
     now = _utc(now)
+    if last_slot is not None:
+        floor = _utc(last_slot)
+        if now + FUTURE_TOLERANCE >= floor and now < _next_slot(every_seconds, at_time, floor, tz):
+            return None  # the common case, every minute: the next slot is still ahead
     latest = slot_at_or_before(every_seconds, at_time, now, tz)
     if last_slot is None:  # never ran and nothing to wait for: run now, serving the newest slot
         return Due(latest, 1, "slot")

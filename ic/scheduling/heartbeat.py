@@ -28,15 +28,15 @@ class SchedulerStatus:
     host_id: str | None = None
     stop_requested: bool = False
 
-    def describe(self, now: datetime | None = None) -> str:
+    def describe(self, now: datetime | None = None, tz=None) -> str:
         from ic.services.history import when_words
 
         if self.running:
-            since = f" since {when_words(self.since, now)}" if self.since else ""
-            last = f", last check {when_words(self.last_check, now)}" if self.last_check else ""
+            since = f" since {when_words(self.since, now, tz)}" if self.since else ""
+            last = f", last check {when_words(self.last_check, now, tz)}" if self.last_check else ""
             return f"running on {self.host} (process {self.pid}){since}{last}"
         if self.last_check:
-            return f"not running (last seen on {self.host} {when_words(self.last_check, now)})"
+            return f"not running (last seen on {self.host} {when_words(self.last_check, now, tz)})"
         return "not running"
 
 
@@ -53,20 +53,32 @@ def _now() -> datetime:
 
 
 def beat(store, hid: str, *, now: datetime | None = None, started: datetime | None = None, pid: int | None = None,
-         state: str = "running") -> bool:
-    """Write the heartbeat; returns True when a stop was requested for this host (one round trip for both)."""
+         state: str = "running", program_run: bool = False) -> bool:
+    """Write the heartbeat (and with ``program_run`` the Last Program Run setting) in one transaction; returns True
+    when a stop was requested for this host."""
     t = s.scheduler_hosts
     now = _naive(now) if now else _now()
     values = {"host": (host_name(hid) or socket.gethostname())[:200], "last_check": now, "state": state}
     if started is not None:
         values.update(started=_naive(started), pid=pid or os.getpid(), stop_requested=False)
     with store.engine.begin() as conn:
+        if program_run:
+            _set_program_run(conn, now)
         row = conn.execute(select(t.c.stop_requested).where(t.c.host_id == hid)).first()
         if row is None:
             conn.execute(insert(t).values(host_id=hid, **{"stop_requested": False, **values}))
             return False
         conn.execute(update(t).where(t.c.host_id == hid).values(**values))
         return bool(row[0]) and started is None
+
+
+def _set_program_run(conn, now: datetime) -> None:
+    """The guide's Last Program Run (app setting last_program_run, ISO UTC + "Z"), as `tick` writes it."""
+    a = s.app_settings
+    value = now.replace(microsecond=0).isoformat() + "Z"
+    if conn.execute(update(a).where(a.c.key == "last_program_run").values(value=value)).rowcount != 1:
+        if conn.execute(select(a.c.key).where(a.c.key == "last_program_run")).first() is None:
+            conn.execute(insert(a).values(key="last_program_run", value=value))
 
 
 def stop_requested(store, hid: str) -> bool:
@@ -111,4 +123,4 @@ def status(store, hid: str | None = None, now: datetime | None = None) -> Schedu
     if mine is not None and mine.running:
         return mine
     other = next((r for r in rows if r.running), None)
-    return other or mine or SchedulerStatus(False)
+    return other or mine or (rows[0] if rows else SchedulerStatus(False))
