@@ -152,6 +152,8 @@ class VerifyReport:
 
     def details(self, limit: int = 50) -> list[str]:
         """One line per session that is not present (problems first), at most ``limit``."""
+        if limit <= 0:
+            return []
         order = {MISSING: 0, PARTIAL: 1, QUARANTINED: 2, UNAVAILABLE: 3, EXTRA: 4}
         rows = sorted((f for f in self.findings if f.status != PRESENT), key=lambda f: (order.get(f.status, 9), f.lsid))
         lines = []

@@ -1,0 +1,239 @@
+"""Verify: is every session the appliance holds in the archive? For a schedule (each of its transfers) or for one
+site and destination; Repair fetches what is missing (one-off exports, the schedules are not disturbed); Save CSV.
+
+Opened from the main window (Verify, for the selected schedule) and from Plugin Configuration (Verify, for the
+selected destination): ``app.open(VerifyPanel, schedule="Nightly")`` / ``app.open(VerifyPanel, destination="Files")``.
+The check runs in a worker thread; Cancel stops it between steps.
+"""
+from __future__ import annotations
+
+import logging
+from tkinter import filedialog
+
+import customtkinter as ctk
+
+from ic.gui.dialogs.base import Panel, user_message
+from ic.gui.widgets import ListView
+from ic.gui.worker import Worker
+
+log = logging.getLogger("ic.gui.verify")
+
+BY_SCHEDULE = "A schedule's transfers"
+BY_PAIR = "A site and a destination"
+ORDER = {"missing": 0, "partial": 1, "quarantined": 2, "unavailable": 3, "extra": 4, "present": 5}
+
+
+class VerifyPanel(Panel):
+    title = "Verify the Archive"
+    size = "980x640"
+    min_size = (760, 520)
+
+    def __init__(self, master, ctx, schedule: str | None = None, destination: str | None = None,
+                 site: str | None = None) -> None:
+        super().__init__(master, ctx)
+        self.worker: Worker | None = None
+        self.reports: list = []
+        self.error: str | None = None
+        top = ctk.CTkFrame(self, fg_color="transparent")
+        top.pack(fill="x", padx=10, pady=(10, 4))
+        self.mode = ctk.StringVar(value=BY_SCHEDULE)
+        self.mode_menu = ctk.CTkSegmentedButton(top, values=[BY_SCHEDULE, BY_PAIR], variable=self.mode,
+                                                command=lambda _v: self._update_buttons())
+        self.mode_menu.grid(row=0, column=0, columnspan=4, sticky="w", pady=(0, 6))
+        ctk.CTkLabel(top, text="Schedule").grid(row=1, column=0, sticky="w", padx=(0, 6))
+        self.schedule_var = ctk.StringVar(value="")
+        self.schedule_menu = ctk.CTkOptionMenu(top, variable=self.schedule_var, values=[""], width=220)
+        self.schedule_menu.grid(row=1, column=1, sticky="w")
+        ctk.CTkLabel(top, text="Site").grid(row=2, column=0, sticky="w", padx=(0, 6), pady=(4, 0))
+        self.site_var = ctk.StringVar(value="")
+        self.site_menu = ctk.CTkOptionMenu(top, variable=self.site_var, values=[""], width=220)
+        self.site_menu.grid(row=2, column=1, sticky="w", pady=(4, 0))
+        ctk.CTkLabel(top, text="Destination").grid(row=2, column=2, sticky="w", padx=(16, 6), pady=(4, 0))
+        self.destination_var = ctk.StringVar(value="")
+        self.destination_menu = ctk.CTkOptionMenu(top, variable=self.destination_var, values=[""], width=220)
+        self.destination_menu.grid(row=2, column=3, sticky="w", pady=(4, 0))
+        ctk.CTkLabel(top, text="Only sessions started from / before (YYYY-MM-DD, optional)").grid(
+            row=3, column=0, columnspan=2, sticky="w", pady=(6, 0))
+        self.start_entry = ctk.CTkEntry(top, width=120, placeholder_text="everything")
+        self.start_entry.grid(row=3, column=2, sticky="w", padx=(16, 6), pady=(6, 0))
+        self.end_entry = ctk.CTkEntry(top, width=120, placeholder_text="until now")
+        self.end_entry.grid(row=3, column=3, sticky="w", pady=(6, 0))
+
+        bar = ctk.CTkFrame(self, fg_color="transparent")
+        bar.pack(fill="x", padx=10, pady=4)
+        self.verify_button = ctk.CTkButton(bar, text="Verify", width=110, command=lambda: self.start(False))
+        self.verify_button.pack(side="left")
+        self.repair_button = ctk.CTkButton(bar, text="Verify and Repair", width=150,
+                                           command=lambda: self.start(True))
+        self.repair_button.pack(side="left", padx=8)
+        self.cancel_button = ctk.CTkButton(bar, text="Cancel", width=90, command=self.cancel, state="disabled")
+        self.cancel_button.pack(side="left")
+        self.csv_button = ctk.CTkButton(bar, text="Save CSV…", width=110, command=self.save_csv, state="disabled")
+        self.csv_button.pack(side="right")
+
+        self.summary = ctk.CTkTextbox(self, height=110, wrap="word")
+        self.summary.pack(fill="x", padx=10, pady=(4, 4))
+        self.summary.configure(state="disabled")
+        self.results = ListView(self, [("key", "Session ID (LSID)", 300), ("status", "Status", 100),
+                                       ("where", "Site -> Destination", 200), ("appliance", "Appliance", 90),
+                                       ("lacking", "Lacking", 220), ("note", "Note", 240)], height=10)
+        self.results.pack(fill="both", expand=True, padx=10, pady=(0, 4))
+        self.reload(schedule=schedule, destination=destination, site=site)
+
+    # --- choices -------------------------------------------------------------------------------
+    def reload(self, schedule: str | None = None, destination: str | None = None, site: str | None = None) -> None:
+        store = self.ctx.store
+        schedules = [s.name for s in store.list_schedules()] if store is not None else []
+        sites = [s.name for s in store.list_sites()] if store is not None else []
+        dests = [d.name for d in store.list_destinations()] if store is not None else []
+        self.schedule_menu.configure(values=schedules or [""])
+        self.site_menu.configure(values=sites or [""])
+        self.destination_menu.configure(values=dests or [""])
+        if schedule in schedules:
+            self.schedule_var.set(schedule)
+            self.mode.set(BY_SCHEDULE)
+        elif self.schedule_var.get() not in schedules:
+            self.schedule_var.set(schedules[0] if schedules else "")
+        if destination in dests:
+            self.destination_var.set(destination)
+            self.mode.set(BY_PAIR)
+            if site is None and store is not None:
+                site = self._site_for(store, destination) or site
+        elif self.destination_var.get() not in dests:
+            self.destination_var.set(dests[0] if dests else "")
+        if site in sites:
+            self.site_var.set(site)
+        elif self.site_var.get() not in sites:
+            self.site_var.set(sites[0] if sites else "")
+        if not schedules and sites:
+            self.mode.set(BY_PAIR)
+        self._update_buttons()
+
+    @staticmethod
+    def _site_for(store, destination: str) -> str | None:
+        """The site a schedule copies into this destination (the likely one to verify it against)."""
+        for sched in store.list_schedules():
+            for t in sched.transfers:
+                if t.destination == destination:
+                    return t.site
+        return None
+
+    def reopen(self, schedule: str | None = None, destination: str | None = None, site: str | None = None) -> None:
+        if not self.running:
+            self.reload(schedule=schedule, destination=destination, site=site)
+
+    def on_changed(self, what: str) -> None:
+        if what in ("sites", "destinations", "schedules", "store") and not self.running:
+            self.reload()
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.running
+
+    def _update_buttons(self) -> None:
+        by_schedule = self.mode.get() == BY_SCHEDULE
+        ready = bool(self.schedule_var.get()) if by_schedule else bool(self.site_var.get() and self.destination_var.get())
+        state = "normal" if ready and not self.running else "disabled"
+        self.verify_button.configure(state=state)
+        self.repair_button.configure(state=state)
+        self.cancel_button.configure(state="normal" if self.running else "disabled")
+        self.csv_button.configure(state="normal" if self.reports and not self.running else "disabled")
+        self.schedule_menu.configure(state="normal" if by_schedule else "disabled")
+        for menu in (self.site_menu, self.destination_menu):
+            menu.configure(state="disabled" if by_schedule else "normal")
+
+    def default_action(self) -> None:
+        if not self.running:
+            self.start(False)
+
+    # --- running -------------------------------------------------------------------------------
+    def start(self, repair: bool) -> None:
+        from ic.cli.verify_cmd import _parse_when
+
+        if self.running:
+            return
+        store = self.store()
+        try:
+            start = _parse_when(self.start_entry.get(), "Start") if self.start_entry.get().strip() else None
+            end = _parse_when(self.end_entry.get(), "End", end=True) if self.end_entry.get().strip() else None
+        except Exception as exc:  # noqa: BLE001 - one sentence on screen
+            self.message.show(user_message(exc), "error")
+            return
+        by_schedule = self.mode.get() == BY_SCHEDULE
+        schedule, site, destination = self.schedule_var.get(), self.site_var.get(), self.destination_var.get()
+        what = f"schedule {schedule}" if by_schedule else f"{site} -> {destination}"
+
+        def work(emit, cancel):
+            from ic.services import verify as V
+
+            say = lambda text: emit(text)  # noqa: E731
+            if by_schedule:
+                return V.verify_schedule(store, schedule, do_repair=repair, start=start, end=end, progress=say,
+                                         cancel=cancel)
+            return [V.verify_and_repair(store, site, destination, start=start, end=end, do_repair=repair,
+                                        progress=say, cancel=cancel)]
+
+        self.reports = []
+        self.error = None
+        self.results.set_rows([])
+        self._set_summary("")
+        self.message.show(f"Verifying {what}…")
+        self.worker = Worker(self, work, on_done=self._done, on_error=self._failed,
+                             on_event=lambda text: self.message.show(str(text)[:200]))
+        self.workers = [w for w in self.workers if w.running] + [self.worker]
+        self.worker.start()
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.message.show("Cancelling…")
+
+    def _done(self, reports) -> None:
+        from ic.services import verify as V
+
+        self.reports = list(reports)
+        complete = all(r.complete for r in self.reports)
+        self._set_summary(V.summary_text(self.reports, details=0))
+        rows = []
+        for r in self.reports:
+            for f in sorted(r.findings, key=lambda f: (ORDER.get(f.status, 9), f.lsid)):
+                key = f"{f.lsid}" if len(self.reports) == 1 else f"{f.lsid} ({r.destination})"
+                rows.append((key, f.status, r.label, f.appliance, ", ".join(f.lacking), f.note))
+            if r.backup_missing:
+                rows.append((f"backup ({r.destination})", "missing", r.label, "", "backup",
+                             "no backup of the site is stored"))
+        self.results.set_rows(rows, keep_selection=False)
+        self.message.show("The archive is complete." if complete else
+                          "The archive is NOT complete: see the sessions listed first.", "ok" if complete else "error")
+        self._update_buttons()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.error = user_message(exc)
+        self.message.show(self.error, "error")
+        self._update_buttons()
+
+    def _set_summary(self, text: str) -> None:
+        self.summary.configure(state="normal")
+        self.summary.delete("1.0", "end")
+        self.summary.insert("end", text)
+        self.summary.configure(state="disabled")
+
+    def summary_text(self) -> str:
+        return self.summary.get("1.0", "end").strip()
+
+    def save_csv(self, path: str | None = None) -> None:
+        from ic.services import verify as V
+
+        if not self.reports:
+            return
+        path = path or filedialog.asksaveasfilename(parent=self, defaultextension=".csv",
+                                                    filetypes=[("CSV", "*.csv")], initialfile="verify.csv")
+        if not path:
+            return
+        try:
+            V.write_csv(self.reports, path)
+        except OSError as exc:
+            self.message.show(f"The CSV file {path} could not be written ({exc.strerror or exc}).", "error")
+            return
+        self.message.show(f"Findings written to {path}.", "ok")
