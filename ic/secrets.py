@@ -8,6 +8,13 @@ bytes in it are wrapped with DPAPI (CurrentUser scope), so even a copy readable 
 backup, another machine) cannot be unwrapped by any other account. The scheduled task runs as the same user who
 registered it with that user's password or interactive token, so it can unwrap the key (an S4U task could not:
 DPAPI needs the user's credentials).
+
+Run as a service account (``task register --run-as DOMAIN\\svc-ic``): the same AES key is copied to a machine key
+file, %ProgramData%\\BeyondTrust\\IntegrationClient\\secret.key, wrapped with DPAPI in machine scope
+(CRYPTPROTECT_LOCAL_MACHINE: any account of this machine could unwrap the blob, so the file's access list is what
+protects it) and given a protected access list: that account (read), SYSTEM and Administrators (full) and nobody
+else. Once it exists every process on Windows uses it (IC_KEY_FILE still wins), so the window must run elevated.
+Stored secrets stay valid: the key itself does not change.
 """
 from __future__ import annotations
 
@@ -28,6 +35,10 @@ _DPAPI_MAGIC = b"DPAPI1"
 
 
 CRYPTPROTECT_UI_FORBIDDEN = 0x1  # never show a prompt (the scheduled task has no desktop to show it on)
+CRYPTPROTECT_LOCAL_MACHINE = 0x4  # machine scope: the key file's ACL decides who reads it
+_DPAPI_MACHINE_MAGIC = b"DPAPIM"
+SID_SYSTEM = "S-1-5-18"
+SID_ADMINISTRATORS = "S-1-5-32-544"
 
 
 class DATA_BLOB(ctypes.Structure):
@@ -63,15 +74,16 @@ def _windows_dpapi() -> tuple:  # pragma: no cover - Windows only
     return _declare_dpapi(crypt32, kernel32), ctypes.get_last_error  # type: ignore[attr-defined]
 
 
-def _dpapi(data: bytes, protect: bool, api: tuple | None = None) -> bytes:
-    """CryptProtectData / CryptUnprotectData (CurrentUser scope). ``api`` = ((protect, unprotect, local_free),
-    get_last_error) replaces the Windows DLLs in tests."""
+def _dpapi(data: bytes, protect: bool, api: tuple | None = None, flags: int = 0) -> bytes:
+    """CryptProtectData / CryptUnprotectData (CurrentUser scope; ``flags`` may add CRYPTPROTECT_LOCAL_MACHINE).
+    ``api`` = ((protect, unprotect, local_free), get_last_error) replaces the Windows DLLs in tests."""
     (fn_protect, fn_unprotect, local_free), last_error = api or _windows_dpapi()
     buf = ctypes.create_string_buffer(data, len(data))  # stays referenced until the call returns
     blob_in = DATA_BLOB(len(data), ctypes.cast(buf, ctypes.POINTER(ctypes.c_char)))
     blob_out = DATA_BLOB()
     fn = fn_protect if protect else fn_unprotect
-    ok = fn(ctypes.byref(blob_in), None, None, None, None, CRYPTPROTECT_UI_FORBIDDEN, ctypes.byref(blob_out))
+    ok = fn(ctypes.byref(blob_in), None, None, None, None, CRYPTPROTECT_UI_FORBIDDEN | flags,
+            ctypes.byref(blob_out))
     if not ok:
         code = last_error()
         if protect:
@@ -86,19 +98,67 @@ def _dpapi(data: bytes, protect: bool, api: tuple | None = None) -> bytes:
         local_free(ctypes.cast(blob_out.pbData, ctypes.c_void_p))
 
 
+def machine_key_path() -> Path | None:
+    """Windows: the machine key file shared with the scheduler task's service account (None elsewhere)."""
+    if sys.platform != "win32":
+        return None
+    base = os.environ.get("ProgramData") or os.environ.get("PROGRAMDATA") or r"C:\ProgramData"
+    return Path(base) / "BeyondTrust" / "IntegrationClient" / "secret.key"
+
+
+def default_key_path() -> Path:
+    """IC_KEY_FILE, else the machine key file once it exists (run-as setup), else the per-user key file."""
+    if os.environ.get("IC_KEY_FILE"):
+        return paths.key_file()
+    machine = machine_key_path()
+    if machine is not None and machine.exists():
+        return machine
+    return paths.key_file()
+
+
+_warned_modes: set[str] = set()
+
+
+def _warn_if_readable_by_others(path: Path) -> None:
+    """POSIX: a key file that group or others can read gets one warning per process (mode bits mean nothing on
+    Windows, where the ACL decides)."""
+    if os.name != "posix" or str(path) in _warned_modes:
+        return
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o077:
+        _warned_modes.add(str(path))
+        import logging
+
+        logging.getLogger("ic.secrets").warning(
+            "The key file %s can be read by other users (mode %04o); run chmod 600 %s so only you can read it.",
+            path, mode, path)
+
+
 class SecretBox:
-    """Encrypts and decrypts short strings with the per-user key file."""
+    """Encrypts and decrypts short strings with the per-user (or, for a run-as task, machine) key file."""
 
     def __init__(self, key_path: Path | None = None) -> None:
-        self.key_path = key_path or paths.key_file()
+        self.key_path = key_path or default_key_path()
         self._key: bytes | None = None
 
     def _load_or_create_key(self, create: bool) -> bytes:
         if self._key is not None:
             return self._key
+        if self.key_path.is_dir():
+            raise SecretUnavailable(f"The key file {self.key_path} is a folder; point IC_KEY_FILE at a file "
+                                    "(it is created when missing).")
         if self.key_path.exists():
-            raw = self.key_path.read_bytes()
-            if raw.startswith(_DPAPI_MAGIC):
+            try:
+                raw = self.key_path.read_bytes()
+            except PermissionError:
+                raise SecretUnavailable(
+                    f"This account may not read the key file {self.key_path}; start the Integration Client with "
+                    "Run as administrator, or as the account the scheduler task runs as.") from None
+            _warn_if_readable_by_others(self.key_path)
+            if raw.startswith(_DPAPI_MAGIC) or raw.startswith(_DPAPI_MACHINE_MAGIC):
                 raw = _dpapi(raw[len(_DPAPI_MAGIC):], protect=False)
             if len(raw) != 32:
                 raise SecretUnavailable(
@@ -167,3 +227,77 @@ class SecretBox:
             raise SecretUnavailable(
                 f"Re-enter {what}: it was saved with a key that this machine or user account does not have."
             ) from None
+
+
+# --- run as a service account (Windows) -------------------------------------------------------------------------------
+def share_key_with(account: str, *, target: Path | None = None, acl=None, dpapi_api: tuple | None = None,
+                   source: SecretBox | None = None) -> Path:
+    """Copy the current key to the machine key file (DPAPI machine scope) readable only by ``account``, SYSTEM and
+    Administrators. ``acl(path, account)`` sets the access list (default: pywin32, else icacls); tests pass
+    stand-ins for it and for DPAPI. Returns the key file's path."""
+    target = target or machine_key_path()
+    if target is None:
+        raise SecretUnavailable("Sharing the key with a service account is a Windows feature.")
+    box = source or SecretBox()
+    key = box._load_or_create_key(create=True)  # the same key: secrets stored so far stay readable
+    wrapped = _DPAPI_MACHINE_MAGIC + _dpapi(key, protect=True, api=dpapi_api, flags=CRYPTPROTECT_LOCAL_MACHINE)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.close(fd)
+        (acl or restrict_to_account)(tmp, account)  # locked down before the key bytes are written
+        with open(tmp, "r+b") as fh:
+            fh.write(wrapped)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)  # NTFS keeps the file's own (protected) ACL on rename
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+def restrict_to_account(path: Path, account: str, *, win32=None, runner=None) -> None:
+    """Protected DACL on ``path``: ``account`` read, SYSTEM and Administrators full control, nothing inherited.
+    pywin32 (win32security) when installed, else icacls. ``win32`` = (win32security, ntsecuritycon) stand-ins."""
+    from ic.errors import ConfigError
+
+    if win32 is None and runner is None:
+        try:
+            import ntsecuritycon  # type: ignore[import-not-found]
+            import win32security  # type: ignore[import-not-found]
+
+            win32 = (win32security, ntsecuritycon)
+        except ImportError:
+            win32 = None
+    if win32 is not None:
+        ws, con = win32
+        try:
+            account_sid = ws.LookupAccountName(None, account)[0]
+        except Exception:  # noqa: BLE001 - pywintypes.error: unknown account
+            raise ConfigError(f"Windows does not know the account {account}; type it as DOMAIN\\name.",
+                              field="run_as") from None
+        dacl = ws.ACL()
+        dacl.AddAccessAllowedAce(ws.ACL_REVISION, con.FILE_GENERIC_READ, account_sid)
+        for sid in (SID_SYSTEM, SID_ADMINISTRATORS):
+            dacl.AddAccessAllowedAce(ws.ACL_REVISION, con.FILE_ALL_ACCESS, ws.ConvertStringSidToSid(sid))
+        ws.SetNamedSecurityInfo(str(path), ws.SE_FILE_OBJECT,
+                                ws.DACL_SECURITY_INFORMATION | ws.PROTECTED_DACL_SECURITY_INFORMATION,
+                                None, None, dacl, None)
+        return
+    import subprocess
+
+    argv = icacls_argv(path, account)
+    run = runner or (lambda a: subprocess.run(a, capture_output=True, text=True))
+    result = run(argv)
+    if result.returncode != 0:
+        reason = ((result.stderr or result.stdout or "").strip().splitlines() or ["icacls failed"])[0]
+        raise ConfigError(f"Windows could not limit the key file {path} to {account}: {reason.rstrip('.')}.",
+                          field="run_as")
+
+
+def icacls_argv(path: Path, account: str) -> list[str]:
+    """icacls: drop inherited entries, then grant exactly the three (``/grant:r`` replaces, never adds)."""
+    return ["icacls", str(path), "/inheritance:r", "/grant:r", f"{account}:(R)", f"*{SID_SYSTEM}:(F)",
+            f"*{SID_ADMINISTRATORS}:(F)"]

@@ -15,6 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     reg.add_argument("--whether-logged-on", action="store_true",
                      help="Windows: run whether the user is logged on or not (asks for the account's password once; "
                           "it is handed to Task Scheduler and never stored)")
+    reg.add_argument("--run-as", metavar="ACCOUNT",
+                     help="Windows: run the task as this account, e.g. DOMAIN\\svc-ic (the account with rights on "
+                          "the destination share); its password is asked once (or read from a pipe) and never "
+                          "stored, and the secrets key becomes readable by that account, SYSTEM and Administrators "
+                          "only")
     reg.set_defaults(func=_register)
     for name, helptext, func in (
         ("unregister", "remove the task", _unregister),
@@ -38,8 +43,22 @@ def _settings_url(args: argparse.Namespace) -> str:
     return settings_url(getattr(args, "settings", None))
 
 
+def _read_run_as_password(user: str) -> str | None:
+    """A console prompt, or one line from a pipe (`echo ... |` is the admin's choice); never an argument."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return getpass.getpass(f"Windows password of {user} (handed to Task Scheduler, not stored): ")
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    return line.rstrip("\r\n") or None
+
+
 def _register(args: argparse.Namespace) -> int:
     from ic.scheduling import task
+
+    if getattr(args, "run_as", None):
+        from ic.services.run_as import register_run_as
+
+        print(register_run_as(args.run_as, _read_run_as_password, settings_url=_settings_url(args)))
+        return 0
 
     callback = _ask_password if args.whether_logged_on and sys.platform == "win32" else None
     print(task.register(callback, settings_url=_settings_url(args)))

@@ -106,7 +106,7 @@ def task_default_settings_url() -> str:
         return paths.default_settings_url()
 
 
-def settings_arguments(settings_url: str | None) -> list[str]:
+def settings_arguments(settings_url: str | None, *, force: bool = False) -> list[str]:
     """``["--settings", URL]`` when the task must use another settings database than it would find by itself.
 
     A URL holding a password is refused: it would be readable in the task definition / crontab and in process
@@ -114,8 +114,8 @@ def settings_arguments(settings_url: str | None) -> list[str]:
     the task reads), or use Windows authentication (SQL Server ``Trusted_Connection=yes``) or a PostgreSQL password
     file (pgpass) for the account the task runs as.
     """
-    if not settings_url or settings_url == task_default_settings_url():
-        return []
+    if not settings_url or (not force and settings_url == task_default_settings_url()):
+        return []  # force: a task running as another account finds another bootstrap file / default
     try:
         url = make_url(settings_url)
     except Exception:  # noqa: BLE001

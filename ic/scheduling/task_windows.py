@@ -132,10 +132,11 @@ def xml_bytes(xml_text: str) -> bytes:
 
 class WindowsTask:
     def __init__(self, runner: CommandRunner | None = None, settings_url: str | None = None,
-                 user: str | None = None) -> None:
+                 user: str | None = None, *, force_settings: bool = False) -> None:
         self.runner = runner or run_command
         self.settings_url = settings_url
         self.user = user or current_user()
+        self.force_settings = force_settings  # run as another account (ic.services.run_as): always --settings URL
 
     # --- helpers -------------------------------------------------------------------------------------------------
     def _run(self, args: list[str], what: str, ok_codes: tuple[int, ...] = (0,), *, argv: list[str] | None = None,
@@ -153,7 +154,8 @@ class WindowsTask:
 
     def definition(self, logon_type: str = "InteractiveToken") -> str:
         command, lead, workdir = program_command()
-        arguments = subprocess.list2cmdline([*lead, *settings_arguments(self.settings_url), "tick"])
+        settings = settings_arguments(self.settings_url, force=self.force_settings)
+        arguments = subprocess.list2cmdline([*lead, *settings, "tick"])
         return build_task_xml(command, arguments, workdir, self.user, logon_type=logon_type)
 
     # --- operations ------------------------------------------------------------------------------------------------
