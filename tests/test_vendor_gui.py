@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import sys
+
 import pytest
 
 from ic.gui.testing import pump, running_app
@@ -54,3 +56,45 @@ def test_schedule_dialog_asks_where_new_transfers_start(app, store, simulator):
     since = int(datetime.combine(day, datetime.min.time()).timestamp())
     assert state["cursor"] - 120 == since and state["start_cursor"] - 120 == since
     assert f"since {day.isoformat()} 00:00" in p.first_pull.estimate_label.cget("text")
+
+
+def test_application_settings_run_as_via_mock_windows_stand_in(app, store, monkeypatch):
+    """The "Run as…" hook: the account and password typed once go to ic.services.run_as (stand-in for the Windows
+    registration here); the default per-user settings database is refused in one sentence."""
+    from ic.gui.dialogs.app_settings import AppSettingsPanel
+    from ic.services import run_as
+
+    p = app.open(AppSettingsPanel).panel
+    pump(app)
+    p.run_as_button.invoke()
+    pump(app)
+    prompt = p.run_as_prompt
+    prompt.account.delete(0, "end")
+    prompt.account.insert(0, 'bad"name')
+    prompt.ok()
+    assert "like DOMAIN\\svc-ic" in prompt.error.cget("text")
+    prompt.account.delete(0, "end")
+    prompt.account.insert(0, "CORP\\svc-ic")
+    prompt.ok()
+    assert "Enter the Windows password of CORP\\svc-ic." == prompt.error.cget("text")
+    prompt.password.insert(0, "pw-typed-once")
+    prompt.ok()
+    # Linux: one sentence saying it is a Windows option; Windows: the per-user settings database is refused
+    expected = "Windows option" if sys.platform != "win32" else "CORP\\svc-ic cannot read"
+    assert pump(app, until=lambda: expected in p.message.text), p.message.text
+
+    seen = {}
+
+    def stand_in(account, password_cb, *, settings_url):
+        seen.update(account=account, password=password_cb(account), url=settings_url)
+        return f"Scheduler task registered: runs every minute as {account}."
+
+    monkeypatch.setattr(run_as, "register_run_as", stand_in)
+    p.run_as_button.invoke()
+    pump(app)
+    p.run_as_prompt.account.delete(0, "end")
+    p.run_as_prompt.account.insert(0, "CORP\\svc-ic")
+    p.run_as_prompt.password.insert(0, "pw-typed-once")
+    p.run_as_prompt.ok()
+    assert pump(app, until=lambda: "runs every minute as CORP\\svc-ic" in p.message.text), p.message.text
+    assert seen == {"account": "CORP\\svc-ic", "password": "pw-typed-once", "url": store.url}

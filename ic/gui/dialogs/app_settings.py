@@ -45,6 +45,10 @@ class AppSettingsPanel(Panel):
             self.commands.bind_widget(b, action)
             self.scheduler_buttons[action] = b
 
+        from ic.gui.dialogs.run_as import add_run_as_button  # VENDOR hook: run the task as a service account
+
+        add_run_as_button(self, box)
+
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.pack(side="bottom", fill="x", padx=12)
         self.save_button = ctk.CTkButton(row, text="Save", command=self.save)

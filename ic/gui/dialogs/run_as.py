@@ -1,0 +1,93 @@
+"""Application Settings > Scheduler > "Run as…": install the scheduler task for a named (service) account.
+
+The account's password is typed once here and handed to Task Scheduler through ic.services.run_as (piped, never
+stored); the secrets key becomes readable by that account, SYSTEM and Administrators only.
+"""
+from __future__ import annotations
+
+import tkinter
+from typing import Callable
+
+import customtkinter as ctk
+
+from ic.gui.widgets import ERROR_COLOR, Button, apply_icon
+
+HELP = ("The account needs Modify rights on the destination share and folders (and Read on the settings database "
+        "file or a login on its server). Its password is given to Task Scheduler once and never stored.")
+
+
+def add_run_as_button(panel, box) -> Button:
+    """The hook: a "Run as…" button beside the scheduler buttons of the Application Settings panel."""
+    button = Button(box, text="Run as…", width=86, secondary=True, command=lambda: open_prompt(panel))
+    button.pack(side="right", padx=(0, 8), pady=10)
+    panel.run_as_button = button
+    return button
+
+
+def open_prompt(panel) -> "RunAsPrompt":
+    from ic.gui import services_adapter as services
+
+    def go(account: str, password: str) -> None:
+        url = panel.store().url
+
+        def work(_emit, _cancel):
+            from ic.services.run_as import register_run_as
+
+            return register_run_as(account, lambda _user: password, settings_url=url)
+
+        def done(text):
+            panel.message.show(text, "ok")
+            panel.refresh_status()
+            panel.ctx.changed("scheduler")
+
+        panel.run_in_worker(work, done, busy_text=f"Installing the scheduler task for {account}…")
+
+    panel.run_as_prompt = RunAsPrompt(panel, services.current_user(), go)
+    return panel.run_as_prompt
+
+
+class RunAsPrompt(ctk.CTkToplevel):
+    def __init__(self, master, default_account: str, on_ok: Callable[[str, str], None]) -> None:
+        super().__init__(master)
+        apply_icon(self)
+        self.title("Run the scheduler as")
+        self.resizable(False, False)
+        self._on_ok = on_ok
+        ctk.CTkLabel(self, text="Run as (DOMAIN\\account)", anchor="w").pack(fill="x", padx=20, pady=(18, 2))
+        self.account = ctk.CTkEntry(self, width=300)
+        self.account.insert(0, default_account)
+        self.account.pack(anchor="w", padx=20)
+        ctk.CTkLabel(self, text="Password", anchor="w").pack(fill="x", padx=20, pady=(8, 2))
+        self.password = ctk.CTkEntry(self, show="•", width=300)
+        self.password.pack(anchor="w", padx=20)
+        ctk.CTkLabel(self, text=HELP, anchor="w", justify="left", wraplength=420).pack(fill="x", padx=20, pady=8)
+        self.error = ctk.CTkLabel(self, text="", text_color=ERROR_COLOR, anchor="w")
+        self.error.pack(fill="x", padx=20)
+        row = ctk.CTkFrame(self, fg_color="transparent")
+        row.pack(fill="x", padx=20, pady=(6, 16))
+        self.install_button = Button(row, text="Install", width=90, command=self.ok)
+        self.install_button.pack(side="right")
+        Button(row, text="Cancel", width=90, secondary=True, command=self.destroy).pack(side="right", padx=8)
+        self.bind("<Return>", lambda _e: self.ok())
+        self.bind("<Escape>", lambda _e: self.destroy())
+        try:
+            self.transient(master.winfo_toplevel())
+        except tkinter.TclError:
+            pass
+
+    def ok(self) -> None:
+        from ic.errors import ConfigError
+        from ic.services.run_as import validate_account
+
+        try:
+            account = validate_account(self.account.get())
+        except ConfigError as exc:
+            self.error.configure(text=str(exc))
+            return
+        password = self.password.get()
+        if not password:
+            self.error.configure(text=f"Enter the Windows password of {account}.")
+            return
+        callback = self._on_ok
+        self.destroy()
+        callback(account, password)
