@@ -221,9 +221,9 @@ def test_rs_namespace_agnostic(ns, tmp_path):
     got = parse(path)
     assert [s.namespace for s in got] == [ns] * 3 and all(s.product == "rs" for s in got)
     if ns is None:
-        assert got[0].raw_xml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<session_list><session ')
+        assert got[0].raw_xml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<session_list>\n<session ')
     else:
-        assert got[0].raw_xml.startswith(f'<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="{ns}">'.encode())
+        assert got[0].raw_xml.startswith(f'<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="{ns}">\n'.encode())
     for a, b in zip(got, reference):
         a.namespace, a.raw_xml = b.namespace, b.raw_xml
         assert a == b
@@ -246,13 +246,16 @@ def test_product_detection_and_hint(tmp_path):
 def test_raw_xml_is_standalone_and_reparses_equal(fixture):
     for s in parse(fixture):
         ns = s.namespace
-        assert s.raw_xml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="'
-                                    + ns.encode() + b'"><session ')
-        assert s.raw_xml.endswith(b"</session></session_list>")
-        assert f'lsid="{s.lsid}"'.encode() in s.raw_xml
+        data = fixture.read_bytes()
+        head = data[:data.index(b">", data.index(b"<session_list")) + 1]
+        start = data.index(f'<session lsid="{s.lsid}"'.encode())
+        element = data[start:data.index(b"</session>", start) + len(b"</session>")]
+        # the appliance's own bytes: its declaration and root start tag, the whitespace before the session and the
+        # session element byte for byte, then the root end tag
+        assert s.raw_xml == head + b"\n" + element + b"\n</session_list>\n"
         (again,) = list(iter_sessions(io.BytesIO(s.raw_xml), source_name=s.lsid))
-        assert again == s
-        assert again.source_line == 2  # not part of equality
+        assert again == s  # raw_xml included: reading it again gives the same bytes
+        assert again.source_line == head.count(b"\n") + 2  # not part of equality
 
 
 def test_raw_xml_keeps_content_as_sent():

@@ -88,8 +88,9 @@ class _TooDeep(Exception):
 
 def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
            rejected: list[SessionValueError]) -> Iterator[Session]:
+    tap = _Tap(stream)
     events = etree.iterparse(
-        stream,
+        tap,
         events=("start", "end"),
         tag="{*}session",
         resolve_entities=False,
@@ -116,10 +117,12 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
             parent = elem.getparent()
             ns = namespace(elem.tag)
             try:
-                _entities_to_text(elem)
+                had_entities = _entities_to_text(elem)
                 session = session_from_element(elem, detect_product(ns, elem, product), ns)
                 check_session(session, name)
-                session.raw_xml = standalone_document(elem, ns)
+                original = tap.take(elem.get("lsid"), elem.sourceline)
+                session.raw_xml = (original if original is not None and not had_entities
+                                   else standalone_document(elem, ns))
             except SessionValueError as exc:
                 rejected.append(exc)
                 session = None
@@ -232,12 +235,14 @@ def _resume_after(data: bytes, deep: _TooDeep) -> bytes | None:
     return data[:head_end] + data[end:]
 
 
-def _entities_to_text(elem: etree._Element) -> None:
+def _entities_to_text(elem: etree._Element) -> bool:
     """Turn unexpanded entity references (only in hostile or odd documents) into literal text.
 
     The references are never resolved; this keeps ``raw_xml`` well-formed without the document's DTD.
     """
     entities = list(elem.iter(etree.Entity))
+    if not entities:
+        return False
     for ent in entities:
         parent = ent.getparent()
         literal = (ent.text or "") + (ent.tail or "")
@@ -248,6 +253,101 @@ def _entities_to_text(elem: etree._Element) -> None:
             parent.text = (parent.text or "") + literal
         ent.tail = None
         parent.remove(ent)
+    return True
+
+
+class _Tap:
+    """Keeps the bytes the XML parser has read but no session has claimed yet, so each session's ``raw_xml`` can be
+    the appliance's own bytes: the document's beginning up to the end of its root start tag (XML declaration and
+    every namespace declaration, as sent), the whitespace before the session, the session element byte for byte,
+    then a newline and the root end tag. Used only for UTF-8 documents whose session can be cut out with certainty
+    (its start tag carries the lsid and sits on the line the parser reports; no CDATA or comment inside); otherwise
+    the caller falls back to lxml's serialisation. Memory: the current session plus the parser's read-ahead."""
+
+    _OPEN = re.compile(rb"<((?:[A-Za-z_][\w.\-]*:)?)session(?=[\s/>])")
+    _LSID = re.compile(rb"""\slsid\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.buf = bytearray()
+        self.lines = 1  # line number of buf[0]
+        self.prefix: bytes | None = None  # declaration .. root start tag, verbatim
+        self.close: bytes = b""
+        self.on = True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        if self.on and data:
+            self.buf += data
+        return data
+
+    def _off(self) -> None:
+        self.on = False
+        self.buf = bytearray()
+
+    def take(self, lsid: str | None, line: int | None) -> bytes | None:
+        if not self.on:
+            return None
+        buf = self.buf
+        if self.prefix is None:
+            if not self._start(buf):
+                self._off()
+                return None
+            buf = self.buf
+        m = self._OPEN.search(buf)
+        if m is None:
+            self._off()
+            return None
+        start = m.start()
+        tag_end = buf.find(b">", start)
+        got = self._LSID.search(buf, start, tag_end) if tag_end > 0 else None
+        sent = got.group(1) if got and got.group(1) is not None else (got.group(2) if got else None)
+        here = self.lines + buf.count(b"\n", 0, start)
+        if sent is None or lsid is None or sent.decode("utf-8", "replace") != lsid or (line and here != line):
+            self._off()
+            return None
+        prefix = re.escape(m.group(1))
+        level, end = 0, None
+        for t in re.finditer(rb"<(/?)" + prefix + rb"session(?=[\s/>])[^>]*?(/?)>", buf[start:]):
+            if t.group(1):
+                level -= 1
+            elif not t.group(2):
+                level += 1
+            if level == 0:
+                end = start + t.end()
+                break
+        if end is None:
+            self._off()
+            return None
+        element = bytes(buf[start:end])
+        if b"<![CDATA[" in element or b"<!--" in element:
+            self._off()
+            return None
+        before = bytes(buf[max(0, start - 256):start])
+        lead = before[len(before.rstrip()):]  # the whitespace just before the session, as sent
+        self.lines += buf.count(b"\n", 0, end)
+        del buf[:end]
+        return self.prefix + lead + element + b"\n" + self.close + b"\n"
+
+    def _start(self, buf: bytearray) -> bool:
+        """The document's head: UTF-8 only (declared or default), no DOCTYPE; the root must not be the session."""
+        head = bytes(buf[:200])
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return False
+        declared = re.match(rb"(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)", head)
+        if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+            return False
+        root = _ROOT_TAG.search(buf)
+        if root is None or b"<!" in buf[:root.start()]:
+            return False
+        qname = re.match(rb"<([^\s>/]+)", buf[root.start():root.end()]).group(1)
+        if qname.rpartition(b":")[2] == b"session" or buf[root.end() - 2:root.end()] == b"/>":
+            return False
+        self.prefix = bytes(buf[:root.end()])
+        self.close = b"</" + qname + b">"
+        self.lines += buf.count(b"\n", 0, root.end())
+        del buf[:root.end()]
+        return True
 
 
 def standalone_document(elem: etree._Element, ns: str | None) -> bytes:
@@ -262,7 +362,7 @@ def standalone_document(elem: etree._Element, ns: str | None) -> bytes:
         open_tag = b'<session_list xmlns="' + _attr(ns).encode("utf-8") + b'">'
     else:
         open_tag = b"<session_list>"
-    return XML_DECLARATION + open_tag + body + b"</" + root + b">"
+    return XML_DECLARATION + open_tag + body + b"\n</" + root + b">\n"  # the ending _Tap gives: re-reading is stable
 
 
 def _attr(value: str) -> str:

@@ -23,11 +23,12 @@ def namespace(tag: object) -> str:
 
 
 def children(elem: etree._Element) -> Iterator[tuple[str, etree._Element]]:
-    """(local name, child) for element children only."""
-    for child in elem:
-        name = local(child.tag)
-        if name:
-            yield name, child
+    """(local name, child) for element children only (comments, PIs and entities skipped in C)."""
+    out = []
+    for c in elem.iterchildren(tag=etree.Element):
+        tag = c.tag
+        out.append((tag[tag.find("}") + 1:], c))
+    return iter(out)
 
 
 def child(elem: etree._Element, name: str) -> etree._Element | None:
@@ -42,12 +43,16 @@ XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
 def is_nil(elem: etree._Element) -> bool:
     """``xsi:nil="true"``: the element stands for "no value" (real session lists declare the xsi namespace)."""
-    return (elem.get(XSI_NIL) or "").strip().lower() in ("true", "1")
+    value = elem.get(XSI_NIL)
+    return value is not None and value.strip().lower() in ("true", "1")
 
 
 def text(elem: etree._Element | None) -> str | None:
     """Text content as sent (None if the element is absent or xsi:nil). Unexpanded entity references stay literal."""
-    if elem is None or is_nil(elem):
+    if elem is None:
+        return None
+    nil = elem.get(XSI_NIL)
+    if nil is not None and nil.strip().lower() in ("true", "1"):
         return None
     if len(elem) == 0:
         return elem.text or ""

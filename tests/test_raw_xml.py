@@ -1,0 +1,54 @@
+"""Session.raw_xml keeps the appliance's bytes: declaration and root start tag as sent, the session element byte for
+byte; documents where that cannot be done safely fall back to lxml's serialisation (UTF-8), and both re-read equal."""
+from __future__ import annotations
+
+import requests
+
+from ic.sessions.parser import iter_sessions
+from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - pytest fixtures
+
+
+def test_one_session_answer_is_kept_byte_for_byte_up_to_trailing_blank_lines(simulator):
+    tok = requests.post(f"{simulator.base_url}/oauth2/token", auth=(simulator.client_id, simulator.client_secret),
+                        data={"grant_type": "client_credentials"}, verify=simulator.ca_file, timeout=10).json()
+    for sim_session in simulator.sessions[:5]:
+        answer = requests.get(f"{simulator.base_url}/api/reporting", verify=simulator.ca_file, timeout=10,
+                              params={"generate_report": "SupportSession", "lsid": sim_session.lsid},
+                              headers={"Authorization": f"Bearer {tok['access_token']}"}).content
+        (s,) = list(iter_sessions(answer))
+        assert s.raw_xml == answer.rstrip(b"\n") + b"\n"
+        assert list(iter_sessions(s.raw_xml)) == [s]
+
+
+def test_every_session_of_a_batch_keeps_its_own_bytes_and_the_roots_namespace_declarations():
+    doc = (b'<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="urn:r" '
+           b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+           b'  <session lsid="a"><external_key xsi:nil="true"/><lseq>1</lseq></session>\n'
+           b'  <session lsid="b" ><lseq>2</lseq><x:odd xmlns:x="urn:x" a=\'1\'>t</x:odd></session>\n</session_list>')
+    a, b = list(iter_sessions(doc))
+    head = b'<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="urn:r" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+    assert a.raw_xml == head + b'\n  <session lsid="a"><external_key xsi:nil="true"/><lseq>1</lseq></session>\n</session_list>\n'
+    assert b.raw_xml == head + (b'\n  <session lsid="b" ><lseq>2</lseq><x:odd xmlns:x="urn:x" a=\'1\'>t</x:odd></session>'
+                                b'\n</session_list>\n')
+    assert a.external_key is None and list(iter_sessions(a.raw_xml)) == [a] and list(iter_sessions(b.raw_xml)) == [b]
+
+
+def test_cdata_comments_and_other_encodings_fall_back_to_a_serialised_copy_that_reads_back_equal():
+    cdata = b'<session_list><session lsid="c"><external_key><![CDATA[</session>]]></external_key></session></session_list>'
+    (s,) = list(iter_sessions(cdata))
+    assert s.external_key == "</session>" and list(iter_sessions(s.raw_xml)) == [s]
+    latin = ('<?xml version="1.0" encoding="ISO-8859-1"?><session_list><session lsid="l"><external_key>Café'
+             '</external_key></session></session_list>').encode("iso-8859-1")
+    (s,) = list(iter_sessions(latin))
+    assert s.raw_xml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>') and "Café".encode() in s.raw_xml
+    assert list(iter_sessions(s.raw_xml)) == [s]
+
+
+def test_sessions_after_a_fallback_still_parse(tmp_path):
+    doc = (b'<session_list>\n<session lsid="a"><!-- note --><lseq>1</lseq></session>\n'
+           b'<session lsid="b"><lseq>2</lseq></session>\n</session_list>\n')
+    path = tmp_path / "d.xml"
+    path.write_bytes(doc)
+    got = list(iter_sessions(path))
+    assert [s.lseq for s in got] == [1, 2]
+    assert all(list(iter_sessions(s.raw_xml)) == [s] for s in got)
