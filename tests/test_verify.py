@@ -306,3 +306,23 @@ def test_cli_mail_says_not_complete(store, simulator, tmp_path):
         assert "50 missing" in msg.get_content()
     finally:
         ctl.stop()
+
+
+def test_quarantined_sessions_are_named_and_leave_the_report_once_stored(store, simulator, tmp_path):
+    from tests.test_transfer_quarantine import closed_middle, poison, time_out_of_range
+
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    add_site(store, simulator)
+    add_sql(store, url)
+    add_schedule(store, "Q", ("sim", "db", ["session"]))
+    victim = closed_middle(simulator)
+    healed = poison(simulator, victim, time_out_of_range)
+    assert run_schedule(store, "Q", raise_internal=True).ok
+    report = V.verify(store, "sim", "db")
+    assert found(report) == {victim: ("quarantined", ["session"])} and not report.complete
+    assert "1 quarantined" in report.summary()
+    again = V.verify_and_repair(store, "sim", "db", do_repair=True)  # the engine retries it itself, not repair
+    assert again.repair.attempted == 0 and found(again) == {victim: ("quarantined", ["session"])}
+    healed.clear()
+    assert run_schedule(store, "Q", raise_internal=True).ok
+    assert V.verify(store, "sim", "db").complete

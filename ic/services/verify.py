@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ic.errors import Cancelled, ConfigError, ICError, ScheduleBusy
-from ic.services.verify_holdings import FILE_KINDS, Held, Holdings, holdings_for
+from ic.services.verify_holdings import FILE_KINDS, Held, Holdings, holdings_for, instances_of
 from ic.settings.models import DATA_TYPES
 
 log = logging.getLogger("ic.verify")
@@ -220,8 +220,6 @@ def appliance_listing(client, start: int | None = None, end: int | None = None) 
 def fetch_expected(client, lsids: list[str], tmp: Path, cancel: threading.Event | None = None) -> dict[str, dict]:
     """Shell / Show My Screen instances from session details (50 sessions per request)."""
     from ic.sessions.parser import iter_sessions
-    from ic.transfer.engine import _instances
-
     out: dict[str, dict] = {}
     for i in range(0, len(lsids), DETAIL_BATCH):
         if cancel is not None and cancel.is_set():
@@ -230,7 +228,7 @@ def fetch_expected(client, lsids: list[str], tmp: Path, cancel: threading.Event 
         client.fetch_sessions_to_file(path, lsids=lsids[i:i + DETAIL_BATCH])
         try:
             for s in iter_sessions(path, "session details", client.product):
-                out[s.lsid] = {k: set(_instances(k, s)) for k in ("shell", "smsr")}
+                out[s.lsid] = instances_of(s)
         finally:
             path.unlink(missing_ok=True)
     return out
@@ -557,6 +555,9 @@ def verify_and_repair(store, site: str, destination: str, data_types: list[str] 
     if not do_repair or report.complete:
         return report
     fixed = repair(store, report, progress=progress, listener=listener, cancel=cancel)
+    if not fixed.attempted and not report.backup_missing:  # only quarantined sessions: nothing for repair to do
+        report.repair = fixed
+        return report
     again = verify(store, site, destination, report.data_types if data_types else None, start=start, end=end,
                    progress=progress, cancel=cancel)
     again.repair = fixed

@@ -222,10 +222,18 @@ def _parse(data: bytes, name: str):
     return list(iter_sessions(data, name))
 
 
-def _facts(s) -> tuple:
-    from ic.transfer.engine import _instances
+def instances_of(s) -> dict[str, set]:
+    """Command shell and Show My Screen instances the session announces (the engine downloads exactly these)."""
+    method = getattr(s, "recording_instances", None)
+    if method is None:  # an older model: the engine's own rule
+        from ic.transfer.engine import _instances as method_of
 
-    return (s.lsid, s.lseq, s.start_time, s.in_progress, {k: set(_instances(k, s)) for k in ("shell", "smsr")})
+        return {k: set(method_of(k, s)) for k in ("shell", "smsr")}
+    return {k: set(method(k)) for k in ("shell", "smsr")}
+
+
+def _facts(s) -> tuple:
+    return (s.lsid, s.lseq, s.start_time, s.in_progress, instances_of(s))
 
 
 _P = rb"<(?:[\w.-]+:)?"
