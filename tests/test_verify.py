@@ -326,3 +326,18 @@ def test_quarantined_sessions_are_named_and_leave_the_report_once_stored(store, 
     healed.clear()
     assert run_schedule(store, "Q", raise_internal=True).ok
     assert V.verify(store, "sim", "db").complete
+
+
+def test_tick_runs_the_due_verify_after_the_due_schedules(store, simulator, tmp_path):
+    from ic.services.runs import tick
+
+    add_site(store, simulator)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "N", ("sim", "files", ["session"]))
+    V.set_verify_plan(store, "N", 7 * 86400)
+    now = datetime(2026, 12, 1, 3, 0)  # naive UTC, as tick keeps it
+    outcomes = tick(store, now=now)
+    assert [o.status for o in outcomes] == ["ok"]  # the schedule ran first: the verify then finds it complete
+    plan = V.get_verify_plan(store, "N")
+    assert plan.last is not None and plan.last.replace(tzinfo=None) == now
+    assert V.due_verifications(store, datetime(2026, 12, 5, tzinfo=timezone.utc)) == []
