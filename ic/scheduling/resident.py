@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import threading
+from collections import deque
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable
 
@@ -70,7 +71,7 @@ class ResidentScheduler:
         self.on_check = on_check
         self.cancel = threading.Event()  # handed to every run: set when the scheduler stops
         self.runs: dict[str, threading.Thread] = {}
-        self.outcomes: list = []  # the RunOutcome of every run, in finishing order (tests, bench)
+        self.outcomes: deque = deque(maxlen=200)  # the newest RunOutcomes, in finishing order (tests, bench)
         self.checks = 0
         self._mail = None
 

@@ -135,7 +135,7 @@ def run_schedule(
             again = still_due(sched)
             if again is None:
                 return RunOutcome(sched.name, SERVED, trigger=trigger, slot=slot)
-            slot = again.slot
+            slot, trigger = again.slot, again.trigger  # as things are now that the locks are held
         cancel = cancel or threading.Event()
         with LeaseKeeper(lease, on_lost=cancel.set):
             return _run_locked(store, sched, listener, cancel, engine_factory, raise_internal, trigger, slot, now)
