@@ -70,3 +70,29 @@ def test_verify_window_names_the_damage_repairs_it_and_is_clean_after(store, sim
         pump(app)
         _wait(app, d.panel)
         assert "sim -> files: the archive is complete" in d.panel.summary_text()
+
+
+def test_verify_buttons_of_the_main_window_and_plugin_configuration(store, simulator, tmp_path):
+    from ic.gui.dialogs.plugin import PluginPanel
+    from ic.gui.dialogs.verify import VerifyPanel
+
+    add_site(store, simulator)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "Nightly", ("sim", "files", ["session"]))
+    with running_app() as app:
+        if not hasattr(app.main, "verify_button"):
+            pytest.skip("the main window's Verify button is not in this build yet")
+        app.main.schedules.select("Nightly")
+        pump(app)
+        app.main.verify_button.invoke()
+        pump(app)
+        d = app.ctx.dialogs[VerifyPanel]
+        assert d.panel.schedule_var.get() == "Nightly" and d.panel.mode.get() == "A schedule's transfers"
+        d.close()
+        pump(app)
+        plugins = app.open(PluginPanel, select="files")
+        pump(app)
+        plugins.panel.verify_button.invoke()
+        pump(app)
+        d = app.ctx.dialogs[VerifyPanel]
+        assert d.panel.destination_var.get() == "files" and d.panel.site_var.get() == "sim"
