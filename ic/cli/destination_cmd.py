@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     who.add_argument("--site", metavar="NAME", help="configured site the sessions came from (its host is used)")
     imp.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     imp.set_defaults(func=_import_xml)
+    from ic.cli.import_fetch import add_fetch_options  # VENDOR hook: recordings/backups, --host (API tester parity)
+
+    add_fetch_options(imp, who, _import_xml)
 
 
 # --- add -----------------------------------------------------------------------------------------

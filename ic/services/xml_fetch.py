@@ -1,0 +1,154 @@
+"""Recordings and backups for the sessions of saved XML files (the guide's API Tester, step 8), from a configured
+site or from a host and credentials typed in (nothing is saved: the secret lives in memory for this call only).
+
+Each session's files come through the transfer engine's one-off export (``ic.services.runs.export`` with the lsid),
+so names, conflict handling and expired recordings behave exactly as in a scheduled run; no cursor state is touched.
+For typed-in credentials the engine sees a stand-in settings store that knows one extra, unsaved site.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ic.errors import Cancelled, ConfigError, ICError
+from ic.settings.models import SiteConfig
+
+AD_HOC_ID = -1  # never a real row id
+
+
+@dataclass
+class AdHocSite:
+    host: str
+    client_id: str
+    client_secret: str
+    ca_bundle: str | None = None
+    product: str = "detect"
+    backup_password: str | None = None
+
+    def config(self) -> SiteConfig:
+        from ic.settings.validation import validate_host
+
+        validate_host(self.host)
+        if not self.client_id or not self.client_secret:
+            raise ConfigError(f"Give the Client ID and Client Secret of the API account on {self.host}.",
+                              field="client_id")
+        return SiteConfig(self.host, self.host, self.client_id, self.ca_bundle, self.product, id=AD_HOC_ID,
+                          has_client_secret=True, has_backup_password=bool(self.backup_password))
+
+
+class _AdHocStore:
+    """The settings store plus one unsaved site; its transfer state lives in memory only."""
+
+    def __init__(self, store, site: SiteConfig) -> None:
+        self._store, self._site, self._states = store, site, {}
+
+    def get_site(self, name_or_id):
+        if name_or_id in (self._site.name, AD_HOC_ID):
+            return self._site
+        return self._store.get_site(name_or_id)
+
+    def load_state(self, site_id, destination_id, data_type):
+        if site_id == AD_HOC_ID:
+            return self._states.get((destination_id, data_type))
+        return self._store.load_state(site_id, destination_id, data_type)
+
+    def save_state(self, site_id, destination_id, data_type, state) -> None:
+        if site_id == AD_HOC_ID:
+            self._states[(destination_id, data_type)] = state
+            return
+        self._store.save_state(site_id, destination_id, data_type, state)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+@dataclass
+class FetchResult:
+    sessions: int = 0
+    files: int = 0
+    skipped: int = 0
+    backups: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self, site: str, destination: str) -> str:
+        text = f"{site} -> {destination}: {self.files} recording file(s) for {self.sessions} session(s)"
+        if self.skipped:
+            text += f", {self.skipped} not stored (expired, missing or kept by the folder's Skip rule)"
+        if self.backups:
+            text += f", {self.backups} backup(s)"
+        return text + "."
+
+
+def lsids_in(files, errors: list[str] | None = None) -> list[str]:
+    from ic.sessions.parser import iter_sessions
+
+    found: list[str] = []
+    for path in files:
+        try:
+            found += [s.lsid for s in iter_sessions(path)]
+        except ICError as exc:
+            if errors is not None:
+                errors.append(f"{Path(path).name}: {exc}")
+    return list(dict.fromkeys(found))
+
+
+def fetch_for_xml(store, files, destination: str, data_types: list[str], *, site: str | None = None,
+                  adhoc: AdHocSite | None = None, progress: Callable[[str], None] | None = None,
+                  cancel: threading.Event | None = None) -> FetchResult:
+    """Recordings (``recordings``/``smsr``/``shell``) of every session in ``files`` and/or a site backup."""
+    from ic.services.runs import export
+    from ic.transfer.engine import TransferEngine
+
+    if (site is None) == (adhoc is None):
+        raise ConfigError("Give a configured site, or a host with a Client ID and secret, to fetch recordings and "
+                          "backups from.", field="site")
+    cancel = cancel or threading.Event()
+    engine_factory = TransferEngine
+    target = store
+    if adhoc is not None:
+        config = adhoc.config()
+        target = _AdHocStore(store, config)
+        site = config.name
+
+        def client_factory(_store, _site):
+            from ic.appliance import ApplianceClient
+
+            return ApplianceClient(adhoc.host, adhoc.client_id, adhoc.client_secret, adhoc.ca_bundle,
+                                   adhoc.product or "detect", backup_password=adhoc.backup_password)
+
+        def engine_factory(st, **kw):  # noqa: F811 - the ad hoc engine uses the typed-in credentials
+            return TransferEngine(st, client_factory=client_factory, **kw)
+
+    result = FetchResult()
+    lsids = lsids_in(files, result.errors)
+    result.sessions = len(lsids)
+    recording_types = [t for t in data_types if t in ("recordings", "smsr", "shell")]
+    for n, lsid in enumerate(lsids if recording_types else []):
+        if cancel.is_set():
+            raise Cancelled("The download was cancelled; files stored so far are kept.")
+        try:
+            done = export(target, site, destination, recording_types, lsid=lsid, cancel=cancel,
+                          engine_factory=engine_factory)
+        except Cancelled:
+            raise
+        except ICError as exc:
+            result.errors.append(f"{lsid}: {exc}")
+            if getattr(exc, "retryable", False) or exc.__class__.__name__ in ("AuthenticationFailed", "TLSFailure",
+                                                                              "PermissionDenied"):
+                break  # the appliance itself refuses: the next sessions would fail the same way
+            continue
+        result.files += done.files_stored
+        result.skipped += done.files_skipped
+        if progress:
+            progress(f"{destination}: recordings for {lsid} ({n + 1}/{len(lsids)})")
+    if "backup" in data_types and not cancel.is_set():
+        try:
+            done = export(target, site, destination, ["backup"], start=datetime.now(timezone.utc), cancel=cancel,
+                          engine_factory=engine_factory)
+            result.backups = done.backups
+        except ICError as exc:
+            result.errors.append(f"backup: {exc}")
+    return result
