@@ -574,3 +574,27 @@ def test_latency_delays_api_answers_and_concurrent_requests_overlap(simulator):
     assert codes == [200, 200, 200]
     assert simulator.stats["faults"]["latency_seconds"] >= 4
     assert simulator.stats["events"]["max_in_flight"] >= 2  # the waits overlapped: latency is per request
+
+
+def test_every_storage_column_of_the_guide_gets_a_value_from_the_simulator(make_simulator, tmp_path):
+    """The guide's storage chapter: user.display_number and endpoint.issue ("the numeric ID of the issue") are
+    filled from what the simulator sends (issue id as an attribute: unconfirmed shape [U])."""
+    from ic.destinations.sql import SqlDestination
+    from ic.sessions.parser import iter_sessions
+    from sqlalchemy import create_engine, text
+
+    sim = make_simulator(sessions=20, in_progress=0)
+    doc = b"".join([b'<session_list xmlns="' + sim.namespace.encode() + b'">']
+                   + [sim.session_xml(s.lsid) for s in sim.sessions] + [b"</session_list>"])
+    sessions = list(iter_sessions(doc, product="rs"))
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    dest = SqlDestination("d", {"url": url})
+    dest.store_sessions("h", sessions)
+    dest.close()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        users = conn.execute(text('SELECT display_number FROM "user"')).scalars().all()
+        issues = conn.execute(text("SELECT issue FROM endpoint")).scalars().all()
+    engine.dispose()
+    assert users and all(u and u.isdigit() for u in users)
+    assert issues and all(i and i.isdigit() for i in issues)

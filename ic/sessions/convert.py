@@ -220,7 +220,11 @@ def _customer(e: etree._Element, s: Session) -> Customer:
         elif name == "info":
             for n, i in children(x):
                 attr = _CUSTOMER_INFO.get(n)
-                if attr:
+                if n == "issue":
+                    # the guide's endpoint.issue is "the numeric ID of the issue": @id (or <id>) when the appliance
+                    # gives one [U]; otherwise the text as sent (the whole element stays in raw_xml either way)
+                    c.issue = (i.get("id") or child_text(i, "id") or "").strip() or text(i)
+                elif attr:
                     setattr(c, attr, text(i))
                 else:
                     c.extra.append((f"info/{n}", serialize_plain(i)))

@@ -176,6 +176,7 @@ class Person:
     company: str = ""
     company_code: str = ""
     issue: str = ""
+    issue_id: int | None = None  # the issue's numeric ID (sent as <issue id="n">) [U]
     details: str = ""
     public_ip: str = ""
     private_ip: str = ""
@@ -185,6 +186,7 @@ class Person:
     owner: bool = False
     seconds_involved: int = 0
     invited: bool = False
+    display_number: str = ""  # the representative's display number (user.display_number)
 
 
 @dataclass
@@ -242,7 +244,8 @@ def details(s: SimSession, seed: int, now: int) -> Details:
                 username=name.split()[0].lower(),
                 company=rng.choice(COMPANIES),
                 company_code=f"EX{rng.randint(1, 99):02d}",
-                issue=rng.choice(ISSUES),
+                issue=(issue := rng.choice(ISSUES)),
+                issue_id=ISSUES.index(issue) + 1,
                 details=f"Details for {name}: {rng.choice(CHAT_LINES)}",
                 public_ip=(f"[2001:db8::{rng.randint(1, 0xffff):x}]:{rng.randint(1024, 65535)}" if ipv6
                            else f"203.0.113.{rng.randint(1, 254)}:{rng.randint(1024, 65535)}"),
@@ -272,6 +275,7 @@ def details(s: SimSession, seed: int, now: int) -> Details:
                 owner=n == 0,
                 seconds_involved=span if n == 0 else rng.randint(0, span),
                 invited=n > 0 and rng.random() < 0.5,
+                display_number=str(100 + uid % 900),  # derived: the data of a seed stays as it was
             )
         )
 

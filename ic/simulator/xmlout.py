@@ -109,6 +109,7 @@ def _event(e: Event) -> str:
 
 def _customer(c: Person, pra: bool) -> str:
     out = [f'        <customer gsnumber="{c.gsnumber}">\n']
+    issue_id = f' id="{c.issue_id}"' if c.issue_id is not None else ""  # the issue's numeric ID [U]
     if not pra:
         out.append(f"            <primary_cust>{1 if c.primary else 0}</primary_cust>\n")
         out.append(
@@ -116,7 +117,7 @@ def _customer(c: Person, pra: bool) -> str:
             f"                <name>{esc(c.name)}</name>\n"
             f"                <company>{esc(c.company)}</company>\n"
             f"                <company_code>{esc(c.company_code)}</company_code>\n"
-            f"                <issue>{esc(c.issue)}</issue>\n"
+            f"                <issue{issue_id}>{esc(c.issue)}</issue>\n"
             f"                <details>{esc(c.details)}</details>\n"
             "            </info>\n"
         )
@@ -135,6 +136,8 @@ def _rep(r: Person, pra: bool) -> str:
     out.append(f"            <username>{esc(r.username)}</username>\n")
     out.append(f"            <display_name>{esc(r.name)}</display_name>\n")
     out.append(f"            <public_display_name>{esc(r.public_display_name)}</public_display_name>\n")
+    if r.display_number:
+        out.append(f"            <display_number>{esc(r.display_number)}</display_number>\n")
     out.append(f"            <private_display_name>{esc(r.name)}</private_display_name>\n")
     out.append(f"            <public_ip>{esc(r.public_ip)}</public_ip>\n")
     out.append(f"            <private_ip>{esc(r.private_ip)}</private_ip>\n")
