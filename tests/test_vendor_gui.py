@@ -98,3 +98,35 @@ def test_application_settings_run_as_via_mock_windows_stand_in(app, store, monke
     p.run_as_prompt.ok()
     assert pump(app, until=lambda: "runs every minute as CORP\\svc-ic" in p.message.text), p.message.text
     assert seen == {"account": "CORP\\svc-ic", "password": "pw-typed-once", "url": store.url}
+
+
+def test_xml_files_tab_with_a_host_and_credentials_typed_in(store, simulator, tmp_path):
+    """API tester step 8: no configured site; host, Client ID and Secret typed on the XML Files tab."""
+    from ic.appliance import ApplianceClient
+    from ic.gui.dialogs.api_tester import ApiTesterPanel
+
+    picked = [s for s in simulator.sessions if s.has_recording and not s.in_progress][:2]
+    client = ApplianceClient(simulator.host, simulator.client_id, simulator.client_secret, simulator.ca_file, "rs")
+    saved = client.fetch_sessions_to_file(tmp_path / "saved.xml", lsids=[s.lsid for s in picked])
+    client.close()
+    (tmp_path / "out").mkdir()
+    store.save_destination(DestinationConfig("Out", "folder", {"directory": str(tmp_path / "out")}))
+    with running_app() as app:
+        d = app.open(ApiTesterPanel)
+        pump(app)
+        p = d.panel
+        p.tabs.set("XML Files")
+        p.add_files([str(saved)])
+        p.xml_destinations.set_selected(["Out"])
+        p.xml_operations["recordings"].select()
+        p.xml_adhoc.host.insert(0, simulator.host)
+        p.xml_adhoc.client_id.insert(0, simulator.client_id)
+        p.xml_adhoc.client_secret.insert(0, simulator.client_secret)
+        p.xml_adhoc.ca_bundle.insert(0, str(simulator.ca_file))
+        p.download_button.invoke()
+        assert pump(app, lambda: p.worker is not None and not p.running, timeout=120), p.log_text()
+        assert p.error is None, p.error
+        assert "Out: 2 recording file(s) for 2 session(s)." in p.log_text()
+    assert len(list((tmp_path / "out").rglob("*.flv"))) == 2
+    assert len(list((tmp_path / "out").rglob("*.xml"))) == 2
+    assert store.list_sites() == [s for s in store.list_sites() if s.name == "Main"]  # nothing new saved

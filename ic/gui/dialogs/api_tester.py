@@ -112,6 +112,10 @@ class ApiTesterPanel(Panel):
         ops = _operations(tab)
         ops.grid(row=3, column=0, columnspan=2, sticky="w", padx=6, pady=4)
         self.xml_operations = ops.checks
+        from ic.gui.dialogs.adhoc_site import AdHocSiteFields  # VENDOR hook: host + credentials typed in
+
+        self.xml_adhoc = AdHocSiteFields(tab)
+        self.xml_adhoc.grid(row=4, column=0, columnspan=2, sticky="w", padx=6, pady=(0, 4))
 
     def reload(self) -> None:
         store = self.store()
@@ -149,6 +153,8 @@ class ApiTesterPanel(Panel):
     def _job(self):
         """The service call for the visible tab, with its arguments checked here first."""
         store = self.store()
+        if self.tabs.get() == "XML Files" and self.xml_adhoc.filled():  # VENDOR hook: typed-in host
+            return self.xml_adhoc.job(self, store)
         if self.tabs.get() == "XML Files":
             files = self.xml_files.keys()
             dests = self.xml_destinations.selected()
