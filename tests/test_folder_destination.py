@@ -450,8 +450,9 @@ def test_crash_mid_copy_keeps_previous_file_on_overwrite(dest_dir):
     assert files(dest_dir) == [final.name] and final.read_bytes() == b"previous complete recording"
 
 
-@pytest.mark.parametrize("hardlinks", [True, False], ids=["hardlink-claim", "placeholder-claim"])
-def test_append_number_is_race_safe(dest_dir, hardlinks):
+@pytest.mark.parametrize("hardlinks, noreplace", [(True, True), (True, False), (False, False)],
+                         ids=["rename-noreplace-claim", "hardlink-claim", "placeholder-claim"])
+def test_append_number_is_race_safe(dest_dir, hardlinks, noreplace):
     """Eight writers store five different files each under one name at the same time: none is lost."""
     writers, each = 8, 5
     barrier = threading.Barrier(writers)
@@ -460,6 +461,7 @@ def test_append_number_is_race_safe(dest_dir, hardlinks):
     def work(w: int) -> None:
         dest = make(dest_dir)
         dest.use_hardlinks = hardlinks
+        dest.use_noreplace = noreplace and dest.use_noreplace
         try:
             barrier.wait()
             for i in range(each):

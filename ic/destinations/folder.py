@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import errno
 import io
+import itertools
 import json
 import logging
 import ntpath
@@ -39,6 +40,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 TEMP_PREFIX = ".~ic-"
 TEMP_SUFFIX = ".part"
 _TEMP_RE = re.compile(r"\.~ic-[0-9a-f]+\.part")
+_TEMP_IDS = itertools.count(1)
 INDEX_NAME = ".ic-inprogress.json"
 STALE_SECONDS = 3600  # legacy .part files in the folder itself (current code writes them in staging)
 DRIVE_REMOTE = 4  # GetDriveTypeW: a mapped network drive
@@ -135,6 +138,7 @@ class FolderDestination(Destination):
         super().__init__(name, config)
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.use_hardlinks = os.name != "nt"  # POSIX no-clobber claim; falls back by itself where unsupported
+        self.use_noreplace = sys.platform.startswith("linux")  # renameat2(RENAME_NOREPLACE) before hard links
         self.stats = {"created": 0, "replaced": 0, "unchanged": 0, "kept": 0, "backups_deleted": 0}
         self._stale_checked = False
         self._staging: dict[Path, Staging] = {}
@@ -280,22 +284,38 @@ class FolderDestination(Destination):
         if not batch:
             return 0
         written = 0
-        with FolderLock(d):
-            index = _InProgressIndex(d)
-            try:
-                for session in batch:
-                    outcome = self._store_session(d, s, site_host, session, index)
-                    if outcome.how in ("created", "replaced", "unchanged"):
-                        written += 1
-            finally:
-                index.save(self._staging_path(d))
-                if self._dir_dirty:
-                    self._dir_dirty = False
-                    _fsync_dir(d)
+        # The bytes go to staging first, outside the lock, and are made durable together (one syncfs on Linux
+        # instead of one fsync per file); under the lock each file then only gets its name.
+        temps: list[Path] = []
+        try:
+            for session in batch:
+                temps.append(self._write_temp(d, session.raw_xml, sync=False))
+            _sync_files(self._staging_path(d), temps)
+            with FolderLock(d):
+                index = _InProgressIndex(d)
+                try:
+                    for session, tmp in zip(batch, temps):
+                        outcome = self._store_session(d, s, site_host, session, index, tmp)
+                        if outcome.how in ("created", "replaced", "unchanged"):
+                            written += 1
+                finally:
+                    index.save(self._staging_path(d))
+                    if self._dir_dirty:
+                        self._dir_dirty = False
+                        _fsync_dir(d)
+        finally:
+            for tmp in temps:
+                try:
+                    os.unlink(naming.long_path(tmp))
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    log.debug("Temporary file %s could not be removed yet (%s).", tmp, exc)
         return written
 
     def _store_session(self, d: Path, s: _Settings, site_host: str, session: Session,
-                       index: "_InProgressIndex") -> _Outcome:
+                       index: "_InProgressIndex", tmp: Path) -> _Outcome:
+        """One session under the folder lock; ``tmp`` is its durable copy in staging (renamed into place)."""
         key = f"{site_host}\n{session.lsid}"
         compare = _SessionCompare(session)
         previous = index.get(key) or self._written.get(key)
@@ -303,7 +323,7 @@ class FolderDestination(Destination):
             if session.in_progress and compare.ended_version_in(naming.safe_join(d, previous)):
                 index.discard(key)  # never put a running version over the ended one
                 return self._count(_Outcome(naming.safe_join(d, previous), "kept"))
-            outcome = self._write(d, previous, session.raw_xml, "Overwrite")
+            outcome = self._write(d, previous, tmp, "Overwrite", consume=True, synced=True)
         else:
             name = naming.render(s.name_format, session_values(site_host, session), "xml")
             if session.in_progress and not os.path.lexists(naming.long_path(naming.safe_join(d, name))):
@@ -312,7 +332,7 @@ class FolderDestination(Destination):
                 # x.1.xml (AppendNumber) or be skipped (Skip). An entry whose file never came is ignored.
                 index.set(key, name)
                 index.save(self._staging_path(d))
-            outcome = self._write(d, name, session.raw_xml, s.conflict, compare=compare)
+            outcome = self._write(d, name, tmp, s.conflict, compare=compare, consume=True, synced=True)
         if session.in_progress and outcome.how in ("created", "replaced", "unchanged"):
             index.set(key, outcome.path.name)
         else:
@@ -348,13 +368,15 @@ class FolderDestination(Destination):
         return None if outcome.path is None else StoredPath.of(outcome.path, outcome.how)
 
     def _is_staged(self, d: Path, source: object) -> bool:
+        """Is ``source`` a file in (or under) our staging folder for ``d``? Then it is ours to rename."""
         if not isinstance(source, (str, os.PathLike)):
             return False
         staging = self._staging.get(d)
         if staging is None or staging._path is None:
             return False
         try:
-            return os.path.dirname(os.path.abspath(source)) == os.path.abspath(staging._path)
+            base, path = os.path.abspath(staging._path), os.path.abspath(source)
+            return path != base and os.path.commonpath([base, path]) == base and os.path.isfile(path)
         except (TypeError, ValueError):
             return False
 
@@ -478,18 +500,19 @@ class FolderDestination(Destination):
         return removed
 
     def _write(self, d: Path, name: str, source: object, mode: str, *, compare: "_SessionCompare | None" = None,
-               consume: bool = False) -> _Outcome:
+               consume: bool = False, synced: bool = False) -> _Outcome:
         """Put ``source`` under ``name`` in ``d`` following ``mode`` (module docstring). ``consume``: ``source`` is a
         complete file of ours on this file system (staging): it is renamed/linked into place, never copied."""
         final = naming.safe_join(d, name)
         try:
-            if mode == "Skip" and os.path.lexists(naming.long_path(final)):
+            if (mode == "Skip" and os.path.lexists(naming.long_path(final))) or (
+                    mode == "Overwrite" and compare is not None and compare.in_progress
+                    and compare.ended_version_in(final)):  # a running version never replaces the ended one
+                if consume:
+                    _unlink_quietly(Path(source))
                 return self._count(_Outcome(final, "kept"))
-            if mode == "Overwrite" and compare is not None and compare.in_progress \
-                    and compare.ended_version_in(final):
-                return self._count(_Outcome(final, "kept"))  # a running version never replaces the ended one
             tmp = Path(source) if consume else self._write_temp(d, source)
-            if consume:
+            if consume and not synced:
                 _fsync_file(tmp)
             try:
                 if mode == "Overwrite":
@@ -498,7 +521,7 @@ class FolderDestination(Destination):
                     self._dir_dirty = True
                     return self._count(_Outcome(final, "replaced" if existed else "created"))
                 for n in range(MAX_APPEND_NUMBER):
-                    candidate = naming.safe_join(d, naming.numbered_name(name, n))
+                    candidate = final if n == 0 else naming.safe_join(d, naming.numbered_name(name, n))
                     if self._claim(tmp, candidate):
                         self._dir_dirty = True
                         return self._count(_Outcome(candidate, "created"))
@@ -547,33 +570,40 @@ class FolderDestination(Destination):
             log.debug("No staging folder for destination %s (%s).", self.name, exc)
             return None
 
-    def _write_temp(self, d: Path, source: object) -> Path:
-        staging = self._staging_path(d)
-        for _ in range(10):
-            tmp = staging / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+    def _write_temp(self, d: Path, source: object, sync: bool = True) -> Path:
+        """A complete, fsync'ed copy of ``source`` in this process's staging folder."""
+        for attempt in range(2):
+            staging = self._staging_path(d)
+            tmp = os.path.join(staging, f"{TEMP_PREFIX}{next(_TEMP_IDS):x}{secrets.token_hex(4)}{TEMP_SUFFIX}")
             try:
-                out = open(naming.long_path(tmp), "xb")
+                fd = os.open(naming.long_path(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                             | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOINHERIT", 0), 0o666)
                 break
-            except FileExistsError:
-                continue
-        else:  # pragma: no cover - 10 collisions of 64 random bits
-            raise DestinationError(f"Could not create a temporary file in folder {staging}.")
+            except FileNotFoundError:  # our staging folder was removed under us (an admin): make it again
+                gone = self._staging.pop(d, None)
+                if gone is not None:
+                    gone.close()
+                if attempt:
+                    raise
         try:
-            with out:
-                if isinstance(source, (bytes, bytearray, memoryview)):
-                    out.write(source)
-                else:
-                    with _open_source(source) as src:
-                        shutil.copyfileobj(src, out, _CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
+            if isinstance(source, (bytes, bytearray, memoryview)):
+                view = memoryview(source)
+                while view:
+                    view = view[os.write(fd, view):]
+            else:
+                with open(fd, "wb", closefd=False) as out, _open_source(source) as src:
+                    shutil.copyfileobj(src, out, _CHUNK)
+            if sync:
+                os.fsync(fd)
         except BaseException:
+            os.close(fd)
             try:
                 os.unlink(naming.long_path(tmp))
             except OSError:
                 pass
             raise
-        return tmp
+        os.close(fd)
+        return Path(tmp)
 
     def _claim(self, tmp: Path, final: Path) -> bool:
         """Give the complete temp file the name ``final`` only if that name is free. False when taken."""
@@ -584,6 +614,11 @@ class FolderDestination(Destination):
                 return True
             except FileExistsError:
                 return False
+        if self.use_hardlinks and self.use_noreplace:
+            result = _rename_noreplace(src, dst)  # Linux: one atomic no-clobber rename (no link + unlink)
+            if result is not None:
+                return result
+            self.use_noreplace = False  # not supported here (old kernel, some file systems): hard links
         if self.use_hardlinks:
             try:
                 os.link(src, dst)  # atomic, fails if dst exists; the temp name is removed by the caller
@@ -685,6 +720,78 @@ def _same_content(a: Path, b: Path) -> bool:
                     return True
     except OSError:
         return False
+
+
+_RENAMEAT2: list = []  # [function or None], loaded once
+
+
+def _rename_noreplace(src: str, dst: str) -> bool | None:
+    """Linux renameat2(RENAME_NOREPLACE): True when renamed, False when ``dst`` exists, None when unsupported."""
+    if not _RENAMEAT2:
+        fn = None
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = libc.renameat2
+            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            fn.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            fn = None
+        _RENAMEAT2.append(fn)
+    fn = _RENAMEAT2[0]
+    if fn is None:
+        return None
+    import ctypes
+
+    at_fdcwd, rename_noreplace = -100, 1
+    if fn(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_noreplace) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        return False
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
+        return None
+    raise OSError(err, os.strerror(err), dst)
+
+
+_SYNCFS: list = []
+
+
+def _sync_files(staging: Path, paths: list[Path]) -> None:
+    """Make every file in ``paths`` durable: one ``syncfs`` of their file system on Linux (one journal commit for
+    a whole batch), else an fsync each."""
+    if not paths:
+        return
+    if not _SYNCFS:
+        fn = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).syncfs
+                fn.argtypes = [ctypes.c_int]
+                fn.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                fn = None
+        _SYNCFS.append(fn)
+    fn = _SYNCFS[0]
+    if fn is not None and len(paths) > 1:
+        fd = os.open(staging, os.O_RDONLY)
+        try:
+            if fn(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in paths:
+        _fsync_file(path)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(naming.long_path(path))
+    except OSError:
+        pass
 
 
 def _fsync_file(path: Path) -> None:

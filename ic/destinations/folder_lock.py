@@ -119,7 +119,8 @@ class Staging:
         self._fd: int | None = None
 
     def path(self) -> Path:
-        if self._path is not None and self._path.is_dir():
+        """The folder (made on first use; callers that find it gone drop this object and ask a new one)."""
+        if self._path is not None:
             return self._path
         self._release()
         base = self.root / STAGING_NAME

@@ -143,14 +143,15 @@ def _bad(ch: str) -> bool:
             or ch in _RESERVED_CHARS)
 
 
+_BAD_RE = re.compile('[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\ufffe\uffff' + re.escape(_RESERVED_CHARS) + ']')
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def _replace_bad_chars(text: str) -> str:
-    out = []
-    for ch in text:
-        if _bad(ch):
-            out.append("_")
-        elif not _invisible(ch):
-            out.append(ch)
-    return "".join(out)
+    text = _BAD_RE.sub("_", text)  # same set as _bad(), in C
+    if _NON_ASCII.search(text):  # format characters exist only outside ASCII
+        text = "".join(ch for ch in text if ch.isascii() or not _invisible(ch))
+    return text
 
 
 def is_device_name(name: str) -> bool:
@@ -247,16 +248,22 @@ def strip_number(name: str) -> tuple[str, int]:
 
 
 # --- paths ------------------------------------------------------------------------------------------------------
+_NOT_PLAIN = re.compile(r"[/\\:\x00]")
+
+
 def safe_join(directory: str | os.PathLike, name: str) -> Path:
     """``directory/name``, refusing anything that is not a plain file name inside ``directory``.
 
     ``:`` is refused too: on Windows ``x.xml:s`` is an NTFS alternate data stream of ``x.xml`` and ``C:x`` is relative
     to drive C's current folder (cleaned names never contain it; a name read back from the in-progress index might).
     """
-    if not name or name in (".", "..") or any(c in name for c in "/\\:\x00"):
+    if not name or name in (".", "..") or _NOT_PLAIN.search(name):
         raise DestinationError(f"Refused to write the file name {name!r}: it is not a plain file name.")
     base = os.path.abspath(os.fspath(directory))
-    full = os.path.abspath(os.path.join(base, name))
+    full = os.path.join(base, name)
+    if name.strip(" .") and not name.endswith((" ", ".")):
+        return Path(full)  # no separator, no dot-only or trailing-dot tricks: it is a direct child of base
+    full = os.path.abspath(full)
     if os.path.dirname(full) != base or os.path.commonpath([base, full]) != base:
         raise DestinationError(f"Refused to write {name!r}: it would land outside folder {base}.")
     return Path(full)
