@@ -52,3 +52,16 @@ def test_sessions_after_a_fallback_still_parse(tmp_path):
     got = list(iter_sessions(path))
     assert [s.lseq for s in got] == [1, 2]
     assert all(list(iter_sessions(s.raw_xml)) == [s] for s in got)
+
+
+def test_big_content_outside_sessions_is_not_kept_and_sessions_keep_their_bytes(tmp_path):
+    notes = b"<notes>" + b"<n>" + b"x" * 3_000_000 + b"</n>\n" * 1 + b"</notes>\n"
+    a = b'<session lsid="a"><lseq>1</lseq></session>'
+    b = b'<session lsid="b">\n<lseq>2</lseq>\n</session>'
+    doc = b'<?xml version="1.0"?>\n<session_list xmlns="urn:r">\n' + notes + a + b"\n" + notes + notes + b + b"\n</session_list>\n"
+    path = tmp_path / "big.xml"
+    path.write_bytes(doc)
+    got = list(iter_sessions(path))
+    head = b'<?xml version="1.0"?>\n<session_list xmlns="urn:r">'
+    assert [s.raw_xml for s in got] == [head + b"\n" + a + b"\n</session_list>\n", head + b"\n" + b + b"\n</session_list>\n"]
+    assert got[1].source_line == doc[:doc.index(b'<session lsid="b"')].count(b"\n") + 1

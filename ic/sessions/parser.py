@@ -274,12 +274,29 @@ class _Tap:
         self.prefix: bytes | None = None  # declaration .. root start tag, verbatim
         self.close: bytes = b""
         self.on = True
+        self.pending = False  # a session's start is in the buffer: keep everything from there
+
+    KEEP = 1 << 20  # bytes kept before the buffer is trimmed of content outside sessions
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
         if self.on and data:
             self.buf += data
+            if len(self.buf) > self.KEEP and not self.pending:
+                self._trim()
         return data
+
+    def _trim(self) -> None:
+        """Drop bytes that no session can claim (content outside sessions): keep memory flat for them."""
+        if self.prefix is None and not self._start(self.buf):
+            if _ROOT_TAG.search(self.buf) is not None:
+                self._off()  # a head we do not keep bytes for (not UTF-8, DOCTYPE, ...)
+            return
+        m = self._OPEN.search(self.buf)
+        cut = max(0, m.start() - 256) if m else max(0, len(self.buf) - 256)
+        self.pending = m is not None
+        self.lines += self.buf.count(b"\n", 0, cut)
+        del self.buf[:cut]
 
     def _off(self) -> None:
         self.on = False
@@ -319,15 +336,17 @@ class _Tap:
         if end is None:
             self._off()
             return None
-        element = bytes(buf[start:end])
-        if b"<![CDATA[" in element or b"<!--" in element:
+        if buf.find(b"<![CDATA[", start, end) >= 0 or buf.find(b"<!--", start, end) >= 0:
             self._off()
             return None
         before = bytes(buf[max(0, start - 256):start])
         lead = before[len(before.rstrip()):]  # the whitespace just before the session, as sent
+        with memoryview(buf) as view:  # one copy of a (possibly huge) session, not three
+            raw = b"".join((self.prefix, lead, view[start:end], b"\n", self.close, b"\n"))
         self.lines += buf.count(b"\n", 0, end)
         del buf[:end]
-        return self.prefix + lead + element + b"\n" + self.close + b"\n"
+        self.pending = False
+        return raw
 
     def _start(self, buf: bytearray) -> bool:
         """The document's head: UTF-8 only (declared or default), no DOCTYPE; the root must not be the session."""
