@@ -56,6 +56,7 @@ class ResidentScheduler:
         concurrent: bool = True,
         lock_dir=None,
         on_check: Callable[[int], None] | None = None,
+        lease_uses_clock: bool | None = None,
     ) -> None:
         self.store = store
         self._real_clock = clock is None
@@ -69,6 +70,9 @@ class ResidentScheduler:
         self.concurrent = concurrent
         self.lock_dir = lock_dir
         self.on_check = on_check
+        # leases expire on the database's clock unless told otherwise; an injected (frozen, fake) clock is used for
+        # them too by default so tests that jump days stay consistent
+        self.lease_uses_clock = (clock is not None) if lease_uses_clock is None else lease_uses_clock
         self.cancel = threading.Event()  # handed to every run: set when the scheduler stops
         self.runs: dict[str, threading.Thread] = {}
         self.outcomes: deque = deque(maxlen=200)  # the newest RunOutcomes, in finishing order (tests, bench)
@@ -173,7 +177,7 @@ class ResidentScheduler:
         try:
             outcome = serve(self.store, name, owed, now, self.tz, self.listener, self.cancel,
                             engine_factory=self.engine_factory or TransferEngine, holder=self.host_id,
-                            clock=None if self._real_clock else self.clock, lease_ttl=self.lease_ttl)
+                            clock=self.clock if self.lease_uses_clock else None, lease_ttl=self.lease_ttl)
             self.outcomes.append(outcome)
         except Exception:  # noqa: BLE001 - a deleted schedule, a database hiccup: logged, tried again next check
             log.exception("Schedule %s could not be started; it is tried again at the next check.", name)
