@@ -20,7 +20,7 @@ from typing import Callable
 from ic.destinations.base import Destination
 from ic.errors import ApplianceError, Cancelled, ConfigError, DestinationUnavailable, ICError
 from ic.sessions.model import Session
-from ic.transfer import quarantine
+from ic.transfer import journal, quarantine
 from ic.transfer.state import TransferState
 
 log = logging.getLogger("ic.transfer")
@@ -69,6 +69,8 @@ class Apply:
         self._throttle = throttle
         self._saved_at: dict[str, float] = {}
         self._dirty: set[str] = set()
+        self._journal_bytes: dict[str, int] = {}
+        self._state_bytes: dict[str, int] = {}
         self.quarantined: set[str] = set()  # lsids set aside during this run
 
     # --- sessions ------------------------------------------------------------------------------------------------
@@ -145,19 +147,50 @@ class Apply:
                 log.warning("Could not update the quarantine record of session %s: %s", lsid, exc)
 
     # --- state ---------------------------------------------------------------------------------------------------
+    def load(self, data_type: str) -> TransferState:
+        """The saved state of a data type with its journal replayed on top."""
+        st = TransferState.from_json(self.store.load_state(self.site.id, self.dest_cfg.id, data_type))
+        if self.persist:
+            ops, size = journal.read(self._journal(data_type))
+            if ops:
+                st.replay(ops)
+                self._dirty.add(data_type)  # the next whole save folds the journal in
+            self._journal_bytes[data_type] = size
+        st.ops.clear()
+        self.states[data_type] = st
+        return st
+
+    def _journal(self, data_type: str):
+        return journal.path_for(self.store, self.site.id, self.dest_cfg.id, data_type)
+
     def save(self, data_type: str, force: bool = False) -> None:
-        """Save after every destination commit. A very large first window (done map over LARGE_DONE lsids) saves
-        at most every SAVE_INTERVAL seconds, so saving is not quadratic in the window size; a kill then re-hands up
-        to that much work, which the destinations absorb."""
-        if not self.persist or data_type not in self.states:
+        """Record what the destination committed. A small state is saved whole; once the done map is over
+        LARGE_DONE lsids, only the changes are appended to the journal, and the whole state is saved again when the
+        journal outgrows it (at most every SAVE_INTERVAL seconds), so bytes written per session stay constant
+        however large the window. ``force``: save whole now (window completed, run ending)."""
+        if data_type not in self.states:
+            return
+        if not self.persist:
+            self.states[data_type].ops.clear()
             return
         large_done, interval = self._throttle()
         st = self.states[data_type]
         now = time.monotonic()
-        if not force and len(st.done) > large_done and now - self._saved_at.get(data_type, 0.0) < interval:
-            self._dirty.add(data_type)
-            return
-        self.store.save_state(self.site.id, self.dest_cfg.id, data_type, st.to_json())
+        if not force and len(st.done) > large_done:
+            grown = self._journal_bytes.get(data_type, 0) > self._state_bytes.get(data_type, 0)
+            if not grown or now - self._saved_at.get(data_type, 0.0) < interval:
+                ops, st.ops[:] = list(st.ops), []
+                self._journal_bytes[data_type] = self._journal_bytes.get(data_type, 0) + journal.append(
+                    self._journal(data_type), ops)
+                self._dirty.add(data_type)
+                return
+        payload = st.to_json()
+        self.store.save_state(self.site.id, self.dest_cfg.id, data_type, payload)
+        st.ops.clear()
+        if self._journal_bytes.get(data_type):
+            journal.reset(self._journal(data_type))
+        self._journal_bytes[data_type] = 0
+        self._state_bytes[data_type] = 40 * (len(st.done) + len(st.in_progress) + len(st.partial)) + 200
         self._saved_at[data_type] = now
         self._dirty.discard(data_type)
 

@@ -70,7 +70,7 @@ IN_PROGRESS_MAX_AGE = 7 * 86400
 DEFAULT_BATCH = 50
 DEFAULT_WORKERS = 4
 DEFAULT_DETAIL_WORKERS = 4  # detail documents in flight at once (hides appliance latency; the client rate-limits)
-LARGE_DONE = 5000  # done-map size from which state saves are throttled (see Apply.save)
+LARGE_DONE = 500  # done-map size from which state saves go to the journal (see Apply.save)
 SAVE_INTERVAL = 2.0  # seconds between throttled state saves
 CLOCK_TOLERANCE = 30  # seconds the appliance clock may seem to go back (Date header granularity, drift) unnoticed
 FUTURE_TOLERANCE = 300  # a session ending this far after the appliance's clock is logged as a claim from the future
@@ -298,7 +298,7 @@ class _Run:
         self.states: dict[str, TransferState] = {}
         self.first_bound = 0
         self._names = itertools.count()  # temp file numbers (next() is atomic: used from several threads)
-        self._summaries: dict[str, bool] = {}  # lsid -> has_recording from the listing
+        self._with_recording: set[str] = set()  # lsids the listing says have a recording
         self._pending_files: dict[tuple[str, str], int] = {}  # (type, lsid) -> files still to store
         self._missing: set[str] = set()  # lsids the appliance did not return details for
         self._forced: dict[str, list[str]] = {}  # lsid -> data types tried again from the quarantine
@@ -333,13 +333,12 @@ class _Run:
     def _incremental(self, types: list[str]) -> None:
         opts = self.opts
         for t in types:
-            self.states[t] = TransferState.from_json(self.engine.store.load_state(self.site.id, self.dest_cfg.id, t))
+            self.apply.load(t)
         self.first_bound = self._first_bound()
         self._retry_quarantine()
         self.tracker.update(phase=P.LISTING, message="Listing sessions")
         end_from = planner.closed_bound(self.states, opts.overlap, self.first_bound)
-        closed = self.client.list_sessions(end_time=end_from, duration=0)
-        self._check_cancel()
+        plan = self._plan(end_from)
         self._appliance_now = self._appliance_time()
         back = self._clock_went_back()
         if back:
@@ -348,25 +347,13 @@ class _Run:
             wider = planner.closed_bound(self.states, opts.overlap, self.first_bound)
             if wider < end_from:
                 end_from = wider
-                closed = self.client.list_sessions(end_time=end_from, duration=0)
-                self._check_cancel()
-        for s in closed:
-            self._summaries[s.lsid] = s.has_recording
-        session_state = self.states.get("session")
-        started = None
-        if session_state is not None and _keeps_in_progress(self.dest):
-            start_from = session_state.start_bound(opts.overlap, self.first_bound)
-            started = self.client.list_sessions(start_time=start_from, duration=0)
-            self._check_cancel()
-            for s in started:
-                self._summaries.setdefault(s.lsid, s.has_recording)
-        plan = planner.plan_window(closed, self.states, started=started,
-                                   skip=set(self._forced) | self.apply.quarantined)
-        del closed, started
+                self._with_recording.clear()
+                plan = self._plan(end_from)
         log.info("%s: %d session(s) to handle (listing from end_time=%d).", self.result.transfer, len(plan.lsids),
                  end_from)
         self.tracker.update(phase=P.SESSIONS, sessions_found=len(plan.lsids), message=None)
         self._process(plan.lsids)
+        del plan.lsids[:]
         # the whole window is handled: move the cursors (never past the appliance's own clock)
         host_now = int(time.time())
         for t, st in self.states.items():
@@ -378,6 +365,26 @@ class _Run:
                                now=self._appliance_now, host_now=host_now)
             self.apply.save(t, force=True)
 
+    def _plan(self, end_from: int) -> planner.WindowPlan:
+        """List the window (streamed: rows are not kept, only the lsids the plan needs) and plan it."""
+        closed = self._listing(end_time=end_from)
+        started = None
+        session_state = self.states.get("session")
+        if session_state is not None and _keeps_in_progress(self.dest):
+            started = self._listing(start_time=session_state.start_bound(self.opts.overlap, self.first_bound))
+        return planner.plan_window(closed, self.states, started=started,
+                                   skip=set(self._forced) | self.apply.quarantined)
+
+    def _listing(self, **window) -> Iterable:
+        """Listing rows, streamed when the client can (``iter_sessions_listing``); notes has_recording."""
+        stream = getattr(self.client, "iter_sessions_listing", None)
+        rows = stream(duration=0, **window) if callable(stream) else self.client.list_sessions(duration=0, **window)
+        for row in rows:
+            if row.has_recording:
+                self._with_recording.add(row.lsid)
+            yield row
+        self._check_cancel()
+
     def _export(self, types: list[str]) -> None:
         ex = self.export
         assert ex is not None
@@ -386,8 +393,7 @@ class _Run:
             lsids = [ex.lsid]
         else:
             listing = self.client.list_sessions(start_time=ex.start_time or 0, duration=ex.duration)
-            for s in listing:
-                self._summaries[s.lsid] = s.has_recording
+            self._with_recording.update(s.lsid for s in listing if s.has_recording)
             lsids = list(dict.fromkeys(s.lsid for s in listing))
         for t in types:  # in-memory only: dedupes within this export
             self.states[t] = TransferState()
@@ -502,7 +508,7 @@ class _Run:
             forced = self._forced.get(s.lsid, ()) if from_quarantine else ()
             plan = planner.plan_session(s, self.states, overlap=self.opts.overlap, first_bound=self.first_bound,
                                         keeps_in_progress=_keeps_in_progress(self.dest),
-                                        has_recording=self._summaries.get(s.lsid, False), forced=forced)
+                                        has_recording=s.lsid in self._with_recording, forced=forced)
             plans[s.lsid] = plan
             if plan.store:
                 self._check_future(s)

@@ -42,6 +42,8 @@ class TransferState:
     last_backup: int | None = None
     clock: tuple[int, int] | None = None  # (appliance now, host now) at the last completed window's listing
     reach_back: int = field(default=0, repr=False)  # not saved: seconds the appliance clock went back (this run)
+    ops: list[tuple] = field(default_factory=list, repr=False, compare=False)  # not saved: changes since the last
+    # save, for the journal (ic/transfer/journal.py)
     _seen_start: int | None = field(default=None, repr=False)  # not saved: applied by complete_window
 
     # --- (de)serialisation ---------------------------------------------------------------------
@@ -99,16 +101,33 @@ class TransferState:
         self.done[lsid] = end_time
         self.in_progress.pop(lsid, None)
         self.partial.pop(lsid, None)
+        self.ops.append(("d", lsid, end_time))
 
     def mark_in_progress(self, lsid: str, start_time: int | None) -> None:
         self.in_progress[lsid] = start_time
         self.note_start(start_time)
+        self.ops.append(("i", lsid, start_time))
 
     def mark_partial(self, lsid: str, instance: int) -> None:
+        self.ops.append(("p", lsid, instance))
         got = self.partial.setdefault(lsid, [])
         if instance not in got:
             got.append(instance)
             got.sort()
+
+    def replay(self, ops: list) -> None:
+        """Apply journal operations (see ic/transfer/journal.py) on top of the saved state."""
+        for kind, lsid, value in ops:
+            try:
+                value = None if value is None else int(value)
+            except (TypeError, ValueError):
+                continue
+            if kind == "d":
+                self.mark_done(lsid, value)
+            elif kind == "i":
+                self.mark_in_progress(lsid, value)
+            elif kind == "p" and value is not None:
+                self.mark_partial(lsid, value)
 
     def note_start(self, start_time: int | None) -> None:
         """Remember a start time; start_cursor moves only when the window completes (a killed run must list
