@@ -130,3 +130,36 @@ def test_xml_files_tab_with_a_host_and_credentials_typed_in(store, simulator, tm
     assert len(list((tmp_path / "out").rglob("*.flv"))) == 2
     assert len(list((tmp_path / "out").rglob("*.xml"))) == 2
     assert store.list_sites() == [s for s in store.list_sites() if s.name == "Main"]  # nothing new saved
+
+
+def test_create_database_button_creates_a_missing_postgresql_database(ic_home, pg_url):
+    """Setup > Settings Database > Create Database on a PostgreSQL database that does not exist yet."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from tests.test_gui_wizard import make_app
+
+    u = make_url(pg_url)
+    name = f"icgui_{uuid.uuid4().hex[:10]}"
+    app = make_app()
+    try:
+        w = app.wizard
+        w.fields["kind"].set("PostgreSQL")
+        w.fields["server"].set(f"{u.host}:{u.port}")
+        w.fields["database"].set(name)
+        w.fields["username"].set(u.username)
+        w.fields["password"].set(u.password or "pw-not-needed-by-trust")
+        w.panel.conn.update()
+        w.panel.create_button.invoke()
+        assert pump(app, lambda: not w.panel.busy, timeout=60)
+        assert w.panel.message.kind == "ok", w.panel.message.text
+        assert w.panel.message.text.startswith(f"Database {name} created on {u.host}.")
+    finally:
+        app.close()
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        assert conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -13,6 +13,10 @@ from ic.settings import SettingsStore, open_store
 def store_from(args: argparse.Namespace) -> SettingsStore:
     explicit = getattr(args, "settings", None)
     try:
+        from ic.settings import bootstrap
+        from ic.settings.store import settings_url
+
+        bootstrap.require_existing_sqlite(settings_url(explicit))  # a typo never creates an empty database
         store = open_store(explicit)
     except ConfigError as exc:  # say where the URL came from, so the user knows what to change
         source = settings_source(explicit)

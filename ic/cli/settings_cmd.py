@@ -19,6 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="one of: " + ", ".join(sorted(APP_SETTINGS)) + " (see `settings show`)")
     set_.add_argument("value", help="new value (an empty string resets a folder to the default)")
     set_.set_defaults(func=_set)
+    create = ssub.add_parser(
+        "create", help="create the settings database named by --settings (or IC_SETTINGS): the SQLite file, or the "
+                       "PostgreSQL / SQL Server database when the account may create one; then its tables")
+    create.set_defaults(func=_create)
 
     notify = sub.add_parser("notify", help="e-mail notification settings (SMTP)")
     nsub = notify.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
@@ -46,6 +50,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     nset.set_defaults(func=_notify_set)
     ntest = nsub.add_parser("test", help="send a test message with the stored settings")
     ntest.set_defaults(func=_notify_test)
+
+
+def _create(args: argparse.Namespace) -> int:
+    from ic.services.create_db import ensure_database
+    from ic.settings import open_store
+    from ic.settings.store import settings_url
+
+    url = settings_url(getattr(args, "settings", None))
+    message = ensure_database(url)
+    if not message.startswith("An in-memory"):
+        print(message)
+    open_store(url).close()  # the tables (or a newer schema)
+    print("The settings database is ready.")
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:

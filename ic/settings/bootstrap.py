@@ -71,3 +71,26 @@ def write_url(url: str | None) -> Path:
         json.dump(data, fh, indent=2)
     os.replace(tmp, path)
     return path
+
+
+def require_existing_sqlite(url: str) -> None:
+    """A settings SQLite file named by --settings, IC_SETTINGS or bootstrap.json must exist: opening a mistyped path
+    would silently create an empty settings database (and a tick on it would do nothing, for ever). The per-user
+    default is created on first use as before; `settings create` makes any other one on purpose."""
+    if url == paths.default_settings_url():
+        return
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - the store's own check says what is wrong with the URL
+        return
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    db = Path(parsed.database)
+    if db.is_file():
+        return
+    if db.is_dir():
+        raise ConfigError(f"The settings database {db} is a folder; name the database file in it, e.g. "
+                          f"{db / 'settings.db'}.")
+    where = "does not exist" if db.parent.is_dir() else f"does not exist (nor does its folder {db.parent})"
+    raise ConfigError(f"The settings database file {db} {where}; check the path for a typo, or create it with "
+                      "`settings create`.")

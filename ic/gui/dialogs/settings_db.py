@@ -64,15 +64,19 @@ class SettingsDbPanel(Panel):
             return
 
         def work(_emit, _cancel):
+            from ic.services.create_db import ensure_database  # VENDOR hook: CREATE DATABASE on a server
+
+            created = ensure_database(url)
             store = services.open_settings(url)
             store.close()
-            return True
+            return created
 
         self.created_url = None
 
-        def done(_):
+        def done(created):
             self.created_url = url
-            self.message.show("The settings database is ready. Click Save to use it.", "ok")
+            said = created if isinstance(created, str) and created.startswith(("Database ", "The database ")) else ""
+            self.message.show(f"{said} The settings database is ready. Click Save to use it.".strip(), "ok")
 
         self.run_in_worker(work, done, busy_text="Creating the settings database…")
 
