@@ -131,6 +131,20 @@ def time_of(elem: etree._Element | None) -> int | None:
 
 def serialize_plain(elem: etree._Element) -> str:
     """The element as XML text without namespaces (for storage columns and ``extra``), tail excluded."""
+    tag = elem.tag
+    if isinstance(tag, str) and not elem.prefix:
+        # fast path: one default namespace (or none) for the whole subtree -> lxml writes one declaration, on the
+        # top element; drop it. Anything else (prefixes, other namespaces) takes the general path below.
+        out = etree.tostring(elem, encoding="unicode", with_tail=False)
+        ns = namespace(tag)
+        if ns:
+            decl = ' xmlns="' + ns.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;") + '"'
+            end = out.find(">")
+            at = out.find(decl, 0, end)
+            if at >= 0:
+                out = out[:at] + out[at + len(decl):]
+        if "xmlns" not in out:
+            return out
     dup = copy.deepcopy(elem)
     for e in dup.iter():
         if isinstance(e.tag, str) and e.tag.startswith("{"):
