@@ -74,8 +74,11 @@ def test_schedule_refuses_recordings_for_a_session_only_plugin(tmp_path, monkeyp
 
     store.save_site(SiteConfig("s", "h.example.com", "cid"), client_secret="x")
     store.save_destination(DestinationConfig("Lines", "jsonl", {"path": str(tmp_path / "a.jsonl")}))
+    from ic.services.schedules import save_schedule
+
     with pytest.raises(ConfigError, match="recordings and backups"):
-        store.save_schedule(ScheduleConfig("nightly", 86400, [TransferConfig("s", "Lines", ["session", "recordings"])]))
+        save_schedule(store, ScheduleConfig("nightly", 86400, [TransferConfig("s", "Lines", ["session", "recordings"])]))
+    assert save_schedule(store, ScheduleConfig("nightly", 86400, [TransferConfig("s", "Lines", ["session"])])).id
 
 
 def test_broken_and_impostor_plugins_are_skipped_with_a_warning(tmp_path, monkeypatch, caplog):

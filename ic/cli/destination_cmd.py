@@ -1,8 +1,7 @@
-"""`destination add|list|test|remove` and `import-xml FILE... --destination NAME`."""
+"""`destination add|edit|list|test|remove|types` and `import-xml FILE... --destination NAME`."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from ic.cli.common import print_table, read_secret, store_from
@@ -27,15 +26,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add.add_argument("name", help="destination name (your choice; used by schedules and other commands)")
     add.add_argument("--type", required=True, help="plugin type: folder, sql, or an installed plugin's name")
-    add.add_argument("--dir", help="folder: Destination Directory (a local path or a UNC path, not a mapped drive)")
-    add.add_argument("--name-format", help="folder: File Name Format, e.g. %%SUPPORT_SITE_HOST%%-%%LSID%%.%%EXTENSION%%")
-    add.add_argument("--conflict", choices=("AppendNumber", "Overwrite", "Skip"), help="folder: file name conflict handling")
-    add.add_argument("--retention", type=int, metavar="N", help="folder: number of prior backups to keep")
-    add.add_argument("--url", help="sql: connection string (a password here is visible to other users: prefer --url-env)")
-    add.add_argument("--url-env", metavar="VAR", help="sql: read the connection string from this environment variable")
-    add.add_argument("--system-info", action="store_true", help="sql: Should Store System Information = True")
-    add.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any plugin setting by its key")
+    _add_plugin_options(add, editing=False)
     add.set_defaults(func=_add)
+
+    edit = dsub.add_parser(
+        "edit",
+        help="change a destination; omitted options keep their value (the stored connection string too)",
+        description="The options of `destination add` (without --type), plus --rename NEW.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  destination edit files --conflict Overwrite --retention 5\n"
+               "  destination edit warehouse --url-env IC_DB_URL --no-system-info\n"
+               "  destination edit local --rename archive",
+    )
+    edit.add_argument("name", help="destination name (see `destination list`)")
+    edit.add_argument("--rename", metavar="NEW", help="new name (schedules using it follow)")
+    _add_plugin_options(edit, editing=True)
+    edit.set_defaults(func=_edit)
 
     lst = dsub.add_parser("list", help="list destinations (passwords are never shown)")
     lst.set_defaults(func=_list)
@@ -61,17 +67,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_fetch_options(imp, who, _import_xml)
 
 
-# --- add -----------------------------------------------------------------------------------------
+# --- add / edit --------------------------------------------------------------------------------
 _ALIASES = {"dir": "directory", "name_format": "name_format", "conflict": "conflict", "retention": "retention"}
 
 
-def _add(args: argparse.Namespace) -> int:
-    from ic.destinations.registry import destination_class, secret_fields_of
-    from ic.settings.models import DestinationConfig
+def _add_plugin_options(p: argparse.ArgumentParser, editing: bool) -> None:
+    p.add_argument("--dir", help="folder: Destination Directory (a local path or a UNC path, not a mapped drive)")
+    p.add_argument("--name-format", help="folder: File Name Format, e.g. %%SUPPORT_SITE_HOST%%-%%LSID%%.%%EXTENSION%%")
+    p.add_argument("--conflict", choices=("AppendNumber", "Overwrite", "Skip"), help="folder: file name conflict handling")
+    p.add_argument("--retention", type=int, metavar="N", help="folder: number of prior backups to keep")
+    p.add_argument("--url", help="sql: connection string (a password here is visible to other users: prefer --url-env)")
+    p.add_argument("--url-env", metavar="VAR", help="sql: read the connection string from this environment variable")
+    if editing:
+        p.add_argument("--system-info", action=argparse.BooleanOptionalAction, default=None,
+                       help="sql: Should Store System Information (--no-system-info turns it off)")
+    else:
+        p.add_argument("--system-info", action="store_true", help="sql: Should Store System Information = True")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any plugin setting by its key")
 
-    cls = destination_class(args.type)
+
+def _values(args: argparse.Namespace, cls: type[Destination], name: str, editing: bool) -> dict:
+    """The settings the options give (only those given); the connection string from --url, --url-env or stdin."""
+    from ic.services.destinations import parse_value
+
     specs = {f.key: f for f in cls.fields()}
-    config: dict = {k: f.default for k, f in specs.items() if f.default is not None}
+    config: dict = {}
     for option, key in _ALIASES.items():
         value = getattr(args, option)
         if value is not None:
@@ -80,60 +100,49 @@ def _add(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep or key.strip() not in specs:
             raise ConfigError(f"--set needs KEY=VALUE with KEY one of: {', '.join(specs)}.")
-        config[key.strip()] = _convert(specs[key.strip()], value)
+        config[key.strip()] = parse_value(specs[key.strip()], value)
     url_spec = next((f for f in specs.values() if f.kind == "connection_string"), None)
-    if url_spec is not None:
-        if args.url is not None and args.url_env:
-            raise ConfigError("Give the connection string with --url or --url-env, not both.")
-        if args.url is not None:
-            url = args.url
-            _warn_if_password(url)
-        elif url_spec.key in config:
-            url = config[url_spec.key]
-        else:
-            url = read_secret(args.url_env, "Connection string: ", f"the connection string of destination {args.name}",
-                              option="--url-env")
-        config[url_spec.key] = _normalized(cls, url)
-        if "system_info" in specs:
-            config["system_info"] = bool(args.system_info) or _truthy(config.get("system_info"))
-    elif args.url is not None or args.url_env:
-        raise ConfigError(f"Destination type {args.type} has no connection string; see `destination types`.")
-    problems = cls.validate(config)
-    if problems:
-        key = next(iter(problems))
-        raise ConfigError(" ".join(problems.values()), field=key)
-    saved = store_from(args).save_destination(
-        DestinationConfig(args.name, args.type, config, secret_fields=secret_fields_of(cls))
-    )
+    if url_spec is None:
+        if args.url is not None or args.url_env:
+            kind = getattr(args, "type", None) or getattr(cls, "type_name", cls.display_name)
+            raise ConfigError(f"Destination type {kind} has no connection string; see `destination types`.")
+        return config
+    if args.url is not None and args.url_env:
+        raise ConfigError("Give the connection string with --url or --url-env, not both.")
+    if args.url is not None:
+        _warn_if_password(args.url)
+        config[url_spec.key] = args.url
+    elif args.url_env or (not editing and url_spec.key not in config):
+        config[url_spec.key] = read_secret(args.url_env, "Connection string: ",
+                                           f"the connection string of destination {name}", option="--url-env")
+    if "system_info" in specs and args.system_info is not None and (editing or args.system_info):
+        config["system_info"] = bool(args.system_info)
+    return config
+
+
+def _add(args: argparse.Namespace) -> int:
+    from ic.services.destinations import plugin_class, save_destination
+
+    cls = plugin_class(args.type)
+    defaults = {f.key: f.default for f in cls.fields() if f.default is not None}
+    saved = save_destination(store_from(args), args.name, args.type, {**defaults, **_values(args, cls, args.name, False)})
     print(f"Destination {saved.name} saved ({cls.display_name}).")
     return 0
 
 
-def _normalized(cls: type[Destination], url: str) -> str:
-    """The SQL plugin stores a SQLAlchemy URL even when given an old ODBC / ADO.NET connection string."""
-    from ic.destinations.sql import SqlDestination, normalize_url
+def _edit(args: argparse.Namespace) -> int:
+    from ic.services.destinations import edit_destination, plugin_class
 
-    if issubclass(cls, SqlDestination):
-        try:
-            return _absolute_sqlite(normalize_url(url))
-        except ICError:
-            return url  # validate() names the problem
-    return url
-
-
-def _absolute_sqlite(url: str) -> str:
-    """sqlite:///rel.db means rel.db in the current folder; the scheduled task runs elsewhere, so store the full path."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - validate() names the problem
-        return url
-    db = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:") \
-            or os.path.isabs(db):
-        return url
-    return parsed.set(database=os.path.abspath(db)).render_as_string(hide_password=False)
+    store = store_from(args)
+    current = store.get_destination(args.name, reveal=False)
+    cls = plugin_class(current.type)
+    changes = _values(args, cls, args.name, True)
+    if not changes and not args.rename:
+        raise ConfigError(f"Nothing to change for destination {current.name}: give an option such as --dir, --url-env, "
+                          "--set KEY=VALUE or --rename.")
+    saved = edit_destination(store, current.name, changes, rename=args.rename)
+    print(f"Destination {saved.name} saved ({cls.display_name}).")
+    return 0
 
 
 def _key_for(cls: type[Destination], specs: dict[str, FieldSpec], key: str, option: str) -> str:
@@ -146,33 +155,11 @@ def _key_for(cls: type[Destination], specs: dict[str, FieldSpec], key: str, opti
     raise ConfigError(f"--{option.replace('_', '-')} does not apply to {cls.display_name} destinations.")
 
 
-def _convert(spec: FieldSpec, value: str) -> object:
-    if spec.kind == "int":
-        if not value.strip():
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            raise ConfigError(f"{spec.label} must be a whole number.", field=spec.key) from None
-    if spec.kind == "bool":
-        return _truthy(value)
-    if spec.kind == "choice" and spec.choices and value not in spec.choices:
-        raise ConfigError(f"{spec.label} must be one of {', '.join(spec.choices)}.", field=spec.key)
-    return value
-
-
-def _truthy(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 def _warn_if_password(url: str) -> None:
+    from ic.dburl import normalize_url
     from ic.destinations.connection_string import url_secrets
 
     try:
-        from ic.destinations.sql import normalize_url
-
         has_password = bool(url_secrets(normalize_url(url)))
     except ICError:
         has_password = False
@@ -183,65 +170,42 @@ def _warn_if_password(url: str) -> None:
 
 # --- list / test / remove / types ---------------------------------------------------------------
 def _list(args: argparse.Namespace) -> int:
+    from ic.services.destinations import describe
+
     store = store_from(args)
     dests = store.list_destinations()
     if not dests:
         print("No destinations yet: add one with `destination add NAME --type folder --dir DIR` "
               "or `destination add NAME --type sql --url-env VAR`.")
         return 0
-    print_table(["NAME", "TYPE", "SETTINGS"], [[d.name, d.type, _describe(store, d)] for d in dests])
+    print_table(["NAME", "TYPE", "SETTINGS"], [[d.name, d.type, describe(store, d)] for d in dests])
     return 0
 
 
-def _describe(store, dest) -> str:
-    from ic.destinations.connection_string import MASK, mask_url
-    from ic.destinations.registry import available_types
-    from ic.errors import SecretUnavailable
-
-    config = dict(dest.config)
-    note = ""
-    if dest.secret_fields:
-        try:
-            config = dict(store.get_destination(dest.name, reveal=True).config)
-        except SecretUnavailable:
-            what = "connection string" if tuple(dest.secret_fields) == ("url",) else "password"
-            note = f" (stored {what} cannot be decrypted here: re-enter it)"
-    cls = available_types().get(dest.type)
-    specs = {f.key: f for f in cls.fields()} if cls else {}
-    parts = []
-    for key, value in config.items():
-        spec = specs.get(key)
-        if key in dest.secret_fields or (spec and spec.secret):
-            kind = spec.kind if spec else ("connection_string" if key == "url" else "password")
-            value = mask_url(str(value)) if kind == "connection_string" else MASK
-        if value is None or value == "":
-            continue
-        parts.append(f"{key}={value}")
-    return ", ".join(parts) + note
-
-
 def _test(args: argparse.Namespace) -> int:
-    from ic.destinations.registry import destination_from_config
+    from ic.services.destinations import test_destination
 
-    dest = destination_from_config(store_from(args).get_destination(args.name, reveal=True))
-    try:
-        print(dest.test())
-    finally:
-        dest.close()
+    result = test_destination(store_from(args), args.name)
+    if not result.ok:
+        print(f"error: {result.message}", file=sys.stderr)
+        return 1
+    print(result.message)
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
-    store_from(args).delete_destination(args.name)
+    from ic.services.destinations import remove_destination
+
+    remove_destination(store_from(args), args.name)
     print(f"Destination {args.name} removed.")
     return 0
 
 
 def _types(args: argparse.Namespace) -> int:
-    from ic.destinations.registry import available_types
+    from ic.services.destinations import plugin_types
 
     rows = []
-    for name, cls in available_types().items():
+    for name, cls in plugin_types().items():
         settings = ", ".join(f"{f.key}{'*' if f.required else ''}" for f in cls.fields())
         rows.append([name, cls.display_name, "yes" if cls.accepts_files else "no", settings])
     print_table(["TYPE", "NAME", "FILES", "SETTINGS (* required)"], rows)

@@ -5,6 +5,7 @@ import argparse
 
 from ic.cli.common import print_table, store_from
 from ic.errors import ConfigError
+from ic.services.schedules import save_schedule
 from ic.settings.models import ScheduleConfig, TransferConfig
 from ic.settings.validation import format_period, parse_period
 
@@ -86,7 +87,7 @@ def _add(args: argparse.Namespace) -> int:
         at_time=args.at,
         enabled=not args.disabled,
     )
-    saved = store.save_schedule(sched)
+    saved = save_schedule(store, sched)  # ic.services.schedules: plugin checks too
     when = f" at {saved.at_time}" if saved.at_time else ""
     print(f"Schedule {saved.name} saved: {len(saved.transfers)} transfer(s) every {format_period(saved.every_seconds)}{when}.")
     _start(store, saved.transfers, start)
@@ -132,7 +133,7 @@ def _add_transfer(args: argparse.Namespace) -> int:
     start = _ask_start(args)
     sched = store.get_schedule(args.name)
     sched.transfers.append(_transfers([args.site], [args.destination], [args.data])[0])
-    saved = store.save_schedule(sched)
+    saved = save_schedule(store, sched)  # ic.services.schedules: plugin checks too
     print(f"Schedule {saved.name} now has {len(saved.transfers)} transfer(s).")
     _start(store, saved.transfers[-1:], start)
     return 0
@@ -146,7 +147,7 @@ def _remove_transfer(args: argparse.Namespace) -> int:
         raise ConfigError(f"Schedule {sched.name} has no transfer {args.site} -> {args.destination}; "
                           "see `schedule list -v`.")
     sched.transfers = kept
-    saved = store.save_schedule(sched)
+    saved = save_schedule(store, sched)  # ic.services.schedules: plugin checks too
     print(f"Schedule {saved.name} now has {len(saved.transfers)} transfer(s).")
     return 0
 

@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ic.destinations.base import Destination
 from ic.errors import ConfigError
 
-if TYPE_CHECKING:
-    from ic.settings.models import DestinationConfig
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "available_types",
+    "create_destination",
+    "destination_class",
+    "destination_from_config",
+    "secret_fields_of",
+    "StoredDestination",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +66,19 @@ def create_destination(name: str, type_name: str, config: dict) -> Destination:
 
 
 def secret_fields_of(cls: type[Destination]) -> tuple[str, ...]:
-    """The config keys the settings store must encrypt (FieldSpec.secret)."""
-    return tuple(f.key for f in cls.fields() if f.secret)
+    """The config keys the settings store must encrypt: FieldSpec.secret, and every password field."""
+    return tuple(f.key for f in cls.fields() if f.secret or f.kind == "password")
 
 
-def destination_from_config(dest: "DestinationConfig") -> Destination:
+class StoredDestination(Protocol):
+    """What the settings store hands out (ic.settings.models.DestinationConfig); named here so that this package
+    does not import the settings package (the settings store imports nothing of the plugins either)."""
+
+    name: str
+    type: str
+    config: dict
+
+
+def destination_from_config(dest: StoredDestination) -> Destination:
     """A ready plugin instance for a stored destination (its secrets already revealed by the settings store)."""
     return create_destination(dest.name, dest.type, dict(dest.config))

@@ -1,138 +1,166 @@
-"""The GUI's single doorway to the services layer.
+"""The GUI's single doorway to the services layer (ic.services), which the command line calls too.
 
-Each function imports its service lazily, so a missing or not-yet-built service shows a readable
-"not available yet" message in the window instead of crashing the program. No Tk code here.
+Thin on purpose: what an action does, validates and keeps secret is decided in ic.services; here only what suits
+a window (values for a form, error mails for actions started from it). Services are imported when first used, so
+opening the window stays quick. No Tk code here.
 """
 from __future__ import annotations
 
-import importlib
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from ic.errors import ICError
+from ic.services.api_tester import JobLine
+from ic.services.results import TestResult
+
+__all__ = [
+    "JobLine", "LOG_KINDS", "NOTIFY_FIELDS", "TestResult", "app_setting_specs", "app_settings_errors",
+    "check_destination", "check_site", "connection_module", "current_user", "default_settings_url",
+    "describe_event", "destination_types", "export", "import_xml", "load_app_settings", "load_notification_settings",
+    "mail_error_field", "open_settings", "read_log_tail", "remove_destination", "remove_schedule", "remove_site",
+    "run_schedule", "save_app_settings", "save_destination", "save_notification_settings", "save_schedule",
+    "save_settings_location", "save_site", "scheduler_action", "scheduler_state", "scheduler_status",
+    "send_test_notification", "settings_db_exists", "setup_gui_logging", "shutdown_gui_logging", "site_error_field",
+]
 
 Listener = Callable[[Any], None]
 
 
-class NotAvailable(ICError):
-    """A feature whose service is not part of this build yet."""
-
-
-def _module(name: str, feature: str):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
-            raise NotAvailable(f"{feature} is not available yet in this build.") from None
-        raise
-
-
-def _function(module: str, attr: str, feature: str) -> Callable:
-    fn = getattr(_module(module, feature), attr, None)
-    if fn is None:
-        raise NotAvailable(f"{feature} is not available yet in this build.")
-    return fn
-
-
 # --- sites ---------------------------------------------------------------------------------
-@dataclass
-class Outcome:
-    ok: bool
-    message: str
-
-
-def check_site(store, site, client_secret: str | None, stored_name: str | None = None) -> Outcome:
+def check_site(store, site, client_secret: str | None, stored_name: str | None = None) -> TestResult:
     """Test the values typed in the Site dialog without saving them (ic.services.sites.test_site_config).
 
     An empty ``client_secret`` means "the one saved for ``stored_name``".
     """
+    from ic.services.sites import test_site_config
     from ic.settings import SiteConfig
 
     if not client_secret and stored_name:
         client_secret = store.site_credentials(stored_name).client_secret
-    fn = _function("ic.services.sites", "test_site_config", "Testing a site")
-    result = fn(SiteConfig(site.name, site.host, site.client_id, site.ca_bundle, site.product), client_secret, store)
-    return Outcome(bool(result.ok), str(result.message))
+    return test_site_config(SiteConfig(site.name, site.host, site.client_id, site.ca_bundle, site.product),
+                            client_secret, store)
+
+
+def save_site(store, site, client_secret: str | None = None, backup_password: str | None = None, *,
+              clear_backup_password: bool = False):
+    from ic.services import sites
+
+    return sites.save_site(store, site, client_secret, backup_password, clear_backup_password=clear_backup_password)
+
+
+def remove_site(store, name: str) -> None:
+    from ic.services import sites
+
+    sites.remove_site(store, name)
+
+
+def site_error_field(message: str) -> str | None:
+    """Which Site Configuration field a failed Test points at (the sentence names the thing to fix)."""
+    text = message.lower()
+    if "client secret" in text or "authentication" in text or "invalid_client" in text or "credentials" in text:
+        return "client_secret"
+    if "client id" in text:
+        return "client_id"
+    if "certificate" in text or "ca bundle" in text or "tls" in text or "ssl" in text:
+        return "ca_bundle"
+    if "permission" in text or "not allowed" in text or "access" in text and "denied" in text:
+        return "client_id"
+    if "host" in text or "cannot find" in text or "refused" in text or "timed out" in text or "reach" in text:
+        return "host"
+    return None
 
 
 # --- destinations ---------------------------------------------------------------------------
 def destination_types() -> dict[str, type]:
-    from ic.destinations.registry import available_types
+    from ic.services.destinations import plugin_types
 
-    return available_types()
-
-
-def check_destination(name: str, type_name: str, config: dict) -> str:
-    """The destination's own test(): writable, reachable; one sentence back."""
-    from ic.destinations.registry import create_destination
-
-    dest = create_destination(name, type_name, config)
-    try:
-        return dest.test()
-    finally:
-        dest.close()
+    return plugin_types()
 
 
-# --- connection strings ---------------------------------------------------------------------
+def check_destination(name: str, type_name: str, config: dict, store=None, stored_name: str | None = None) -> str:
+    """The destination's own test(): writable, reachable; one sentence back (raises ICError). A secret left empty
+    is the one saved under ``stored_name``."""
+    from ic.services.destinations import check_config
+
+    return check_config(store, name, type_name, config, stored_name)
+
+
+def save_destination(store, dest):
+    """Save a ``DestinationConfig`` from the form; ic.services.destinations decides secrets and validation."""
+    from ic.services.destinations import save_destination as save
+
+    return save(store, dest.name, dest.type, dest.config, id=dest.id)
+
+
+def remove_destination(store, name: str) -> None:
+    from ic.services.destinations import remove_destination as remove
+
+    remove(store, name)
+
+
+# --- schedules -------------------------------------------------------------------------------
+def save_schedule(store, sched):
+    from ic.services.schedules import save_schedule as save
+
+    return save(store, sched)
+
+
+def remove_schedule(store, name: str) -> None:
+    from ic.services.schedules import remove_schedule as remove
+
+    remove(store, name)
+
+
+# --- connection strings and the settings database ----------------------------------------------
 def connection_module():
     """ic.destinations.connection_string: ConnectionParams, build_url, parse_url, mask_url, KIND_LABELS."""
-    return _module("ic.destinations.connection_string", "The connection string builder")
+    from ic.destinations import connection_string
+
+    return connection_string
 
 
-def save_settings_location(url: str | None) -> Path:
-    from ic.settings import bootstrap
+def save_settings_location(url: str | None):
+    from ic.services import settings
 
-    return bootstrap.write_url(url)
+    return settings.save_settings_location(url)
 
 
 def open_settings(url: str | None = None):
-    from ic.settings import open_store
+    from ic.services import settings
 
-    return open_store(url)
+    return settings.open_settings(url)
 
 
 def default_settings_url() -> str:
-    from ic import paths
+    from ic.services import settings
 
-    return paths.default_settings_url()
+    return settings.default_settings_url()
 
 
 def settings_db_exists() -> bool:
     """False on a first run: no bootstrap, no IC_SETTINGS and no default SQLite file."""
-    import os
+    from ic.services import settings
 
-    from ic import paths
-    from ic.settings import bootstrap
-
-    if os.environ.get("IC_SETTINGS") or bootstrap.bootstrap_path().is_file():
-        return True
-    return (paths.data_dir() / "settings.db").is_file()
+    return settings.settings_db_exists()
 
 
 # --- scheduler (OS task) ---------------------------------------------------------------------
 def scheduler_state() -> tuple[str, str]:
     """("running" | "stopped" | "not installed" | "unknown", one sentence of detail)."""
     try:
-        result = _function("ic.scheduling.task", "status", "The scheduler")()
-    except NotAvailable as exc:
-        return "unknown", str(exc)
+        from ic.scheduling import task
+
+        result = task.status()
     except ICError as exc:
         return "unknown", str(exc)
-    except ImportError:
-        return "unknown", "Scheduler control is not available yet in this build."
     state = getattr(result, "state", result)
     return str(state), str(getattr(result, "detail", "") or "")
 
 
 def current_user() -> str:
-    try:
-        return str(_function("ic.scheduling.task", "current_user", "The scheduler")())
-    except NotAvailable:
-        import getpass
+    from ic.scheduling import task
 
-        return getpass.getuser()
+    return str(task.current_user())
 
 
 def scheduler_status() -> str:
@@ -145,7 +173,11 @@ def scheduler_action(action: str, settings_url: str | None = None, password: str
     ``password`` (Windows, register only): the account's password so the task runs whether or not the user is
     logged on; it goes to the scheduler once and is never stored.
     """
-    fn = _function("ic.scheduling.task", action, "Controlling the scheduler")
+    from ic.scheduling import task
+
+    if action not in ("register", "unregister", "start", "stop"):
+        raise ValueError(f"unknown scheduler action {action!r}")
+    fn = getattr(task, action)
     if action == "register":
         callback = (lambda _user: password) if password else None
         result = fn(callback, settings_url=settings_url)
@@ -154,157 +186,45 @@ def scheduler_action(action: str, settings_url: str | None = None, password: str
     return result if isinstance(result, str) and result else f"Scheduler: {action} done."
 
 
-# --- runs ------------------------------------------------------------------------------------
+# --- runs and the API Tester ------------------------------------------------------------------
 def _error_mail(store, source: str):
     """Errors logged during a run from the window are mailed like the CLI's (Notification Settings)."""
-    try:
-        return _function("ic.notify", "error_mail", "Notifications")(store, source)
-    except NotAvailable:
-        import contextlib
+    from ic import notify
 
-        return contextlib.nullcontext()
+    return notify.error_mail(store, source)
 
 
 def run_schedule(store, name: str, progress: Listener, cancel: threading.Event):
-    fn = _function("ic.services.runs", "run_schedule", "Running a schedule")
+    """Run Now. The program was invoked: Last Program Run says so (the guide's meaning of that line)."""
+    from datetime import datetime, timezone
+
+    from ic.services.runs import run_schedule as run
+
+    store.set_setting("last_program_run", datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None).isoformat()
+                      + "Z")
     with _error_mail(store, f"schedule {name}"):
-        return fn(store, name, listener=progress, cancel=cancel)
-
-
-@dataclass
-class JobLine:
-    """A line for the API Tester's log (from the worker thread to the window)."""
-
-    message: str
-    fraction: float | None = None
+        return run(store, name, listener=progress, cancel=cancel)
 
 
 def export(store, *, sites: list[str], destinations: list[str], data_types: list[str], start: Any = None,
            duration_seconds: int | None = None, lsid: str | None = None, progress: Listener,
            cancel: threading.Event) -> list[str]:
-    """API Tester, Sessions tab: every selected site into every selected destination. Returns summary lines.
+    """API Tester, Sessions tab (ic.services.api_tester.export_many). Returns summary lines."""
+    from ic.services.api_tester import export_many
 
-    Data types a destination cannot take (recordings and backups into SQL) are left out for that destination.
-    """
     with _error_mail(store, "API Tester"):
-        return _export(store, sites, destinations, data_types, start, duration_seconds, lsid, progress, cancel)
-
-
-def _export(store, sites, destinations, data_types, start, duration_seconds, lsid, progress, cancel) -> list[str]:
-    fn = _function("ic.services.runs", "export", "The API Tester download")
-    from ic.errors import Cancelled
-
-    types_by_kind = destination_types()
-    lines: list[str] = []
-
-    def say(line: str, fraction: float | None = None) -> None:
-        lines.append(line)
-        progress(JobLine(line, fraction))
-
-    pairs = [(s, d) for s in sites for d in destinations]
-    for i, (site, dest) in enumerate(pairs):
-        if cancel.is_set():
-            raise Cancelled("The download was cancelled.")
-        cls = types_by_kind.get(store.get_destination(dest, reveal=False).type)
-        types = [t for t in data_types if t == "session" or getattr(cls, "accepts_files", True)]
-        if not types:
-            say(f"{site} -> {dest}: skipped (a database takes session data only).", (i + 1) / len(pairs))
-            continue
-        progress(JobLine(f"{site} -> {dest}: {', '.join(types)}", i / len(pairs)))
-        result = fn(store, site, dest, types, start=start, duration_seconds=int(duration_seconds or 0), lsid=lsid,
-                    listener=progress, cancel=cancel)
-        for warning in getattr(result, "warnings", []) or []:
-            say(f"{site} -> {dest}: {warning}")
-        summary = result.summary() if hasattr(result, "summary") else str(result)
-        say(f"{site} -> {dest}: {summary}", (i + 1) / len(pairs))
-    return lines
+        return export_many(store, sites=sites, destinations=destinations, data_types=data_types, start=start,
+                           duration_seconds=duration_seconds, lsid=lsid, progress=progress, cancel=cancel)
 
 
 def import_xml(store, *, files: list[str], site: str | None, destinations: list[str], data_types: list[str],
                progress: Listener, cancel: threading.Event, site_host: str | None = None) -> list[str]:
-    """API Tester, XML Files tab: parse saved session XML files into every selected destination.
+    """API Tester, XML Files tab (ic.services.api_tester.import_xml_many)."""
+    from ic.services.api_tester import import_xml_many
 
-    ``site`` (a configured site) or ``site_host`` labels sessions whose XML does not name their site.
-    """
-    from ic.errors import ConfigError
-
-    fn = _function("ic.services.import_xml", "import_xml_to_destination", "Importing XML files")
-    file_types = [t for t in data_types if t != "session"]
-    if file_types and not site:
-        raise ConfigError("Choose the site to connect back to for recordings and backups.", field="site")
-    lines: list[str] = []
     with _error_mail(store, "API Tester"):
-        if "session" in data_types:
-            lines += _import_session_data(store, fn, files, site, site_host, destinations, progress, cancel)
-        if file_types:
-            lines += _files_for_xml(store, files, site, destinations, file_types, progress, cancel)
-    return lines
-
-
-def _import_session_data(store, fn, files, site, site_host, destinations, progress, cancel) -> list[str]:
-    from ic.errors import Cancelled
-
-    lines: list[str] = []
-    for i, dest in enumerate(destinations):
-        if cancel.is_set():
-            raise Cancelled("The import was cancelled.")
-        progress(JobLine(f"Importing {len(files)} file(s) into {dest}…", i / len(destinations)))
-
-        def on_file(path, sessions, dest=dest):
-            progress(JobLine(f"{dest}: {Path(path).name} read ({sessions} session(s) so far)"))
-
-        result = fn(store, files, dest, site=site, site_host=site_host, progress=on_file, cancel=cancel)
-        for line in [result.summary(dest) if hasattr(result, "summary") else str(result),
-                     *(getattr(result, "errors", []) or [])]:
-            lines.append(line)
-            progress(JobLine(line, (i + 1) / len(destinations)))
-    return lines
-
-
-def _files_for_xml(store, files, site, destinations, file_types, progress, cancel) -> list[str]:
-    """Recordings / backups for the sessions in saved XML files: connect back to ``site`` (one export per session).
-
-    The session IDs come from ic.sessions.parser (the same safe streaming parser the import uses).
-    """
-    from ic.errors import Cancelled, ICError
-    from ic.sessions.parser import iter_sessions
-
-    export_fn = _function("ic.services.runs", "export", "Downloading recordings")
-    lsids: list[str] = []
-    for path in files:
-        try:
-            lsids += [s.lsid for s in iter_sessions(path)]
-        except ICError as exc:
-            progress(JobLine(f"{Path(path).name}: {exc}"))
-    lsids = list(dict.fromkeys(lsids))
-    kinds = destination_types()
-    lines: list[str] = []
-    for dest in destinations:
-        cls = kinds.get(store.get_destination(dest, reveal=False).type)
-        if not getattr(cls, "accepts_files", True):
-            lines.append(f"{site} -> {dest}: recordings and backups skipped (a database takes session data only).")
-            progress(JobLine(lines[-1]))
-            continue
-        stored = skipped = backups = 0
-        recording_types = [t for t in file_types if t != "backup"]
-        for n, lsid in enumerate(lsids if recording_types else []):
-            if cancel.is_set():
-                raise Cancelled("The download was cancelled.")
-            result = export_fn(store, site, dest, recording_types, lsid=lsid, listener=None, cancel=cancel)
-            stored += result.files_stored
-            skipped += result.files_skipped
-            progress(JobLine(f"{dest}: recordings for {lsid} ({n + 1}/{len(lsids)})", (n + 1) / len(lsids)))
-        if "backup" in file_types:
-            from datetime import datetime, timezone
-
-            # a backup is of the whole site: the export window does not matter, only that one is given
-            result = export_fn(store, site, dest, ["backup"], start=datetime.now(timezone.utc), listener=progress,
-                               cancel=cancel)
-            backups = result.backups
-        lines.append(f"{site} -> {dest}: {stored} recording file(s) for {len(lsids)} session(s)"
-                     + (f", {skipped} unavailable" if skipped else "") + (f", {backups} backup(s)" if backups else ""))
-        progress(JobLine(lines[-1], 1.0))
-    return lines
+        return import_xml_many(store, files=files, site=site, destinations=destinations, data_types=data_types,
+                               progress=progress, cancel=cancel, site_host=site_host)
 
 
 def describe_event(event: Any, last_phase: dict) -> tuple[str | None, float | None]:
@@ -326,16 +246,34 @@ def describe_event(event: Any, last_phase: dict) -> tuple[str | None, float | No
 # --- application and notification settings -----------------------------------------------------
 def app_setting_specs() -> list:
     """[SettingSpec(key, label, kind "int"|"path", default, help)] from ic.services.app_settings."""
-    return list(_module("ic.services.app_settings", "Application settings").APP_SETTINGS.values())
+    from ic.services import app_settings
+
+    return list(app_settings.APP_SETTINGS.values())
 
 
 def load_app_settings(store) -> dict[str, str]:
-    return dict(_function("ic.services.app_settings", "get_app_settings", "Application settings")(store))
+    from ic.services import app_settings
+
+    return dict(app_settings.get_app_settings(store))
+
+
+def app_settings_errors(values: dict[str, str]) -> dict[str, str]:
+    """{setting key: one sentence} for every value that cannot be saved (all of them, not just the first)."""
+    from ic.services import app_settings as mod
+
+    errors: dict[str, str] = {}
+    for key, value in values.items():
+        try:
+            mod.validate_app_setting(key, value)
+        except ICError as exc:
+            errors[key] = str(exc)
+    return errors
 
 
 def save_app_settings(store, values: dict[str, str]) -> None:
     """Validate every value first (ConfigError names the field), then store them."""
-    mod = _module("ic.services.app_settings", "Application settings")
+    from ic.services import app_settings as mod
+
     for key, value in values.items():
         mod.validate_app_setting(key, value)
     for key, value in values.items():
@@ -347,7 +285,9 @@ NOTIFY_FIELDS = ("enabled", "host", "port", "security", "username", "sender", "r
 
 def load_notification_settings(store) -> dict[str, Any]:
     """Values for the form; the password itself is never returned, only ``has_password``."""
-    s = _function("ic.services.app_settings", "get_notification_settings", "Notification settings")(store)
+    from ic.services import app_settings
+
+    s = app_settings.get_notification_settings(store)
     values = {k: getattr(s, k) for k in NOTIFY_FIELDS}
     values["recipients"] = ", ".join(values["recipients"] or [])
     values["has_password"] = bool(getattr(s, "has_password", False))
@@ -356,38 +296,132 @@ def load_notification_settings(store) -> dict[str, Any]:
 
 def save_notification_settings(store, values: dict[str, Any], password: str | None) -> None:
     """An empty ``password`` keeps the saved one."""
-    fn = _function("ic.services.app_settings", "update_notification_settings", "Notification settings")
+    from ic.services.app_settings import update_notification_settings as fn
+
     changes = {k: values[k] for k in NOTIFY_FIELDS if k in values}
     if changes.get("port") in ("", None):
         changes["port"] = None
     fn(store, password=password or None, **changes)
 
 
-def send_test_notification(store) -> Outcome:
-    result = _function("ic.services.app_settings", "send_test_notification", "Sending a test e-mail")(store)
-    return Outcome(bool(result.ok), str(result.message))
+def mail_error_field(message: str) -> str | None:
+    """Which Notification Settings field a failed Send Test points at."""
+    text = message.lower()
+    for words, field in ((("password", "authentication", "login", "username", "credentials"), "password"),
+                         (("recipient", "to address", "rcpt"), "recipients"),
+                         (("sender", "from address"), "sender"),
+                         (("starttls", "tls", "ssl", "certificate"), "security"),
+                         (("port",), "port"),
+                         (("server", "host", "connect", "refused", "timed out", "reach"), "host")):
+        if any(w in text for w in words):
+            return field
+    return None
+
+
+def send_test_notification(store) -> TestResult:
+    from ic.services import app_settings
+
+    return app_settings.send_test_notification(store)
 
 
 # --- logs --------------------------------------------------------------------------------------
 LOG_KINDS = {"app": "IC Log", "service": "Service Log"}
 
 
+def log_folder(store=None) -> str:
+    try:
+        from ic import logs
+
+        return str(logs.log_dir(store))
+    except Exception:  # noqa: BLE001 - the About box must open anyway
+        return "(unknown)"
+
+
 def read_log_tail(kind: str, max_bytes: int = 256_000, store=None) -> str:
-    fn = _function("ic.logs", "read_log_tail", "The log viewer")
-    return str(fn(kind, max_bytes, store=store))
+    from ic import logs
+
+    return str(logs.read_log_tail(kind, max_bytes, store=store))
 
 
 def setup_gui_logging(store=None) -> None:
     """Write the window's own log lines to the IC log (in the folder the settings name)."""
-    try:
-        fn = _function("ic.logs", "setup_logging", "Logging")
-    except NotAvailable:
-        return
-    fn(store, "app")
+    from ic import logs
+
+    logs.setup_logging(store, "app")
 
 
 def shutdown_gui_logging() -> None:
+    from ic import logs
+
+    logs.shutdown_logging()
+
+
+# --- status page (main window) and progress in words (GUI helper's block) ------------------------
+def recent_runs(store, name: str, limit: int = 30) -> list:
+    """The schedule's last runs, newest first (ic.services.history)."""
+    from ic.services import history
+
+    return list(history.recent_runs(store, name, limit))
+
+
+def describe_run(record, now=None) -> str:
+    """"Today 02:00: 412 sessions, 37 recordings and 1 backup copied; nothing failed"."""
+    from ic.services import history
+
+    return str(history.describe_run(record, now))
+
+
+def next_run_time(schedule, now):
+    """When the schedule runs next (aware UTC), None when disabled or unknown."""
+    from ic.scheduling import due
+
     try:
-        _function("ic.logs", "shutdown_logging", "Logging")()
-    except NotAvailable:
-        pass
+        return due.next_run(schedule, now)
+    except ICError:
+        return None
+
+
+def next_run_words(schedule, now) -> str:
+    """For the list: "Today 14:00", "Now" (owed), "Disabled"."""
+    from ic.services import history
+
+    if not getattr(schedule, "enabled", True):
+        return "Disabled"
+    when = next_run_time(schedule, now)
+    if when is None:
+        return ""
+    return "Now" if when <= now else str(history.when_words(when, now))
+
+
+def next_run_sentence(schedule, now, scheduler_state: str | None) -> str:
+    """For the status page: the next run, and what stops it from happening by itself."""
+    words = next_run_words(schedule, now)
+    if words == "Disabled":
+        return "Disabled: this schedule does not run until it is enabled again."
+    if not words:
+        return ""
+    text = "Due now" if words == "Now" else words
+    if scheduler_state == "not installed":
+        return f"{text}, once the scheduler is installed (it is not: nothing runs by itself yet)."
+    if scheduler_state == "stopped":
+        return f"{text}, once the scheduler is started again (it is stopped)."
+    return text
+
+
+def progress_words(event) -> str:
+    """A progress event (or a JobLine) in plain words: "Copied 50 of 200 sessions, 11 of 30 recordings"."""
+    from ic.services.progress_text import describe_progress
+
+    if isinstance(event, JobLine):
+        return event.message
+    return describe_progress(event, with_transfer=True)
+
+
+def progress_fraction(event) -> float | None:
+    if isinstance(event, JobLine):
+        return event.fraction
+    if getattr(event, "phase", None) == "done":
+        return 1.0
+    found = (getattr(event, "sessions_found", 0) or 0) + (getattr(event, "files_found", 0) or 0)
+    done = (getattr(event, "sessions_done", 0) or 0) + (getattr(event, "files_done", 0) or 0)
+    return None if not found else max(0.0, min(1.0, done / found))

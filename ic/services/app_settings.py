@@ -14,6 +14,7 @@ from typing import Any, Callable
 from ic import paths
 from ic.errors import ConfigError
 from ic.notify import NotifySettings, load_settings, save_settings, split_addresses, try_send_test
+from ic.services.results import TestResult
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,6 @@ APP_SETTINGS: dict[str, SettingSpec] = {
                     "upper bound on API requests per second (the appliance allows 20)", 0.1, 20),
     )
 }
-
-
-@dataclass
-class TestResult:
-    __test__ = False  # not a pytest test class
-
-    ok: bool
-    message: str  # one sentence, safe to show
 
 
 def _spec(key: str) -> SettingSpec:

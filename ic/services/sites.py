@@ -2,21 +2,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from ic.errors import ICError, PermissionDenied
+from ic.services.results import TestResult
 from ic.settings import SettingsStore, SiteConfig
 from ic.settings.validation import validate_host
 
 log = logging.getLogger("ic.services.sites")
 
-
-@dataclass
-class TestResult:
-    __test__ = False  # not a pytest test class
-
-    ok: bool
-    message: str  # one sentence, safe to show
+# the Site Configuration field a failed test points at, by the appliance error's reason (ic.errors)
+SITE_FIELDS = {"unreachable": "host", "tls": "ca_bundle", "credentials": "client_secret", "permission": "client_id"}
 
 
 def test_site(store: SettingsStore, name: str, **client_options) -> TestResult:
@@ -34,7 +29,7 @@ def test_site(store: SettingsStore, name: str, **client_options) -> TestResult:
     try:
         client = client_for_site(store, name, **client_options)
     except ICError as exc:
-        return TestResult(False, str(exc))
+        return TestResult.failed(exc, SITE_FIELDS)
     return _run(client, name)
 
 
@@ -45,7 +40,7 @@ def _run(client, name: str) -> TestResult:
         lines = [first, _recordings_line(client), _backup_line(client)]
     except ICError as exc:
         log.info("Site test for %s failed: %s", name, exc)
-        return TestResult(False, str(exc))
+        return TestResult.failed(exc, SITE_FIELDS)
     finally:
         client.close()
     ok = all(allowed is not False for allowed, _ in lines[1:])
@@ -117,10 +112,21 @@ def test_site_config(config: SiteConfig, client_secret: str | None, store: Setti
         client = ApplianceClient(config.host, config.client_id, client_secret, config.ca_bundle,
                                  config.product or "detect", **client_options)
     except ICError as exc:
-        return TestResult(False, str(exc))
+        return TestResult.failed(exc, SITE_FIELDS)
     return _run(client, config.name)
 
 
 # the names start with "test_": keep pytest from collecting them when a test module imports them
 test_site.__test__ = False  # type: ignore[attr-defined]
 test_site_config.__test__ = False  # type: ignore[attr-defined]
+
+
+def save_site(store: SettingsStore, site: SiteConfig, client_secret: str | None = None,
+              backup_password: str | None = None, *, clear_backup_password: bool = False) -> SiteConfig:
+    """Add (``site.id`` None) or change a site; a None secret keeps the stored one (the store validates)."""
+    return store.save_site(site, client_secret, backup_password, clear_backup_password=clear_backup_password)
+
+
+def remove_site(store: SettingsStore, name: str) -> None:
+    """Refused (ConfigError naming the schedule) while a schedule uses the site."""
+    store.delete_site(name)

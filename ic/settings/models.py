@@ -3,9 +3,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 PRODUCTS = ("rs", "pra", "detect")
-DATA_TYPES = ("session", "recordings", "smsr", "shell", "backup")
+
+
+class DataType(StrEnum):
+    """What a transfer copies. A str: ``DataType.SMSR == "smsr"``, so stored strings and old callers keep working."""
+
+    SESSION = "session"  # session data (XML -> destination.store_sessions)
+    RECORDINGS = "recordings"  # session recordings (RS) / user recordings (PRA)
+    SMSR = "smsr"  # Show My Screen recordings (RS)
+    SHELL = "shell"  # command shell recordings
+    BACKUP = "backup"  # site backups
+
+    @property
+    def label(self) -> str:
+        return DATA_TYPE_LABELS[self.value]
+
+    @property
+    def is_file(self) -> bool:
+        """Recordings and backups are files: only a destination that accepts files takes them."""
+        return self is not DataType.SESSION
+
+
+DATA_TYPES = tuple(t.value for t in DataType)  # canonical order, plain strings
 DATA_TYPE_LABELS = {
     "session": "Session data",
     "recordings": "Session recordings",
@@ -13,7 +35,7 @@ DATA_TYPE_LABELS = {
     "shell": "Command shell recordings",
     "backup": "Site backups",
 }
-FILE_ONLY_DATA_TYPES = ("recordings", "smsr", "shell", "backup")
+FILE_ONLY_DATA_TYPES = tuple(t.value for t in DataType if t.is_file)
 
 
 @dataclass

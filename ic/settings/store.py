@@ -17,7 +17,6 @@ from ic.secrets import SecretBox
 from ic.settings import schema as s
 from ic.settings.models import (
     DATA_TYPES,
-    FILE_ONLY_DATA_TYPES,
     PRODUCTS,
     DestinationConfig,
     ScheduleConfig,
@@ -275,10 +274,6 @@ class SettingsStore:
             for t in types:
                 if t not in DATA_TYPES:
                     raise ConfigError(f"Unknown data type '{t}'; use one of {', '.join(DATA_TYPES)}.", field="data")
-            if _is_sql_like(dest.type) and any(t in FILE_ONLY_DATA_TYPES for t in types):
-                raise ConfigError(
-                    f"Destination {dest.name} is a database: recordings and backups can only go to a File System destination."
-                )
             rows.append({"position": pos, "site_id": site.id, "destination_id": dest.id, "data_types": ",".join(types)})
         values = {"name": name, "every_seconds": sched.every_seconds, "at_time": at_time, "enabled": sched.enabled}
         created = (now.astimezone(timezone.utc).replace(tzinfo=None) if now and now.tzinfo else now) or _utcnow()

@@ -1,0 +1,145 @@
+"""The API Tester (product guide): one-off downloads from chosen sites into chosen destinations, and saved XML files
+into chosen destinations. Shared by the GUI window and any command; progress goes to a callback as
+:class:`JobLine` (a line of text) or the engine's own ProgressEvent.
+
+Data types a destination cannot take (recordings and backups into a database) are left out for that destination,
+with a line saying so.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from ic.destinations.registry import available_types
+from ic.errors import Cancelled, ConfigError, ICError
+from ic.services.destinations import accepted_data_types
+from ic.settings.models import DataType
+
+__all__ = ["JobLine", "export_many", "import_xml_many", "recordings_for_xml"]
+
+Listener = Callable[[Any], None]
+
+
+@dataclass
+class JobLine:
+    """A line for the API Tester's log (from the worker thread to the window)."""
+
+    message: str
+    fraction: float | None = None
+
+
+def _accepts(store, dest: str, types: list[str]) -> list[str]:
+    cls = available_types().get(store.get_destination(dest, reveal=False).type)
+    return accepted_data_types(cls, types)
+
+
+def export_many(store, *, sites: list[str], destinations: list[str], data_types: list[str], start: Any = None,
+                duration_seconds: int | None = None, lsid: str | None = None, progress: Listener,
+                cancel: threading.Event) -> list[str]:
+    """Sessions tab: every selected site into every selected destination. Returns the summary lines."""
+    from ic.services.runs import export
+
+    lines: list[str] = []
+
+    def say(line: str, fraction: float | None = None) -> None:
+        lines.append(line)
+        progress(JobLine(line, fraction))
+
+    pairs = [(s, d) for s in sites for d in destinations]
+    for i, (site, dest) in enumerate(pairs):
+        if cancel.is_set():
+            raise Cancelled("The download was cancelled.")
+        types = _accepts(store, dest, data_types)
+        if not types:
+            say(f"{site} -> {dest}: skipped (a database takes session data only).", (i + 1) / len(pairs))
+            continue
+        progress(JobLine(f"{site} -> {dest}: {', '.join(types)}", i / len(pairs)))
+        result = export(store, site, dest, types, start=start, duration_seconds=int(duration_seconds or 0), lsid=lsid,
+                        listener=progress, cancel=cancel)
+        for warning in result.warnings:
+            say(f"{site} -> {dest}: {warning}")
+        say(f"{site} -> {dest}: {result.summary()}", (i + 1) / len(pairs))
+    return lines
+
+
+def import_xml_many(store, *, files: list[str], site: str | None, destinations: list[str], data_types: list[str],
+                    progress: Listener, cancel: threading.Event, site_host: str | None = None) -> list[str]:
+    """XML Files tab: parse saved session XML files into every selected destination; recordings and backups for
+    those sessions are fetched from ``site``. ``site`` or ``site_host`` labels sessions whose XML names no site."""
+    file_types = [t for t in data_types if t != DataType.SESSION]
+    if file_types and not site:
+        raise ConfigError("Choose the site to connect back to for recordings and backups.", field="site")
+    lines: list[str] = []
+    if DataType.SESSION in data_types:
+        lines += _import_session_data(store, files, site, site_host, destinations, progress, cancel)
+    if file_types:
+        lines += recordings_for_xml(store, files, site, destinations, file_types, progress, cancel)
+    return lines
+
+
+def _import_session_data(store, files, site, site_host, destinations, progress, cancel) -> list[str]:
+    from ic.services.import_xml import import_xml_to_destination
+
+    lines: list[str] = []
+    for i, dest in enumerate(destinations):
+        if cancel.is_set():
+            raise Cancelled("The import was cancelled.")
+        progress(JobLine(f"Importing {len(files)} file(s) into {dest}…", i / len(destinations)))
+
+        def on_file(path, sessions, dest=dest):
+            progress(JobLine(f"{dest}: {Path(path).name} read ({sessions} session(s) so far)"))
+
+        result = import_xml_to_destination(store, files, dest, site=site, site_host=site_host, progress=on_file,
+                                           cancel=cancel)
+        for line in [result.summary(dest), *result.errors]:
+            lines.append(line)
+            progress(JobLine(line, (i + 1) / len(destinations)))
+    return lines
+
+
+def _lsids_in(files: list[str], progress: Listener) -> list[str]:
+    """The session IDs in saved XML files (the same safe streaming parser the import uses), first seen first."""
+    from ic.sessions.parser import iter_sessions
+
+    lsids: list[str] = []
+    for path in files:
+        try:
+            lsids += [s.lsid for s in iter_sessions(path)]
+        except ICError as exc:
+            progress(JobLine(f"{Path(path).name}: {exc}"))
+    return list(dict.fromkeys(lsids))
+
+
+def recordings_for_xml(store, files: list[str], site: str, destinations: list[str], file_types: list[str],
+                       progress: Listener, cancel: threading.Event) -> list[str]:
+    """Recordings / backups for the sessions in saved XML files: connect back to ``site`` (one export per session)."""
+    from ic.services.runs import export
+
+    lsids = _lsids_in(files, progress)
+    lines: list[str] = []
+    for dest in destinations:
+        if not _accepts(store, dest, file_types):
+            lines.append(f"{site} -> {dest}: recordings and backups skipped (a database takes session data only).")
+            progress(JobLine(lines[-1]))
+            continue
+        stored = skipped = backups = 0
+        recording_types = [t for t in file_types if t != DataType.BACKUP]
+        for n, lsid in enumerate(lsids if recording_types else []):
+            if cancel.is_set():
+                raise Cancelled("The download was cancelled.")
+            result = export(store, site, dest, recording_types, lsid=lsid, listener=None, cancel=cancel)
+            stored += result.files_stored
+            skipped += result.files_skipped
+            progress(JobLine(f"{dest}: recordings for {lsid} ({n + 1}/{len(lsids)})", (n + 1) / len(lsids)))
+        if DataType.BACKUP in file_types:
+            # a backup is of the whole site: the export window does not matter, only that one is given
+            result = export(store, site, dest, [DataType.BACKUP.value], start=datetime.now(timezone.utc),
+                            listener=progress, cancel=cancel)
+            backups = result.backups
+        lines.append(f"{site} -> {dest}: {stored} recording file(s) for {len(lsids)} session(s)"
+                     + (f", {skipped} unavailable" if skipped else "") + (f", {backups} backup(s)" if backups else ""))
+        progress(JobLine(lines[-1], 1.0))
+    return lines
