@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from ic.destinations.registry import available_types
-from ic.errors import Cancelled, ConfigError, ICError
+from ic.errors import Cancelled, ConfigError
 from ic.services.destinations import accepted_data_types
 from ic.settings.models import DataType
 
@@ -100,46 +99,21 @@ def _import_session_data(store, files, site, site_host, destinations, progress, 
     return lines
 
 
-def _lsids_in(files: list[str], progress: Listener) -> list[str]:
-    """The session IDs in saved XML files (the same safe streaming parser the import uses), first seen first."""
-    from ic.sessions.parser import iter_sessions
-
-    lsids: list[str] = []
-    for path in files:
-        try:
-            lsids += [s.lsid for s in iter_sessions(path)]
-        except ICError as exc:
-            progress(JobLine(f"{Path(path).name}: {exc}"))
-    return list(dict.fromkeys(lsids))
-
-
 def recordings_for_xml(store, files: list[str], site: str, destinations: list[str], file_types: list[str],
                        progress: Listener, cancel: threading.Event) -> list[str]:
-    """Recordings / backups for the sessions in saved XML files: connect back to ``site`` (one export per session)."""
-    from ic.services.runs import export
+    """Recordings / backups for the sessions in saved XML files, from ``site`` (ic.services.xml_fetch, one export
+    per session through the engine), into each destination that takes files."""
+    from ic.services.xml_fetch import fetch_for_xml
 
-    lsids = _lsids_in(files, progress)
     lines: list[str] = []
     for dest in destinations:
         if not _accepts(store, dest, file_types):
             lines.append(f"{site} -> {dest}: recordings and backups skipped (a database takes session data only).")
             progress(JobLine(lines[-1]))
             continue
-        stored = skipped = backups = 0
-        recording_types = [t for t in file_types if t != DataType.BACKUP]
-        for n, lsid in enumerate(lsids if recording_types else []):
-            if cancel.is_set():
-                raise Cancelled("The download was cancelled.")
-            result = export(store, site, dest, recording_types, lsid=lsid, listener=None, cancel=cancel)
-            stored += result.files_stored
-            skipped += result.files_skipped
-            progress(JobLine(f"{dest}: recordings for {lsid} ({n + 1}/{len(lsids)})", (n + 1) / len(lsids)))
-        if DataType.BACKUP in file_types:
-            # a backup is of the whole site: the export window does not matter, only that one is given
-            result = export(store, site, dest, [DataType.BACKUP.value], start=datetime.now(timezone.utc),
-                            listener=progress, cancel=cancel)
-            backups = result.backups
-        lines.append(f"{site} -> {dest}: {stored} recording file(s) for {len(lsids)} session(s)"
-                     + (f", {skipped} unavailable" if skipped else "") + (f", {backups} backup(s)" if backups else ""))
-        progress(JobLine(lines[-1], 1.0))
+        result = fetch_for_xml(store, files, dest, file_types, site=site, cancel=cancel,
+                               progress=lambda text: progress(JobLine(text)))
+        for line in [*result.errors, result.summary(site, dest)]:
+            lines.append(line)
+            progress(JobLine(line, 1.0))
     return lines
