@@ -65,6 +65,8 @@ from ic.transfer.planner import FILE_KINDS
 from ic.transfer.state import DEFAULT_OVERLAP, TransferState, clock_went_back
 
 log = logging.getLogger("ic.transfer")
+_NO_SMSR_ON_PRA = ("Site {site} is a Privileged Remote Access site, which has no Show My Screen recordings; untick "
+                   "Show My Screen in the transfer {site} -> {dest}.")
 
 IN_PROGRESS_MAX_AGE = 7 * 86400
 DEFAULT_BATCH = 50
@@ -113,6 +115,7 @@ class TransferResult:
     in_progress_stored: int = 0
     files_stored: int = 0
     files_skipped: int = 0  # expired/missing recordings, conflict-skipped files
+    files_kept: int = 0  # already there: the folder's Skip rule kept the existing file (StoredPath.how "kept")
     bytes: int = 0
     backups: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -124,6 +127,8 @@ class TransferResult:
             parts.append(f"{self.in_progress_stored} in progress")
         if self.files_stored or self.files_skipped:
             parts.append(f"{self.files_stored} file(s) ({_human(self.bytes)})")
+        if self.files_kept:
+            parts.append(f"{self.files_kept} kept (already there)")
         if self.files_skipped:
             parts.append(f"{self.files_skipped} unavailable")
         if self.backups:
@@ -238,6 +243,8 @@ class TransferEngine:
                     f"Destination {dest_cfg.name} cannot store recordings or backups; choose a File System destination."
                 )
             client = self._client(site)
+            if "smsr" in types and client.product == "pra":  # VENDOR: refused, never silently ignored
+                raise ConfigError(_NO_SMSR_ON_PRA.format(site=site.name, dest=dest_cfg.name))
             client.on_retry = lambda text: tracker.update(message=text)
             try:
                 with _RunDir() as tmp:
@@ -428,7 +435,8 @@ class _Run:
         if back <= CLOCK_TOLERANCE:
             return 0
         msg = (f"The clock of the appliance {self.site.host} went back by about {_duration(back)} since the last run "
-               f"(an NTP correction?); this run also lists sessions that ended in that gap.")
+               "(an NTP correction there, or this computer's clock jumped ahead); this run also lists sessions that "
+               "ended in that gap.")
         log.warning(msg)
         self.result.warnings.append(msg)
         return back
@@ -668,6 +676,8 @@ class _Run:
                 Path(outcome.path).unlink(missing_ok=True)
             if stored is None:
                 self.result.files_skipped += 1
+            elif getattr(stored, "how", "created") == "kept":
+                self.result.files_kept += 1
             else:
                 self.result.files_stored += 1
             self.result.bytes += outcome.size

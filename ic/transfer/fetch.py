@@ -51,14 +51,9 @@ class Details:
     error: ParseError | None = None  # the appliance keeps sending malformed XML: stop the run (sessions: what came)
 
 
-def is_unknown_session(exc: ApplianceAPIError) -> bool:
-    """An ``<error>`` about the requested session IDs rather than about the account or report.
-
-    The client raises :class:`UnknownSession`; the message test is the fallback for a client that does not yet."""
-    if isinstance(exc, UnknownSession):
-        return True
-    text = str(exc).lower()
-    return "lsid" in text or ("session" in text and "not found" in text)
+def is_unknown_session(exc: BaseException) -> bool:
+    """The appliance does not know a session asked for ("Invalid lsid."): the client raises UnknownSession."""
+    return isinstance(exc, UnknownSession)
 
 
 def cut_short(path: Path) -> bool:
