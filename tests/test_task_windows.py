@@ -107,22 +107,32 @@ def _text(root: etree._Element, path: str) -> str:
 def test_register_via_windows_only_schtasks_stand_in(tmp_path):
     stand_in = SchtasksStandIn()
     message = WindowsTask(runner=stand_in, user=USER).register()
-    assert message == f"Scheduler task {TASK_NAME} registered: runs every minute as {USER} while the user is logged on."
+    assert message == (f"Scheduler task {TASK_NAME} registered: it keeps the scheduler running as {USER} while the "
+                       "user is logged on; the schedules are checked every minute.")
     [argv] = stand_in.calls
     assert argv == ["schtasks", "/Create", "/TN", "\\IntegrationClient\\Scheduler", "/XML", stand_in.xml_path, "/F"]
     assert not Path(stand_in.xml_path).exists()  # the temp file is gone
     root = _parse(stand_in.created_xml)
     assert root.tag == f"{{{TASK_NS}}}Task" and root.get("version") == "1.2"
     assert _text(root, "t:RegistrationInfo/t:URI") == "\\IntegrationClient\\Scheduler"
-    assert _text(root, "t:Triggers/t:TimeTrigger/t:Repetition/t:Interval") == "PT1M"
+    # the resident scheduler starts at logon; a watchdog trigger every 5 minutes starts it again if it died
+    # (IgnoreNew while it runs); no boot trigger without a stored password (it could not run before logon)
+    assert [etree.QName(t).localname for t in root.xpath("t:Triggers/*", namespaces=NS)] == \
+        ["LogonTrigger", "TimeTrigger"]
+    assert _text(root, "t:Triggers/t:LogonTrigger/t:UserId") == USER
+    assert [etree.QName(c).localname for c in root.xpath("t:Triggers/t:LogonTrigger/*", namespaces=NS)] == \
+        ["Enabled", "UserId"]  # schema order
+    assert _text(root, "t:Triggers/t:TimeTrigger/t:Repetition/t:Interval") == "PT5M"
     assert not root.xpath("t:Triggers/t:TimeTrigger/t:Repetition/t:Duration", namespaces=NS)  # indefinitely
     assert _text(root, "t:Triggers/t:TimeTrigger/t:Enabled") == "true"
+    assert _text(root, "t:Settings/t:RestartOnFailure/t:Interval") == "PT1M"
+    assert _text(root, "t:Settings/t:RestartOnFailure/t:Count") == "999"
     main_py = Path(ic.__file__).resolve().parent.parent / "main.py"
     python = Path(sys.executable)
     if sys.platform == "win32" and python.with_name("pythonw.exe").exists():
         python = python.with_name("pythonw.exe")  # no console window every minute
     assert _text(root, "t:Actions/t:Exec/t:Command") == str(python)
-    assert _text(root, "t:Actions/t:Exec/t:Arguments") == subprocess.list2cmdline([str(main_py), "tick"])
+    assert _text(root, "t:Actions/t:Exec/t:Arguments") == subprocess.list2cmdline([str(main_py), "scheduler"])
     assert _text(root, "t:Actions/t:Exec/t:WorkingDirectory") == str(main_py.parent)
     assert _text(root, "t:Principals/t:Principal/t:UserId") == USER
     assert _text(root, "t:Principals/t:Principal/t:LogonType") == "InteractiveToken"
@@ -130,7 +140,7 @@ def test_register_via_windows_only_schtasks_stand_in(tmp_path):
     assert _text(root, "t:Settings/t:MultipleInstancesPolicy") == "IgnoreNew"
     assert _text(root, "t:Settings/t:DisallowStartIfOnBatteries") == "false"
     assert _text(root, "t:Settings/t:StopIfGoingOnBatteries") == "false"
-    assert _text(root, "t:Settings/t:ExecutionTimeLimit") == "PT12H"
+    assert _text(root, "t:Settings/t:ExecutionTimeLimit") == "PT0S"  # no limit: the process stays up
     assert _text(root, "t:Settings/t:Enabled") == "true"
 
 
@@ -143,7 +153,7 @@ def test_register_frozen_with_other_settings_db_via_windows_only_schtasks_stand_
     WindowsTask(runner=stand_in, settings_url=url, user=USER).register()
     root = _parse(stand_in.created_xml)
     assert _text(root, "t:Actions/t:Exec/t:Command") == exe
-    assert _text(root, "t:Actions/t:Exec/t:Arguments") == f"--settings {url} tick"
+    assert _text(root, "t:Actions/t:Exec/t:Arguments") == f"--settings {url} scheduler"
     assert _text(root, "t:Actions/t:Exec/t:WorkingDirectory") == str(tmp_path / "Integration Client")
 
 
@@ -177,6 +187,8 @@ def test_register_whether_logged_on_via_windows_only_schtasks_stand_in(store, tm
     ]
     root = _parse(stand_in.created_xml)
     assert _text(root, "t:Principals/t:Principal/t:LogonType") == "Password"
+    assert [etree.QName(t).localname for t in root.xpath("t:Triggers/*", namespaces=NS)] == \
+        ["BootTrigger", "LogonTrigger", "TimeTrigger"]  # from start-up: nobody needs to log on
     assert PASSWORD.encode("utf-16-le") not in stand_in.created_xml
     logs.shutdown_logging()
     assert "Register-ScheduledTask" not in log_file.read_text() or PASSWORD not in log_file.read_text()
@@ -214,7 +226,7 @@ def test_status_start_stop_unregister_via_windows_only_schtasks_stand_in():
     assert stand_in.calls[1:] == [["schtasks", "/Change", "/TN", TASK_NAME, "/ENABLE"],
                                   ["schtasks", "/Run", "/TN", TASK_NAME]]
     st = t.status()
-    assert (st.state, st.raw) == ("running", "Running") and "running a tick now" in st.detail
+    assert (st.state, st.raw) == ("running", "Running") and "running the scheduler" in st.detail
     assert t.unregister() == f"Scheduler task {TASK_NAME} removed."
     assert stand_in.calls[-1] == ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]
     assert t.status().state == "not installed"
@@ -251,6 +263,33 @@ def test_settings_db_saved_by_the_dialog_needs_no_argument_via_windows_only_scht
     stand_in = SchtasksStandIn()
     WindowsTask(runner=stand_in, settings_url=url, user=USER).register()
     root = _parse(stand_in.created_xml)
-    assert _text(root, "t:Actions/t:Exec/t:Arguments").endswith(" tick")
+    assert _text(root, "t:Actions/t:Exec/t:Arguments").endswith(" scheduler")
     assert "--settings" not in _text(root, "t:Actions/t:Exec/t:Arguments")
     assert "S3cret-pw".encode("utf-16-le") not in stand_in.created_xml
+
+
+def test_stop_asks_the_scheduler_through_the_settings_database_first_via_windows_only_schtasks_stand_in(
+        store, monkeypatch):
+    """`task stop` / the window's Stop: a stop request in the settings database ends the process cleanly; schtasks
+    /End (TerminateProcess) only if it is still up after the wait."""
+    from datetime import datetime, timezone
+
+    from ic.scheduling import heartbeat
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    stand_in = SchtasksStandIn()
+    task = WindowsTask(runner=stand_in, user=USER)
+    task.register()
+    me = heartbeat.this_host_id()
+    now = datetime.now(timezone.utc)
+    heartbeat.beat(store, me, now=now, started=now, pid=1234)
+    stand_in.calls.clear()
+    monkeypatch.setattr(facade, "backend", lambda runner=None, settings_url=None, **kw: task)
+    facade.stop(store=store, wait_seconds=0)  # still running after the wait: ended by force
+    assert heartbeat.stop_requested(store, me)
+    assert ["schtasks", "/End", "/TN", TASK_NAME] in stand_in.calls
+    heartbeat.beat(store, me, now=now, state="stopped")  # it stopped cleanly
+    stand_in.calls.clear()
+    facade.stop(store=store, wait_seconds=5)
+    assert ["schtasks", "/Change", "/TN", TASK_NAME, "/DISABLE"] in stand_in.calls
+    assert ["schtasks", "/End", "/TN", TASK_NAME] not in stand_in.calls

@@ -1,4 +1,5 @@
-"""`task register|unregister|status|start|stop`: the OS scheduler task that runs `tick` every minute."""
+"""`task register|unregister|status|start|stop`: the OS task that keeps the resident scheduler running
+(`IntegrationClient scheduler`: Windows Task Scheduler, a systemd user unit, or cron @reboot + a watchdog line)."""
 from __future__ import annotations
 
 import argparse
@@ -9,9 +10,10 @@ from ic.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    task = sub.add_parser("task", help="the OS scheduler task (Windows Task Scheduler / cron) that runs `tick`")
+    task = sub.add_parser("task", help="the OS task (Task Scheduler / systemd / cron) that keeps the scheduler running")
     tsub = task.add_subparsers(dest="task_command", metavar="ACTION", required=True)
-    reg = tsub.add_parser("register", help="install or replace the task (runs `tick` every minute)")
+    reg = tsub.add_parser("register", help="install or replace the task (starts `scheduler` at start-up/logon and "
+                                           "restarts it if it stops)")
     reg.add_argument("--whether-logged-on", action="store_true",
                      help="Windows: run whether the user is logged on or not (asks for the account's password once; "
                           "it is handed to Task Scheduler and never stored)")
@@ -24,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, helptext, func in (
         ("unregister", "remove the task", _unregister),
         ("status", "show whether the scheduler is running, stopped or not installed", _status),
-        ("start", "enable the task (and run one tick now on Windows)", _start),
-        ("stop", "disable the task; schedules stop running", _stop),
+        ("start", "enable the task and start the scheduler", _start),
+        ("stop", "disable the task and stop the running scheduler; schedules stop running", _stop),
     ):
         p = tsub.add_parser(name, help=helptext)
         p.set_defaults(func=func)
@@ -90,7 +92,12 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    from ic.cli.common import store_from
     from ic.scheduling import task
 
-    print(task.stop())
+    try:
+        store = store_from(args)
+    except Exception:  # noqa: BLE001 - stop the OS side even when the settings database is away
+        store = None
+    print(task.stop(store=store))
     return 0

@@ -237,6 +237,32 @@ class ResidentScheduler:
         log.info("Scheduler stopped.")
 
 
+def signal_running_scheduler(sig: int | None = None, lock_dir=None) -> int | None:
+    """Send SIGTERM (clean stop) to the scheduler running on this machine for this user; returns its pid or None.
+
+    The scheduler's lock file holds its pid; the pid is only trusted while the lock is actually held.
+    """
+    if not hasattr(signal, "SIGTERM") or os.name != "posix":
+        return None
+    lock = ScheduleLock(LOCK_NAME, lock_dir)
+    try:
+        lock.acquire()
+    except ScheduleBusy:
+        try:
+            pid = int(lock.path.read_text(encoding="ascii").strip() or 0)
+        except (OSError, ValueError):
+            return None
+        if pid > 0 and pid != os.getpid():
+            try:
+                os.kill(pid, sig or signal.SIGTERM)
+                return pid
+            except OSError:
+                return None
+        return None
+    lock.release()  # nobody held it: no scheduler runs
+    return None
+
+
 def _every(seconds: float) -> str:
     return "minute" if seconds == 60 else f"{seconds:g} seconds"
 

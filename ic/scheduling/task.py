@@ -1,4 +1,5 @@
-"""The OS scheduler task that runs ``tick`` every minute: Windows Task Scheduler or the user's crontab.
+"""The OS scheduler task that keeps the resident scheduler (``IntegrationClient scheduler``) running: Windows Task
+Scheduler, a systemd user unit, or the user's crontab (@reboot + a watchdog line).
 
 The GUI main window shows :func:`status` ("running", "stopped" or "not installed", as the guide words it);
 Application Settings and the `task` command call :func:`register`, :func:`unregister`, :func:`start`, :func:`stop`.
@@ -135,11 +136,15 @@ def settings_arguments(settings_url: str | None, *, force: bool = False) -> list
 
 # --- facade ------------------------------------------------------------------------------------------------------------------
 def backend(runner: CommandRunner | None = None, settings_url: str | None = None, **kwargs):
-    """The platform's task backend (WindowsTask or CronTask)."""
+    """The platform's task backend: WindowsTask, a systemd user unit where systemd runs, else CronTask."""
     if sys.platform == "win32":
         from ic.scheduling.task_windows import WindowsTask
 
         return WindowsTask(runner=runner, settings_url=settings_url, **kwargs)
+    from ic.scheduling.task_systemd import SystemdTask, systemd_available
+
+    if not kwargs and systemd_available(runner):
+        return SystemdTask(runner=runner, settings_url=settings_url)
     from ic.scheduling.task_cron import CronTask
 
     return CronTask(runner=runner, settings_url=settings_url, **kwargs)
@@ -165,8 +170,35 @@ def start(*, runner: CommandRunner | None = None) -> str:
     return backend(runner).start()
 
 
-def stop(*, runner: CommandRunner | None = None) -> str:
-    return backend(runner).stop()
+def stop(*, runner: CommandRunner | None = None, store=None, wait_seconds: float = 20.0) -> str:
+    """Stop the scheduler: the task no longer (re)starts it, and the running scheduler process of this host ends.
+
+    With ``store`` (the settings database) the process is first asked to stop there (it ends cleanly at its next
+    check, cancelling a run at a safe point); on Windows the task's process is ended by force only if it is still
+    up after ``wait_seconds``."""
+    requested = False
+    if store is not None:
+        from ic.scheduling import heartbeat
+
+        try:
+            requested = heartbeat.request_stop(store)
+        except Exception:  # noqa: BLE001 - the OS side below still stops it
+            log.warning("Could not write the stop request to the settings database.", exc_info=True)
+    task = backend(runner)
+    if not (requested and sys.platform == "win32"):
+        return task.stop()
+    message = task.stop(end=False)
+    import time
+
+    from ic.scheduling import heartbeat
+
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        mine = heartbeat.this_host_id()
+        if not any(r.running and r.host_id == mine for r in heartbeat.all_statuses(store)):
+            return message
+        time.sleep(0.5)
+    return task.stop(end=True)
 
 
 def current_user() -> str:

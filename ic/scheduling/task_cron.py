@@ -1,19 +1,30 @@
-"""Linux (and other Unix): the scheduler is one line in the user's crontab that runs ``tick`` every minute.
+"""Linux (and other Unix) without systemd: two lines in the user's crontab keep the resident scheduler running.
 
-    * * * * * cd /opt/ic && exec /opt/ic/IntegrationClient tick >/dev/null 2>&1 # IntegrationClient
+    @reboot cd /opt/ic && exec flock -n -o LOCK /opt/ic/IntegrationClient scheduler >/dev/null 2>&1 # IntegrationClient
+    * * * * * cd /opt/ic && exec flock -n -o LOCK /opt/ic/IntegrationClient scheduler >/dev/null 2>&1 # IntegrationClient
 
-Other lines of the crontab are kept as they are; registering twice leaves one line; "stop" comments the line out
-(``#stopped# ...``) and "start" restores it. Output goes to the service log, not to cron mail.
+The first starts it at boot, the second is a watchdog: ``flock -n`` on a lock file held for as long as the scheduler
+runs makes it a no-op costing one tiny process a minute, and starts the scheduler again within a minute if it died.
+Without flock(1) the watchdog runs every 5 minutes and the scheduler itself exits at once when one already runs.
+(`tick` stays available for users who prefer their own one-line cron job.)
+
+Other lines of the crontab are kept as they are; registering twice leaves the same lines; "stop" comments them out
+(``#stopped# ...``), asks the running scheduler to end (SIGTERM) and "start" restores them. Output goes to the
+service log, not to cron mail.
 """
 from __future__ import annotations
 
 import logging
 import os
 import shlex
+import shutil
+from pathlib import Path
 
 from ic.errors import ConfigError, TaskRegistrationError
 from ic.logs import redact
 from ic.scheduling.task import CommandRunner, PasswordCallback, TaskStatus, program_command, run_command, settings_arguments
+
+VERB = "scheduler"
 
 log = logging.getLogger("ic.scheduling.task")
 
@@ -21,6 +32,15 @@ MARKER = "# IntegrationClient"
 STOPPED = "#stopped# "
 CRON_DAEMONS = ("cron", "crond")  # Debian/Ubuntu, RHEL/cronie and busybox
 ENV_PASSED = ("IC_HOME", "IC_KEY_FILE")  # per-user overrides the job must see too
+
+
+def watchdog_lock() -> Path:
+    """The file flock(1) holds while the scheduler it started runs (not the scheduler's own lock file)."""
+    from ic import paths
+
+    folder = paths.data_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "scheduler-cron.lock"
 
 
 def _cron_escape(text: str) -> str:
@@ -57,15 +77,24 @@ class CronTask:
     def command(self) -> str:
         exe, lead, workdir = program_command()
         env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in ENV_PASSED if os.environ.get(k))
-        argv = [exe, *lead, *settings_arguments(self.settings_url), "tick"]
+        argv = [exe, *lead, *settings_arguments(self.settings_url), VERB]
+        flock = shutil.which("flock")
+        if flock:
+            argv = [flock, "-n", "-o", str(watchdog_lock()), *argv]
         run = " ".join(shlex.quote(a) for a in argv)
         return _cron_escape(f"cd {shlex.quote(workdir)} && {env + ' ' if env else ''}exec {run} >/dev/null 2>&1")
 
-    def entry(self) -> str:
-        line = f"* * * * * {self.command()} {MARKER}"
-        if "\n" in line:
+    def entries(self) -> list[str]:
+        command = self.command()
+        every = "* * * * *" if shutil.which("flock") else "*/5 * * * *"
+        lines = [f"@reboot {command} {MARKER}", f"{every} {command} {MARKER}"]
+        if any("\n" in line for line in lines):
             raise ConfigError("The program path contains a line break, which cron cannot run.")
-        return line
+        return lines
+
+    def entry(self) -> str:
+        """The watchdog line (the one that also starts the scheduler after `start`)."""
+        return self.entries()[1]
 
     @staticmethod
     def is_ours(line: str) -> bool:
@@ -77,12 +106,13 @@ class CronTask:
     # --- operations ------------------------------------------------------------------------------------------------
     def register(self, run_as_password_cb: PasswordCallback | None = None) -> str:
         """cron runs jobs whether or not the user is logged in: no password is ever needed here."""
-        entry = self.entry()
+        entries = self.entries()
         lines = self.read_lines()
         others = [line for line in lines if not self.is_ours(line)]
-        if lines != [*others, entry]:
-            self.write_lines([*others, entry])
-        message = f"Scheduler registered in the crontab of {self.user or 'this user'}: runs every minute."
+        if lines != [*others, *entries]:
+            self.write_lines([*others, *entries])
+        message = (f"Scheduler registered in the crontab of {self.user or 'this user'}: started at boot and kept "
+                   "running (checked every minute); it checks the schedules every minute.")
         log.info(message)
         return message
 
@@ -110,14 +140,18 @@ class CronTask:
 
     def start(self) -> str:
         self._toggle(True)
-        log.info("Scheduler started (crontab line enabled).")
+        log.info("Scheduler started (crontab lines enabled).")
         if not self.daemon_running():
             return "Scheduler enabled in the crontab, but the cron daemon is not running: start it (service cron start)."
-        return "Scheduler started: cron runs it every minute."
+        return "Scheduler started: cron starts it within a minute and keeps it running."
 
     def stop(self) -> str:
         self._toggle(False)
-        log.info("Scheduler stopped (crontab line commented out).")
+        if self.user is None:  # our own scheduler process: ask it to end cleanly (another user's is not ours to end)
+            from ic.scheduling.resident import signal_running_scheduler
+
+            signal_running_scheduler()
+        log.info("Scheduler stopped (crontab lines commented out).")
         return "Scheduler stopped: no schedule runs until it is started again."
 
     def daemon_running(self) -> bool:
@@ -135,7 +169,7 @@ class CronTask:
         if not self.daemon_running():
             return TaskStatus("stopped", "The scheduler is in the crontab but the cron daemon is not running.",
                               "no daemon")
-        return TaskStatus("running", "The scheduler is running: cron starts it every minute.", "active")
+        return TaskStatus("running", "The scheduler is active: cron starts it at boot and keeps it running.", "active")
 
 
 def _first_line(result) -> str:

@@ -1,9 +1,14 @@
-"""Windows: the Task Scheduler task \\IntegrationClient\\Scheduler that runs ``tick`` every minute.
+"""Windows: the Task Scheduler task \\IntegrationClient\\Scheduler that keeps the resident scheduler running.
+
+The task starts ``IntegrationClient.exe scheduler`` (ic.scheduling.resident: one process that checks every minute)
+at logon (and at start-up when it runs whether the user is logged on or not), and repeats a time trigger every
+5 minutes with MultipleInstancesPolicy IgnoreNew: while the process runs nothing happens; if it died, it is started
+again within 5 minutes (RestartOnFailure also restarts it a minute after a crash). No execution time limit: the
+process is meant to stay. A one-file build therefore unpacks itself once per start, not once a minute.
 
 Registered from an XML definition (schema 1.2, UTF-16 with BOM, as schtasks expects) so every setting is explicit:
-a time trigger repeating every minute indefinitely, IgnoreNew (a long run is never started twice), runs on battery,
-an execution limit of 12 hours (a hung run cannot block the scheduler forever; the next tick resumes where it
-stopped). By default the task runs only while the user is logged on (InteractiveToken: no password needed). "Run
+logon (+ boot) triggers, a time trigger repeating every 5 minutes indefinitely, IgnoreNew (one scheduler process),
+runs on battery, RestartOnFailure, no execution time limit. By default the task runs only while the user is logged on (InteractiveToken: no password needed). "Run
 whether the user is logged on or not" needs the account's password: it is handed to Task Scheduler once, at
 registration, through PowerShell's Register-ScheduledTask reading it from a pipe (stdin) — never on a command line,
 where any process listing would show it (schtasks /RP would) — and it is never stored by this program or logged.
@@ -49,7 +54,9 @@ TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 TASK_NAME = "\\IntegrationClient\\Scheduler"
 SCHTASKS = "schtasks"
 POWERSHELL = "powershell.exe"
-EXECUTION_TIME_LIMIT = "PT12H"
+EXECUTION_TIME_LIMIT = "PT0S"  # none: the resident scheduler stays up (a hung run is the scheduler's own business)
+WATCHDOG_INTERVAL = "PT5M"  # the time trigger repeats this often; IgnoreNew while the scheduler runs
+TASK_VERB = "scheduler"  # what the task runs (``tick`` stays for cron users and scripts)
 SCHED_S_TASK_RUNNING = 267009  # 0x41301: "Last Result" while the task runs
 _RUNNING_WORDS = frozenset({"running", "wird ausgeführt", "en cours d'exécution", "en ejecución", "in esecuzione",
                             "em execução", "wordt uitgevoerd"})  # Status column; the number above is what counts
@@ -67,13 +74,21 @@ def build_task_xml(command: str, arguments: str, working_dir: str, user: str, *,
     task = E("Task", version="1.2")
     reg = _add(task, E("RegistrationInfo"))
     _add(reg, E("Author", user))
-    _add(reg, E("Description", "Integration Client scheduler: every minute, runs the schedules that are due."))
+    _add(reg, E("Description", "Integration Client scheduler: keeps the resident scheduler running; it checks the "
+                                "schedules every minute and runs the ones that are due."))
     _add(reg, E("URI", TASK_NAME))
-    trigger = _add(_add(task, E("Triggers")), E("TimeTrigger"))
+    triggers = _add(task, E("Triggers"))
+    if logon_type == "Password":  # runs whether the user is logged on or not: from start-up
+        boot = _add(triggers, E("BootTrigger"))
+        _add(boot, E("Enabled", "true"))
+    logon = _add(triggers, E("LogonTrigger"))  # sequence: Enabled, StartBoundary, ..., Delay, UserId
+    _add(logon, E("Enabled", "true"))
+    _add(logon, E("UserId", user))
+    trigger = _add(triggers, E("TimeTrigger"))  # the watchdog
     _add(trigger, E("Enabled", "true"))  # triggerBaseType is a sequence: Enabled, StartBoundary, Repetition
     _add(trigger, E("StartBoundary", start.isoformat()))
     rep = _add(trigger, E("Repetition"))
-    _add(rep, E("Interval", "PT1M"))  # no Duration: repeat indefinitely
+    _add(rep, E("Interval", WATCHDOG_INTERVAL))  # no Duration: repeat indefinitely
     _add(rep, E("StopAtDurationEnd", "false"))
     principal = _add(_add(task, E("Principals")), E("Principal", id="Author"))
     _add(principal, E("UserId", user))
@@ -89,6 +104,9 @@ def build_task_xml(command: str, arguments: str, working_dir: str, user: str, *,
         ("RunOnlyIfNetworkAvailable", "false"),
     ):
         _add(settings, E(tag, value))
+    restart = _add(settings, E("RestartOnFailure"))  # sequence: Interval, Count
+    _add(restart, E("Interval", "PT1M"))
+    _add(restart, E("Count", "999"))
     idle = _add(settings, E("IdleSettings"))
     _add(idle, E("StopOnIdleEnd", "false"))
     _add(idle, E("RestartOnIdle", "false"))
@@ -155,7 +173,7 @@ class WindowsTask:
     def definition(self, logon_type: str = "InteractiveToken") -> str:
         command, lead, workdir = program_command()
         settings = settings_arguments(self.settings_url, force=self.force_settings)
-        arguments = subprocess.list2cmdline([*lead, *settings, "tick"])
+        arguments = subprocess.list2cmdline([*lead, *settings, TASK_VERB])
         return build_task_xml(command, arguments, workdir, self.user, logon_type=logon_type)
 
     # --- operations ------------------------------------------------------------------------------------------------
@@ -183,7 +201,8 @@ class WindowsTask:
             except OSError:
                 pass
         mode = "whether or not the user is logged on" if run_as_password_cb else "while the user is logged on"
-        message = f"Scheduler task {TASK_NAME} registered: runs every minute as {self.user} {mode}."
+        message = (f"Scheduler task {TASK_NAME} registered: it keeps the scheduler running as {self.user} {mode}; "
+                   "the schedules are checked every minute.")
         log.info(message)
         return message
 
@@ -199,12 +218,15 @@ class WindowsTask:
         self._run(["/Change", "/TN", TASK_NAME, "/ENABLE"], "enable")
         self._run(["/Run", "/TN", TASK_NAME], "start")
         log.info("Scheduler task %s enabled and started.", TASK_NAME)
-        return f"Scheduler task {TASK_NAME} started: it runs every minute."
+        return f"Scheduler task {TASK_NAME} started: the scheduler checks the schedules every minute."
 
-    def stop(self) -> str:
+    def stop(self, end: bool = True) -> str:
+        """Disable the task (nothing restarts the scheduler) and end its process; ``end`` False when the process was
+        already asked to stop cleanly through the settings database (ic.scheduling.task.stop)."""
         self._require_installed()
         self._run(["/Change", "/TN", TASK_NAME, "/DISABLE"], "disable")
-        self._run(["/End", "/TN", TASK_NAME], "stop", ok_codes=(0, 1))  # 1: it was not running
+        if end:
+            self._run(["/End", "/TN", TASK_NAME], "stop", ok_codes=(0, 1))  # 1: it was not running
         log.info("Scheduler task %s stopped and disabled.", TASK_NAME)
         return f"Scheduler task {TASK_NAME} stopped: no schedule runs until it is started again."
 
@@ -220,7 +242,8 @@ class WindowsTask:
             raw = word or raw
         if not enabled:
             return TaskStatus("stopped", f"The scheduler task {TASK_NAME} is disabled; start it to run schedules.", raw)
-        detail = f"The scheduler task {TASK_NAME} is " + ("running a tick now." if busy else "ready: it runs every minute.")
+        detail = f"The scheduler task {TASK_NAME} is " + (
+            "running the scheduler." if busy else "ready: it starts the scheduler at logon and every 5 minutes.")
         return TaskStatus("running", detail, raw)
 
     def _query_xml(self) -> str | None:
