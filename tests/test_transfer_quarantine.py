@@ -201,3 +201,17 @@ def test_names_are_safe_for_any_host_and_lsid(ic_home):
     assert listed.lsid == long and listed.destination == "db/../x" and listed.field == "lsid"
     quarantine.release("127.0.0.1:8443", long, "db/../x")
     assert quarantine.list_quarantined() == [] and not e.path.exists()
+
+
+def test_progress_counts_quarantined_sessions_tried_again(store, simulator, tmp_path):
+    add_site(store, simulator)
+    add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
+    add_schedule(store, "P", ("sim", "db", ["session"]))
+    poison(simulator, closed_middle(simulator), time_out_of_range)
+    assert run_schedule(store, "P", raise_internal=True).ok
+    simulator.add_sessions(3)
+    events = []
+    assert run_schedule(store, "P", events.append, raise_internal=True).ok
+    done = [e for e in events if e.phase == "done"][-1]
+    assert done.sessions_done == done.sessions_found >= 4
+    assert all(e.sessions_done <= e.sessions_found for e in events if e.sessions_found)

@@ -358,7 +358,8 @@ class _Run:
                 plan = self._plan(end_from)
         log.info("%s: %d session(s) to handle (listing from end_time=%d).", self.result.transfer, len(plan.lsids),
                  end_from)
-        self.tracker.update(phase=P.SESSIONS, sessions_found=len(plan.lsids), message=None)
+        already = self.tracker.event.sessions_done  # quarantined sessions tried again first count too
+        self.tracker.update(phase=P.SESSIONS, sessions_found=already + len(plan.lsids), message=None)
         self._process(plan.lsids)
         del plan.lsids[:]
         # the whole window is handled: move the cursors (never past the appliance's own clock)
@@ -469,7 +470,8 @@ class _Run:
         if not self._forced:
             return
         log.info("%s: trying %d quarantined session(s) again.", self.result.transfer, len(self._forced))
-        self.tracker.update(phase=P.SESSIONS, message=f"Trying {len(self._forced)} quarantined session(s) again")
+        self.tracker.update(phase=P.SESSIONS, sessions_found=len(self._forced),
+                            message=f"Trying {len(self._forced)} quarantined session(s) again")
         self._process(list(self._forced), from_quarantine=True)
 
     # --- sessions ----------------------------------------------------------------------------------

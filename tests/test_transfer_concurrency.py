@@ -1,0 +1,34 @@
+"""Latency hidden: several detail documents are requested at once (the client is shared, thread-safe and
+rate-limited). Proven without timing: the simulator's detail answers wait at a barrier that only a second request in
+flight at the same time can open (one request at a time would break the barrier and fail the test)."""
+from __future__ import annotations
+
+import threading
+
+from ic.services.runs import run_schedule
+from tests.sim_fixtures import make_simulator  # noqa: F401 - fixture
+from tests.test_transfer_engine import add_schedule, add_site, add_sql, fast_engine, rows
+
+
+def test_detail_requests_are_in_flight_together(store, make_simulator, tmp_path):
+    sim = make_simulator(sessions=60, in_progress=0, rate_per_second=500)
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    add_site(store, sim)
+    add_sql(store, url)
+    add_schedule(store, "L", ("sim", "db", ["session"]))
+    store.set_setting("transfer_batch_size", "10")
+    barrier = threading.Barrier(2, timeout=20)
+    threads: set[int] = set()
+    original = sim.store.session_xml
+
+    def serving(s):
+        if len(threads) < 2 and threading.get_ident() not in threads:
+            threads.add(threading.get_ident())
+            barrier.wait()  # raises BrokenBarrierError (answered 500, the fixture fails) if nobody else comes
+        return original(s)
+
+    sim.store.session_xml = serving
+    out = run_schedule(store, "L", engine_factory=fast_engine, raise_internal=True)
+    assert out.ok, out.message()
+    assert len(threads) == 2 and not barrier.broken
+    assert rows(url) == 60
