@@ -128,7 +128,7 @@ def file_sessions(path: str | os.PathLike) -> list[SessionBrief]:
 class FolderHoldings:
     lsid: str
     xml_files: list[Path] = field(default_factory=list)
-    in_progress: bool = False  # no XML file of it holds an ended version
+    in_progress: bool = False  # it has XML file(s) and none of them holds an ended version
     end_time: int | None = None
     recordings: list[Path] = field(default_factory=list)
     shell: dict[int, list[Path]] = field(default_factory=dict)
@@ -164,10 +164,12 @@ def scan_folder(config_or_root: object, site_hosts: tuple[str, ...] = ()) -> dic
         return {}
     out: dict[str, FolderHoldings] = {}
 
+    ended: set[str] = set()
+
     def holding(lsid: str) -> FolderHoldings:
         h = out.get(lsid)
         if h is None:
-            h = out[lsid] = FolderHoldings(lsid, in_progress=True)
+            h = out[lsid] = FolderHoldings(lsid)
         return h
 
     others: dict[str, list[Path]] = {}  # base name (AppendNumber number stripped) -> files
@@ -175,22 +177,30 @@ def scan_folder(config_or_root: object, site_hosts: tuple[str, ...] = ()) -> dic
     for entry in sorted(entries, key=lambda e: e.name):
         path = Path(entry.path)
         if entry.name.lower().endswith(".xml"):
+            found = []
             try:
-                found = list(iter_sessions(path))
-            except Exception:  # noqa: BLE001 - a damaged file keeps the complete sessions we could not get here
-                found = []
-                for brief in file_sessions(path):
+                for s in iter_sessions(path):
+                    found.append(s)
+            except Exception:  # noqa: BLE001 - damaged or foreign XML: keep what was complete, else a plain read
+                if not found:
+                    briefs = file_sessions(path)
+                    if not briefs:
+                        log.info("Not a session XML file (or damaged): %s", path)
+                for brief in ([] if found else briefs):
                     h = holding(brief.lsid)
-                    h.xml_files.append(path)
+                    if path not in h.xml_files:
+                        h.xml_files.append(path)
                     if brief.ended:
-                        h.in_progress, h.end_time = False, brief.end_time
-                continue
+                        ended.add(brief.lsid)
+                        h.end_time = max(h.end_time or 0, brief.end_time or 0) or None
+                if not found:
+                    continue
             for s in found:
                 h = holding(s.lsid)
                 if path not in h.xml_files:
                     h.xml_files.append(path)
                 if not s.in_progress:
-                    h.in_progress = False
+                    ended.add(s.lsid)
                     h.end_time = max(h.end_time or 0, s.end_time or 0) or None
                 sessions.append((s, path))
             continue
@@ -221,6 +231,8 @@ def scan_folder(config_or_root: object, site_hosts: tuple[str, ...] = ()) -> dic
                             break
                         have = bucket.setdefault(inst, []) if files else []
                         have.extend(p for p in files if p not in have)
+    for h in out.values():
+        h.in_progress = bool(h.xml_files) and h.lsid not in ended
     return out
 
 
