@@ -150,3 +150,17 @@ def test_check_storable_accepts_the_edges():
     s.file_transfer_count, s.lseq = 2**31 - 1, 2**63 - 1
     s.start_time, s.end_time = t.TIME_RANGE
     t.check_storable(s)
+
+
+def test_tuple_rows_of_the_bulk_writers_equal_the_dict_rows():
+    from ic.sessions.model import Event, EventData
+
+    odd = Event("T" * 300, 1718705400, "P", "x" * 80, "1", "D", "y" * 60, data=[EventData("n" * 400, "v"),
+                                                                               EventData("body", "a\x00b")])
+    for e in rs_session().events + [odd, Event("Session End", None)]:
+        row = t.event_row(5, e)
+        row["id"] = 9
+        assert t.event_values(9, 5, e) == tuple(row[c] for c in t.EVENT_COLUMNS)
+        assert t.event_data_values(9, e) == [tuple(r[c] for c in t.EVENT_DATA_COLUMNS) for r in t.event_data_rows(9, e)]
+    assert tuple(c.name for c in t.session_event.columns) == t.EVENT_COLUMNS
+    assert tuple(c.name for c in t.session_event_data.columns)[1:] == t.EVENT_DATA_COLUMNS

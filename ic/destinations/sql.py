@@ -21,6 +21,7 @@ from ic.destinations import sql_schema as t
 from ic.destinations.base import Destination, FieldSpec
 from ic.errors import ConfigError, DestinationError, DestinationUnavailable
 from ic.sessions.model import Session
+from ic.sessions.timeutil import from_unix
 
 log = logging.getLogger(__name__)
 
@@ -274,28 +275,28 @@ def write_batch(conn: Connection, host_name: str, sessions: list[Session], syste
         row["id"] = sid
     writer.insert(t.session, session_rows, with_id=True)
     child_rows: dict[Any, list[dict]] = {table: [] for table, _ in t.SESSION_CHILD_ROWS}
-    events, event_objs = [], []
     for sid, s in zip(session_ids, batch):
         for table, rows_of in t.SESSION_CHILD_ROWS:
             child_rows[table].extend(rows_of(sid, s))
-        for e in s.events:
-            events.append(t.event_row(sid, e))
-            event_objs.append(e)
     for table, rows in child_rows.items():
         if rows:
             writer.insert(table, rows)
-    if events:
-        event_ids = writer.ids(t.session_event, len(events))
-        for eid, row in zip(event_ids, events):
-            row["id"] = eid
-        writer.insert(t.session_event, events, with_id=True)
-        data, sysinfo = [], []
-        for eid, e in zip(event_ids, event_objs):
-            data.extend(t.event_data_rows(eid, e))
-            if system_info:
-                sysinfo.extend(t.system_information_rows(eid, e))
+    count = sum(len(s.events) for s in batch)
+    if count:
+        event_ids = iter(writer.ids(t.session_event, count))
+        stamp, event_values, data_values = writer.stamp, t.event_values, t.event_data_values
+        events, data, sysinfo = [], [], []
+        for sid, s in zip(session_ids, batch):
+            for e in s.events:
+                eid = next(event_ids)
+                events.append(event_values(eid, sid, e, stamp))
+                if e.data:
+                    data.extend(data_values(eid, e))
+                if system_info and e.system_information:
+                    sysinfo.extend(t.system_information_rows(eid, e))
+        writer.insert_values(t.session_event, t.EVENT_COLUMNS, events, (4, 6))
         if data:
-            writer.insert(t.session_event_data, data)
+            writer.insert_values(t.session_event_data, t.EVENT_DATA_COLUMNS, data, (1, 2))
         if sysinfo:
             writer.insert(t.system_information, sysinfo)
     return len(batch)
@@ -337,6 +338,15 @@ class _SqliteWriter:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    @staticmethod
+    def stamp(ts: int) -> str:
+        return from_unix(ts).isoformat(" ", "microseconds")
+
+    def insert_values(self, table, cols: tuple[str, ...], rows: list[tuple], _text: tuple[int, ...] = ()) -> None:
+        sql = (f"INSERT INTO {_quoted(self.conn, table)} ({', '.join(cols)}) "
+               f"VALUES ({', '.join('?' * len(cols))})")
+        self.conn.exec_driver_sql(sql, rows)
+
     def ids(self, table, n: int) -> list[int]:
         top = self.conn.exec_driver_sql(f"SELECT max(id) FROM {_quoted(self.conn, table)}").scalar() or 0
         return list(range(top + 1, top + 1 + n))
@@ -359,9 +369,32 @@ class _PostgresWriter:
     """Ids drawn from the column's own sequence in one query per table and batch (nextval over generate_series, so
     other writers and later default ids never collide), rows sent with COPY (psycopg 3)."""
 
+    stamp = staticmethod(from_unix)
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.raw = conn.connection.dbapi_connection
+
+    def insert_values(self, table, cols: tuple[str, ...], rows: list[tuple], text_at: tuple[int, ...] = ()) -> None:
+        """Tuples in ``cols`` order; the free-text positions ``text_at`` get NUL replaced (see _storable)."""
+        for i, row in enumerate(rows):
+            for at in text_at:
+                v = row[at]
+                if v and "\x00" in v:
+                    rows[i] = row = tuple(x.replace("\x00", "\ufffd") if isinstance(x, str) else x for x in row)
+                    break
+        self._copy(table, cols, rows)
+
+    def _copy(self, table, cols, rows) -> None:
+        statement = f"COPY {_quoted(self.conn, table)} ({', '.join(cols)}) FROM STDIN"
+        dialect = self.conn.dialect
+        try:
+            with self.raw.cursor() as cur:
+                with cur.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        except dialect.loaded_dbapi.Error as exc:  # the driver's own error: give it SQLAlchemy's class as execute does
+            raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from None
 
     def ids(self, table, n: int) -> list[int] | None:
         cache = self.conn.connection.info.setdefault("ic_id_sequences", {})  # per database connection
@@ -375,18 +408,8 @@ class _PostgresWriter:
                                       {"s": seq, "n": n}).scalars())
 
     def insert(self, table, rows: list[dict], with_id: bool = False) -> None:
-        cols = _columns(table, with_id)
         get = _getter(table, with_id)
-        rows = _storable(self.conn, rows)
-        statement = f"COPY {_quoted(self.conn, table)} ({', '.join(cols)}) FROM STDIN"
-        dialect = self.conn.dialect
-        try:
-            with self.raw.cursor() as cur:
-                with cur.copy(statement) as copy:
-                    for row in rows:
-                        copy.write_row(get(row))
-        except dialect.loaded_dbapi.Error as exc:  # the driver's own error: give it SQLAlchemy's class as execute does
-            raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from None
+        self._copy(table, _columns(table, with_id), [get(r) for r in _storable(self.conn, rows)])
 
 
 def _fast_writer(conn: Connection):

@@ -281,6 +281,30 @@ def event_data_rows(event_id: int, e: Event) -> list[dict]:
     return [_clip(session_event_data, {"session_event_id": event_id, "name": d.name, "value": d.value}) for d in e.data]
 
 
+# --- the same two high-volume rows as tuples in column order (the bulk writers); kept equal to the dicts above ---
+EVENT_COLUMNS = ("id", "session_id", "type", "event_time", "performed_by", "performed_by_type", "destination",
+                 "destination_type")
+EVENT_DATA_COLUMNS = ("session_event_id", "name", "value")
+
+
+def event_values(event_id: int, session_id: int, e: Event, stamp=from_unix) -> tuple:
+    """event_row as a tuple of EVENT_COLUMNS; ``stamp`` turns unix seconds into what the driver takes."""
+    kind, pt, dt = e.event_type, e.performed_by_type, e.destination_type
+    return (event_id, session_id,
+            kind if kind is None or len(kind) <= 50 else clip_text(kind, 100),
+            None if e.timestamp is None else stamp(e.timestamp),
+            e.performed_by,
+            pt if pt is None or len(pt) <= 25 else clip_text(pt, 50),
+            e.destination,
+            dt if dt is None or len(dt) <= 25 else clip_text(dt, 50))
+
+
+def event_data_values(event_id: int, e: Event) -> list[tuple]:
+    """event_data_rows as tuples of EVENT_DATA_COLUMNS."""
+    return [(event_id, d.name if d.name is None or len(d.name) <= 127 else clip_text(d.name, 255), d.value)
+            for d in e.data]
+
+
 def system_information_rows(event_id: int, e: Event) -> list[dict]:
     return [_clip(system_information, {"session_event_id": event_id, "category": c.name, "information": c.information_xml})
             for c in e.system_information]
