@@ -9,6 +9,8 @@ import sys
 from ic import __version__
 from ic.errors import ICError
 
+__all__ = ["COMMAND_MODULES", "build_parser", "run_cli", "verify_cmd"]
+
 # module name -> registers its subcommands with register(subparsers)
 COMMAND_MODULES = ("site", "destination", "schedule", "run", "simulate", "task", "settings", "verify", "status")
 
