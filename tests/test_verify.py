@@ -341,3 +341,18 @@ def test_tick_runs_the_due_verify_after_the_due_schedules(store, simulator, tmp_
     plan = V.get_verify_plan(store, "N")
     assert plan.last is not None and plan.last.replace(tzinfo=None) == now
     assert V.due_verifications(store, datetime(2026, 12, 5, tzinfo=timezone.utc)) == []
+
+
+def test_details_cut_short_are_asked_again(store, make_simulator, tmp_path):
+    sim = make_simulator(sessions=60, seed=9)
+    add_site(store, sim)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "N", ("sim", "files", ["shell"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+
+    def arm(text: str) -> None:  # after the listings: the first detail document arrives cut short
+        if text.startswith("Asking for the recordings"):
+            sim.faults.truncated_xml = 1
+
+    assert V.verify(store, "sim", "files", progress=arm).complete
+    assert sim.stats["faults"].get("truncated_xml") == 1

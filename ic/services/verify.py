@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ic.errors import Cancelled, ConfigError, ICError, ScheduleBusy
+from ic.errors import Cancelled, ConfigError, ICError, ParseError, ScheduleBusy
 from ic.services.verify_holdings import FILE_KINDS, Held, Holdings, holdings_for, instances_of
 from ic.settings.models import DATA_TYPES
 
@@ -217,20 +217,42 @@ def appliance_listing(client, start: int | None = None, end: int | None = None) 
     return out
 
 
-def fetch_expected(client, lsids: list[str], tmp: Path, cancel: threading.Event | None = None) -> dict[str, dict]:
-    """Shell / Show My Screen instances from session details (50 sessions per request)."""
+def fetch_expected(client, lsids: list[str], tmp: Path, cancel: threading.Event | None = None,
+                   workers: int = 4) -> dict[str, dict]:
+    """Shell / Show My Screen instances from session details: 50 sessions per request, a few requests in flight
+    (the one client paces them within the appliance's limits), parsed here as they arrive."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     from ic.sessions.parser import iter_sessions
-    out: dict[str, dict] = {}
-    for i in range(0, len(lsids), DETAIL_BATCH):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("Verify was cancelled.")
+
+    def one(i: int) -> Path:
+        _check(cancel)
         path = tmp / f"details-{i}.xml"
         client.fetch_sessions_to_file(path, lsids=lsids[i:i + DETAIL_BATCH])
+        return path
+
+    out: dict[str, dict] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ic-verify") as pool:
+        futures = {pool.submit(one, i): i for i in range(0, len(lsids), DETAIL_BATCH)}
         try:
-            for s in iter_sessions(path, "session details", client.product):
-                out[s.lsid] = instances_of(s)
-        finally:
-            path.unlink(missing_ok=True)
+            for fut in as_completed(futures):
+                path = fut.result()
+                for attempt in range(3):  # a document cut short on the way is asked for again
+                    try:
+                        for s in iter_sessions(path, "session details", client.product):
+                            out[s.lsid] = instances_of(s)
+                    except ParseError:
+                        path.unlink(missing_ok=True)
+                        if attempt == 2:
+                            raise
+                        path = one(futures[fut])
+                        continue
+                    path.unlink(missing_ok=True)  # (the temporary folder goes anyway)
+                    break
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
     return out
 
 

@@ -25,6 +25,7 @@ log = logging.getLogger("ic.verify")
 FILE_KINDS = ("recordings", "smsr", "shell")
 XML_EXTENSIONS = ("xml",)
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_PLAIN = re.compile(r"[A-Za-z0-9]{1,200}")  # naming.clean_value leaves such a value as it is
 
 
 @dataclass
@@ -162,7 +163,7 @@ def scan_names(directory: Path, names: list[str], site_host: str, fmt: str, know
     # names of this site's sessions in their cleaned (file-name) form -> lsid
     cleaned: dict[str, str] = {}
     for lsid in list(known_lsids) + list(out.sessions):
-        cleaned.setdefault(naming.clean_value(lsid), lsid)
+        cleaned.setdefault(lsid if _PLAIN.fullmatch(lsid) else naming.clean_value(lsid), lsid)
     by_lseq = {k: next(iter(v)) for k, v in lseqs.items() if len(v) == 1}
     for name in other:
         base, _number = naming.strip_number(name)
@@ -248,6 +249,7 @@ _INSTANCE_ATTR = re.compile(rb'\sinstance="\s*(\d+)\s*"')
 _EVENT = re.compile(_P + rb"event\b([^>]*)>")
 _EVENT_END = re.compile(rb"</(?:[\w.-]+:)?event\s*>")
 _SMSR_TYPE = re.compile(rb'\sevent_type="[^"]*show my screen[^"]*"', re.IGNORECASE)
+_SMSR_WORDS = re.compile(rb"show my screen", re.IGNORECASE)
 _VALUE = re.compile(_P + rb"value\b([^>]*)>")
 _TAIL = re.compile(rb"</(?:[\w.-]+:)?session_list\s*>\s*$")
 
@@ -257,8 +259,9 @@ def quick_read(data: bytes):
     None (then the full parser decides). A document cut short (no closing ``</session_list>``) is never quick."""
     if b"<!--" in data or b"<![CDATA[" in data or b"<!DOCTYPE" in data or not _TAIL.search(data[-200:]):
         return None
-    tags = [m for m in _SESSION_TAG.finditer(data)]
-    tags = [m for m in tags if _LSID_ATTR.search(m.group(1))]
+    if data.count(b' lsid="') != 1:  # one session (an lsid attribute after a tab or newline: the parser decides)
+        return None
+    tags = [m for m in (_SESSION_TAG.search(data),) if m is not None and _LSID_ATTR.search(m.group(1))]
     if len(tags) != 1:
         return None
     lsid_m = _LSID_ATTR.search(tags[0].group(1))
@@ -291,13 +294,13 @@ def quick_read(data: bytes):
     if in_progress is None:
         return None
     shells = set()
-    for m in _SHELL.finditer(body):
+    for m in (_SHELL.finditer(body) if b"command_shell_recording" in body else ()):
         inst = _INSTANCE_ATTR.search(m.group(1))
         if inst is None:
             return None
         shells.add(int(inst.group(1)))
     smsr = set()
-    for m in _EVENT.finditer(body):
+    for m in (_EVENT.finditer(body) if _SMSR_WORDS.search(body) else ()):
         if not _SMSR_TYPE.search(m.group(1)):
             continue
         if m.group(1).rstrip().endswith(b"/"):
