@@ -33,10 +33,16 @@ def test_every_session_of_a_batch_keeps_its_own_bytes_and_the_roots_namespace_de
     assert a.external_key is None and list(iter_sessions(a.raw_xml)) == [a] and list(iter_sessions(b.raw_xml)) == [b]
 
 
-def test_cdata_comments_and_other_encodings_fall_back_to_a_serialised_copy_that_reads_back_equal():
-    cdata = b'<session_list><session lsid="c"><external_key><![CDATA[</session>]]></external_key></session></session_list>'
-    (s,) = list(iter_sessions(cdata))
-    assert s.external_key == "</session>" and list(iter_sessions(s.raw_xml)) == [s]
+def test_cdata_comments_and_odd_attributes_keep_their_bytes():
+    element = (b'<session lsid="c" note="a>b"><external_key><![CDATA[</session> <session x>]]></external_key>'
+               b"<!-- </session> --><?pi </session>?><lseq>4</lseq></session>")
+    (s,) = list(iter_sessions(b"<session_list>" + element + b"</session_list>"))
+    assert s.external_key == "</session> <session x>" and s.lseq == 4
+    assert s.raw_xml == b"<session_list>" + element + b"\n</session_list>\n"
+    assert list(iter_sessions(s.raw_xml)) == [s]
+
+
+def test_other_encodings_fall_back_to_a_serialised_copy_that_reads_back_equal():
     latin = ('<?xml version="1.0" encoding="ISO-8859-1"?><session_list><session lsid="l"><external_key>Café'
              '</external_key></session></session_list>').encode("iso-8859-1")
     (s,) = list(iter_sessions(latin))
@@ -45,13 +51,14 @@ def test_cdata_comments_and_other_encodings_fall_back_to_a_serialised_copy_that_
 
 
 def test_sessions_after_a_fallback_still_parse(tmp_path):
-    doc = (b'<session_list>\n<session lsid="a"><!-- note --><lseq>1</lseq></session>\n'
+    doc = (b'<session_list>\n<session lsid="x&amp;y"><lseq>1</lseq></session>\n'
            b'<session lsid="b"><lseq>2</lseq></session>\n</session_list>\n')
     path = tmp_path / "d.xml"
     path.write_bytes(doc)
     got = list(iter_sessions(path))
-    assert [s.lseq for s in got] == [1, 2]
+    assert [(s.lsid, s.lseq) for s in got] == [("x&y", 1), ("b", 2)]
     assert all(list(iter_sessions(s.raw_xml)) == [s] for s in got)
+    assert got[0].raw_xml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')  # the serialised copy
 
 
 def test_big_content_outside_sessions_is_not_kept_and_sessions_keep_their_bytes(tmp_path):

@@ -275,6 +275,7 @@ class _Tap:
         self.close: bytes = b""
         self.on = True
         self.pending = False  # a session's start is in the buffer: keep everything from there
+        self._tags: dict[bytes, re.Pattern] = {}
 
     KEEP = 1 << 20  # bytes kept before the buffer is trimmed of content outside sessions
 
@@ -323,20 +324,23 @@ class _Tap:
         if sent is None or lsid is None or sent.decode("utf-8", "replace") != lsid or (line and here != line):
             self._off()
             return None
-        prefix = re.escape(m.group(1))
+        pattern = self._tags.get(m.group(1))
+        if pattern is None:  # session tags of this prefix; CDATA, comments and PIs are stepped over whole
+            pattern = self._tags[m.group(1)] = re.compile(
+                rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>|<(/?)" + re.escape(m.group(1))
+                + rb"""session(?=[\s/>])(?:[^>"']|"[^"]*"|'[^']*')*?(/?)>""", re.DOTALL)
         level, end = 0, None
-        for t in re.finditer(rb"<(/?)" + prefix + rb"session(?=[\s/>])[^>]*?(/?)>", buf[start:]):
+        for t in pattern.finditer(buf, start):
+            if t.group(2) is None:
+                continue  # CDATA, a comment or a PI: its text is not markup
             if t.group(1):
                 level -= 1
             elif not t.group(2):
                 level += 1
             if level == 0:
-                end = start + t.end()
+                end = t.end()
                 break
         if end is None:
-            self._off()
-            return None
-        if buf.find(b"<![CDATA[", start, end) >= 0 or buf.find(b"<!--", start, end) >= 0:
             self._off()
             return None
         before = bytes(buf[max(0, start - 256):start])
