@@ -125,7 +125,9 @@ class Soak:
         self.conflict = self.rng.choice(("AppendNumber", "AppendNumber", "Overwrite", "Skip"))
         store.save_destination(DestinationConfig("files", "folder", {"directory": str(self.folder),
                                                                      "conflict": self.conflict}))
-        add_schedule(store, "Soak", ("sim", "files", FILE_TYPES), ("sim", "db", ["session"]))
+        # PRA has no Show My Screen: ticking it for a PRA site is refused at save (issue 14 item 7)
+        self.types = [t for t in FILE_TYPES if not (t == "smsr" and sim.product == "pra")]
+        add_schedule(store, "Soak", ("sim", "files", self.types), ("sim", "db", ["session"]))
         store.set_setting("transfer_batch_size", str(self.rng.choice((3, 5, 8))))
         store.set_setting("transfer_download_workers", "3")
         store.set_setting("appliance_max_rps", "300")  # the subprocess run; in-process runs use fast_client
@@ -303,7 +305,7 @@ class Soak:
     # --- invariants ---------------------------------------------------------------------------------------------
     def states(self) -> dict[str, TransferState]:
         out = {}
-        for t in FILE_TYPES:
+        for t in self.types:
             out[f"files/{t}"] = self.store.load_state(self.site_id, self.dest_ids["files"], t)
         out["db/session"] = self.store.load_state(self.site_id, self.dest_ids["db"], "session")
         return {k: TransferState.from_json(v) for k, v in out.items()}

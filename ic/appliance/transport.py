@@ -180,6 +180,15 @@ def dns_error(host: str) -> ApplianceUnreachable:
 
 def tls_error(exc: BaseException, host: str, ca_bundle: str | None) -> TLSFailure:
     text = " ".join(str(e) for e in _chain(exc)).lower()
+    if any(w in text for w in ("wrong version number", "record layer failure", "http_request", "http request",
+                               "packet length too long", "unknown protocol")):
+        return TLSFailure(  # the port speaks plain HTTP (or something else), not TLS
+            f"{host} answered in plain HTTP, not HTTPS; check the host and port (the appliance's API uses HTTPS).")
+    if "ip address mismatch" in text:
+        return TLSFailure(
+            f"The certificate presented by {host} is not issued for that IP address; use the host name printed on "
+            "the appliance's certificate instead of the address."
+        )
     if "hostname mismatch" in text or "doesn't match" in text or "does not match" in text:
         return TLSFailure(
             f"The certificate presented by {host} is not issued for that name; "

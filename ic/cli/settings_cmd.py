@@ -113,6 +113,13 @@ def _notify_set(args: argparse.Namespace) -> int:
                                          **{k: v for k, v in changes.items() if v is not None})
     state = "on" if saved.enabled else "off"
     print(f"Notification settings saved (notifications {state}).")
+    from ic.notify import clear_text_warning
+
+    warning = clear_text_warning(saved, bool(getattr(saved, "has_password", False)))
+    if warning:
+        import sys
+
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

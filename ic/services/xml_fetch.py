@@ -70,13 +70,16 @@ class FetchResult:
     sessions: int = 0
     files: int = 0
     skipped: int = 0
+    kept: int = 0  # already in the folder (File Name Conflict Handling: Skip)
     backups: int = 0
     errors: list[str] = field(default_factory=list)
 
     def summary(self, site: str, destination: str) -> str:
         text = f"{site} -> {destination}: {self.files} recording file(s) for {self.sessions} session(s)"
+        if self.kept:
+            text += f", {self.kept} kept (already there)"
         if self.skipped:
-            text += f", {self.skipped} not stored (expired, missing or kept by the folder's Skip rule)"
+            text += f", {self.skipped} unavailable"
         if self.backups:
             text += f", {self.backups} backup(s)"
         return text + "."
@@ -142,6 +145,7 @@ def fetch_for_xml(store, files, destination: str, data_types: list[str], *, site
             continue
         result.files += done.files_stored
         result.skipped += done.files_skipped
+        result.kept += getattr(done, "files_kept", 0)
         if progress:
             progress(f"{destination}: recordings for {lsid} ({n + 1}/{len(lsids)})")
     if "backup" in data_types and not cancel.is_set():
