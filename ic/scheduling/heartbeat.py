@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import desc, insert, select, update
+from sqlalchemy import bindparam, desc, insert, select, update
 
 from ic.scheduling.lease import host_id as this_host_id, host_name
 from ic.settings import schema as s
@@ -64,7 +64,7 @@ def beat(store, hid: str, *, now: datetime | None = None, started: datetime | No
     with store.engine.begin() as conn:
         if program_run:
             _set_program_run(conn, now)
-        row = conn.execute(select(t.c.stop_requested).where(t.c.host_id == hid)).first()
+        row = conn.execute(_STOP_QUERY, {"hid": hid}).first()
         if row is None:
             conn.execute(insert(t).values(host_id=hid, **{"stop_requested": False, **values}))
             return False
@@ -81,10 +81,13 @@ def _set_program_run(conn, now: datetime) -> None:
             conn.execute(insert(a).values(key="last_program_run", value=value))
 
 
+_STOP_QUERY = select(s.scheduler_hosts.c.stop_requested).where(s.scheduler_hosts.c.host_id == bindparam("hid"))
+
+
 def stop_requested(store, hid: str) -> bool:
-    t = s.scheduler_hosts
+    """Read between checks (every few seconds): one prepared SELECT."""
     with store.engine.connect() as conn:
-        return bool(conn.execute(select(t.c.stop_requested).where(t.c.host_id == hid)).scalar())
+        return bool(conn.execute(_STOP_QUERY, {"hid": hid}).scalar())
 
 
 def request_stop(store, hid: str | None = None) -> bool:

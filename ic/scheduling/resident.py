@@ -30,7 +30,7 @@ from ic.transfer.lock import ScheduleLock
 log = logging.getLogger("ic.scheduling.scheduler")
 
 CHECK_SECONDS = 60
-POLL_SECONDS = 5.0  # how often the stop flag is read between checks
+POLL_SECONDS = 10.0  # how often the stop flag is read between checks (Stop takes effect within this)
 LOCK_NAME = "~scheduler"  # the per-machine OS lock of the resident process (lock file in <data>/locks)
 EXIT_OK, EXIT_BUSY = 0, 4
 
