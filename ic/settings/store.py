@@ -274,6 +274,10 @@ class SettingsStore:
             for t in types:
                 if t not in DATA_TYPES:
                     raise ConfigError(f"Unknown data type '{t}'; use one of {', '.join(DATA_TYPES)}.", field="data")
+            if "smsr" in types and site.product == "pra":  # VENDOR: PRA has no Show My Screen recordings
+                raise ConfigError(f"Site {site.name} is a Privileged Remote Access site, which has no Show My Screen "
+                                  f"recordings; untick Show My Screen in the transfer {site.name} -> {dest.name}.",
+                                  field="data")
             rows.append({"position": pos, "site_id": site.id, "destination_id": dest.id, "data_types": ",".join(types)})
         values = {"name": name, "every_seconds": sched.every_seconds, "at_time": at_time, "enabled": sched.enabled}
         created = (now.astimezone(timezone.utc).replace(tzinfo=None) if now and now.tzinfo else now) or _utcnow()
