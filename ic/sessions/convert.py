@@ -68,15 +68,15 @@ def session_from_element(elem: etree._Element, product: str, ns: str | None) -> 
                 _shell(r, i) for i, (n, r) in enumerate(children(c)) if n == "command_shell_recording"
             ]
         elif name == "customer_list":
-            cust_elems.extend(x for n, x in children(c) if n == "customer")
+            cust_elems.extend(c.iterchildren("{*}customer"))
         elif name == "rep_list":
-            rep_elems.extend(x for n, x in children(c) if n == "representative")
+            rep_elems.extend(c.iterchildren("{*}representative"))
         elif name == "primary_team":
             primary_team = Team(team_id=c.get("id") or child_text(c, "id"), name=_team_name(c), is_primary=True)
         elif name == "team_list":
             team_list.extend(_team(t) for n, t in children(c) if n == "team")
         elif name == "session_details":
-            s.events = [_event(e) for n, e in children(c) if n == "event"]
+            s.events = [_event(e) for e in c.iterchildren("{*}event")]  # filtered in C
         else:
             s.extra.append((name, serialize_plain(c)))
     if not s.session_type:
@@ -350,7 +350,9 @@ def _name_event_parties(s: Session) -> None:
 def _event(e: etree._Element) -> Event:
     ev = Event(event_type=e.get("event_type") or "", timestamp=time_attr(e))
     body_at: int | None = None  # index of the ("body", ..) data row: body and encoded_body give ONE row
-    for name, x in children(e):
+    for x in e.iterchildren(tag=etree.Element):
+        tag = x.tag
+        name = tag[tag.find("}") + 1:]
         if name == "performed_by":
             ev.performed_by, ev.performed_by_type, ev.performed_by_gsnumber = text(x), x.get("type"), x.get("gsnumber")
         elif name == "destination":
