@@ -99,7 +99,8 @@ def test_first_run_over_a_vendor_filled_folder_adds_nothing_twice(store, make_si
 
 
 @pytest.mark.parametrize("conflict, expect", [("AppendNumber", 2), ("Skip", 1), ("Overwrite", 1)])
-def test_same_lsid_with_other_data_follows_the_conflict_rule(store, simulator, tmp_path, conflict, expect):  # noqa: F811
+def test_same_lsid_with_other_data_follows_the_conflict_rule(store, simulator, tmp_path,  # noqa: F811
+                                                             conflict, expect):
     folder = tmp_path / "archive"
     folder.mkdir()
     s = next(x for x in simulator.sessions if x.end_time is not None)

@@ -42,7 +42,8 @@ def check_matches_simulator(held: dict[str, FolderHoldings], sim) -> None:
         assert all(len(v) == 1 for v in (*h.shell.values(), *h.smsr.values()))
 
 
-@pytest.mark.parametrize("name_format", [None, "%LSID%-%INSTANCE%.%EXTENSION%", "%LSEQ%_%EXTERNAL_KEY%_%LSID%.%EXTENSION%"])
+@pytest.mark.parametrize("name_format", [None, "%LSID%-%INSTANCE%.%EXTENSION%",
+                                         "%LSEQ%_%EXTERNAL_KEY%_%LSID%.%EXTENSION%"])
 def test_scan_finds_what_a_run_wrote(store, make_simulator, tmp_path, name_format):  # noqa: F811
     sim = make_simulator(sessions=25, in_progress=2)
     assert any(s.shell_instances for s in sim.sessions) and any(s.smsr_instances for s in sim.sessions)

@@ -1,25 +1,37 @@
 """File System destination: session XML, recordings and site backups written as files into one folder.
 
-How a file is written (``_write``): the bytes go to a hidden temporary file ``.~ic-<hex>.part`` in the destination
-folder, are flushed and fsync'ed, and only then get their final name, so a file under a final name is always
-complete. A crash leaves at most a ``.part`` file; those older than a day are removed by ``test()`` and by the
-first store of each run.
+How a file is written: the bytes go to a hidden temporary file ``.~ic-<hex>.part`` in this process's staging folder
+``.ic-staging/<pid>-<hex>/`` inside the destination folder (same file system), are made durable, and only then get
+their final name by a rename (never a copy), so a file under a final name is always complete. A session batch is
+written to staging first, outside the folder lock, and made durable with ONE ``syncfs`` (Linux; an fsync per file
+elsewhere); the directory is fsync'ed once per batch. A recording the engine downloaded into :meth:`staging_dir` is
+renamed into place the same way. A staging folder whose owner process is gone (SIGKILL, power loss) is removed by
+the next run (see :mod:`folder_lock`); ``.part`` files older versions left in the folder itself go after an hour.
 
 File Name Conflict Handling (from the product guide):
 
 * ``AppendNumber`` -- the smallest number n >= 1 is inserted before the LAST period (``x.flv`` -> ``x.1.flv`` ->
   ``x.2.flv``; a name without a period gets ``.n`` at the end). Race-safe: the final name is claimed with a
-  no-clobber operation (hard link on POSIX, rename on Windows; where hard links are unsupported, an ``O_EXCL``
-  placeholder that is then atomically replaced) and the next number is tried when it is taken. An existing file
-  with identical bytes under the name or a numbered variant counts as already stored: re-running after a failure
-  never duplicates a file.
+  no-clobber operation (Linux ``renameat2(RENAME_NOREPLACE)``, else a hard link on POSIX, rename on Windows; where
+  neither works, an ``O_EXCL`` placeholder that is then atomically replaced) and the next number is tried when it
+  is taken. A file already there under the name or a numbered variant counts as already stored when it has
+  identical bytes or -- for session XML -- holds the same session data compared as XML (:mod:`folder_index`:
+  parsed, namespace- and whitespace-insensitive). This adopts an archive the vendor's client filled with the same
+  File Name Format, and a re-run after a failure never duplicates a file.
 * ``Overwrite`` -- the existing file is atomically replaced (``os.replace``).
-* ``Skip`` -- the existing file is kept and nothing is created; ``store_file`` returns None.
+* ``Skip`` -- the existing file is kept and nothing is created; ``store_file`` returns its path with
+  ``how == "kept"`` (it landed: "already there", not "unavailable").
 
 In-progress sessions: their XML file changes when the session ends. The folder keeps a small sidecar index
 ``.ic-inprogress.json`` mapping (site host, LSID) -> file name for sessions last written while in progress. A later
 version of such a session replaces that file (whatever the conflict mode) instead of appending a number, so exactly
-one XML file per session remains once it has ended; the entry is dropped when the ended version is written.
+one XML file per session remains once it has ended; the entry is dropped when the ended version is written. A running
+version never replaces or joins a file that already holds the ended version of that session (a process that listed
+the session a moment earlier than another). The index and every session XML decision are made under the folder
+lock ``.ic-folder.lock`` (:mod:`folder_lock`), held for the whole read-decide-write-record of a batch, so two
+schedules, Run Now, export and tick writing one folder at once never produce ``x.1.xml`` beside a stale ``x.xml``.
+Within one destination object (one run, one import) a later version of a session replaces the file this object
+wrote for it (``import-xml`` of a file holding an lsid twice writes one file, the later version).
 
 Backups have no session, so they are named with the File Name Format rendered with %SESSION_TYPE% = ``backup``,
 %LSID% = the UTC download time ``YYYYMMDDTHHMMSSZ``, %LSEQ% = the same time in Unix seconds, %EXTERNAL_KEY% and
@@ -48,6 +60,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, ClassVar, Iterable
 
 from ic.destinations import naming
+from ic.destinations.naming import session_values
 from ic.destinations.base import Destination, FieldSpec, FileItem, StoredPath
 from ic.destinations.folder_index import file_sessions, session_digest
 from ic.destinations.folder_lock import STAGING_NAME, FolderLock, Staging, sweep
@@ -65,6 +78,7 @@ STALE_SECONDS = 3600  # legacy .part files in the folder itself (current code wr
 DRIVE_REMOTE = 4  # GetDriveTypeW: a mapped network drive
 DOWNLOAD_FORMATS = ("Default",)
 MAX_APPEND_NUMBER = 100_000
+WRITTEN_MEMORY = 20_000  # sessions whose file this object wrote, remembered so a later version replaces it
 _CHUNK = 1 << 20
 _NO_HARDLINK_ERRNOS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.ENOTSUP,
                        getattr(errno, "EOPNOTSUPP", errno.ENOTSUP)}
@@ -339,6 +353,8 @@ class FolderDestination(Destination):
             index.discard(key)
         if outcome.how in ("created", "replaced"):
             self._written[key] = outcome.path.name  # a later version in this same run replaces what we wrote
+            if len(self._written) > WRITTEN_MEMORY:  # bounded: memory stays flat over a 100k-session run
+                del self._written[next(iter(self._written))]
         return outcome
 
     # --- recordings and backups ---------------------------------------------------------------------------------
@@ -652,19 +668,6 @@ class FolderDestination(Destination):
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-def session_values(site_host: str, session: Session | None, instance: int | None = None) -> dict[str, object]:
-    """Replacement values (without percent signs) of one session's file; %EXTENSION% is given to render()."""
-    values: dict[str, object] = {"SUPPORT_SITE_HOST": site_host, "INSTANCE": "" if instance is None else instance}
-    if session is not None:
-        values.update(
-            LSEQ="" if session.lseq is None else session.lseq,
-            LSID=session.lsid,
-            EXTERNAL_KEY=session.external_key or "",
-            SESSION_TYPE=session.session_type or "",
-        )
-    return values
-
-
 class _open_source:
     """Context manager yielding a binary reader for a Path/str, bytes, or an already open binary file."""
 

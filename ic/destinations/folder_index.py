@@ -154,7 +154,6 @@ def scan_folder(config_or_root: object, site_hosts: tuple[str, ...] = ()) -> dic
 
     Recordings named with %SUPPORT_SITE_HOST% are found for the host read from the session's XML file name, the host
     in its download URLs, and ``site_hosts``."""
-    from ic.destinations.folder import session_values  # late: folder imports this module
     from ic.sessions.parser import iter_sessions
 
     root, fmt = _config_of(config_or_root)
@@ -220,12 +219,13 @@ def scan_folder(config_or_root: object, site_hosts: tuple[str, ...] = ()) -> dic
         hosts = {host for host in (_host_from_name(fmt, s, xml_path.name), host_from_urls(s), *site_hosts) if host}
         for host in sorted(hosts) or ["unknown"]:
             for ext in exts:
-                for p in others.get(naming.render(fmt, session_values(host, s), ext), []):
+                for p in others.get(naming.render(fmt, naming.session_values(host, s), ext), []):
                     if p not in h.recordings:
                         h.recordings.append(p)
                 for kind, bucket in (("shell", h.shell), ("smsr", h.smsr)):
                     for inst in range(10_000):
-                        name = naming.render(naming.format_for(fmt, kind, inst), session_values(host, s, inst), ext)
+                        values = naming.session_values(host, s, inst)
+                        name = naming.render(naming.format_for(fmt, kind, inst), values, ext)
                         files = others.get(name, [])
                         if not files and inst > 0:
                             break
@@ -241,11 +241,9 @@ _SENTINEL = "\ue000"
 
 def _host_from_name(fmt: str, session, file_name: str) -> str | None:
     """The site host this XML file's name was rendered with (the format's %SUPPORT_SITE_HOST% part), if any."""
-    from ic.destinations.folder import session_values
-
     if "%SUPPORT_SITE_HOST%" not in fmt:
         return None
-    rendered = naming.render(fmt, session_values(_SENTINEL, session), "xml")
+    rendered = naming.render(fmt, naming.session_values(_SENTINEL, session), "xml")
     if rendered.count(_SENTINEL) != 1:
         return None
     before, _, after = rendered.partition(_SENTINEL)

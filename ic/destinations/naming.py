@@ -8,8 +8,9 @@ Rules, in the order they are applied:
 
 * A replacement value (``%LSID%`` ...) is cleaned by :func:`clean_value`: NFC-normalised; bidi controls
   (U+202E ...), zero-width and other format characters (category Cf) are removed; C0/C1 control characters,
-  NUL, lone surrogates, U+2028/U+2029, ``/ \\ < > : " | ? *`` and runs of two or more dots become ``_``; surrounding spaces and
-  trailing dots are dropped; a Windows device name (``CON``, ``con.txt``, ``COM1``...) gets a ``_`` prefix; more
+  NUL, lone surrogates, U+2028/U+2029, ``/ \\ < > : " | ? *`` and runs of two or more dots become ``_``;
+  surrounding spaces and trailing dots are dropped; a Windows device name (``CON``, ``con.txt``, ``COM1``...) gets
+  a ``_`` prefix; more
   than 200 characters are cut to 191 plus ``~`` and 8 hex digits of its SHA-256 (two long keys stay distinct).
   A value that was non-empty but cleans to nothing becomes ``_``; an empty value stays empty.
 * The format is rendered in ONE pass, so a value containing ``%LSID%`` is never expanded again.
@@ -25,8 +26,12 @@ import os
 import re
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ic.errors import DestinationError
+
+if TYPE_CHECKING:
+    from ic.sessions.model import Session
 
 REPLACEMENT_VALUES = ("LSEQ", "LSID", "EXTERNAL_KEY", "SESSION_TYPE", "SUPPORT_SITE_HOST", "INSTANCE", "EXTENSION")
 DEFAULT_NAME_FORMAT = "%SUPPORT_SITE_HOST%-%SESSION_TYPE%-%LSID%.%EXTENSION%"
@@ -210,6 +215,20 @@ def clean_file_name(name: str, extension: str | None = None) -> str:
         stem = stem[:-1]
     stem = stem.rstrip(". ")
     return (stem or "_") + tail
+
+
+# --- replacement values ---------------------------------------------------------------------------------------
+def session_values(site_host: str, session: "Session | None", instance: int | None = None) -> dict[str, object]:
+    """Replacement values (without percent signs) of one session's file; %EXTENSION% is given to render()."""
+    values: dict[str, object] = {"SUPPORT_SITE_HOST": site_host, "INSTANCE": "" if instance is None else instance}
+    if session is not None:
+        values.update(
+            LSEQ="" if session.lseq is None else session.lseq,
+            LSID=session.lsid,
+            EXTERNAL_KEY=session.external_key or "",
+            SESSION_TYPE=session.session_type or "",
+        )
+    return values
 
 
 # --- rendering --------------------------------------------------------------------------------------------------
