@@ -102,3 +102,27 @@ def test_a_source_outside_staging_is_copied_and_left_alone(tmp_path):
     dest.staging_dir()
     out = dest.store_file(item(src))
     assert out.read_bytes() == b"data" and src.exists() and os.stat(out).st_ino != os.stat(src).st_ino
+
+
+def test_unwritable_staging_is_one_sentence_not_an_internal_error(tmp_path, monkeypatch):
+    from ic.destinations import folder_lock
+    from ic.errors import DestinationError, DestinationUnavailable
+
+    (tmp_path / STAGING_NAME).write_text("an admin's file where our staging folder goes")
+    dest = FolderDestination("F", {"directory": str(tmp_path)})
+    with pytest.raises(DestinationUnavailable, match=r"Could not write the XML of 1 session\(s\) in folder"):
+        dest.store_sessions(HOST, [Session(lsid="k", end_time=5, raw_xml=b"<s/>")])
+    with pytest.raises(DestinationUnavailable, match="Could not write h-support-k.flv in folder"):
+        dest.store_file(item(b"FLV"))
+    assert dest.staging_dir() is None
+
+    (tmp_path / STAGING_NAME).unlink()
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(folder_lock.Staging, "path", denied)
+    with pytest.raises(DestinationError, match="access denied") as info:
+        FolderDestination("F", {"directory": str(tmp_path)}).store_sessions(
+            HOST, [Session(lsid="k", end_time=5, raw_xml=b"<s/>")])
+    assert not info.value.retryable

@@ -302,9 +302,12 @@ class FolderDestination(Destination):
         # instead of one fsync per file); under the lock each file then only gets its name.
         temps: list[Path] = []
         try:
-            for session in batch:
-                temps.append(self._write_temp(d, session.raw_xml, sync=False))
-            _sync_files(self._staging_path(d), temps)
+            try:
+                for session in batch:
+                    temps.append(self._write_temp(d, session.raw_xml, sync=False))
+                _sync_files(self._staging_path(d), temps)
+            except OSError as exc:
+                raise _write_error(f"the XML of {len(batch)} session(s)", d, exc) from exc
             with FolderLock(d):
                 index = _InProgressIndex(d)
                 try:
@@ -560,11 +563,8 @@ class FolderDestination(Destination):
                     pass
                 except OSError as exc:  # e.g. a virus scanner holds it on Windows: the staging sweep removes it
                     log.debug("Temporary file %s could not be removed yet (%s).", tmp, exc)
-        except PermissionError as exc:
-            raise DestinationError(f"Could not write {name} in folder {d}: access denied (the account running the "
-                                   "Integration Client lacks write access, or the file is open in another program).") from exc
         except OSError as exc:
-            raise DestinationUnavailable(f"Could not write {name} in folder {d} ({exc.strerror or exc}).") from exc
+            raise _write_error(name, d, exc) from exc
 
     def _count(self, outcome: _Outcome) -> _Outcome:
         self.stats[outcome.how] += 1
@@ -788,6 +788,14 @@ def _sync_files(staging: Path, paths: list[Path]) -> None:
             os.close(fd)
     for path in paths:
         _fsync_file(path)
+
+
+def _write_error(what: str, d: Path, exc: OSError) -> DestinationError:
+    """One sentence for a failed write: access denied is the admin's to fix; anything else may pass (retry)."""
+    if isinstance(exc, PermissionError):
+        return DestinationError(f"Could not write {what} in folder {d}: access denied (the account running the "
+                                "Integration Client lacks write access, or the file is open in another program).")
+    return DestinationUnavailable(f"Could not write {what} in folder {d} ({exc.strerror or exc}).")
 
 
 def _unlink_quietly(path: Path) -> None:
