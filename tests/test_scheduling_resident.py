@@ -204,3 +204,31 @@ def test_memory_stays_flat_over_thousands_of_checks_and_hundreds_of_transfers(fa
     growth_mb = (samples[checks] - samples[warm]) / 1024
     print(f"RSS {samples[warm] / 1024:.1f} MB at check {warm}, {samples[checks] / 1024:.1f} MB at check {checks}")
     assert growth_mb < 16, f"RSS grew {growth_mb:.1f} MB from check {warm} to {checks}"
+
+
+def test_hooks_for_a_scheduled_verify(store, tmp_path):
+    """VERIFY's hooks: one at every check of the resident scheduler, one after every schedule run."""
+    from ic.scheduling.resident import add_check_hook, remove_check_hook
+    from ic.services.runs import add_run_hook, remove_run_hook
+
+    store.save_schedule(ScheduleConfig("Empty", 60), now=START)
+    checks, runs = [], []
+
+    def check_hook(st, now):
+        checks.append(now)
+        raise RuntimeError("a broken hook never stops the scheduler")
+
+    def run_hook(st, outcome):
+        runs.append((outcome.schedule, outcome.trigger, outcome.status))
+
+    add_check_hook(check_hook)
+    add_run_hook(run_hook)
+    try:
+        clock = FakeClock(START)
+        ResidentScheduler(store, clock=clock, sleep=clock.sleep, host_id="me/1", lock_dir=tmp_path,
+                          concurrent=False).run(max_checks=3)
+    finally:
+        remove_check_hook(check_hook)
+        remove_run_hook(run_hook)
+    assert checks == [START, START + timedelta(minutes=1), START + timedelta(minutes=2)]
+    assert runs == [("Empty", "slot", "ok")] * 3

@@ -81,6 +81,13 @@ def _status(args: argparse.Namespace) -> int:
 
     st = task.status()
     print(f"Scheduler: {st.state}. {st.detail}")
+    try:  # the process the task keeps up, from its heartbeat in the settings database
+        from ic.cli.common import store_from
+        from ic.services.runs import scheduler_status
+
+        print(f"Scheduler process: {scheduler_status(store_from(args)).describe()}.")
+    except Exception:  # noqa: BLE001 - the task state above is the answer; the settings database may be away
+        pass
     return 0 if st.state == "running" else 1
 
 

@@ -196,5 +196,19 @@ def next_run(schedule, now: datetime, tz: tzinfo | None = None) -> datetime | No
     return slot_after(schedule.every_seconds, schedule.at_time, max(now, floor), tz)
 
 
-def is_due(schedule, now: datetime, tz: tzinfo | None = None) -> bool:
-    return due_for(schedule, now, tz) is not None
+def is_due(schedule, *args, **kwargs) -> bool:
+    """``is_due(schedule, now, tz=None)``; the older form ``is_due(last_run, every_seconds, at_time, now, tz=None)``
+    is still understood (``last_run`` then counts as the last served slot)."""
+    if hasattr(schedule, "every_seconds"):
+        return due_for(schedule, *args, **kwargs) is not None
+    every_seconds, at_time, now, *rest = args
+    tz = rest[0] if rest else kwargs.get("tz")
+    return due(every_seconds, at_time, schedule, now, tz) is not None
+
+
+def next_due(last_run: datetime | None, every_seconds: int, at_time: str | None = None,
+             tz: tzinfo | None = None) -> datetime | None:
+    """Older helper: the first slot after ``last_run`` (aware UTC); None when it never ran (due at once)."""
+    if last_run is None:
+        return None
+    return slot_after(every_seconds, at_time, last_run, tz)

@@ -175,15 +175,22 @@ class LeaseKeeper:
         self._thread.join()
 
     def _loop(self) -> None:
+        import time
+
+        renewed = time.monotonic()
         while not self._stop.wait(self.every):
             try:
                 ok = self.lease.renew()
-            except Exception as exc:  # noqa: BLE001 - a database hiccup: try again; expiry is still far
+            except Exception as exc:  # noqa: BLE001 - a database hiccup: try again while the lease is still ours
+                ok = time.monotonic() - renewed < self.lease.ttl.total_seconds() - self.every
                 log.warning("Could not renew the lease %s: %s", self.lease.name, exc)
-                continue
+                if ok:
+                    continue
+            else:
+                renewed = time.monotonic()
             if not ok:
                 self.lost = True
-                log.error("Lost the lease %s (it expired and another host took it); stopping this run.",
+                log.error("Lost the lease %s (it expired; another host may run it now); stopping this run.",
                           self.lease.name)
                 if self.on_lost:
                     self.on_lost()

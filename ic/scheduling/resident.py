@@ -35,6 +35,23 @@ LOCK_NAME = "~scheduler"  # the per-machine OS lock of the resident process (loc
 EXIT_OK, EXIT_BUSY = 0, 4
 
 
+CheckHook = Callable[[object, datetime], None]  # (store, now) at every check, after the due schedules started
+_check_hooks: list[CheckHook] = []
+
+
+def add_check_hook(hook: CheckHook) -> None:
+    """Call ``hook(store, now)`` at every check of the resident scheduler (e.g. a periodic verify that keeps its
+    own slots with ic.scheduling.due). Runs in the scheduler's thread: start a thread for anything long. A hook's
+    exception is logged and the scheduler goes on."""
+    if hook not in _check_hooks:
+        _check_hooks.append(hook)
+
+
+def remove_check_hook(hook: CheckHook) -> None:
+    if hook in _check_hooks:
+        _check_hooks.remove(hook)
+
+
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -169,6 +186,11 @@ class ResidentScheduler:
                 thread.start()
             else:
                 self._serve(name, owed, now)
+        for hook in list(_check_hooks):
+            try:
+                hook(self.store, now)
+            except Exception:  # noqa: BLE001
+                log.exception("A scheduler check hook failed; the scheduler goes on.")
 
     def _serve(self, name: str, owed, now: datetime) -> None:
         from ic.services.runs import serve

@@ -78,6 +78,30 @@ class RunOutcome:
         return f"Schedule {self.schedule} {self.status}: {' '.join(self.errors)}"
 
 
+RunHook = Callable[[object, RunOutcome], None]  # (store, outcome) after every schedule run, whatever its outcome
+_run_hooks: list[RunHook] = []
+
+
+def add_run_hook(hook: RunHook) -> None:
+    """Call ``hook(store, outcome)`` after every schedule run (slot, catch-up, Run Now), e.g. a verify after the
+    transfers. A hook's exception is logged and never changes the run's outcome."""
+    if hook not in _run_hooks:
+        _run_hooks.append(hook)
+
+
+def remove_run_hook(hook: RunHook) -> None:
+    if hook in _run_hooks:
+        _run_hooks.remove(hook)
+
+
+def _call_run_hooks(store, outcome: RunOutcome) -> None:
+    for hook in list(_run_hooks):
+        try:
+            hook(store, outcome)
+        except Exception:  # noqa: BLE001
+            log.exception("A post-run hook failed after schedule %s (the run itself is recorded).", outcome.schedule)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -184,6 +208,7 @@ def _run_locked(store, sched, listener, cancel, engine_factory, raise_internal, 
     finally:
         outcome.finished = now()
         record_run(store, _record(outcome))
+        _call_run_hooks(store, outcome)
 
 
 def _record(outcome: RunOutcome) -> RunRecord:
