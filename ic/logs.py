@@ -154,20 +154,18 @@ class SafeTimedRotatingFileHandler(logging.handlers.TimedRotatingFileHandler):
 
 
 # --- folder, files, removal -----------------------------------------------------------------------------------------
-def _setting(store: Any, key: str) -> str | None:
-    if store is None:
-        return None
-    try:
-        return store.get_setting(key)
-    except Exception:  # noqa: BLE001 - a broken settings DB must not stop logging
-        return None
+def _settings(store: Any):
+    """The application settings (ic.settings.app, the one typed reader); a broken settings DB must not stop logging."""
+    from ic.settings.app import load_app_settings
+
+    return load_app_settings(store, quiet=True)
 
 
 def log_dir(store: Any = None) -> Path:
     """The log folder: the store's ``log_dir`` setting, else the folder last configured, else the default."""
-    configured = _setting(store, "log_dir")
+    configured = _settings(store).path("log_dir")
     if configured:
-        return Path(configured).expanduser()
+        return configured
     if store is None and _current_dir is not None:
         return _current_dir
     return paths.default_log_dir()
@@ -180,11 +178,7 @@ def log_files(store: Any = None) -> dict[str, Path]:
 
 
 def removal_days(store: Any = None) -> int:
-    value = _setting(store, "log_removal_days")
-    try:
-        return max(0, int(value)) if value not in (None, "") else DEFAULT_REMOVAL_DAYS
-    except ValueError:
-        return DEFAULT_REMOVAL_DAYS
+    return max(0, _settings(store).number("log_removal_days", DEFAULT_REMOVAL_DAYS))
 
 
 def _is_our_file(name: str) -> bool:

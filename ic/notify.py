@@ -52,18 +52,15 @@ class NotifySettings:
 
 # --- settings ---------------------------------------------------------------------------------------------------------
 def load_settings(store: Any) -> NotifySettings:
-    get = lambda k, d=None: store.get_setting(PREFIX + k, d)  # noqa: E731
+    from ic.settings.app import load_app_settings  # the one typed reader of application settings
+
+    values = load_app_settings(store)
+    get = lambda k, d=None: values.text(PREFIX + k, d)  # noqa: E731
     security = get("security") or "starttls"
-    try:
-        port = int(get("port") or DEFAULT_PORTS.get(security, 587))
-    except ValueError:
-        port = DEFAULT_PORTS.get(security, 587)
-    try:
-        interval = int(get("interval_minutes") or DEFAULT_INTERVAL_MINUTES)
-    except ValueError:
-        interval = DEFAULT_INTERVAL_MINUTES
+    port = values.number(PREFIX + "port", DEFAULT_PORTS.get(security, 587))
+    interval = values.number(PREFIX + "interval_minutes", DEFAULT_INTERVAL_MINUTES)
     return NotifySettings(
-        enabled=(get("enabled") or "0") in ("1", "true", "yes"),
+        enabled=values.flag(PREFIX + "enabled"),
         host=get("host") or "",
         port=port,
         security=security,
@@ -72,7 +69,7 @@ def load_settings(store: Any) -> NotifySettings:
         recipients=split_addresses(get("to") or ""),
         ca_bundle=get("ca_bundle") or None,
         interval_minutes=interval,
-        has_password=bool(store.get_setting(PASSWORD_KEY)),
+        has_password=bool(values.text(PASSWORD_KEY)),
     )
 
 

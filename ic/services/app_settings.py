@@ -15,6 +15,7 @@ from ic import paths
 from ic.errors import ConfigError
 from ic.notify import NotifySettings, load_settings, save_settings, split_addresses, try_send_test
 from ic.services.results import TestResult
+from ic.settings.app import load_app_settings
 
 
 @dataclass(frozen=True)
@@ -73,21 +74,19 @@ def _spec(key: str) -> SettingSpec:
 
 
 def get_app_settings(store: Any) -> dict[str, str]:
-    """Every application setting with its current value (defaults filled in)."""
-    return {key: store.get_setting(key) or spec.default() for key, spec in APP_SETTINGS.items()}
+    """Every application setting with its current value (defaults filled in), read in one query."""
+    values = load_app_settings(store)
+    return {key: values.text(key) or spec.default() for key, spec in APP_SETTINGS.items()}
 
 
 def get_value(store: Any, key: str) -> Any:
-    """Typed value: int / float for number settings, Path for "path" settings."""
+    """Typed value: int / float for number settings, Path for "path" settings (a bad stored value: the default)."""
     spec = _spec(key)
-    raw = store.get_setting(key) or spec.default()
+    values = load_app_settings(store)
     if spec.kind in ("int", "float"):
         convert = int if spec.kind == "int" else float
-        try:
-            return convert(raw)
-        except ValueError:
-            return convert(spec.default())
-    return Path(raw)
+        return values.number(key, convert(spec.default()), convert)
+    return values.path(key) or Path(spec.default())
 
 
 def _num(value: float | None) -> str:

@@ -5,5 +5,5 @@ from ic.settings.store import SettingsStore, open_store
 __all__ = [
     "SettingsStore", "open_store", "SiteConfig", "DestinationConfig", "ScheduleConfig", "TransferConfig",
     # modules other packages may import (tests/test_public_names.py keeps this true)
-    "bootstrap", "models", "schema", "store", "validation",
+    "app", "bootstrap", "models", "schema", "store", "validation",
 ]

@@ -89,15 +89,9 @@ class EngineOptions:
 
     @classmethod
     def from_store(cls, store) -> "EngineOptions":
-        def num(key: str, default, kind=int):
-            raw = store.get_setting(key)
-            if raw in (None, ""):
-                return default
-            try:
-                return kind(raw)
-            except ValueError:
-                raise ConfigError(f"The application setting {key} must be a number, not '{raw}'.") from None
+        from ic.settings.app import load_app_settings  # the one typed reader of application settings
 
+        num = load_app_settings(store, strict=True).number
         return cls(
             overlap=max(0, num("transfer_overlap_seconds", DEFAULT_OVERLAP)),
             batch_size=max(1, num("transfer_batch_size", DEFAULT_BATCH)),
