@@ -94,3 +94,13 @@ def test_broken_and_impostor_plugins_are_skipped_with_a_warning(tmp_path, monkey
     assert types["sql"].__module__ == "ic.destinations.sql"
     text = caplog.text
     assert "broken" in text and "could not be loaded" in text and "notadest" in text and "not a Destination" in text
+
+
+def test_capabilities_are_declared_on_the_base_class():
+    from ic.destinations.base import Destination
+
+    assert (Destination.accepts_files, Destination.replaces_sessions) == (False, True)
+    assert Destination.staging_dir is not None  # optional method, default None
+    types = available_types()
+    assert (types["folder"].accepts_files, types["folder"].replaces_sessions) == (True, True)
+    assert (types["sql"].accepts_files, types["sql"].replaces_sessions) == (False, True)

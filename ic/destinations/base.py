@@ -59,7 +59,10 @@ class StoredPath(type(Path())):  # type: ignore[misc]
 class Destination(ABC):
     type_name: ClassVar[str]  # stable id stored in settings, e.g. "folder", "sql"
     display_name: ClassVar[str]  # shown in the plugin dropdown, e.g. "File System"
-    accepts_files: ClassVar[bool] = False  # recordings and backups
+    # capabilities (docs/PLUGINS.md): what the services, the schedules and the engine may ask of this plugin
+    accepts_files: ClassVar[bool] = False  # takes recordings and backups (store_file); False: session data only
+    replaces_sessions: ClassVar[bool] = True  # an in-progress session is stored now and stored again once it has
+    #                                           ended (store_sessions replaces it); False: only ended sessions come
 
     def __init__(self, name: str, config: dict) -> None:
         self.name = name
