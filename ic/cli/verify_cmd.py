@@ -18,7 +18,11 @@ EPILOG = """examples:
   verify --schedule Nightly --every 7d [--repair]              verify it weekly from `tick` and mail the summary
   verify --schedule Nightly --every 0                          stop verifying it on a schedule
 
-exit code: 0 the archive is complete, 4 it is not (missing, partial or quarantined sessions), 1 the check failed."""
+findings: present, missing, partial (e.g. without a recording, or stored in progress and ended since), pending
+(newer than the last transfer: its next run stores it), quarantined, extra (gone from the appliance: normal after its
+retention), unavailable (the appliance can no longer serve that recording).
+exit code: 0 the archive is complete (pending sessions allowed), 4 it is not (missing, partial or quarantined
+sessions, no backup), 1 the check failed."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:

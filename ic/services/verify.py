@@ -7,13 +7,15 @@ recordings, from the session XML the destination stores; session details are ask
 when shell/Show My Screen recordings are verified for a destination that does not keep the session XML.
 
 Each session of the appliance is *present*, *missing* (nothing stored), *partial* (stored without some of its
-recordings, or stored while in progress and ended since) or *quarantined* (set aside by the engine); a session the
+recordings, or stored while in progress and ended since) or *quarantined* (set aside by the engine); a gap that the
+transfer's next run fills anyway (the session ended after its cursor, or is still running, or was stored in progress)
+is *pending* — asked for with one more listing, from the transfer's cursor, only when there are gaps. A session the
 destination keeps but the appliance no longer lists is *extra* (normal after the appliance's retention). A recording
-the appliance lists but refused to serve during a repair is *unavailable* (remembered per site and destination; it
-does not make the archive incomplete). The archive is complete when nothing is missing, partial or quarantined (and,
-when backups are verified, a backup of the site is there).
+the appliance lists but refused to serve during a repair is *unavailable* (remembered per site and destination).
+The archive is complete when nothing is missing, partial or quarantined (and, when backups are verified, a backup of
+the site is there); pending, extra and unavailable sessions are reported but do not make it incomplete.
 
-``repair`` fetches what is missing or partial with one-off exports by session ID through the normal engine: the
+``repair`` fetches what is missing, partial or pending with one-off exports by session ID through the normal engine: the
 schedules' cursors and done lists are never read or changed. Then it verifies again.
 """
 from __future__ import annotations
@@ -36,9 +38,9 @@ from ic.settings.models import DATA_TYPES
 
 log = logging.getLogger("ic.verify")
 
-PRESENT, MISSING, PARTIAL, EXTRA, QUARANTINED, UNAVAILABLE = (
-    "present", "missing", "partial", "extra", "quarantined", "unavailable")
-STATUSES = (PRESENT, MISSING, PARTIAL, EXTRA, QUARANTINED, UNAVAILABLE)
+PRESENT, MISSING, PARTIAL, EXTRA, QUARANTINED, UNAVAILABLE, PENDING = (
+    "present", "missing", "partial", "extra", "quarantined", "unavailable", "pending")
+STATUSES = (PRESENT, MISSING, PARTIAL, PENDING, EXTRA, QUARANTINED, UNAVAILABLE)
 INCOMPLETE = (MISSING, PARTIAL, QUARANTINED)
 DETAIL_BATCH = 50
 CSV_COLUMNS = ("site", "destination", "lsid", "status", "appliance", "held", "lacking", "note")
@@ -136,6 +138,8 @@ class VerifyReport:
         for status in (MISSING, PARTIAL, QUARANTINED, UNAVAILABLE):
             if c[status]:
                 parts.append(f"{c[status]} {status}")
+        if c[PENDING]:
+            parts.append(f"{c[PENDING]} pending: newer than the last transfer, its next run stores them")
         text = f"{head} ({', '.join(parts)})"
         if c[EXTRA]:
             text += f"; {c[EXTRA]} kept here that the appliance no longer holds (normal after its retention)"
@@ -154,7 +158,7 @@ class VerifyReport:
         """One line per session that is not present (problems first), at most ``limit``."""
         if limit <= 0:
             return []
-        order = {MISSING: 0, PARTIAL: 1, QUARANTINED: 2, UNAVAILABLE: 3, EXTRA: 4}
+        order = {MISSING: 0, PARTIAL: 1, QUARANTINED: 2, PENDING: 3, UNAVAILABLE: 4, EXTRA: 5}
         rows = sorted((f for f in self.findings if f.status != PRESENT), key=lambda f: (order.get(f.status, 9), f.lsid))
         lines = []
         for f in rows[:limit]:
@@ -258,6 +262,7 @@ def fetch_expected(client, lsids: list[str], tmp: Path, cancel: threading.Event 
 
 # --- comparing ----------------------------------------------------------------------------------------------------
 def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *, quarantined: set[str] = frozenset(),
+             pending: dict[str, set[str]] | None = None,
              unavailable: set[str] = frozenset(), window: tuple[int | None, int | None] = (None, None),
              keeps_in_progress: bool = True) -> list[Finding]:
     """Pure: one Finding per session of the appliance, then one per extra session the destination keeps."""
@@ -312,6 +317,10 @@ def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *
             status = QUARANTINED if lsid in quarantined else (PARTIAL if held.anything else MISSING)
             if status == QUARANTINED:
                 note = "set aside by the transfer engine (see the quarantine)"
+            elif pending and all(lsid in pending.get(_type_of(x), ()) for x in lacking):
+                status = PENDING
+                note = ("ended after the last transfer: its next run stores it" if entry.ended
+                        else "in progress: the transfer stores it")
         elif gone_files:
             status = UNAVAILABLE
             note = f"the appliance can no longer serve {', '.join(gone_files)}"
@@ -329,6 +338,11 @@ def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *
         findings.append(Finding(lsid, EXTRA, "gone", _held_words(held), [],
                                 "no longer on the appliance (normal after its retention)"))
     return findings
+
+
+def _type_of(label: str) -> str:
+    """ "session (stored in progress)" -> session, "shell #1" -> shell."""
+    return label.split(" ", 1)[0]
 
 
 def _held_words(held: Held) -> str:
@@ -362,6 +376,36 @@ def load_unavailable(store, site_id, dest_id) -> set[str]:
 
 def save_unavailable(store, site_id, dest_id, keys: set[str]) -> None:
     store.set_setting(_memory_key(site_id, dest_id), json.dumps(sorted(keys)) if keys else None)
+
+
+def pending_lsids(store, client, site, dest_cfg, types: list[str], listing: dict[str, Listed]) -> dict[str, set[str]]:
+    """Per data type, the sessions the transfer's next run handles anyway (so not stored yet is not a gap): closed
+    sessions in its next window (one listing from its cursor; one per distinct cursor) that it has not done, sessions
+    it stored in progress, and sessions still running. Nothing when this site and destination have no transfer."""
+    from ic.transfer.engine import EngineOptions
+    from ic.transfer.state import TransferState
+
+    overlap = EngineOptions.from_store(store).overlap
+    listed: dict[int, set[str]] = {}
+    out: dict[str, set[str]] = {}
+    for t in types:
+        if t == "backup":
+            continue
+        try:
+            st = TransferState.from_json(store.load_state(site.id, dest_cfg.id, t))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        if st.cursor is None:
+            continue  # never completed a window: every gap is a gap
+        bound = st.end_bound(overlap, 0)
+        if bound not in listed:
+            listed[bound] = {x.lsid for x in client.list_sessions(end_time=bound, duration=0)}
+        pend = {x for x in listed[bound] if x not in st.done}
+        if t == "session":
+            pend |= set(st.in_progress) - set(st.done)
+            pend |= {x for x, e in listing.items() if not e.ended}
+        out[t] = pend
+    return out
 
 
 def quarantined_lsids(site_host: str, destination: str) -> set[str]:
@@ -449,9 +493,15 @@ def verify(store, site: str, destination: str, data_types: list[str] | None = No
         kept = {k for k in unavailable if k.rsplit(":", 1)[-1] in listing}
         if kept != unavailable:  # forget sessions the appliance no longer holds
             save_unavailable(store, site_cfg.id, dest_cfg.id, kept)
-        findings = classify(listing, holdings, types, quarantined=quarantined_lsids(site_cfg.host, dest_cfg.name),
-                            unavailable=kept, window=window,
-                            keeps_in_progress=bool(getattr(dest, "replaces_sessions", True)))
+        quarantined = quarantined_lsids(site_cfg.host, dest_cfg.name)
+        keeps = bool(getattr(dest, "replaces_sessions", True))
+        findings = classify(listing, holdings, types, quarantined=quarantined, unavailable=kept, window=window,
+                            keeps_in_progress=keeps)
+        if any(f.status in (MISSING, PARTIAL) for f in findings):  # gaps: which will the next run fill anyway?
+            pending = pending_lsids(store, client, site_cfg, dest_cfg, types, listing)
+            if pending:
+                findings = classify(listing, holdings, types, quarantined=quarantined, pending=pending,
+                                    unavailable=kept, window=window, keeps_in_progress=keeps)
         report = VerifyReport(site_cfg.name, dest_cfg.name, site_cfg.host, types, window, findings,
                               holdings.backups, "backup" in types and accepts_files, holdings.unreadable, notes,
                               site_id=site_cfg.id, destination_id=dest_cfg.id)
@@ -521,7 +571,8 @@ def repair(store, report: VerifyReport, *, progress: Progress | None = None, lis
 
     say = progress or (lambda _text: None)
     outcome = RepairOutcome()
-    todo = [f for f in report.findings if f.status in (MISSING, PARTIAL) and f.appliance != "gone" and f.repair_types]
+    todo = [f for f in report.findings if f.status in (MISSING, PARTIAL, PENDING) and f.appliance != "gone"
+            and f.repair_types]
     if not todo and not report.backup_missing:
         return outcome
     seen: set[str] = set()
@@ -574,7 +625,7 @@ def verify_and_repair(store, site: str, destination: str, data_types: list[str] 
                       progress: Progress | None = None, listener=None,
                       cancel: threading.Event | None = None) -> VerifyReport:
     report = verify(store, site, destination, data_types, start=start, end=end, progress=progress, cancel=cancel)
-    if not do_repair or report.complete:
+    if not do_repair or (report.complete and not any(f.status == PENDING for f in report.findings)):
         return report
     fixed = repair(store, report, progress=progress, listener=listener, cancel=cancel)
     if not fixed.attempted and not report.backup_missing:  # only quarantined sessions: nothing for repair to do

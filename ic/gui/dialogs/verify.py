@@ -20,7 +20,7 @@ log = logging.getLogger("ic.gui.verify")
 
 BY_SCHEDULE = "A schedule's transfers"
 BY_PAIR = "A site and a destination"
-ORDER = {"missing": 0, "partial": 1, "quarantined": 2, "unavailable": 3, "extra": 4, "present": 5}
+ORDER = {"missing": 0, "partial": 1, "quarantined": 2, "pending": 3, "unavailable": 4, "extra": 5, "present": 6}
 
 
 class VerifyPanel(Panel):
