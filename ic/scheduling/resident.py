@@ -95,6 +95,7 @@ class ResidentScheduler:
         self.outcomes: deque = deque(maxlen=200)  # the newest RunOutcomes, in finishing order (tests, bench)
         self.checks = 0
         self._mail = None
+        self._verify: threading.Thread | None = None
 
     # --- control -------------------------------------------------------------------------------------------------
     def stop(self, *_args) -> None:
@@ -186,6 +187,7 @@ class ResidentScheduler:
                 thread.start()
             else:
                 self._serve(name, owed, now)
+        self._start_verifies(now)
         for hook in list(_check_hooks):
             try:
                 hook(self.store, now)
@@ -209,6 +211,20 @@ class ResidentScheduler:
                     self._mail.flush()
                 except Exception:  # noqa: BLE001
                     pass
+
+    def _start_verifies(self, now: datetime) -> None:
+        """The periodic verifies `tick` runs after the schedules (ic.services.verify), here in their own thread so
+        a long verify never delays a check; one at a time."""
+        from ic.services.runs import _verify_after_tick
+
+        if self.stopping or (self._verify is not None and self._verify.is_alive()):
+            return
+        if not self.concurrent:
+            _verify_after_tick(self.store, now, self.cancel)
+            return
+        self._verify = threading.Thread(target=_verify_after_tick, args=(self.store, now, self.cancel),
+                                        name="periodic verify", daemon=True)
+        self._verify.start()
 
     def _reap(self) -> None:
         for name, thread in list(self.runs.items()):
@@ -239,7 +255,7 @@ class ResidentScheduler:
                     pass
 
     def _shutdown(self) -> None:
-        running = [t for t in self.runs.values() if t.is_alive()]
+        running = [t for t in [*self.runs.values(), self._verify] if t is not None and t.is_alive()]
         if running:
             log.info("Scheduler stopping: cancelling %d running schedule(s) at a safe point.", len(running))
             self.cancel.set()
