@@ -380,3 +380,20 @@ def test_sessions_newer_than_the_last_run_are_pending_not_missing(store, simulat
     simulator.add_sessions(1)
     only_pending = V.verify_and_repair(store, "sim", "files", do_repair=True)
     assert only_pending.complete and only_pending.repair.attempted == 2
+
+
+def test_a_quarantined_session_that_aged_out_is_still_named(store, simulator, tmp_path):
+    from tests.test_transfer_quarantine import closed_middle, poison, time_out_of_range
+
+    add_site(store, simulator)
+    add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
+    add_schedule(store, "G", ("sim", "db", ["session"]))
+    victim = closed_middle(simulator)
+    poison(simulator, victim, time_out_of_range)
+    assert run_schedule(store, "G", raise_internal=True).ok
+    simulator.delete_session(victim)
+    assert run_schedule(store, "G", raise_internal=True).ok
+    report = V.verify(store, "sim", "db")
+    [f] = [f for f in report.findings if f.status != "present"]
+    assert (f.lsid, f.status, f.appliance) == (victim, "quarantined", "gone") and "only copy" in f.note
+    assert not report.complete

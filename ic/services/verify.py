@@ -261,7 +261,8 @@ def fetch_expected(client, lsids: list[str], tmp: Path, cancel: threading.Event 
 
 
 # --- comparing ----------------------------------------------------------------------------------------------------
-def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *, quarantined: set[str] = frozenset(),
+def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *,
+             quarantined: dict[str, str] | set[str] = frozenset(),
              pending: dict[str, set[str]] | None = None,
              unavailable: set[str] = frozenset(), window: tuple[int | None, int | None] = (None, None),
              keeps_in_progress: bool = True) -> list[Finding]:
@@ -337,6 +338,16 @@ def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *
                 continue
         findings.append(Finding(lsid, EXTRA, "gone", _held_words(held), [],
                                 "no longer on the appliance (normal after its retention)"))
+    if start is None:
+        # set aside by the engine, then aged out of the appliance: the quarantine holds the only copy
+        for lsid in quarantined:
+            held = holdings.sessions.get(lsid)
+            if lsid in listing or (held is not None and held.xml):
+                continue
+            where = quarantined.get(lsid) if isinstance(quarantined, dict) else ""
+            findings.append(Finding(lsid, QUARANTINED, "gone", _held_words(held) if held else "", ["session"],
+                                    "gone from the appliance; its only copy is in the quarantine"
+                                    + (f" ({where})" if where else "")))
     return findings
 
 
@@ -408,22 +419,23 @@ def pending_lsids(store, client, site, dest_cfg, types: list[str], listing: dict
     return out
 
 
-def quarantined_lsids(site_host: str, destination: str) -> set[str]:
+def quarantined_lsids(site_host: str, destination: str) -> dict[str, str]:
+    """lsid -> where its raw XML is kept, for the sessions the engine set aside for this destination."""
     try:
         from ic.transfer.quarantine import list_quarantined
     except ImportError:
-        return set()
+        return {}
     try:
         entries = list_quarantined(site_host=site_host)
     except Exception:  # noqa: BLE001 - an unreadable quarantine must not stop verify
         log.warning("The quarantine of %s could not be read; quarantined sessions show as missing.", site_host)
-        return set()
-    out = set()
+        return {}
+    out: dict[str, str] = {}
     for e in entries or ():
-        dest = getattr(e, "destination", None) if not isinstance(e, dict) else e.get("destination")
-        lsid = getattr(e, "lsid", None) if not isinstance(e, dict) else e.get("lsid")
+        get = e.get if isinstance(e, dict) else (lambda k, _e=e: getattr(_e, k, None))
+        lsid, dest = get("lsid"), get("destination")
         if lsid and (dest in (None, "", destination)):
-            out.add(str(lsid))
+            out[str(lsid)] = str(get("path") or "")
     return out
 
 
