@@ -10,15 +10,15 @@ from typing import Callable
 
 import customtkinter as ctk
 
-from ic.gui.widgets import ERROR_COLOR, Button, apply_icon
+from ic.gui.widgets import ERROR_COLOR, apply_icon
 
 HELP = ("The account needs Modify rights on the destination share and folders (and Read on the settings database "
         "file or a login on its server). Its password is given to Task Scheduler once and never stored.")
 
 
-def add_run_as_button(panel, box) -> Button:
+def add_run_as_button(panel, box) -> ctk.CTkButton:
     """The hook: a "Run as…" button beside the scheduler buttons of the Application Settings panel."""
-    button = Button(box, text="Run as…", width=86, secondary=True, command=lambda: open_prompt(panel))
+    button = ctk.CTkButton(box, text="Run as…", width=86, fg_color="gray40", command=lambda: open_prompt(panel))
     button.pack(side="right", padx=(0, 8), pady=10)
     panel.run_as_button = button
     return button
@@ -65,9 +65,10 @@ class RunAsPrompt(ctk.CTkToplevel):
         self.error.pack(fill="x", padx=20)
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.pack(fill="x", padx=20, pady=(6, 16))
-        self.install_button = Button(row, text="Install", width=90, command=self.ok)
+        self.install_button = ctk.CTkButton(row, text="Install", width=90, command=self.ok)
         self.install_button.pack(side="right")
-        Button(row, text="Cancel", width=90, secondary=True, command=self.destroy).pack(side="right", padx=8)
+        ctk.CTkButton(row, text="Cancel", width=90, fg_color="gray40", command=self.destroy).pack(side="right",
+                                                                                                padx=8)
         self.bind("<Return>", lambda _e: self.ok())
         self.bind("<Escape>", lambda _e: self.destroy())
         try:
