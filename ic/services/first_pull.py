@@ -134,12 +134,15 @@ def estimate(store, site, start: str | date = "all", *, client=None, appliance_n
         if appliance_now is None and start != "all":
             appliance_now = client.appliance_time()
         since = start_instant(start, appliance_now, host_now=host_now)
-        listing = client.list_sessions(end_time=since or 0, duration=0)
+        # streamed where the client can (rows are counted, not kept: a listing of millions stays small)
+        lister = getattr(client, "iter_sessions_listing", None) or client.list_sessions
+        sessions = recordings = 0
+        for row in lister(end_time=since or 0, duration=0):
+            sessions += 1
+            recordings += bool(row.has_recording)
     finally:
         if own:
             client.close()
-    sessions = len(listing)
-    recordings = sum(1 for s in listing if s.has_recording)
     requests = 2 + math.ceil(sessions / max(1, opts.batch_size)) + recordings
     rps = opts.max_rps or DEFAULT_RPS
     return Estimate(start, since, sessions, recordings, requests, request_seconds(requests, rps, DEFAULT_PER_HOUR))
