@@ -101,3 +101,34 @@ def test_running_version_never_replaces_the_ended_one(tmp_path):
         assert sorted(n for n in os.listdir(sub) if not n.startswith(".ic-")) == [f"{HOST}-support-s03.xml"]
         assert (sub / f"{HOST}-support-s03.xml").read_bytes() == _version("s03", 9).raw_xml
         assert not (sub / INDEX_NAME).exists()
+
+
+def test_folder_lock_nests_in_one_thread_and_excludes_other_threads(tmp_path):
+    import threading
+
+    from ic.destinations.folder_lock import FolderLock
+    from ic.errors import DestinationUnavailable
+
+    got = []
+
+    def other() -> None:
+        try:
+            with FolderLock(tmp_path, timeout=0.2):
+                got.append("other")
+        except DestinationUnavailable as exc:
+            got.append(str(exc))
+
+    with FolderLock(tmp_path):
+        with FolderLock(tmp_path):  # nested: no self-deadlock
+            t = threading.Thread(target=other)
+            t.start()
+            t.join()
+        assert len(got) == 1 and "stayed locked by another Integration Client process" in got[0]
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        assert len(got) == 2 and got[1] != "other"  # still held after the nested exit
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert got[2] == "other"

@@ -8,9 +8,9 @@
 * :class:`Staging` -- ``.ic-staging/<pid>-<hex>/`` in the Destination Directory: where the folder plugin writes a
   file before giving it its final name (same file system, so the final step is a rename or hard link, never a
   copy), and where the engine may download recordings (``Destination.staging_dir``). Each staging folder holds an
-  ``.alive`` file locked for the life of its owner; :func:`sweep` removes every staging folder whose owner is gone
-  (lock free; untouched for 10 s), so a SIGKILL mid-write leaves nothing behind for good, and a live one is
-  never touched.
+  ``.alive`` file locked for the life of its owner (made and locked under the folder lock); :func:`sweep` (under the
+  folder lock too) removes every staging folder whose owner is gone, so the next run after a SIGKILL mid-write
+  leaves nothing behind, and a live one is never touched.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,8 +27,6 @@ from ic.errors import DestinationUnavailable
 LOCK_NAME = ".ic-folder.lock"
 STAGING_NAME = ".ic-staging"
 ALIVE_NAME = ".alive"
-YOUNG_SECONDS = 10  # a staging folder untouched for less than this is never swept (its owner may be between
-                   # creating it and locking its .alive file: microseconds)
 LOCK_TIMEOUT = 600.0  # seconds: a batch takes seconds; a holder stuck for 10 minutes is reported
 WINDOWS_LOCK_OFFSET = 1 << 30
 
@@ -67,16 +66,26 @@ def _open_lock_file(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOINHERIT", 0), 0o666)
 
 
+_held = threading.local()  # per thread: lock file paths this thread holds (a nested FolderLock is a no-op)
+
+
 class FolderLock:
-    """``with FolderLock(folder):`` -- exclusive across processes and threads (one open file per holder)."""
+    """``with FolderLock(folder):`` -- exclusive across processes and threads (one open file per holder); the
+    same thread may nest it."""
 
     def __init__(self, directory: Path, timeout: float = LOCK_TIMEOUT) -> None:
         self.directory = Path(directory)
         self.path = self.directory / LOCK_NAME
         self.timeout = timeout
         self._fd: int | None = None
+        self._nested = False
 
     def __enter__(self) -> "FolderLock":
+        held = _held.__dict__.setdefault("paths", set())
+        key = os.path.abspath(self.path)
+        if key in held:
+            self._nested = True
+            return self
         try:
             fd = _open_lock_file(self.path)
         except OSError as exc:
@@ -96,9 +105,14 @@ class FolderLock:
             os.close(fd)
             raise
         self._fd = fd
+        held.add(key)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._nested:
+            self._nested = False
+            return
+        _held.__dict__.setdefault("paths", set()).discard(os.path.abspath(self.path))
         fd, self._fd = self._fd, None
         if fd is None:
             return
@@ -125,18 +139,19 @@ class Staging:
         self._release()
         base = self.root / STAGING_NAME
         path = base / f"{os.getpid()}-{secrets.token_hex(4)}"
-        for attempt in range(5):
+        with FolderLock(self.root):  # sweepers hold it too: they never see this folder before its .alive is locked
             base.mkdir(exist_ok=True)
             _hide_on_windows(base)
+            path.mkdir()
             try:
-                path.mkdir()
-                break
-            except FileNotFoundError:  # another process removed the empty .ic-staging just now
-                if attempt == 4:
-                    raise
-        fd = _open_lock_file(path / ALIVE_NAME)
-        while not _try_lock(fd):  # sweepers leave young folders alone: this cannot last
-            time.sleep(0.01)
+                fd = _open_lock_file(path / ALIVE_NAME)
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
+            if not _try_lock(fd):  # pragma: no cover - nobody else can know this new file yet
+                os.close(fd)
+                shutil.rmtree(path, ignore_errors=True)
+                raise OSError(f"could not lock {path / ALIVE_NAME}")
         self._path, self._fd = path, fd
         return path
 
@@ -150,41 +165,50 @@ class Staging:
             self._fd = None
 
     def close(self) -> None:
+        """Remove this staging folder, and ``.ic-staging`` itself when no other process stages there."""
         path, self._path = self._path, None
         self._release()
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
+            try:
+                with FolderLock(self.root, timeout=5):
+                    os.rmdir(self.root / STAGING_NAME)
+            except (OSError, DestinationUnavailable):  # not empty (another process stages there), gone, or busy
+                pass
 
 
 def sweep(root: Path) -> int:
-    """Remove the staging folders under ``root`` whose owner process is gone. Returns how many were removed."""
+    """Remove the staging folders under ``root`` whose owner process is gone (its ``.alive`` lock is free), at
+    once, whatever their age. Runs under the folder lock, as staging folders are made under it: a live folder is
+    always seen with its ``.alive`` locked. Returns how many were removed."""
     base = Path(root) / STAGING_NAME
-    try:
-        entries = list(os.scandir(base))
-    except OSError:
+    if not os.path.isdir(base):
         return 0
     removed = 0
     mine = f"{os.getpid()}-"
-    for entry in entries:
-        if entry.name.startswith(mine) or not entry.is_dir(follow_symlinks=False):
-            continue  # our own (a lock emulated per process, e.g. NFS, would not protect it from us)
-        path = Path(entry.path)
+    with FolderLock(Path(root)):
         try:
-            if time.time() - entry.stat(follow_symlinks=False).st_mtime < YOUNG_SECONDS:
-                continue  # its owner may be between creating it and locking its .alive file
-            fd = os.open(path / ALIVE_NAME, os.O_RDWR | getattr(os, "O_BINARY", 0))
-        except FileNotFoundError:
-            fd = None  # its owner died before locking: nothing in it is in use
+            entries = list(os.scandir(base))
         except OSError:
-            continue
-        if fd is not None:
+            return 0
+        for entry in entries:
+            if entry.name.startswith(mine) or not entry.is_dir(follow_symlinks=False):
+                continue  # our own (a lock emulated per process, e.g. NFS, would not protect it from us)
+            path = Path(entry.path)
             try:
-                if not _try_lock(fd):
-                    continue  # owner alive
-            finally:
-                os.close(fd)  # closing drops our probe lock
-        shutil.rmtree(path, ignore_errors=True)
-        removed += not path.exists()
+                fd = os.open(path / ALIVE_NAME, os.O_RDWR | getattr(os, "O_BINARY", 0))
+            except FileNotFoundError:
+                fd = None  # its owner died before making it: nothing in there is in use
+            except OSError:
+                continue
+            if fd is not None:
+                try:
+                    if not _try_lock(fd):
+                        continue  # owner alive
+                finally:
+                    os.close(fd)  # closing drops our probe lock
+            shutil.rmtree(path, ignore_errors=True)
+            removed += not path.exists()
     return removed
 
 
