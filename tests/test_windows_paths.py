@@ -263,7 +263,7 @@ def test_status_is_read_from_numbers_not_localized_words_windows_only_schtasks_s
         return RunResult(0, _GERMAN_VERBOSE.format(status="Wird ausgeführt", last="267009"))
 
     st = WindowsTask(runner=schtasks, user="CORP\\alice").status()
-    assert (st.state, st.raw) == ("running", "Wird ausgeführt") and "running a tick now" in st.detail
+    assert (st.state, st.raw) == ("running", "Wird ausgeführt") and "running the scheduler" in st.detail
     assert calls[-1] == ["schtasks", "/Query", "/TN", "\\IntegrationClient\\Scheduler", "/V", "/FO", "CSV", "/NH"]
 
 
