@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
@@ -16,6 +15,7 @@ from sqlalchemy import DateTime, Engine, create_engine, delete, event, insert, i
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
+from ic.dburl import LOGIN_TIMEOUT, engine_kwargs, error_reason, normalize_url, scrubbed_reason  # noqa: F401
 from ic.destinations import connection_string as cs
 from ic.destinations import sql_schema as t
 from ic.destinations.base import Destination, FieldSpec
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50  # sessions per transaction: all of a batch lands or none of it
 TEST_OK = "Connected to DB; tables ready."
-LOGIN_TIMEOUT = 30  # seconds to wait for a database server to accept the connection
 
 # DB-API module -> what to install
 _DRIVER_PACKAGES = {
@@ -39,31 +38,6 @@ _DRIVER_PACKAGES = {
     "mariadb": "mariadb",
     "pymssql": "pymssql",
 }
-
-
-def normalize_url(url: str) -> str:
-    """Accept ODBC/ADO.NET strings; a bare postgresql:// means psycopg 3 (the driver this program ships)."""
-    url = cs.normalize(url)
-    u = make_url(url)
-    if u.drivername == "postgresql":
-        url = u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return url
-
-
-def engine_kwargs(url: str) -> dict[str, Any]:
-    """create_engine options for this URL (pure: decided from the URL text alone)."""
-    u = make_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    backend = u.get_backend_name()
-    if backend == "sqlite":
-        kwargs["connect_args"] = {"timeout": 30}
-    elif backend == "mssql" and u.get_driver_name() == "pyodbc":
-        kwargs["connect_args"] = {"timeout": LOGIN_TIMEOUT}  # pyodbc: the ODBC login timeout
-        if cs.use_fast_executemany(u):
-            kwargs["fast_executemany"] = True
-    elif backend == "postgresql" and u.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in u.query:
-        kwargs["connect_args"] = {"connect_timeout": LOGIN_TIMEOUT}  # libpq waits for TCP's own timeout otherwise
-    return kwargs
 
 
 def driver_problem(url: str) -> str | None:
@@ -161,12 +135,10 @@ class SqlDestination(Destination):
 
     def _fail(self, exc: SQLAlchemyError, doing: str) -> DestinationError:
         """One sentence naming the destination, with the driver's first line, passwords scrubbed."""
-        reason = error_reason(exc)
-        for secret in cs.url_secrets(self._url()):
-            reason = reason.replace(secret, cs.MASK)
+        reason = scrubbed_reason(exc, self._url(), limit=300)  # ic.dburl: the settings store says it the same way
         unavailable = isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
         cls = DestinationUnavailable if unavailable else DestinationError
-        return cls(f"Cannot {doing} {self._where()}: {reason}{cs.encryption_hint(self._url(), reason)}.")
+        return cls(f"Cannot {doing} {self._where()}: {reason}.")
 
     def _ensure_tables(self, conn: Connection) -> None:
         existing = {name.lower() for name in inspect(conn).get_table_names()}
@@ -399,8 +371,11 @@ class _PostgresWriter:
     def ids(self, table, n: int) -> list[int] | None:
         cache = self.conn.connection.info.setdefault("ic_id_sequences", {})  # per database connection
         if table.name not in cache:
-            cache[table.name] = self.conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"),
-                                                  {"t": _quoted(self.conn, table)}).scalar()
+            name = _quoted(self.conn, table)
+            seq, always = self.conn.execute(text(
+                "SELECT pg_get_serial_sequence(:t, 'id'), (SELECT attidentity = 'a' FROM pg_attribute "
+                "WHERE attrelid = CAST(:t AS regclass) AND attname = 'id')"), {"t": name}).one()
+            cache[table.name] = None if always else seq  # GENERATED ALWAYS refuses given ids: RETURNING then
         seq = cache[table.name]
         if not seq:
             return None  # a table made without a sequence behind its id: let the database say
@@ -498,17 +473,6 @@ def _is_deadlock(exc: DBAPIError) -> bool:
     args = getattr(orig, "args", ())
     state = getattr(orig, "sqlstate", None) or (args[0] if args and isinstance(args[0], str) else "")
     return state in ("40001", "40P01") or "deadlock" in str(orig).lower()
-
-
-def error_reason(exc: SQLAlchemyError) -> str:
-    """The first line of the driver's message, without a final full stop (may still hold a password: scrub it)."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    args = getattr(orig, "args", ())
-    if len(args) == 2 and all(isinstance(a, str) for a in args) and re.fullmatch(r"[0-9A-Z]{5}", args[0]):
-        text = args[1].strip()  # pyodbc: ('08001', '[08001] [Microsoft][ODBC Driver 18 ...]...'): the message
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-    return first.rstrip(".")[:300]
 
 
 def _sqlite_connect(dbapi_conn, _record) -> None:
