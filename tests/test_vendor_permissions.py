@@ -40,9 +40,10 @@ def test_account_without_backup_rights_fails_test_with_that_sentence(simulator, 
     _save(store, simulator)
     simulator.permissions["backup"] = False
     result = test_site(store, "demo")
-    assert not result.ok
-    assert result.message.splitlines()[2] == _backup_sentence(simulator.host)
-    assert result.message.splitlines()[1].startswith("Recordings: yes")
+    assert not result.ok and result.field == "client_id"
+    # the failing check comes first (the window shows two lines); `lines` keep the reporting/recordings/backup order
+    assert result.message.splitlines()[0] == _backup_sentence(simulator.host)
+    assert result.lines[2] == _backup_sentence(simulator.host) and result.lines[1].startswith("Recordings: yes")
 
 
 def test_backup_probed_when_the_command_api_is_refused(simulator, store):
@@ -53,7 +54,7 @@ def test_backup_probed_when_the_command_api_is_refused(simulator, store):
     assert ok.ok and ok.message.splitlines()[2].startswith("Backup: yes, the appliance started a backup download")
     simulator.permissions["backup"] = False
     bad = test_site(store, "demo")
-    assert not bad.ok and bad.message.splitlines()[2] == _backup_sentence(simulator.host)
+    assert not bad.ok and bad.lines[2] == _backup_sentence(simulator.host)
 
 
 def test_wrong_backup_password_is_reported_on_the_backup_line(simulator, store):
@@ -62,8 +63,8 @@ def test_wrong_backup_password_is_reported_on_the_backup_line(simulator, store):
     simulator.backup_password = "right-one"
     simulator.permissions["command"] = False
     result = test_site(store, "demo")
-    assert not result.ok
-    line = result.message.splitlines()[2]
+    assert not result.ok and result.field == "backup_password"
+    line = result.lines[2]
     assert line.startswith("Backup: no.") and "Invalid backup password" in line and "backup password" in line
     assert "wrong-one" not in result.message and "right-one" not in result.message
 
@@ -73,14 +74,15 @@ def test_account_without_recording_rights(simulator, store):
     simulator.permissions["recordings"] = False
     result = test_site(store, "demo")
     assert not result.ok
-    assert result.message.splitlines()[1].startswith(f"Recordings: no. The API account on {simulator.host} lacks")
+    assert result.lines[1].startswith(f"Recordings: no. The API account on {simulator.host} lacks")
+    assert result.message.splitlines()[0] == result.lines[1]
 
 
 def test_pra_and_the_dialog_service(make_simulator, store):
     sim = make_simulator(product="pra")
     sim.permissions["backup"] = False
     result = test_site_config(SiteConfig("new", sim.host, sim.client_id, sim.ca_file), sim.client_secret)
-    assert not result.ok and result.message.splitlines()[2] == _backup_sentence(sim.host)
+    assert not result.ok and result.message.splitlines()[0] == _backup_sentence(sim.host)
 
 
 def test_cli_site_test_fails_without_backup_rights(make_simulator, ic_home):

@@ -94,5 +94,5 @@ def _test(args: argparse.Namespace) -> int:
     from ic.services.sites import test_site
 
     result = test_site(store_from(args), args.name)
-    print(result.message)
+    print("\n".join(getattr(result, "lines", None) or [result.message]))  # reporting, recordings, backup
     return 0 if result.ok else 1

@@ -43,10 +43,19 @@ def _run(client, name: str) -> TestResult:
         return TestResult.failed(exc, SITE_FIELDS)
     finally:
         client.close()
-    ok = all(allowed is not False for allowed, _ in lines[1:])
-    message = "\n".join([first] + [text for _, text in lines[1:]])
-    log.info("Site test for %s: %s", name, message.replace("\n", " "))
-    return TestResult(ok, message)
+    checks = lines[1:]
+    ok = all(allowed is not False for allowed, _ in checks)
+    ordered = [first] + [text for _, text in checks]  # reporting, recordings, backup
+    # the window's message line shows two lines: a failing check goes first so its sentence is what is seen
+    failing = [text for allowed, text in checks if allowed is False]
+    message = "\n".join(failing + [text for text in ordered if text not in failing])
+    log.info("Site test for %s: %s", name, " ".join(ordered))
+    field = None
+    if not ok:
+        field = "backup_password" if any("backup password" in text for text in failing) else "client_id"
+    result = TestResult(ok, message, field)
+    result.lines = ordered  # type: ignore[attr-defined] - the CLI prints them in this order
+    return result
 
 
 def _backup_denied(host: str) -> str:
