@@ -164,3 +164,25 @@ def test_tuple_rows_of_the_bulk_writers_equal_the_dict_rows():
         assert t.event_data_values(9, e) == [tuple(r[c] for c in t.EVENT_DATA_COLUMNS) for r in t.event_data_rows(9, e)]
     assert tuple(c.name for c in t.session_event.columns) == t.EVENT_COLUMNS
     assert tuple(c.name for c in t.session_event_data.columns)[1:] == t.EVENT_DATA_COLUMNS
+
+
+def test_postgresql_table_with_generated_always_ids_is_written_through_returning(pg_url):
+    """A storage database made by hand with GENERATED ALWAYS AS IDENTITY ids refuses given ids: the destination
+    lets the database number the rows instead."""
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        t.metadata.create_all(conn)
+        for name in ("session", "session_event"):
+            conn.execute(text(f'ALTER TABLE "{name}" ALTER COLUMN id DROP DEFAULT'))
+            conn.execute(text(f'DROP SEQUENCE "{name}_id_seq"'))
+            conn.execute(text(f'ALTER TABLE "{name}" ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (START 1000)'))
+    engine.dispose()
+    d = dest(pg_url)
+    assert d.store_sessions(HOST, many(3)) == 3
+    d.close()
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        ids = sorted(conn.execute(text("SELECT id FROM session")).scalars())
+        events = conn.execute(text("SELECT count(*) FROM session_event WHERE id >= 1000")).scalar()
+    engine.dispose()
+    assert ids == [1000, 1001, 1002] and events == 15
