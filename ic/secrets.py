@@ -158,7 +158,9 @@ class SecretBox:
                     f"This account may not read the key file {self.key_path}; start the Integration Client with "
                     "Run as administrator, or as the account the scheduler task runs as.") from None
             _warn_if_readable_by_others(self.key_path)
-            if raw.startswith(_DPAPI_MAGIC) or raw.startswith(_DPAPI_MACHINE_MAGIC):
+            if raw.startswith(_DPAPI_MACHINE_MAGIC):
+                raw = _machine_dpapi(raw[len(_DPAPI_MACHINE_MAGIC):], protect=False)
+            elif raw.startswith(_DPAPI_MAGIC):
                 raw = _dpapi(raw[len(_DPAPI_MAGIC):], protect=False)
             if len(raw) != 32:
                 raise SecretUnavailable(
@@ -240,7 +242,7 @@ def share_key_with(account: str, *, target: Path | None = None, acl=None, dpapi_
         raise SecretUnavailable("Sharing the key with a service account is a Windows feature.")
     box = source or SecretBox()
     key = box._load_or_create_key(create=True)  # the same key: secrets stored so far stay readable
-    wrapped = _DPAPI_MACHINE_MAGIC + _dpapi(key, protect=True, api=dpapi_api, flags=CRYPTPROTECT_LOCAL_MACHINE)
+    wrapped = _DPAPI_MACHINE_MAGIC + _machine_dpapi(key, protect=True, api=dpapi_api)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -256,6 +258,32 @@ def share_key_with(account: str, *, target: Path | None = None, acl=None, dpapi_
         if tmp.exists():
             tmp.unlink()
     return target
+
+
+def _win32crypt():
+    """pywin32's win32crypt when installed (Windows), else None: the ctypes DPAPI path is used."""
+    try:
+        import win32crypt  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return win32crypt
+
+
+def _machine_dpapi(data: bytes, protect: bool, api: tuple | None = None) -> bytes:
+    """DPAPI in machine scope: pywin32's win32crypt where installed, else the ctypes prototypes above."""
+    crypt = None if api is not None else _win32crypt()
+    if crypt is None:
+        return _dpapi(data, protect, api, flags=CRYPTPROTECT_LOCAL_MACHINE)
+    flags = CRYPTPROTECT_UI_FORBIDDEN | CRYPTPROTECT_LOCAL_MACHINE
+    try:
+        if protect:
+            return bytes(crypt.CryptProtectData(data, None, None, None, None, flags))
+        return bytes(crypt.CryptUnprotectData(data, None, None, None, flags)[1])
+    except Exception as exc:  # noqa: BLE001 - pywintypes.error
+        code = getattr(exc, "winerror", None) or (exc.args[0] if exc.args else 0)
+        what = "protect" if protect else "unlock"
+        raise SecretUnavailable(f"Windows could not {what} the Integration Client machine key (DPAPI error "
+                                f"0x{int(code) & 0xFFFFFFFF:08X}); it was made on another machine.") from None
 
 
 def restrict_to_account(path: Path, account: str, *, win32=None, runner=None) -> None:

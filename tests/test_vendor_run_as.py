@@ -200,3 +200,30 @@ def test_key_file_readable_by_others_warns_once(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="ic.secrets"):
         secrets.SecretBox(key2).decrypt(secrets.SecretBox(key2).encrypt("v", "p"), "p")
     assert not [r for r in caplog.records if r.name == "ic.secrets"]
+
+
+def test_machine_key_with_pywin32_win32crypt_stand_in(tmp_path, monkeypatch):
+    """pywin32 is preferred for machine-scope DPAPI when installed (stand-in module here)."""
+    calls = []
+
+    class Win32CryptStandIn:
+        @staticmethod
+        def CryptProtectData(data, descr, entropy, reserved, prompt, flags):  # noqa: N802 - pywin32 names
+            calls.append(("protect", flags))
+            return bytes(b ^ 0x33 for b in data)
+
+        @staticmethod
+        def CryptUnprotectData(data, entropy, reserved, prompt, flags):  # noqa: N802
+            calls.append(("unprotect", flags))
+            return ("", bytes(b ^ 0x33 for b in data))
+
+    monkeypatch.setattr(secrets, "_win32crypt", lambda: Win32CryptStandIn)
+    user_key = tmp_path / "user.key"
+    source = secrets.SecretBox(user_key)
+    token = source.encrypt("value", "purpose")
+    target = tmp_path / "machine" / "secret.key"
+    secrets.share_key_with(ACCOUNT, target=target, acl=AclStandIn(), source=source)
+    assert target.read_bytes().startswith(b"DPAPIM")
+    assert secrets.SecretBox(target).decrypt(token, "purpose") == "value"
+    flags = secrets.CRYPTPROTECT_UI_FORBIDDEN | secrets.CRYPTPROTECT_LOCAL_MACHINE
+    assert calls == [("protect", flags), ("unprotect", flags)]
