@@ -43,6 +43,7 @@ PRESENT, MISSING, PARTIAL, EXTRA, QUARANTINED, UNAVAILABLE, PENDING = (
 STATUSES = (PRESENT, MISSING, PARTIAL, PENDING, EXTRA, QUARANTINED, UNAVAILABLE)
 INCOMPLETE = (MISSING, PARTIAL, QUARANTINED)
 DETAIL_BATCH = 50
+REPAIR_BATCH = 500  # sessions per repair export (the engine asks for their details 50 at a time)
 CSV_COLUMNS = ("site", "destination", "lsid", "status", "appliance", "held", "lacking", "note")
 Progress = Callable[[str], None]
 
@@ -592,28 +593,40 @@ def repair(store, report: VerifyReport, *, progress: Progress | None = None, lis
     engine = factory(store, listener=listener, cancel=cancel,
                      destination_factory=lambda cfg: _Watching(default_destination_factory(cfg), seen))
     gone: set[str] = set()
+    batched = "lsids" in getattr(ExportRequest, "__dataclass_fields__", {})
+    groups: dict[tuple[str, ...], list[Finding]] = {}
+    for f in todo:  # one export per set of data types (and per REPAIR_BATCH sessions): details 50 per request
+        groups.setdefault(tuple(f.repair_types), []).append(f)
+    chunks = [(types, items[i:i + (REPAIR_BATCH if batched else 1)])
+              for types, items in groups.items() for i in range(0, len(items), REPAIR_BATCH if batched else 1)]
     with engine:
-        for n, f in enumerate(todo, 1):
+        done = 0
+        for types, chunk in chunks:
             _check(cancel)
-            say(f"Repairing {n}/{len(todo)}: {f.lsid}")
-            outcome.attempted += 1
-            transfer = TransferConfig(report.site, report.destination, f.repair_types)
+            done += len(chunk)
+            say(f"Repairing {done}/{len(todo)}: {chunk[0].lsid}" + (" …" if len(chunk) > 1 else ""))
+            outcome.attempted += len(chunk)
+            transfer = TransferConfig(report.site, report.destination, list(types))
+            request = (ExportRequest(lsids=tuple(f.lsid for f in chunk)) if batched  # type: ignore[call-arg]
+                       else ExportRequest(lsid=chunk[0].lsid))
             try:
-                result = engine.run_transfer(transfer, export=ExportRequest(lsid=f.lsid))
+                result = engine.run_transfer(transfer, export=request)
             except Cancelled:
                 raise
             except ICError as exc:
-                outcome.errors.append(f"{f.lsid}: {exc}")
-                log.warning("Verify repair of session %s from %s failed: %s", f.lsid, report.site_host, exc)
+                what = chunk[0].lsid if len(chunk) == 1 else f"{len(chunk)} sessions from {chunk[0].lsid}"
+                outcome.errors.append(f"{what}: {exc}")
+                log.warning("Verify repair of %s from %s failed: %s", what, report.site_host, exc)
                 continue
             outcome.sessions_stored += result.sessions_stored + result.in_progress_stored
             outcome.files_stored += result.files_stored
-            for label in f.lacking:
-                kind, _, inst = label.partition(" #")
-                if kind in FILE_KINDS:
-                    key = unavailable_key(kind, f.lsid, int(inst) if inst else None)
-                    if key not in seen:
-                        gone.add(key)
+            for f in chunk:
+                for label in f.lacking:
+                    kind, _, inst = label.partition(" #")
+                    if kind in FILE_KINDS:
+                        key = unavailable_key(kind, f.lsid, int(inst) if inst else None)
+                        if key not in seen:
+                            gone.add(key)
         if report.backup_missing:
             _check(cancel)
             say("Fetching a backup of the site")
