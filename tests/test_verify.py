@@ -397,3 +397,23 @@ def test_a_quarantined_session_that_aged_out_is_still_named(store, simulator, tm
     [f] = [f for f in report.findings if f.status != "present"]
     assert (f.lsid, f.status, f.appliance) == (victim, "quarantined", "gone") and "only copy" in f.note
     assert not report.complete
+
+
+def test_repair_asks_for_details_in_batches(store, make_simulator, tmp_path):
+    from ic.transfer.engine import ExportRequest
+
+    if "lsids" not in ExportRequest.__dataclass_fields__:
+        pytest.skip("this engine exports one session ID at a time")
+    sim = make_simulator(sessions=80, seed=23)
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    site = add_site(store, sim)
+    add_sql(store, url)
+    add_schedule(store, "N", ("sim", "db", ["session"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    gone = [s.lsid for s in sim.sessions if s.end_time][:60]
+    delete_rows(url, site.host, gone)
+    before = len(sim.log)
+    fixed = V.verify_and_repair(store, "sim", "db", do_repair=True)
+    assert fixed.complete and fixed.repair.attempted == 60 and rows(url) == 80
+    details = [r for r in list(sim.log)[before:] if r.get("report") == "SupportSession"]
+    assert len(details) == 2  # 60 sessions, 50 a request
