@@ -417,3 +417,35 @@ def test_repair_asks_for_details_in_batches(store, make_simulator, tmp_path):
     assert fixed.complete and fixed.repair.attempted == 60 and rows(url) == 80
     details = [r for r in list(sim.log)[before:] if r.get("report") == "SupportSession"]
     assert len(details) == 2  # 60 sessions, 50 a request
+
+
+def test_privileged_remote_access_site(store, make_simulator, tmp_path):
+    sim = make_simulator(sessions=40, seed=29, product="pra")
+    add_site(store, sim)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "P", ("sim", "files", ["session", "recordings", "shell"]))
+    assert run_schedule(store, "P", raise_internal=True).ok
+    report = V.verify(store, "sim", "files", FILES)
+    assert report.complete and "smsr" not in report.data_types  # no Show My Screen on PRA
+    s = next(x for x in sim.sessions if x.shell_instances >= 2 and x.end_time)
+    next(p for p in files_of(tmp_path / "files", s.lsid) if p.name.endswith("-shell-1.flv")).unlink()
+    assert found(V.verify(store, "sim", "files")) == {s.lsid: ("partial", ["shell #1"])}
+    assert V.verify_and_repair(store, "sim", "files", do_repair=True).complete
+
+
+def test_cli_window_and_option_errors(store, simulator, tmp_path, capsys):
+    add_site(store, simulator)
+    add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
+    add_schedule(store, "N", ("sim", "db", ["session"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    assert run_cli(["verify", "--site", "sim", "--destination", "db", "--start", "2000-01-01", "--end", "2099-12-31",
+                    "--csv", "-", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "started from 2000-01-01" in out and out.count("\n") >= 51  # summary + CSV header + 50 rows
+    assert run_cli(["verify", "--site", "sim", "--destination", "db", "--start", "yesterday"]) == 1
+    assert "--start 'yesterday'" in capsys.readouterr().err
+    assert run_cli(["verify", "--site", "sim", "--destination", "db", "--start", "2026-03-02", "--end", "2026-03-01"]) == 1
+    assert "end of the verify window" in capsys.readouterr().err
+    assert run_cli(["verify", "--site", "sim", "--destination", "db", "--every", "7d"]) == 1
+    assert run_cli(["verify", "--schedule", "N", "--every", "30m"]) == 1
+    assert run_cli(["verify", "--schedule", "Nope"]) == 1
