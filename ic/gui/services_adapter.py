@@ -19,7 +19,7 @@ __all__ = [
     "describe_event", "destination_types", "export", "import_xml", "load_app_settings", "load_notification_settings",
     "mail_error_field", "open_settings", "read_log_tail", "remove_destination", "remove_schedule", "remove_site",
     "run_schedule", "save_app_settings", "save_destination", "save_notification_settings", "save_schedule",
-    "save_settings_location", "save_site", "scheduler_action", "scheduler_state", "scheduler_status",
+    "save_settings_location", "save_site", "scheduler_action", "secret_keys", "scheduler_state", "scheduler_status",
     "send_test_notification", "settings_db_exists", "setup_gui_logging", "shutdown_gui_logging", "site_error_field",
 ]
 
@@ -83,6 +83,13 @@ def check_destination(name: str, type_name: str, config: dict, store=None, store
     from ic.services.destinations import check_config
 
     return check_config(store, name, type_name, config, stored_name)
+
+
+def secret_keys(type_name: str) -> tuple[str, ...]:
+    """The settings of this plugin that are secrets (encrypted, shown masked, kept when left empty)."""
+    from ic.services.destinations import plugin_class, secret_keys as keys
+
+    return keys(plugin_class(type_name))
 
 
 def save_destination(store, dest):
