@@ -66,8 +66,8 @@ class RunOutcome:
 
     def message(self) -> str:
         if self.status == BUSY:
-            why = f" ({self.errors[0]})" if self.errors else ""
-            return f"Schedule {self.schedule} is already running{why}; skipped."
+            where = self.errors[0] if self.errors and " running on " in self.errors[0] else None
+            return f"{where}; skipped." if where else f"Schedule {self.schedule} is already running; skipped."
         if self.status == SERVED:
             return f"Schedule {self.schedule}: its slot was served meanwhile by another run; skipped."
         done = "; ".join(f"{r.transfer}: {r.summary()}" for r in self.results) or "nothing to transfer"
