@@ -5,7 +5,7 @@ import argparse
 
 from ic.cli.common import print_table, store_from
 from ic.errors import ConfigError
-from ic.services.schedules import save_schedule
+from ic.services.schedules import remove_schedule, save_schedule
 from ic.settings.models import ScheduleConfig, TransferConfig
 from ic.settings.validation import format_period, parse_period
 
@@ -183,7 +183,7 @@ def _local(utc_naive) -> str:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    store_from(args).delete_schedule(args.name)
+    remove_schedule(store_from(args), args.name)
     print(f"Schedule {args.name} removed.")
     return 0
 

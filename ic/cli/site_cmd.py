@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ic.cli.common import full_path, print_table, read_secret, store_from
+from ic.services.sites import remove_site, save_site
 from ic.settings.models import SiteConfig
 
 
@@ -50,7 +51,7 @@ def _add(args: argparse.Namespace) -> int:
     backup = read_secret(args.backup_password_env, "", "the backup password", required=False,
                          option="--backup-password-env")
     site = SiteConfig(args.name, args.host, args.client_id, args.ca_bundle, args.product or "detect")
-    saved = store.save_site(site, client_secret=secret, backup_password=backup)
+    saved = save_site(store, site, client_secret=secret, backup_password=backup)
     print(f"Site {saved.name} saved ({saved.host}).")
     return 0
 
@@ -66,7 +67,7 @@ def _edit(args: argparse.Namespace) -> int:
         secret = read_secret(args.client_secret_env, "Client secret: ", f"the client secret for site {args.name}")
     backup = read_secret(args.backup_password_env, "", "the backup password", required=False,
                          option="--backup-password-env")
-    store.save_site(site, client_secret=secret, backup_password=backup)
+    save_site(store, site, client_secret=secret, backup_password=backup)
     print(f"Site {site.name} saved.")
     return 0
 
@@ -85,7 +86,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    store_from(args).delete_site(args.name)
+    remove_site(store_from(args), args.name)
     print(f"Site {args.name} removed.")
     return 0
 
