@@ -60,6 +60,15 @@ def test_verify_window_names_the_damage_repairs_it_and_is_clean_after(store, sim
         assert "the archive is complete" in p.summary_text()
         assert {p.results.row(k)[1] for k in p.results.keys()} == {"present"}
         assert p.message.text == "The archive is complete."
+        # verify it weekly from the scheduler, repairing too
+        p.plan_var.set("Every week")
+        p.plan_repair.select()
+        p.plan_button.invoke()
+        pump(app)
+        from ic.services.verify import get_verify_plan
+
+        plan = get_verify_plan(store, "Nightly")
+        assert plan.every_seconds == 7 * 86400 and plan.repair and "verified every week" in p.message.text
         d.close()
         pump(app)
 

@@ -18,6 +18,7 @@ from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui.verify")
 
+PLAN_CHOICES = {"Never": 0, "Every day": 86400, "Every week": 7 * 86400, "Every 30 days": 30 * 86400}
 BY_SCHEDULE = "A schedule's transfers"
 BY_PAIR = "A site and a destination"
 ORDER = {"missing": 0, "partial": 1, "quarantined": 2, "pending": 3, "unavailable": 4, "extra": 5, "present": 6}
@@ -58,6 +59,19 @@ class VerifyPanel(Panel):
         self.start_entry.grid(row=3, column=2, sticky="w", padx=(16, 6), pady=(6, 0))
         self.end_entry = ctk.CTkEntry(top, width=120, placeholder_text="until now")
         self.end_entry.grid(row=3, column=3, sticky="w", pady=(6, 0))
+        # verify the schedule by itself (from the scheduler) and mail the summary
+        ctk.CTkLabel(top, text="Verify this schedule automatically").grid(row=4, column=0, columnspan=2, sticky="w",
+                                                                          pady=(6, 0))
+        self.plan_var = ctk.StringVar(value="Never")
+        self.plan_menu = ctk.CTkOptionMenu(top, variable=self.plan_var, values=list(PLAN_CHOICES), width=120)
+        self.plan_menu.grid(row=4, column=2, sticky="w", padx=(16, 6), pady=(6, 0))
+        plan_row = ctk.CTkFrame(top, fg_color="transparent")
+        plan_row.grid(row=4, column=3, sticky="w", pady=(6, 0))
+        self.plan_repair = ctk.CTkCheckBox(plan_row, text="and repair")
+        self.plan_repair.pack(side="left")
+        self.plan_button = ctk.CTkButton(plan_row, text="Save", width=70, command=self.save_plan)
+        self.plan_button.pack(side="left", padx=(8, 0))
+        self.schedule_var.trace_add("write", lambda *_a: self._show_plan())
 
         bar = ctk.CTkFrame(self, fg_color="transparent")
         bar.pack(fill="x", padx=10, pady=4)
@@ -107,7 +121,49 @@ class VerifyPanel(Panel):
             self.site_var.set(sites[0] if sites else "")
         if not schedules and sites:
             self.mode.set(BY_PAIR)
+        self._show_plan()
         self._update_buttons()
+
+    def _show_plan(self) -> None:
+        """The schedule's periodic verify, as saved."""
+        from ic.services import verify as V
+
+        store, name = self.ctx.store, self.schedule_var.get()
+        if store is None or not name:
+            return
+        try:
+            plan = V.get_verify_plan(store, name)
+        except Exception:  # noqa: BLE001 - a schedule deleted meanwhile
+            return
+        label = next((k for k, v in PLAN_CHOICES.items() if v == plan.every_seconds), None)
+        if label is None:
+            from ic.settings.validation import format_period
+
+            label = f"Every {format_period(plan.every_seconds)}"
+            self.plan_menu.configure(values=list(PLAN_CHOICES) + [label])
+        self.plan_var.set(label)
+        (self.plan_repair.select if plan.repair else self.plan_repair.deselect)()
+
+    def save_plan(self) -> None:
+        from ic.services import verify as V
+
+        name = self.schedule_var.get()
+        if not name:
+            return
+        every = PLAN_CHOICES.get(self.plan_var.get())
+        if every is None:  # a period set from the command line, unchanged
+            every = V.get_verify_plan(self.store(), name).every_seconds
+        try:
+            plan = V.set_verify_plan(self.store(), name, every, bool(self.plan_repair.get()))
+        except Exception as exc:  # noqa: BLE001
+            self.show_exception(exc)
+            return
+        if plan.every_seconds:
+            self.message.show(f"Schedule {name} will be verified {self.plan_var.get().lower()}"
+                              f"{' and repaired' if plan.repair else ''}; the summary is mailed when notifications "
+                              "are on.", "ok")
+        else:
+            self.message.show(f"Schedule {name} is no longer verified automatically.", "ok")
 
     @staticmethod
     def _site_for(store, destination: str) -> str | None:
@@ -139,6 +195,8 @@ class VerifyPanel(Panel):
         self.cancel_button.configure(state="normal" if self.running else "disabled")
         self.csv_button.configure(state="normal" if self.reports and not self.running else "disabled")
         self.schedule_menu.configure(state="normal" if by_schedule else "disabled")
+        for widget in (self.plan_menu, self.plan_repair, self.plan_button):
+            widget.configure(state="normal" if by_schedule and self.schedule_var.get() else "disabled")
         for menu in (self.site_menu, self.destination_menu):
             menu.configure(state="disabled" if by_schedule else "normal")
 
