@@ -277,6 +277,7 @@ def test_weekly_verify_from_tick_mails_the_summary(store, simulator, tmp_path):
         inbox.wait_for(1)
         subject = inbox.messages[0][2]["Subject"]
         assert "archive complete" in subject and "schedule N" in subject
+        assert V.get_verify_plan(store, "N").last_result == "complete"
         assert V.tick_verifications(store, now=now + timedelta(days=3)) == []  # not due yet
         assert len(V.tick_verifications(store, now=now + timedelta(days=7))) == 1
         assert run_cli(["verify", "--schedule", "N", "--every", "0"]) == 0

@@ -524,7 +524,7 @@ def verify(store, site: str, destination: str, data_types: list[str] | None = No
         if own_client and client is not None:
             client.close()
     report.seconds = time.monotonic() - began
-    log.info("Verify %s: %s", report.label, report.summary())
+    (log.info if report.complete else log.warning)("Verify %s: %s", report.label, report.summary())
     return report
 
 
@@ -730,6 +730,10 @@ def _last_key(sched_id) -> str:
     return f"verify.last.{sched_id}"
 
 
+def _result_key(sched_id) -> str:
+    return f"verify.result.{sched_id}"
+
+
 def _repair_key(sched_id) -> str:
     return f"verify.repair.{sched_id}"
 
@@ -740,6 +744,7 @@ class VerifyPlan:
     every_seconds: int  # 0 = off
     repair: bool
     last: datetime | None
+    last_result: str | None = None  # "complete" | "NOT complete: ..." | "failed: ..." of the last periodic verify
 
 
 def set_verify_plan(store, schedule: str, every_seconds: int, repair_too: bool = False) -> VerifyPlan:
@@ -766,7 +771,8 @@ def get_verify_plan(store, schedule: str) -> VerifyPlan:
         last = datetime.fromisoformat(last_raw.replace("Z", "+00:00")) if last_raw else None
     except ValueError:
         last = None
-    return VerifyPlan(sched.name, every, store.get_setting(_repair_key(sched.id)) == "1", last)
+    return VerifyPlan(sched.name, every, store.get_setting(_repair_key(sched.id)) == "1", last,
+                      store.get_setting(_result_key(sched.id)))
 
 
 def due_verifications(store, now: datetime | None = None) -> list[VerifyPlan]:
@@ -804,8 +810,12 @@ def tick_verifications(store, now: datetime | None = None, cancel: threading.Eve
             log.error("Verify of schedule %s failed: %s", plan.schedule, exc)
             messages.append(f"Verify of schedule {plan.schedule} failed: {exc}")
             store.set_setting(_last_key(sched.id), now.replace(microsecond=0).isoformat())
+            store.set_setting(_result_key(sched.id), f"failed: {exc}"[:500])
             continue
         store.set_setting(_last_key(sched.id), now.replace(microsecond=0).isoformat())
+        problems = [r.summary() for r in reports if not r.complete]
+        store.set_setting(_result_key(sched.id), ("NOT complete: " + " ".join(problems))[:500] if problems
+                          else "complete")
         mail_summary(store, reports, f"schedule {plan.schedule}")
         for r in reports:
             messages.append(r.summary())

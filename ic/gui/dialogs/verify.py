@@ -71,6 +71,8 @@ class VerifyPanel(Panel):
         self.plan_repair.pack(side="left")
         self.plan_button = ctk.CTkButton(plan_row, text="Save", width=70, command=self.save_plan)
         self.plan_button.pack(side="left", padx=(8, 0))
+        self.plan_last = ctk.CTkLabel(top, text="", anchor="w", justify="left", wraplength=900)
+        self.plan_last.grid(row=5, column=0, columnspan=4, sticky="w")
         self.schedule_var.trace_add("write", lambda *_a: self._show_plan())
 
         bar = ctk.CTkFrame(self, fg_color="transparent")
@@ -143,6 +145,13 @@ class VerifyPanel(Panel):
             self.plan_menu.configure(values=list(PLAN_CHOICES) + [label])
         self.plan_var.set(label)
         (self.plan_repair.select if plan.repair else self.plan_repair.deselect)()
+        if plan.last is not None:
+            from ic.gui.main_window import format_when
+
+            self.plan_last.configure(text=f"Last automatic verify {format_when(plan.last)}: "
+                                          f"{(plan.last_result or '')[:300]}")
+        else:
+            self.plan_last.configure(text="")
 
     def save_plan(self) -> None:
         from ic.services import verify as V
