@@ -9,50 +9,50 @@ from ic.destinations.base import Destination, FieldSpec
 from ic.errors import ConfigError, ICError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    dest = sub.add_parser("destination", help="plugin instances that receive the data (folder, SQL database, ...)")
-    dsub = dest.add_subparsers(dest="destination_command", metavar="ACTION", required=True)
+NAME_HELP = "destination name (see `destination list`)"
+ADD_EXAMPLES = ("destination add files --type folder --dir D:\\IC\\Sessions --conflict Skip",
+                "destination add warehouse --type sql --url-env IC_DB_URL --system-info",
+                "destination add local --type sql --url sqlite:///C:/IC/sessions.db")
+EDIT_EXAMPLES = ("destination edit files --conflict Overwrite --retention 5",
+                 "destination edit warehouse --url-env IC_DB_URL --no-system-info",
+                 "destination edit local --rename archive")
 
-    add = dsub.add_parser(
-        "add",
-        help="add a destination",
-        description="Folder: --dir DIR [--name-format F] [--conflict C] [--retention N]. "
-        "SQL: --url URL | --url-env VAR (else read from standard input) [--system-info]. "
-        "Any plugin: --set KEY=VALUE.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  destination add files --type folder --dir D:\\IC\\Sessions --conflict Skip\n"
-               "  destination add warehouse --type sql --url-env IC_DB_URL --system-info\n"
-               "  destination add local --type sql --url sqlite:///C:/IC/sessions.db",
-    )
+
+def _with_examples(actions, name: str, helptext: str, description: str, examples: tuple[str, ...]):
+    return actions.add_parser(name, help=helptext, description=description, epilog="examples:\n  " + "\n  ".join(examples),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    actions = sub.add_parser("destination", help="plugin instances that receive the data (folder, SQL database, ...)"
+                             ).add_subparsers(dest="destination_command", metavar="ACTION", required=True)
+    add = _with_examples(actions, "add", "add a destination",
+                         "Folder: --dir DIR [--name-format F] [--conflict C] [--retention N]. "
+                         "SQL: --url URL | --url-env VAR (else read from standard input) [--system-info]. "
+                         "Any plugin: --set KEY=VALUE.", ADD_EXAMPLES)
     add.add_argument("name", help="destination name (your choice; used by schedules and other commands)")
     add.add_argument("--type", required=True, help="plugin type: folder, sql, or an installed plugin's name")
     _add_plugin_options(add, editing=False)
     add.set_defaults(func=_add)
 
-    edit = dsub.add_parser(
-        "edit",
-        help="change a destination; omitted options keep their value (the stored connection string too)",
-        description="The options of `destination add` (without --type), plus --rename NEW.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  destination edit files --conflict Overwrite --retention 5\n"
-               "  destination edit warehouse --url-env IC_DB_URL --no-system-info\n"
-               "  destination edit local --rename archive",
-    )
-    edit.add_argument("name", help="destination name (see `destination list`)")
+    edit = _with_examples(actions, "edit", "change a destination; omitted options keep their value (the stored "
+                          "connection string too)", "The options of `destination add` (without --type), plus --rename "
+                          "NEW.", EDIT_EXAMPLES)
+    edit.add_argument("name", help=NAME_HELP)
     edit.add_argument("--rename", metavar="NEW", help="new name (schedules using it follow)")
     _add_plugin_options(edit, editing=True)
     edit.set_defaults(func=_edit)
 
-    lst = dsub.add_parser("list", help="list destinations (passwords are never shown)")
-    lst.set_defaults(func=_list)
-    test = dsub.add_parser("test", help="prove the destination is writable, leaving nothing behind")
-    test.add_argument("name", help="destination name (see `destination list`)")
-    test.set_defaults(func=_test)
-    rm = dsub.add_parser("remove", help="delete a destination")
-    rm.add_argument("name", help="destination name (see `destination list`)")
-    rm.set_defaults(func=_remove)
-    types = dsub.add_parser("types", help="list installed destination plugins and their settings")
-    types.set_defaults(func=_types)
+    for action, helptext, func, named in (
+        ("list", "list destinations (passwords are never shown)", _list, False),
+        ("test", "prove the destination is writable, leaving nothing behind", _test, True),
+        ("remove", "delete a destination", _remove, True),
+        ("types", "list installed destination plugins and their settings", _types, False),
+    ):
+        parser = actions.add_parser(action, help=helptext)
+        if named:
+            parser.add_argument("name", help=NAME_HELP)
+        parser.set_defaults(func=func)
 
     imp = sub.add_parser("import-xml", help="store previously downloaded session XML files in a destination")
     imp.add_argument("files", nargs="+", metavar="FILE", help="session XML file(s) saved from the appliance")
