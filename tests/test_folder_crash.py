@@ -131,3 +131,22 @@ def test_import_of_a_file_holding_an_lsid_twice_writes_one_file_the_later_wins(t
     names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert names == ["h-support-dup.xml", "h-support-other.xml"]
     assert b"second" in (out / "h-support-dup.xml").read_bytes()
+
+
+def test_hundred_runs_leave_only_the_files_and_the_lock(tmp_path):
+    """Think in days: run after run (in progress, then ended; some objects never closed) nothing piles up."""
+    import gc
+
+    for run in range(100):
+        dest = FolderDestination("F", {"directory": str(tmp_path)})
+        lsid = f"s{run // 2}"
+        dest.store_sessions("h", [Session(lsid=lsid, end_time=None if run % 2 == 0 else 5,
+                                          raw_xml=f"<s lsid='{lsid}' run='{run}'/>".encode())])
+        if run % 3:
+            dest.close()
+        else:
+            del dest  # dropped without close()
+            gc.collect()
+    assert set(os.listdir(tmp_path)) - {"ic-home"} == {".ic-folder.lock"} | {f"h-support-s{i}.xml" for i in range(50)}
+    assert all(b"run=" in (tmp_path / f"h-support-s{i}.xml").read_bytes() for i in range(50))
+    assert (tmp_path / "h-support-s7.xml").read_bytes() == b"<s lsid='s7' run='15'/>"  # the ended version

@@ -499,7 +499,11 @@ class FolderDestination(Destination):
     def _clean_stale(self, d: Path) -> int:
         """Remove what a crashed writer left: staging folders whose owner process is gone (whatever their age), and
         ``.~ic-*.part`` files of older versions (they wrote them into the folder itself) older than an hour."""
-        removed = sweep(d)
+        try:
+            removed = sweep(d)
+        except (OSError, DestinationUnavailable) as exc:  # e.g. a read-only folder: the write itself will say so
+            log.debug("Staging folders in %s not swept (%s).", d, exc)
+            removed = 0
         cutoff = time.time() - STALE_SECONDS
         try:
             entries = list(os.scandir(naming.long_path(d)))

@@ -20,6 +20,7 @@ import shutil
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from ic.errors import DestinationUnavailable
@@ -153,9 +154,15 @@ class Staging:
                 shutil.rmtree(path, ignore_errors=True)
                 raise OSError(f"could not lock {path / ALIVE_NAME}")
         self._path, self._fd = path, fd
+        # a destination dropped without close() (an error path, a long-lived GUI): its folder goes with it
+        self._finalizer = weakref.finalize(self, _drop, self.root, path, fd)
         return path
 
     def _release(self) -> None:
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer.detach()
+            self._finalizer = None
         if self._fd is not None:
             try:
                 _unlock(self._fd)
@@ -170,11 +177,26 @@ class Staging:
         self._release()
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
-            try:
-                with FolderLock(self.root, timeout=5):
-                    os.rmdir(self.root / STAGING_NAME)
-            except (OSError, DestinationUnavailable):  # not empty (another process stages there), gone, or busy
-                pass
+            _remove_empty_base(self.root)
+
+
+def _drop(root: Path, path: Path, fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    shutil.rmtree(path, ignore_errors=True)
+    _remove_empty_base(root)
+
+
+def _remove_empty_base(root: Path) -> None:
+    """Remove ``.ic-staging`` when no process stages there (under the lock: makers mkdir it and their folder
+    inside it in one step)."""
+    try:
+        with FolderLock(root, timeout=5):
+            os.rmdir(root / STAGING_NAME)
+    except (OSError, DestinationUnavailable):  # not empty (another process stages there), gone, or busy
+        pass
 
 
 def sweep(root: Path) -> int:
