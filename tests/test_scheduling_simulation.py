@@ -171,3 +171,28 @@ def test_resident_scheduler_across_a_spring_night_a_dead_host_and_clock_correcti
     assert after_back[-1] >= datetime(2026, 3, 29, 7, 45, tzinfo=UTC)
     assert fast_store.get_setting("last_program_run").startswith("2026-03-29T")
     assert all(r.status == "ok" and r.host for r in quarter)
+
+
+def test_two_schedules_due_in_one_tick_both_run_every_night_and_run_now_moves_nothing(store, tmp_path):
+    """The old rule stamped each schedule with its own start time, so the second of two 02:00 schedules skipped every
+    other night once the first took over 30 s; a Run Now in the evening made the next night wait a day."""
+    from ic.services.runs import run_schedule, tick
+
+    tz = ZoneInfo("America/New_York")
+    created = datetime(2026, 10, 28, 15, 0, tzinfo=UTC)
+    for name in ("First", "Second"):
+        store.save_schedule(ScheduleConfig(name, 86400, at_time="02:00"), now=created)
+    served: dict[str, list[datetime]] = {"First": [], "Second": []}
+    for night in range(6):  # across the fall-back night of 1 November
+        day = (created + timedelta(days=night + 1)).astimezone(tz).date()
+        slot = datetime(day.year, day.month, day.day, 2, 0, tzinfo=tz).astimezone(UTC)
+        if night == 2:  # a Run Now the evening before, and one a minute before the slot
+            run_schedule(store, "First")
+            assert store.get_schedule("First").last_slot == served["First"][-1].replace(tzinfo=None)
+        for offset in (timedelta(0), timedelta(seconds=45), timedelta(minutes=1, seconds=30), timedelta(hours=8)):
+            for outcome in tick(store, now=slot + offset, tz=tz):  # the first run "took" 45 s: the next tick
+                served[outcome.schedule].append(outcome.slot)      # still finds the second schedule's slot
+    expected = [datetime.combine((created + timedelta(days=n + 1)).astimezone(tz).date(), datetime.min.time())
+                .replace(hour=2, tzinfo=tz).astimezone(UTC) for n in range(6)]
+    assert served["First"] == expected and served["Second"] == expected
+    assert {r.trigger for r in recent_runs(store, "First", 100)} == {"slot", "run now"}
