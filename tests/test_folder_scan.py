@@ -15,8 +15,8 @@ from tests.test_transfer_engine import add_schedule, add_site
 ALL = ["session", "recordings", "smsr", "shell"]
 
 
-def fill(store, sim, folder, name_format=None):
-    cfg = {"directory": str(folder)}
+def fill(store, sim, folder, name_format=None, conflict="AppendNumber"):
+    cfg = {"directory": str(folder), "conflict": conflict}
     if name_format:
         cfg["name_format"] = name_format
     folder.mkdir(exist_ok=True)
@@ -53,6 +53,21 @@ def test_scan_finds_what_a_run_wrote(store, make_simulator, tmp_path, name_forma
     if name_format is None:
         check_matches_simulator(scan_folder(folder), sim)  # a bare folder path: the default format
         check_matches_simulator(scan_folder(DestinationConfig("files", "folder", cfg)), sim)
+
+
+@pytest.mark.parametrize("conflict", ["Overwrite", "Skip"])
+def test_instance_format_loses_no_recording_under_overwrite_or_skip(store, make_simulator, tmp_path,  # noqa: F811
+                                                                   conflict):
+    """Issue 10 item 6 end to end: %LSID%-%INSTANCE% with Overwrite or Skip keeps every shell and Show My Screen
+    recording (Show My Screen ones read smsr-N)."""
+    sim = make_simulator(sessions=25, in_progress=0)
+    cfg = fill(store, sim, tmp_path / "out", "%LSID%-%INSTANCE%.%EXTENSION%", conflict)
+    check_matches_simulator(scan_folder(cfg), sim)
+    for s in sim.sessions:
+        for i in range(s.smsr_instances):
+            assert (tmp_path / "out" / f"{s.lsid}-smsr-{i}.flv").read_bytes() == sim.recording_bytes("smsr", s.lsid, i)
+        for i in range(s.shell_instances):
+            assert (tmp_path / "out" / f"{s.lsid}-{i}.flv").read_bytes() == sim.recording_bytes("shell", s.lsid, i)
 
 
 def test_scan_reads_lsids_inside_whatever_the_names(store, simulator, tmp_path):  # noqa: F811
