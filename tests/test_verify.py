@@ -450,3 +450,20 @@ def test_cli_window_and_option_errors(store, simulator, tmp_path, capsys):
     assert run_cli(["verify", "--site", "sim", "--destination", "db", "--every", "7d"]) == 1
     assert run_cli(["verify", "--schedule", "N", "--every", "30m"]) == 1
     assert run_cli(["verify", "--schedule", "Nope"]) == 1
+
+
+def test_sql_rows_stored_under_the_host_in_another_case_count(store, simulator, tmp_path):
+    from ic.settings.models import SiteConfig
+
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    store.save_site(SiteConfig("sim", f"localhost:{simulator.port}", simulator.client_id, simulator.ca_file,
+                               simulator.product), client_secret=simulator.client_secret)
+    add_sql(store, url)
+    add_schedule(store, "N", ("sim", "db", ["session"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    eng = create_engine(url)
+    with eng.begin() as conn:  # stored when the host was typed in capitals
+        conn.exec_driver_sql("UPDATE session SET host_name = upper(host_name)")
+    eng.dispose()
+    report = V.verify(store, "sim", "db")
+    assert report.complete and report.counts()["present"] == 50

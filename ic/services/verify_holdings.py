@@ -86,7 +86,7 @@ def holdings_for(dest, site_host: str, known_lsids: set[str] | None = None) -> H
 
 # --- SQL ----------------------------------------------------------------------------------------------------------
 def sql_holdings(dest, site_host: str) -> Holdings:
-    from sqlalchemy import inspect, select
+    from sqlalchemy import func, inspect, select
     from sqlalchemy.exc import SQLAlchemyError
 
     from ic.destinations import sql_schema as t
@@ -96,8 +96,9 @@ def sql_holdings(dest, site_host: str) -> Holdings:
         with dest.engine.connect() as conn:
             if "session" not in {n.lower() for n in inspect(conn).get_table_names()}:
                 return out  # nothing stored yet
+            # the host as typed may differ in case from the one the rows were stored under: the same site
             query = select(t.session.c.lsid, t.session.c.start_time, t.session.c.end_time).where(
-                t.session.c.host_name == site_host)
+                func.lower(t.session.c.host_name) == site_host.lower())
             for lsid, start, end in conn.execute(query):
                 held = out.get(str(lsid))
                 held.xml = "ended" if end is not None else "in_progress"
