@@ -10,8 +10,7 @@ import threading
 from typing import Any, Callable
 
 from ic.errors import ICError
-from ic.services.api_tester import JobLine
-from ic.services.results import TestResult
+from ic.services.results import JobLine, TestResult  # light: the heavy services are imported when used
 
 __all__ = [
     "JobLine", "LOG_KINDS", "NOTIFY_FIELDS", "TestResult", "app_setting_specs", "app_settings_errors",

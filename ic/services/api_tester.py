@@ -8,26 +8,18 @@ with a line saying so.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ic.destinations.registry import available_types
 from ic.errors import Cancelled, ConfigError
 from ic.services.destinations import accepted_data_types
+from ic.services.results import JobLine
 from ic.settings.models import DataType
 
 __all__ = ["JobLine", "export_many", "import_xml_many", "recordings_for_xml"]
 
 Listener = Callable[[Any], None]
-
-
-@dataclass
-class JobLine:
-    """A line for the API Tester's log (from the worker thread to the window)."""
-
-    message: str
-    fraction: float | None = None
 
 
 def _accepts(store, dest: str, types: list[str]) -> list[str]:

@@ -1,9 +1,10 @@
-"""The one result type of every Test button and `... test` command (site, destination, notification e-mail)."""
+"""The result types every front end shows: one Test result (site, destination, notification e-mail) and a line of
+progress for a job (the API Tester). Light on purpose: the window imports this at start-up."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TestResult"]
+__all__ = ["JobLine", "TestResult"]
 
 
 @dataclass
@@ -20,3 +21,11 @@ class TestResult:
         names, else the one ``fields_by_reason`` gives for the error's ``reason`` (ic.errors.ApplianceError)."""
         field = getattr(exc, "field", None) or (fields_by_reason or {}).get(getattr(exc, "reason", None) or "")
         return cls(False, str(exc), field)
+
+
+@dataclass
+class JobLine:
+    """A line for the API Tester's log (from the worker thread to the window)."""
+
+    message: str
+    fraction: float | None = None
