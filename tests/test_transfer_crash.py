@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -128,7 +129,11 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted_run(store, make_simula
 
 def test_two_concurrent_runs_one_skips(store, make_simulator, tmp_path):
     sim = make_simulator(sessions=40)
-    sim.faults.slow_seconds = 0.5  # keep the first run busy long enough (about 12 requests)
+    # keep the first run busy until the other two have tried: its session details wait for `release` (however many
+    # requests are in flight at once and however slow this machine starts a process)
+    release = threading.Event()
+    original = sim.store.session_xml
+    sim.store.session_xml = lambda s: (release.wait(120), original(s))[1]
     add_site(store, sim)
     add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
     add_schedule(store, "Busy", ("sim", "db", ["session"]))
@@ -139,6 +144,7 @@ def test_two_concurrent_runs_one_skips(store, make_simulator, tmp_path):
                      first, 60)
     second = cli("run", "Busy", "--quiet")
     tick = cli("tick", "--quiet")
+    release.set()
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert second.returncode != 0 and "Schedule Busy is already running; skipped." in second.stderr
