@@ -31,6 +31,7 @@ log = logging.getLogger("ic.scheduling.scheduler")
 
 CHECK_SECONDS = 60
 POLL_SECONDS = 10.0  # how often the stop flag is read between checks (Stop takes effect within this)
+MAINTENANCE_EVERY = 60  # checks between reloads of log/notification settings and old-log removal
 LOCK_NAME = "~scheduler"  # the per-machine OS lock of the resident process (lock file in <data>/locks)
 EXIT_OK, EXIT_BUSY = 0, 4
 
@@ -138,7 +139,10 @@ class ResidentScheduler:
             self._mail = None
         started = self.clock()
         try:
-            heartbeat.beat(self.store, self.host_id, now=started, started=started, pid=os.getpid())
+            try:
+                heartbeat.beat(self.store, self.host_id, now=started, started=started, pid=os.getpid())
+            except Exception as exc:  # noqa: BLE001 - settings database away at start-up: the checks retry
+                log.error("The scheduler could not write to the settings database: %s", exc)
             log.info("Scheduler started on %s (process %d); it checks the schedules every %s.", self.host_id,
                      os.getpid(), _every(self.check_seconds))
             while not self.stopping:
@@ -188,6 +192,8 @@ class ResidentScheduler:
             else:
                 self._serve(name, owed, now)
         self._start_verifies(now)
+        if self._real_clock and self.checks % MAINTENANCE_EVERY == 0:
+            self._maintenance()
         for hook in list(_check_hooks):
             try:
                 hook(self.store, now)
@@ -211,6 +217,25 @@ class ResidentScheduler:
                     self._mail.flush()
                 except Exception:  # noqa: BLE001
                     pass
+
+    def _maintenance(self) -> None:
+        """Hourly, for a process that runs for weeks: settings changed in the window since (log folder, Log File
+        Removal, notification settings) take effect, and old log files are removed as a fresh start would."""
+        from ic import logs, notify
+
+        try:
+            logs.apply_store_settings(self.store)
+            logs.remove_old_logs(logs.log_dir(self.store), logs.removal_days(self.store))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("Log maintenance failed: %s", exc)
+        if any(t.is_alive() for t in self.runs.values()):
+            return  # the mail handler collects a running schedule's errors: swap it later
+        try:
+            if self._mail is not None:
+                notify.remove_error_mail(self._mail)  # sends what is pending
+            self._mail = notify.install_error_mail(self.store, "scheduler")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("Could not reload the notification settings: %s", exc)
 
     def _start_verifies(self, now: datetime) -> None:
         """The periodic verifies `tick` runs after the schedules (ic.services.verify), here in their own thread so
