@@ -168,3 +168,17 @@ def test_each_server_kind_has_an_identity_query():
     assert "@@SERVERNAME" in dburl.identity_query("mssql")
     assert "DATABASE()" in dburl.identity_query("mariadb")
     assert dburl.identity_query("oracle") is None
+
+
+def test_test_button_and_command_refuse_a_destination_that_became_the_settings_database(store, tmp_path, capsys):
+    from ic.cli import run_cli
+    from ic.services import destinations as ds
+
+    _save_sql(store, "Linked", _sqlite(tmp_path / "hard.db"))  # no such file yet: accepted
+    os.link(_settings_file(store), tmp_path / "hard.db")  # then someone links the settings file under that name
+    result = ds.test_destination(store, "Linked")
+    assert not result.ok and "points at the settings database" in result.message and result.field == "url"
+    with pytest.raises(ConfigError, match="settings database"):  # the GUI's Test of unsaved values
+        ds.check_config(store, "New", "sql", {"url": _sqlite(tmp_path / "hard.db")})
+    assert run_cli(["destination", "test", "Linked"]) == 1
+    assert "points at the settings database" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ic.dburl import absolute_sqlite, normalize_url
+from ic.dburl import absolute_sqlite, normalize_url, same_database
 from ic.destinations.base import Destination, FieldSpec
 from ic.destinations.connection_string import MASK, mask_url
 from ic.destinations.registry import available_types, create_destination, destination_class, secret_fields_of
@@ -29,6 +29,7 @@ __all__ = [
     "plugin_types",
     "prepare",
     "problems",
+    "refuse_settings_database",
     "refused_data_types",
     "remove_destination",
     "save_destination",
@@ -112,6 +113,19 @@ def problems(cls: type[Destination], config: dict, saved_secrets: Iterable[str] 
     return errors
 
 
+def refuse_settings_database(store, name: str, cls: type[Destination], config: dict) -> None:
+    """The guide keeps settings and storage apart: a connection string that IS the settings database (the same file
+    or the same server and database, whatever the spelling: ic.dburl) is refused, naming the field."""
+    if store is None or not getattr(store, "url", None):
+        return
+    for spec in cls.fields():
+        value = config.get(spec.key)
+        if spec.kind == "connection_string" and isinstance(value, str) and value.strip() and same_database(
+                value, store.url, engine_b=getattr(store, "engine", None)):
+            raise ConfigError(f"Destination {name} points at the settings database; the guide requires a separate "
+                              "storage database.", field=spec.key)
+
+
 def _raise_first(errors: dict[str, str]) -> None:
     if errors:
         raise ConfigError(" ".join(errors.values()), field=next(iter(errors)))
@@ -128,6 +142,7 @@ def save_destination(store, name: str, type_name: str, config: dict[str, Any], *
         saved_secrets = store.get_destination(id, reveal=False).secret_fields
     config = prepare(cls, {k: v for k, v in config.items() if not (k in secrets and not v)})
     _raise_first(problems(cls, config, saved_secrets))
+    refuse_settings_database(store, name, cls, config)
     return store.save_destination(DestinationConfig(name, type_name, config, id, secret_fields=secrets))
 
 
@@ -186,13 +201,18 @@ def check_config(store, name: str, type_name: str, config: dict[str, Any], store
         if missing:
             saved = store.get_destination(stored_name, reveal=True).config
             config.update({k: saved[k] for k in missing if saved.get(k)})
-    return _test(create_destination(name, type_name, prepare(cls, config)))
+    config = prepare(cls, config)
+    refuse_settings_database(store, name, cls, config)
+    return _test(create_destination(name, type_name, config))
 
 
 def test_destination(store, name: str) -> TestResult:
     """Prove a stored destination is writable, leaving nothing behind."""
     try:
         dest = store.get_destination(name, reveal=True)
+        cls = available_types().get(dest.type)
+        if cls is not None:  # saved before the identity check, or a hard link made since
+            refuse_settings_database(store, dest.name, cls, dest.config)
         return TestResult(True, _test(create_destination(dest.name, dest.type, dict(dest.config))))
     except ICError as exc:
         return TestResult.failed(exc)
