@@ -102,13 +102,12 @@ class Lease:
         """Take the lease if it is free, expired or already ours. Never blocks."""
         token = uuid.uuid4().hex
         lt = s.leases
-        with self.store.engine.begin() as conn:
-            if conn.execute(select(lt.c.name).where(lt.c.name == self.name)).first() is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(insert(lt).values(name=self.name, holder=None))
-                except IntegrityError:  # another host inserted it at the same moment: fine, compete below
-                    pass
+        try:
+            with self.store.engine.begin() as conn:
+                if conn.execute(select(lt.c.name).where(lt.c.name == self.name)).first() is None:
+                    conn.execute(insert(lt).values(name=self.name, holder=None))
+        except IntegrityError:  # another host inserted the row at the same moment: fine, compete below
+            pass
         with self.store.engine.begin() as conn:
             now = self._now(conn)
             conn.execute(
