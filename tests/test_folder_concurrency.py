@@ -63,7 +63,7 @@ def _worker(directory: str, conflict: str, worker: int, barrier, errors) -> None
 def test_processes_sharing_a_folder_write_each_session_once(tmp_path, conflict):
     d = tmp_path / "shared"
     d.mkdir()
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     barrier = ctx.Barrier(PROCESSES)
     errors = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(str(d), conflict, w, barrier, errors)) for w in range(PROCESSES)]
@@ -132,3 +132,33 @@ def test_folder_lock_nests_in_one_thread_and_excludes_other_threads(tmp_path):
     t.start()
     t.join()
     assert got[2] == "other"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="fcntl stand-in: POSIX")
+def test_folder_without_file_locks_still_works_with_a_warning(tmp_path, monkeypatch, caplog):
+    """Some network shares refuse locks (ENOLCK): the run goes on, says so once, and sweeps nothing it cannot judge."""
+    import errno
+    import fcntl
+    import logging
+
+    from ic.destinations import folder_lock
+
+    real = fcntl.flock
+
+    def no_locks(fd, op):
+        if op & fcntl.LOCK_UN:
+            return real(fd, op)
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    other = tmp_path / STAGING_NAME / "999999-dead"
+    other.mkdir(parents=True)
+    (other / ".alive").write_bytes(b"")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    folder_lock._warned.clear()
+    with caplog.at_level(logging.WARNING, logger="ic.destinations.folder_lock"):
+        dest = FolderDestination("F", {"directory": str(tmp_path)})
+        assert dest.store_sessions(HOST, [_version("s01", 9), _version("s02", 9)]) == 2
+        dest.close()
+    warnings = [r.getMessage() for r in caplog.records if "does not support file locks" in r.getMessage()]
+    assert len(warnings) == 1
+    assert other.is_dir()  # cannot tell whether its owner lives: left alone

@@ -14,6 +14,8 @@
 """
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import secrets
 import shutil
@@ -30,6 +32,14 @@ STAGING_NAME = ".ic-staging"
 ALIVE_NAME = ".alive"
 LOCK_TIMEOUT = 600.0  # seconds: a batch takes seconds; a holder stuck for 10 minutes is reported
 WINDOWS_LOCK_OFFSET = 1 << 30
+
+_UNSUPPORTED = {errno.ENOLCK, errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, getattr(errno, "EOPNOTSUPP", errno.ENOTSUP)}
+log = logging.getLogger(__name__)
+
+
+class LockUnsupported(OSError):
+    """The file system of the folder has no file locks (some network shares)."""
+
 
 if sys.platform == "win32":  # pragma: no cover - Windows only
     import msvcrt
@@ -58,9 +68,29 @@ else:
             return True
         except BlockingIOError:
             return False
+        except OSError as exc:
+            if exc.errno in _UNSUPPORTED:
+                raise LockUnsupported(str(exc)) from exc
+            raise
 
     def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_warned: set[str] = set()
+
+
+def _locked_or_unsupported(fd: int, directory: Path) -> bool:
+    """Lock ``fd``; where the file system has no locks at all, warn once and carry on unlocked (better than
+    failing every run: only programs writing this folder at the same moment could then collide)."""
+    try:
+        return _try_lock(fd)
+    except LockUnsupported as exc:
+        if str(directory) not in _warned:
+            _warned.add(str(directory))
+            log.warning("Folder %s does not support file locks (%s); two schedules writing it at the same moment "
+                        "could store a session twice.", directory, exc)
+        return True
 
 
 def _open_lock_file(path: Path) -> int:
@@ -95,7 +125,7 @@ class FolderLock:
         deadline = time.monotonic() + self.timeout
         pause = 0.002
         try:
-            while not _try_lock(fd):
+            while not _locked_or_unsupported(fd, self.directory):
                 if time.monotonic() > deadline:
                     raise DestinationUnavailable(
                         f"Folder {self.directory} stayed locked by another Integration Client process for "
@@ -149,7 +179,7 @@ class Staging:
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 raise
-            if not _try_lock(fd):  # pragma: no cover - nobody else can know this new file yet
+            if not _locked_or_unsupported(fd, self.root):  # pragma: no cover - nobody else knows this file yet
                 os.close(fd)
                 shutil.rmtree(path, ignore_errors=True)
                 raise OSError(f"could not lock {path / ALIVE_NAME}")
@@ -227,6 +257,8 @@ def sweep(root: Path) -> int:
                 try:
                     if not _try_lock(fd):
                         continue  # owner alive
+                except OSError:
+                    continue  # no locks here (LockUnsupported) or cannot tell: never remove what may be alive
                 finally:
                     os.close(fd)  # closing drops our probe lock
             shutil.rmtree(path, ignore_errors=True)
