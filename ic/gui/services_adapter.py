@@ -53,9 +53,12 @@ def remove_site(store, name: str) -> None:
     sites.remove_site(store, name)
 
 
-def site_error_field(message: str) -> str | None:
-    """Which Site Configuration field a failed Test points at (the sentence names the thing to fix)."""
-    text = message.lower()
+def site_error_field(result: "TestResult | str") -> str | None:
+    """Which Site Configuration field a failed Test points at: the one the service names (from the error's type),
+    else read from the sentence (a 3-line permissions answer names no field)."""
+    if getattr(result, "field", None):
+        return result.field
+    text = str(getattr(result, "message", result)).lower()
     if "client secret" in text or "authentication" in text or "invalid_client" in text or "credentials" in text:
         return "client_secret"
     if "client id" in text:
