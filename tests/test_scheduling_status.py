@@ -179,3 +179,23 @@ def test_schema_1_database_is_migrated_keeping_last_run_as_served(tmp_path, ic_h
         assert next_run(old, NOW, BERLIN) == datetime(2026, 6, 11, 0, 0, tzinfo=UTC)
     finally:
         store.close()
+
+
+def test_a_last_run_in_the_future_never_stops_a_schedule_and_is_logged(store, caplog):
+    """Issue 10 item 4: the host clock was ahead during a run, then corrected."""
+    import logging
+
+    from ic.services.runs import due_runs
+
+    store.save_schedule(ScheduleConfig("Q", 900), now=NOW)
+    store.mark_schedule_run("Q", NOW + timedelta(days=3), "ok")  # Last Run three days ahead
+    caplog.set_level(logging.WARNING, logger="ic")
+    outcomes = tick(store, now=NOW)
+    assert [o.status for o in outcomes] == ["ok"]
+    assert "Last Run 2026-06-13 09:00 UTC is in the future" in caplog.text
+    store.mark_schedule_run("Q", NOW + timedelta(days=3), "ok", slot=NOW + timedelta(days=3))  # and its slot too
+    assert [name for name, owed in due_runs(store, NOW + timedelta(minutes=1))] == ["Q"]
+    assert [o.status for o in tick(store, now=NOW + timedelta(minutes=1))] == ["ok"]
+    assert store.get_schedule("Q").last_slot == datetime(2026, 6, 10, 9, 0)  # back on the real clock's grid
+    assert tick(store, now=NOW + timedelta(minutes=2)) == []
+    assert [o.slot for o in tick(store, now=NOW + timedelta(minutes=15))] == [NOW + timedelta(minutes=15)]

@@ -33,7 +33,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import Callable
 
 from ic.errors import Cancelled, ConfigError, ICError, ScheduleBusy
-from ic.scheduling.due import Due, due_for
+from ic.scheduling.due import FUTURE_TOLERANCE, Due, due_for
 from ic.scheduling.lease import DEFAULT_TTL, Lease, LeaseKeeper, holders
 from ic.services.history import RunRecord, record_run
 from ic.settings.models import DATA_TYPES, TransferConfig
@@ -299,6 +299,11 @@ def due_runs(store, now: datetime | None = None, tz: tzinfo | None = None) -> li
     for sched in store.list_schedules():
         owed = due_for(sched, now, tz)
         if owed is not None:
+            last_run = sched.last_run
+            if owed.warning is None and last_run is not None and \
+                    _naive(last_run) > _naive(now) + FUTURE_TOLERANCE:
+                owed.warning = (f"its Last Run {last_run:%Y-%m-%d %H:%M} UTC is in the future (the host clock was "
+                                "corrected); it runs as its slots say")
             out.append((sched.name, owed))
     return out
 
