@@ -12,6 +12,8 @@ from typing import ClassVar, Iterable
 
 from ic.sessions.model import Session
 
+__all__ = ["Destination", "FieldSpec", "FileItem", "StoredPath"]
+
 
 @dataclass
 class FieldSpec:

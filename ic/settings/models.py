@@ -5,6 +5,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+__all__ = [
+    "DATA_TYPES", "DATA_TYPE_LABELS", "FILE_ONLY_DATA_TYPES", "PRODUCTS", "DataType", "DestinationConfig",
+    "ScheduleConfig", "SiteConfig", "SiteCredentials", "TransferConfig",
+]
+
 PRODUCTS = ("rs", "pra", "detect")
 
 
