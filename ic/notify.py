@@ -187,7 +187,7 @@ def clear_text_warning(settings: NotifySettings, has_password: bool) -> str | No
         return (f"Security is none: the SMTP password of {settings.username} goes to {settings.host or 'the server'} "
                 "in clear text; choose starttls or tls unless that server runs on this computer.")
     if has_password and not settings.username:
-        return "An SMTP password is stored but no user name is set, so it is never used; set --user or --clear-password."
+        return "An SMTP password is stored but no user name is set, so it is never used; set the user name or clear the password."
     return None
 
 

@@ -163,3 +163,25 @@ def test_create_database_button_creates_a_missing_postgresql_database(ic_home, p
         assert conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
         conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def test_notification_settings_warn_when_the_password_goes_in_clear(store):
+    from ic.gui.dialogs.notify import NotifyPanel
+
+    with running_app() as app:
+        d = app.open(NotifyPanel)
+        pump(app)
+        f = d.fields
+        f["host"].set("127.0.0.1")
+        f["port"].set("2525")
+        f["security"].set("None")
+        f["username"].set("ic")
+        f["password"].set("mail-secret-2")
+        f["sender"].set("ic@example.com")
+        f["recipients"].set("ops@example.com")
+        assert d.panel.save(), d.panel.message.text
+        assert d.panel.message.kind == "warn"
+        assert "the SMTP password of ic goes to 127.0.0.1 in clear text" in d.panel.message.text
+        f["security"].set("STARTTLS")
+        assert d.panel.save()
+        assert d.panel.message.kind == "ok" and d.panel.message.text == "Notification settings saved."

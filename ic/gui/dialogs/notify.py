@@ -67,7 +67,12 @@ class NotifyPanel(Panel):
             self.show_exception(exc, prefix="Not saved: ")
             return False
         self._load()
-        self.message.show("Notification settings saved.", "ok")
+        from ic.notify import clear_text_warning, load_settings  # VENDOR hook: say when the password goes in clear
+
+        saved = load_settings(self.store())
+        warning = clear_text_warning(saved, saved.has_password)
+        self.message.show(f"Notification settings saved. {warning}" if warning else "Notification settings saved.",
+                          "warn" if warning else "ok")
         return True
 
     def send_test(self) -> None:
