@@ -54,6 +54,7 @@ def test_add_list_add_transfer_remove(store, setup, capsys):
     assert "SCHEDULE NAME" in out and "TRANSFERS" in out and "PERIOD" in out and "LAST RUN" in out
     line = next(x for x in out.splitlines() if x.startswith("Nightly"))
     assert "3" in line and "1 day at 02:00" in line and "never" in line
+    assert "NEXT RUN" in out and ("Tomorrow 02:00" in line or "Today 02:00" in line)  # waits for its first slot
 
     assert run_cli(["schedule", "remove", "Nightly"]) == 0
     capsys.readouterr()

@@ -157,17 +157,25 @@ def _list(args: argparse.Namespace) -> int:
     if not schedules:
         print("No schedules yet: add one with `schedule add NAME --site S --destination D --every 15m`.")
         return 0
+    from datetime import datetime, timezone
+
+    from ic.scheduling.due import next_run
+    from ic.services.history import when_words
+
+    now = datetime.now(timezone.utc)
     rows = []
     for s in schedules:
         period = format_period(s.every_seconds) + (f" at {s.at_time}" if s.at_time else "")
         if not s.enabled:
             period += " (disabled)"
         last = _local(s.last_run) if s.last_run else "never"
-        row = [s.name, str(len(s.transfers)), period, last]
+        upcoming = next_run(s, now)
+        upcoming_text = "-" if upcoming is None else "now (due)" if upcoming <= now else when_words(upcoming, now)
+        row = [s.name, str(len(s.transfers)), period, last, upcoming_text]
         if args.verbose:
             row.append(s.last_status or "")
         rows.append(row)
-    headers = ["SCHEDULE NAME", "TRANSFERS", "PERIOD", "LAST RUN"] + (["LAST STATUS"] if args.verbose else [])
+    headers = ["SCHEDULE NAME", "TRANSFERS", "PERIOD", "LAST RUN", "NEXT RUN"] + (["LAST STATUS"] if args.verbose else [])
     print_table(headers, rows)
     if args.verbose:
         for s in schedules:
