@@ -137,3 +137,19 @@ def test_unreachable_appliance_still_sets_the_start(store, simulator, tmp_path, 
     lines = fp.start_transfers(store, [TransferConfig("sim", "db", ["session"])], "today")
     assert lines[0].startswith("sim -> db: no estimate: Cannot connect to")
     assert lines[1].startswith("Transfer sim -> db starts with sessions that ended since ")
+
+
+def test_add_transfer_start_pins_only_the_new_transfer(store, simulator, tmp_path, capsys):
+    add_site(store, simulator)
+    add_sql(store, f"sqlite:///{tmp_path / 'a.db'}", "a")
+    add_sql(store, f"sqlite:///{tmp_path / 'b.db'}", "b")
+    assert run_cli(["schedule", "add", "N", "--site", "sim", "--destination", "a", "--every", "1h"]) == 0
+    assert "initial look-back setting" in capsys.readouterr().out  # no --start, no terminal: nothing pinned
+    site = store.get_site("sim")
+    a, b = (store.get_destination(n, reveal=False) for n in ("a", "b"))
+    assert store.load_state(site.id, a.id, "session") is None
+    assert run_cli(["schedule", "add-transfer", "N", "--site", "sim", "--destination", "b", "--start", "today"]) == 0
+    assert "Transfer sim -> b starts with sessions that ended since" in capsys.readouterr().out
+    assert store.load_state(site.id, a.id, "session") is None
+    pinned = store.load_state(site.id, b.id, "session")
+    assert pinned["cursor"] - 120 == _midnight(date.today())
