@@ -76,3 +76,16 @@ def test_import_xml_recordings_without_a_site_is_one_sentence(store, saved_xml, 
     assert run_cli(["import-xml", str(path), "--destination", "files", "--data", "recordings"]) != 0
     assert "give --site NAME, or --host with --client-id" in capsys.readouterr().err
     assert _files(tmp_path / "files", ".xml") == []  # nothing imported half-way
+
+
+def test_recordings_into_a_database_is_one_sentence_not_one_per_session(store, simulator, saved_xml, tmp_path,
+                                                                        capsys):
+    from tests.test_transfer_engine import add_sql
+
+    path, _ = saved_xml
+    add_site(store, simulator)
+    add_sql(store, f"sqlite:///{tmp_path / 'db.db'}")
+    assert run_cli(["import-xml", str(path), "--destination", "db", "--site", "sim", "--data", "recordings",
+                    "--quiet"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: Destination db cannot store recordings or backups; choose a File System destination."]

@@ -138,10 +138,11 @@ def fetch_for_xml(store, files, destination: str, data_types: list[str], *, site
         except Cancelled:
             raise
         except ICError as exc:
+            if isinstance(exc, ConfigError) or getattr(exc, "retryable", False) or exc.__class__.__name__ in (
+                    "AuthenticationFailed", "TLSFailure", "PermissionDenied"):
+                result.errors.append(str(exc))
+                break  # the settings or the appliance itself refuse: every next session would fail the same way
             result.errors.append(f"{lsid}: {exc}")
-            if getattr(exc, "retryable", False) or exc.__class__.__name__ in ("AuthenticationFailed", "TLSFailure",
-                                                                              "PermissionDenied"):
-                break  # the appliance itself refuses: the next sessions would fail the same way
             continue
         result.files += done.files_stored
         result.skipped += done.files_skipped
