@@ -185,3 +185,24 @@ def test_notification_settings_warn_when_the_password_goes_in_clear(store):
         f["security"].set("STARTTLS")
         assert d.panel.save()
         assert d.panel.message.kind == "ok" and d.panel.message.text == "Notification settings saved."
+
+
+def test_site_dialog_test_fails_without_backup_rights_with_that_sentence(store, simulator):
+    """Done-when of issue 14: the Site dialog's Test (the service the window uses) fails on missing backup rights,
+    and the sentence is what the two-line message shows first."""
+    from ic.gui.dialogs.site import SitePanel
+
+    simulator.permissions["backup"] = False
+    with running_app() as app:
+        d = app.open(SitePanel)
+        pump(app)
+        for key, value in dict(name="Probe", host=simulator.host, client_id=simulator.client_id,
+                               client_secret=simulator.client_secret, ca_bundle=str(simulator.ca_file)).items():
+            d.fields[key].set(value)
+        d.panel.test_button.invoke()
+        assert pump(app, lambda: d.panel.last_test is not None, timeout=60)
+        assert not d.panel.last_test.ok
+        assert d.panel.message.kind == "error"
+        assert d.panel.message.text.splitlines()[0] == (
+            f"Backup: no. The API account on {simulator.host} lacks permission to download site backups "
+            "(Allow Backup); enable it on the appliance.")
