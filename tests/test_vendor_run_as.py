@@ -97,6 +97,8 @@ def test_run_as_refusals_change_nothing_via_mock_windows_stand_in(shared, tmp_pa
         register_run_as(ACCOUNT, lambda u: PASSWORD, settings_url=per_user, **kw)
     with pytest.raises(ConfigError, match="contains a password"):
         register_run_as(ACCOUNT, lambda u: PASSWORD, settings_url="postgresql://u:pw@db/ic", **kw)
+    with pytest.raises(ConfigError, match=r"Enter the Windows password of CORP\\svc-ic"):
+        register_run_as(ACCOUNT, lambda u: "", settings_url=shared.url, **kw)
     with pytest.raises(ConfigError, match="Windows option"):
         register_run_as(ACCOUNT, lambda u: PASSWORD, settings_url=shared.url, **{**kw, "windows": False})
     assert schtasks.calls == [] and acl.calls == [] and not shared.target.exists()
@@ -227,3 +229,14 @@ def test_machine_key_with_pywin32_win32crypt_stand_in(tmp_path, monkeypatch):
     assert secrets.SecretBox(target).decrypt(token, "purpose") == "value"
     flags = secrets.CRYPTPROTECT_UI_FORBIDDEN | secrets.CRYPTPROTECT_LOCAL_MACHINE
     assert calls == [("protect", flags), ("unprotect", flags)]
+
+
+def test_run_as_password_from_a_pipe_is_one_line(monkeypatch):
+    import io
+
+    from ic.cli import task_cmd
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\r\nnext line is not read\n"))
+    assert task_cmd._read_run_as_password(ACCOUNT) == PASSWORD
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert task_cmd._read_run_as_password(ACCOUNT) is None  # register_run_as then refuses: no password

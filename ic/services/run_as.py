@@ -65,6 +65,12 @@ def register_run_as(account: str, password_cb, *, settings_url: str, runner=None
     check_settings_reachable(settings_url, account)
     task = WindowsTask(runner=runner, settings_url=settings_url, user=account, force_settings=True)
     task.definition("Password")  # a settings URL with a password is refused here, before anything changes
-    key = secrets.share_key_with(account, target=key_target, acl=acl, dpapi_api=dpapi_api)
-    message = task.register(password_cb)
+    password = password_cb(account)  # asked once, before anything changes; handed on, never kept
+    if not password:
+        raise ConfigError(f"Enter the Windows password of {account} to register the task.", field="password")
+    try:
+        key = secrets.share_key_with(account, target=key_target, acl=acl, dpapi_api=dpapi_api)
+        message = task.register(lambda _user: password)
+    finally:
+        password = None
     return f"{message} The secrets key {key} can be read only by {account}, SYSTEM and Administrators."
