@@ -2,6 +2,6 @@
 
 # the services the front ends call (tests/test_public_names.py keeps this true)
 __all__ = [
-    "api_tester", "app_settings", "appliance_range", "create_db", "destinations", "first_pull", "history", "import_xml", "progress_text",
-    "results", "run_as", "runs", "schedules", "settings", "sites", "verify", "xml_fetch",
+    "api_tester", "app_settings", "appliance_range", "create_db", "destinations", "first_pull", "history",
+    "import_xml", "progress_text", "results", "run_as", "runs", "schedules", "settings", "sites", "verify", "xml_fetch",
 ]
