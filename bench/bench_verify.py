@@ -78,6 +78,9 @@ def main() -> int:
     ap.add_argument("--pg", default=os.environ.get("IC_TEST_PG_URL"))
     ap.add_argument("--damage", type=int, default=100, help="sessions whose files are deleted before --repair")
     args = ap.parse_args()
+    import logging
+
+    logging.getLogger("ic").setLevel(logging.ERROR)  # the table says it all (an incomplete archive is a warning)
 
     work = Path(tempfile.mkdtemp(prefix="ic-bench-verify-"))
     os.environ["IC_HOME"] = str(work / "home")
