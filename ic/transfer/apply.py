@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import time
+from pathlib import Path
 from typing import Callable
 
 from ic.destinations.base import Destination
@@ -130,7 +132,10 @@ class Apply:
                 where += "; it is tried again on the next runs."
             except OSError as exc:
                 where = f" It could not be kept in the quarantine folder ({exc.strerror or exc})."
+        if isinstance(raw, Path):
+            raw.unlink(missing_ok=True)  # moved into the quarantine above, or not kept (export)
         what = "read" if stage == "read" else f"stored in destination {self.dest_cfg.name}"
+        reason = re.sub(rf"^Session {re.escape(lsid)} (cannot be stored|cannot be read)[^:]*:\s*", "", reason) or reason
         field_part = f" (field {field})" if field else ""
         msg = (f"Session {lsid} from {self.site.host} could not be {what}{field_part}: {reason.rstrip('.')}."
                f"{where}")

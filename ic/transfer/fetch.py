@@ -35,7 +35,7 @@ PARSE_RETRIES = 2  # a truncated detail document is asked for again (remaining l
 
 @dataclass
 class Poisoned:
-    """A session whose details cannot be read; ``raw`` is its document as sent (bytes or a temp file)."""
+    """A session whose details cannot be read; ``raw`` is its document as sent (a temp file the caller consumes)."""
 
     lsid: str
     reason: str
@@ -219,12 +219,13 @@ class DetailFetcher:
         return self._malformed(failure, PARSE_RETRIES + 1)
 
     def _parse_into(self, paths: list[Path], count: int, got: dict[str, Session], keep_raw: bool = False
-                    ) -> tuple[BaseException | None, bool, bytes | None]:
+                    ) -> tuple[BaseException | None, bool, Path | None]:
         """Parse the documents into ``got``. Returns (first failure or None, was that document only cut short,
-        raw bytes of the failing document when ``keep_raw``). An ``<error>`` inside a document is raised."""
+        the failing document, kept aside, when ``keep_raw`` and it is not merely cut short). An ``<error>`` inside a
+        document is raised."""
         failure: BaseException | None = None
         cut = False
-        raw: bytes | None = None
+        raw: Path | None = None
         try:
             for path in paths:
                 try:
@@ -238,22 +239,17 @@ class DetailFetcher:
                         failure = exc
                         cut = (isinstance(exc, ParseError) and not isinstance(exc, SessionValueError)
                                and cut_short(path))
-                        if keep_raw:
+                        if keep_raw and not cut:
+                            kept = path.with_name(path.name + ".poisoned")
                             try:
-                                raw = _read_raw(path)
+                                path.replace(kept)  # moved into the quarantine later, never read into memory
+                                raw = kept
                             except OSError:
                                 raw = None
         finally:
             for path in paths:
                 path.unlink(missing_ok=True)
         return failure, cut, raw
-
-
-def _read_raw(path: Path, limit: int = 256 * 1024 * 1024) -> bytes | None:
-    size = path.stat().st_size
-    if size > limit:
-        return None
-    return path.read_bytes()
 
 
 def _reason(exc: BaseException) -> str:

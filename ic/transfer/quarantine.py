@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -121,8 +122,9 @@ def _entry(data: dict) -> QuarantineEntry:
 
 
 def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tuple[str, ...], reason: str,
-        field: str | None = None, raw: bytes | None = None) -> QuarantineEntry:
-    """Set a session aside for ``destination`` (or count one more failed attempt); keeps the newest raw XML."""
+        field: str | None = None, raw: bytes | Path | None = None) -> QuarantineEntry:
+    """Set a session aside for ``destination`` (or count one more failed attempt); keeps the newest raw XML
+    (``raw``: bytes, or a file that is moved in)."""
     rec_path = _record_path(site_host, lsid, destination)
     old = _read(rec_path) or {}
     types = list(dict.fromkeys([*(old.get("data_types") or []), *data_types])) if old else list(data_types)
@@ -139,7 +141,13 @@ def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tup
         "attempts": int(old.get("attempts") or 0) + 1,
         "gone": False,
     }
-    if raw:
+    if isinstance(raw, Path):
+        target = xml_path(site_host, lsid)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".~q-{target.name}.part")
+        shutil.move(str(raw), str(tmp))  # a rename on the same file system: a big document is never read whole
+        os.replace(tmp, target)
+    elif raw:
         _write_atomic(xml_path(site_host, lsid), raw)
     _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
     return _entry(data)
