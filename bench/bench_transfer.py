@@ -9,7 +9,8 @@ Floors (not our code): HTTPS fetch of the same documents with requests (token, l
 paced at the same request rate as the program and closing each connection, as the appliance's API asks), lxml
 iterparse of the same bytes, sqlite3 executemany of the same rows in one transaction, psycopg COPY of the same rows
 (PostgreSQL from --pg or IC_TEST_PG_URL; skipped with a note when absent), the same bytes written to the same number
-of files with the same durability (fsync of each file and of its folder), and curl + fsync of one large recording.
+of files with the same durability as the folder destination (per batch of 50: one syncfs, renames, one fsync of the
+folder), and curl + fsync of one large recording.
 
 The program: our parser, our SQL destination (SQLite, PostgreSQL), our folder destination, end to end (`run_schedule`
 into SQLite and PostgreSQL) and our recording download into the folder destination.
@@ -170,6 +171,7 @@ def transfer_bench(args: argparse.Namespace, work: Path) -> None:
                 e2epg["requests"] = sim.stats["requests"] - before
                 ratios["SQL PostgreSQL"].append(sqlpg["seconds"] / cp["seconds"])
                 ratios["e2e PostgreSQL"].append(e2epg["seconds"] / (fetch["seconds"] + it["seconds"] + cp["seconds"]))
+            print("  repeat: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in ratios.items() if v), flush=True)
         print_steps(bench.rows, n)
         print_ratios(ratios)
     finally:
