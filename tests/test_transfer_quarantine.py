@@ -215,3 +215,35 @@ def test_progress_counts_quarantined_sessions_tried_again(store, simulator, tmp_
     done = [e for e in events if e.phase == "done"][-1]
     assert done.sessions_done == done.sessions_found >= 4
     assert all(e.sessions_done <= e.sessions_found for e in events if e.sessions_found)
+
+
+@pytest.mark.parametrize("exc,possible", [
+    (ValueError("x"), True), (OverflowError("x"), True), (DestinationError("bad value"), True),
+    (KeyError("x"), True), (RecursionError(), True),
+    (RuntimeError("crash"), False), (Exception("plain"), False), (KeyboardInterrupt(), False),
+])
+def test_which_failures_may_be_one_sessions_fault(exc, possible):
+    from ic.transfer.apply import session_fault_possible
+
+    assert session_fault_possible(exc) is possible
+
+
+def test_destination_down_is_never_a_sessions_fault():
+    import errno
+
+    from sqlalchemy.exc import DataError, OperationalError
+
+    from ic.errors import Cancelled, ConfigError, DestinationUnavailable
+    from ic.transfer.apply import session_fault_possible
+
+    assert not session_fault_possible(DestinationUnavailable("Database db is not reachable."))
+    assert not session_fault_possible(OperationalError("INSERT", {}, Exception("connection refused")))
+    assert session_fault_possible(DataError("INSERT", {}, Exception("integer out of range")))
+    assert not session_fault_possible(Cancelled("x")) and not session_fault_possible(ConfigError("x"))
+    assert not session_fault_possible(OSError(errno.ENOSPC, "No space left on device"))
+    full = DestinationUnavailable("Could not write x.xml in folder f (No space left on device).")
+    full.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    assert not session_fault_possible(full)
+    long_name = DestinationUnavailable("Could not write x.xml in folder f (File name too long).")
+    long_name.__cause__ = OSError(errno.ENAMETOOLONG, "File name too long")
+    assert session_fault_possible(long_name)

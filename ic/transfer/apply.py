@@ -32,6 +32,8 @@ _NAME_ERRNOS = {errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ, errno.ERANGE}
 
 def session_fault_possible(exc: BaseException) -> bool:
     """Could this store/convert failure be caused by the session's own data (rather than the destination)?"""
+    if isinstance(exc, DestinationUnavailable) and isinstance(exc.__cause__, OSError):
+        return exc.__cause__.errno in _NAME_ERRNOS  # a name this session produced that the file system refuses
     if not isinstance(exc, Exception) or isinstance(exc, (Cancelled, DestinationUnavailable, ApplianceError)):
         return False
     if type(exc) is ConfigError:
