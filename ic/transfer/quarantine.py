@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,7 +145,8 @@ def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tup
     if isinstance(raw, Path):
         target = xml_path(site_host, lsid)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".~q-{target.name}.part")
+        tmp = target.with_name(f".~q-{target.name}.{os.getpid()}-{threading.get_ident()}.part")  # a schedule's
+        # transfers run at once: two destinations may set the same session aside at the same moment
         shutil.move(str(raw), str(tmp))  # a rename on the same file system: a big document is never read whole
         os.replace(tmp, target)
     elif raw:
