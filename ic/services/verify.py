@@ -48,7 +48,7 @@ CSV_COLUMNS = ("site", "destination", "lsid", "status", "appliance", "held", "la
 Progress = Callable[[str], None]
 
 
-@dataclass
+@dataclass(slots=True)  # one per session: 100,000s of them
 class Listed:
     """One session as the appliance lists it."""
 
@@ -58,7 +58,7 @@ class Listed:
     expected: dict[str, set] | None = None  # from session details (only fetched when the destination cannot say)
 
 
-@dataclass
+@dataclass(slots=True)  # one per session: 100,000s of them
 class Finding:
     lsid: str
     status: str

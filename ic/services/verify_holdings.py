@@ -28,7 +28,7 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 _PLAIN = re.compile(r"[A-Za-z0-9]{1,200}")  # naming.clean_value leaves such a value as it is
 
 
-@dataclass
+@dataclass(slots=True)  # one per session: 100,000s of them
 class Held:
     """What the destination holds for one LSID."""
 
