@@ -334,7 +334,7 @@ class FolderDestination(Destination):
                        index: "_InProgressIndex", tmp: Path) -> _Outcome:
         """One session under the folder lock; ``tmp`` is its durable copy in staging (renamed into place)."""
         key = f"{site_host}\n{session.lsid}"
-        compare = _SessionCompare(session)
+        compare = _SessionCompare(session, tmp)
         previous = index.get(key) or self._written.get(key)
         if previous is not None:
             if session.in_progress and compare.ended_version_in(naming.safe_join(d, previous)):
@@ -834,16 +834,20 @@ def _latest_versions(sessions: Iterable[Session]) -> list[Session]:
 class _SessionCompare:
     """Does a file already there hold this session (same XML), or a newer (ended) version of it?"""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, written: Path | None = None) -> None:
         self.session = session
         self.in_progress = session.in_progress
+        self.written = written  # our copy in staging (read instead of raw_xml, whatever form that takes)
         self._brief = None
         self._brief_done = False
 
     def _mine(self):
         if not self._brief_done:
             self._brief_done = True
-            self._brief = session_digest(self.session.raw_xml, self.session.lsid) if self.session.raw_xml else None
+            if self.written is not None:
+                self._brief = next((b for b in file_sessions(self.written) if b.lsid == self.session.lsid), None)
+            elif isinstance(self.session.raw_xml, (bytes, bytearray, memoryview)) and self.session.raw_xml:
+                self._brief = session_digest(self.session.raw_xml, self.session.lsid)
         return self._brief
 
     def _theirs(self, path: Path):
