@@ -25,6 +25,7 @@ import time
 import weakref
 from pathlib import Path
 
+from ic.destinations.naming import long_path as _lp  # Windows: paths over 240 characters get the \\?\ prefix
 from ic.errors import DestinationUnavailable
 
 LOCK_NAME = ".ic-folder.lock"
@@ -94,7 +95,8 @@ def _locked_or_unsupported(fd: int, directory: Path) -> bool:
 
 
 def _open_lock_file(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOINHERIT", 0), 0o666)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOINHERIT", 0)
+    return os.open(_lp(path), flags, 0o666)
 
 
 _held = threading.local()  # per thread: lock file paths this thread holds (a nested FolderLock is a no-op)
@@ -171,17 +173,20 @@ class Staging:
         base = self.root / STAGING_NAME
         path = base / f"{os.getpid()}-{secrets.token_hex(4)}"
         with FolderLock(self.root):  # sweepers hold it too: they never see this folder before its .alive is locked
-            base.mkdir(exist_ok=True)
+            try:
+                os.mkdir(_lp(base))  # not makedirs: a destination folder that vanished is not made again here
+            except FileExistsError:
+                pass
             _hide_on_windows(base)
-            path.mkdir()
+            os.mkdir(_lp(path))
             try:
                 fd = _open_lock_file(path / ALIVE_NAME)
             except BaseException:
-                shutil.rmtree(path, ignore_errors=True)
+                shutil.rmtree(_lp(path), ignore_errors=True)
                 raise
             if not _locked_or_unsupported(fd, self.root):  # pragma: no cover - nobody else knows this file yet
                 os.close(fd)
-                shutil.rmtree(path, ignore_errors=True)
+                shutil.rmtree(_lp(path), ignore_errors=True)
                 raise OSError(f"could not lock {path / ALIVE_NAME}")
         self._path, self._fd = path, fd
         # a destination dropped without close() (an error path, a long-lived GUI): its folder goes with it
@@ -206,7 +211,7 @@ class Staging:
         path, self._path = self._path, None
         self._release()
         if path is not None:
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(_lp(path), ignore_errors=True)
             _remove_empty_base(self.root)
 
 
@@ -215,7 +220,7 @@ def _drop(root: Path, path: Path, fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
-    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(_lp(path), ignore_errors=True)
     _remove_empty_base(root)
 
 
@@ -224,7 +229,7 @@ def _remove_empty_base(root: Path) -> None:
     inside it in one step)."""
     try:
         with FolderLock(root, timeout=5):
-            os.rmdir(root / STAGING_NAME)
+            os.rmdir(_lp(root / STAGING_NAME))
     except (OSError, DestinationUnavailable):  # not empty (another process stages there), gone, or busy
         pass
 
@@ -234,13 +239,13 @@ def sweep(root: Path) -> int:
     once, whatever their age. Runs under the folder lock, as staging folders are made under it: a live folder is
     always seen with its ``.alive`` locked. Returns how many were removed."""
     base = Path(root) / STAGING_NAME
-    if not os.path.isdir(base):
+    if not os.path.isdir(_lp(base)):
         return 0
     removed = 0
     mine = f"{os.getpid()}-"
     with FolderLock(Path(root)):
         try:
-            entries = list(os.scandir(base))
+            entries = list(os.scandir(_lp(base)))
         except OSError:
             return 0
         for entry in entries:
@@ -248,7 +253,7 @@ def sweep(root: Path) -> int:
                 continue  # our own (a lock emulated per process, e.g. NFS, would not protect it from us)
             path = Path(entry.path)
             try:
-                fd = os.open(path / ALIVE_NAME, os.O_RDWR | getattr(os, "O_BINARY", 0))
+                fd = os.open(_lp(path / ALIVE_NAME), os.O_RDWR | getattr(os, "O_BINARY", 0))
             except FileNotFoundError:
                 fd = None  # its owner died before making it: nothing in there is in use
             except OSError:
@@ -261,8 +266,8 @@ def sweep(root: Path) -> int:
                     continue  # no locks here (LockUnsupported) or cannot tell: never remove what may be alive
                 finally:
                     os.close(fd)  # closing drops our probe lock
-            shutil.rmtree(path, ignore_errors=True)
-            removed += not path.exists()
+            shutil.rmtree(_lp(path), ignore_errors=True)
+            removed += not os.path.exists(_lp(path))
     return removed
 
 
