@@ -162,3 +162,14 @@ def test_settings_typo_is_refused_not_created(tmp_path, capsys):
 def test_default_settings_database_is_still_created_on_first_use(ic_home, capsys):
     assert run_cli(["site", "list"]) == 0
     assert (ic_home / "settings.db").is_file()
+
+
+def test_tick_with_a_missing_settings_file_says_so_in_the_service_log(tmp_path, capsys, monkeypatch):
+    """The OS scheduler runs `tick` with no console: the refusal also lands in the Service Log."""
+    from ic.logs import log_files
+
+    typo = tmp_path / "IC" / "setings.db"
+    assert run_cli(["--settings", f"sqlite:///{typo}", "tick"]) == 1
+    capsys.readouterr()
+    text = log_files()["service"].read_text(encoding="utf-8")
+    assert f"The settings database file {typo} does not exist" in text

@@ -20,9 +20,16 @@ def store_from(args: argparse.Namespace) -> SettingsStore:
         store = open_store(explicit)
     except ConfigError as exc:  # say where the URL came from, so the user knows what to change
         source = settings_source(explicit)
+        message = f"{str(exc).rstrip('.')}; the settings database is set by {source}." if source else str(exc)
+        import logging
+
+        from ic.logs import FILE_ONLY
+
+        # the scheduler's `tick` has no console anyone reads: the refusal must be in the (service) log file too
+        logging.getLogger("ic.cli").error(message, extra={FILE_ONLY: True})
         if not source:
             raise
-        raise ConfigError(f"{str(exc).rstrip('.')}; the settings database is set by {source}.") from None
+        raise ConfigError(message) from None
     from ic.logs import apply_store_settings
 
     apply_store_settings(store)  # the log folder / removal days configured in this settings database
