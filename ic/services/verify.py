@@ -44,6 +44,8 @@ STATUSES = (PRESENT, MISSING, PARTIAL, PENDING, EXTRA, QUARANTINED, UNAVAILABLE)
 INCOMPLETE = (MISSING, PARTIAL, QUARANTINED)
 DETAIL_BATCH = 50
 REPAIR_BATCH = 500  # sessions per repair export (the engine asks for their details 50 at a time)
+ENDED, RUNNING = "ended", "in progress"
+NOTHING: list = []  # shared by the findings that lack nothing (never appended to)
 CSV_COLUMNS = ("site", "destination", "lsid", "status", "appliance", "held", "lacking", "note")
 Progress = Callable[[str], None]
 
@@ -285,12 +287,12 @@ def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *
                 lacking.append("session (stored in progress)")
                 repair.add("session")
         if entry.ended:
-            ambiguous = dict(held.ambiguous)
+            ambiguous = dict(held.ambiguous or {})
             for kind in file_types:
                 if kind == "recordings":
                     wanted: set | None = {None} if entry.has_recording else set()
                 elif held.xml == "ended":
-                    wanted = held.expected.get(kind, set())
+                    wanted = (held.expected or {}).get(kind, set())
                 elif entry.expected is not None:
                     wanted = entry.expected.get(kind, set())
                 else:
@@ -328,8 +330,8 @@ def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *
             note = f"the appliance can no longer serve {', '.join(gone_files)}"
         else:
             status, note = PRESENT, ""
-        findings.append(Finding(lsid, status, "ended" if entry.ended else "in progress", _held_words(held),
-                                lacking, note, [t for t in DATA_TYPES if t in repair]))
+        findings.append(Finding(lsid, status, ENDED if entry.ended else RUNNING, _held_words(held),
+                                lacking or NOTHING, note, [t for t in DATA_TYPES if t in repair] if repair else NOTHING))
     start, end = window
     for lsid, held in holdings.sessions.items():
         if lsid in listing or not held.anything:
@@ -362,7 +364,7 @@ def _held_words(held: Held) -> str:
     if held.xml:
         parts.append("session" + (" (in progress)" if held.xml == "in_progress" else ""))
     for kind in FILE_KINDS:
-        got = held.files.get(kind)
+        got = (held.files or {}).get(kind)
         if got:
             parts.append(kind if got == {None} else f"{kind} {','.join(str(i) for i in sorted(x for x in got if x is not None))}")
     if held.ambiguous:

@@ -35,21 +35,23 @@ class Held:
     lsid: str
     xml: str | None = None  # "ended" | "in_progress" | None (no session data)
     start_time: int | None = None  # unix seconds, when known (window filter for "extra")
-    files: dict[str, set] = field(default_factory=dict)  # kind -> instances held (recordings: {None})
-    ambiguous: dict[int | None, int] = field(default_factory=dict)  # instance -> files whose kind the name hides
-    expected: dict[str, set] = field(default_factory=dict)  # from the stored XML: kind -> instances the session has
-    where: list[str] = field(default_factory=list)  # file names / "row" (for the report, first few)
+    # containers only where there is something (one Held per session: keep it small)
+    files: dict[str, set] | None = None  # kind -> instances held (recordings: {None})
+    ambiguous: dict[int | None, int] | None = None  # instance -> files whose kind the name does not tell
+    expected: dict[str, set] | None = None  # from the stored XML: kind -> instances the session has
 
     def has_file(self, kind: str, instance: int | None) -> bool:
-        return instance in self.files.get(kind, set())
+        return bool(self.files) and instance in self.files.get(kind, ())  # type: ignore[union-attr]
 
-    def add_file(self, kind: str | None, instance: int | None, name: str) -> None:
+    def add_file(self, kind: str | None, instance: int | None, name: str = "") -> None:
         if kind is None:
+            if self.ambiguous is None:
+                self.ambiguous = {}
             self.ambiguous[instance] = self.ambiguous.get(instance, 0) + 1
         else:
+            if self.files is None:
+                self.files = {}
             self.files.setdefault(kind, set()).add(instance)
-        if len(self.where) < 6:
-            self.where.append(name)
 
     @property
     def anything(self) -> bool:
@@ -103,7 +105,6 @@ def sql_holdings(dest, site_host: str) -> Holdings:
                 held = out.get(str(lsid))
                 held.xml = "ended" if end is not None else "in_progress"
                 held.start_time = _unix(start)
-                held.where = ["row"]
     except SQLAlchemyError as exc:
         raise dest._fail(exc, "read sessions from") from None
     return out
@@ -212,8 +213,6 @@ def _read_xml(path: Path, name: str, out: Holdings, lseqs: dict[str, set[str]]) 
         if status == "ended" or not held.expected:
             held.expected = expected
         held.start_time = start
-        if len(held.where) < 6:
-            held.where.append(name)
         if lseq is not None:
             lseqs.setdefault(str(lseq), set()).add(lsid)
 
