@@ -153,3 +153,14 @@ def test_add_transfer_start_pins_only_the_new_transfer(store, simulator, tmp_pat
     assert store.load_state(site.id, a.id, "session") is None
     pinned = store.load_state(site.id, b.id, "session")
     assert pinned["cursor"] - 120 == _midnight(date.today())
+
+
+def test_two_transfers_of_one_site_share_one_listing(store, simulator, tmp_path, capsys):
+    add_site(store, simulator)
+    add_sql(store, f"sqlite:///{tmp_path / 'a.db'}", "a")
+    add_sql(store, f"sqlite:///{tmp_path / 'b.db'}", "b")
+    assert run_cli(["schedule", "add", "N", "--site", "sim", "--destination", "a", "--site", "sim", "--destination",
+                    "b", "--every", "1h", "--start", "all"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("at the appliance's rate limit") == 2
+    assert simulator.stats["by_report"].get("SupportSessionListing", 0) == 1

@@ -205,6 +205,7 @@ def start_transfers(store, transfers: list[TransferConfig], start: str | date) -
 
     lines: list[str] = []
     clients: dict[str, object] = {}
+    estimates: dict[str, Estimate] = {}  # one listing per site, however many transfers it feeds
     try:
         for tr in transfers:
             name = f"{tr.site} -> {tr.destination}"
@@ -217,7 +218,8 @@ def start_transfers(store, transfers: list[TransferConfig], start: str | date) -
             appliance_now = None
             if client is not None:
                 try:
-                    est = estimate(store, tr.site, start, client=client)
+                    est = estimates.get(tr.site) or estimate(store, tr.site, start, client=client)
+                    estimates[tr.site] = est
                     lines.append(f"{name}: {est.sentence()}.")
                     appliance_now = None if est.since is None else client.appliance_time()
                 except ICError as exc:
