@@ -31,6 +31,7 @@ log = logging.getLogger("ic.scheduling.scheduler")
 
 CHECK_SECONDS = 60
 POLL_SECONDS = 10.0  # how often the stop flag is read between checks (Stop takes effect within this)
+VERIFY_EVERY = 10  # checks between looks for a due periodic verify (their periods are hours or days)
 MAINTENANCE_EVERY = 60  # checks between reloads of log/notification settings and old-log removal
 LOCK_NAME = "~scheduler"  # the per-machine OS lock of the resident process (lock file in <data>/locks)
 EXIT_OK, EXIT_BUSY = 0, 4
@@ -191,7 +192,8 @@ class ResidentScheduler:
                 thread.start()
             else:
                 self._serve(name, owed, now)
-        self._start_verifies(now)
+        if self.checks % VERIFY_EVERY == 1 or VERIFY_EVERY == 1:
+            self._start_verifies(now)
         if self._real_clock and self.checks % MAINTENANCE_EVERY == 0:
             self._maintenance()
         for hook in list(_check_hooks):
