@@ -72,7 +72,7 @@ def test_plugin_identity_and_fields():
 # --- validation ------------------------------------------------------------------------------------------------
 def test_valid_config_has_no_problems(dest_dir):
     assert FolderDestination.validate({"directory": str(dest_dir)}) == {}
-    full = {"directory": str(dest_dir), "download_format": "Default", "conflict": "Skip",
+    full = {"directory": str(dest_dir), "download_format": "Default", "conflict": "AppendNumber",
             "name_format": "%LSEQ%.%EXTENSION%", "retention": "3"}
     assert FolderDestination.validate(full) == {}
 
@@ -90,6 +90,10 @@ def test_valid_config_has_no_problems(dest_dir):
         ({"name_format": "50%-%LSID%.%EXTENSION%"}, "name_format", "lone percent sign"),
         ({"name_format": "sub/%LSID%.%EXTENSION%"}, "name_format", "without / or \\"),
         ({"name_format": "%SUPPORT_SITE_HOST%.%EXTENSION%"}, "name_format", "must contain %LSID% (or %LSEQ%)"),
+        ({"name_format": "%LSEQ%.%EXTENSION%", "conflict": "Overwrite"}, "name_format",
+         "without %LSID% can give two sessions the same name"),
+        ({"name_format": "%LSEQ%-%INSTANCE%.%EXTENSION%", "conflict": "Skip"}, "name_format",
+         "Skip would then lose one without a word; add %LSID% or choose AppendNumber."),
         ({"retention": "0"}, "retention", "Retention Count must be a whole number of 1 or more"),
         ({"retention": "-2"}, "retention", "whole number"),
         ({"retention": "abc"}, "retention", "whole number"),
@@ -565,3 +569,14 @@ def test_skipped_backup_does_not_trigger_retention(dest_dir, tmp_path):
     first = _backup(dest, tmp_path, T0, b"a")
     assert _backup(dest, tmp_path, T0, b"b").how == "kept"
     assert files(dest_dir) == [first.name] and first.read_bytes() == b"a"
+
+
+def test_lossy_format_saved_earlier_still_runs_and_warns(dest_dir, caplog):
+    """A %LSEQ%-only format with Overwrite, saved before the check: the run goes on and says why once."""
+    dest = make(dest_dir, name_format="%LSEQ%.%EXTENSION%", conflict="Overwrite")
+    with caplog.at_level("WARNING"):
+        assert dest.store_sessions(HOST, [session("a", lseq=7), session("b", lseq=8)]) == 2
+        dest.store_sessions(HOST, [session("c", lseq=9)])
+    assert [r.getMessage() for r in caplog.records].count(
+        "Destination Files: " + FolderDestination.validate({"directory": str(dest_dir), "conflict": "Overwrite",
+                                                            "name_format": "%LSEQ%.%EXTENSION%"})["name_format"]) == 1

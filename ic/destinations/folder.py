@@ -155,6 +155,7 @@ class FolderDestination(Destination):
         self.use_noreplace = sys.platform.startswith("linux")  # renameat2(RENAME_NOREPLACE) before hard links
         self.stats = {"created": 0, "replaced": 0, "unchanged": 0, "kept": 0, "backups_deleted": 0}
         self._stale_checked = False
+        self._lossy_warned = False
         self._staging: dict[Path, Staging] = {}
         self._written: dict[str, str] = {}  # (host\nlsid) -> file name written by this object: a later version wins
         self._dir_dirty = False  # a new directory entry awaits its fsync (once per batch, not per file)
@@ -189,6 +190,10 @@ class FolderDestination(Destination):
         directory = str(config.get("directory") or "").strip()
         if "directory" not in problems and os.path.isfile(directory):
             problems["directory"] = f"Destination Directory {directory} is a file, not a folder; enter a folder path."
+        if "name_format" not in problems and "conflict" not in problems:
+            problem = _lossy_format(config)
+            if problem:
+                problems["name_format"] = problem
         return problems
 
     @classmethod
@@ -242,6 +247,11 @@ class FolderDestination(Destination):
         if problems:
             key, message = next(iter(problems.items()))
             raise ConfigError(f"Destination {self.name}: {message}", field=key)
+        if not self._lossy_warned:  # saved before this check existed: runs on, and says so once per run
+            self._lossy_warned = True
+            problem = _lossy_format(self.config)
+            if problem:
+                log.warning("Destination %s: %s", self.name, problem)
         return _Settings(
             directory=Path(str(self.config["directory"]).strip()),
             conflict=self.config.get("conflict") or "AppendNumber",
@@ -800,6 +810,16 @@ def _write_error(what: str, d: Path, exc: OSError) -> DestinationError:
         return DestinationError(f"Could not write {what} in folder {d}: access denied (the account running the "
                                 "Integration Client lacks write access, or the file is open in another program).")
     return DestinationUnavailable(f"Could not write {what} in folder {d} ({exc.strerror or exc}).")
+
+
+def _lossy_format(config: dict) -> str | None:
+    """Overwrite/Skip with a format that may give two sessions one name (no %LSID%): one would be lost silently."""
+    conflict = config.get("conflict") or "AppendNumber"
+    fmt = str(config.get("name_format") or naming.DEFAULT_NAME_FORMAT)
+    if conflict in ("Overwrite", "Skip") and "LSID" not in naming.tokens(fmt):
+        return (f"File Name Format without %LSID% can give two sessions the same name (%LSEQ% is not guaranteed to "
+                f"be unique), and {conflict} would then lose one without a word; add %LSID% or choose AppendNumber.")
+    return None
 
 
 def _unlink_quietly(path: Path) -> None:
