@@ -200,27 +200,34 @@ def _window_words(window: tuple[int | None, int | None]) -> str:
 
 
 # --- the appliance side -------------------------------------------------------------------------------------------
+def _rows(client, **window):
+    """Listing rows, streamed when the client can (flat memory for millions of sessions)."""
+    streamed = getattr(client, "iter_sessions_listing", None)
+    return streamed(**window) if streamed is not None else client.list_sessions(**window)
+
+
 def appliance_listing(client, start: int | None = None, end: int | None = None) -> dict[str, Listed]:
     """Every session the appliance holds (that started in [start, end) when given): two listing requests.
 
     The start-time listing comes first: a session that ends between the two requests is then in both and counts
     as ended; one that starts in between is simply not part of this check."""
+    out: dict[str, Listed] = {}
     if start is None:
-        started = client.list_sessions(start_time=0, duration=0)
-        closed = client.list_sessions(end_time=0, duration=0)
+        for s in _rows(client, start_time=0, duration=0):
+            out[s.lsid] = Listed(s.lsid, False, bool(s.has_recording))
+        closed_window = {"end_time": 0, "duration": 0}
     else:
         duration = max(1, end - start - 1) if end is not None else 0  # bounds are inclusive
-        started = client.list_sessions(start_time=start, duration=duration)
-        closed = client.list_sessions(end_time=start, duration=0)
-    closed_ids = {s.lsid: s for s in closed}
-    out: dict[str, Listed] = {}
-    for s in started:
-        c = closed_ids.get(s.lsid)
-        out[s.lsid] = Listed(s.lsid, c is not None, bool(s.has_recording or (c is not None and c.has_recording)))
-    if start is None:
-        for s in closed:
-            if s.lsid not in out:  # started after the first listing and ended before the second
-                out[s.lsid] = Listed(s.lsid, True, bool(s.has_recording))
+        for s in _rows(client, start_time=start, duration=duration):
+            out[s.lsid] = Listed(s.lsid, False, bool(s.has_recording))
+        closed_window = {"end_time": start, "duration": 0}
+    for s in _rows(client, **closed_window):
+        entry = out.get(s.lsid)
+        if entry is not None:
+            entry.ended = True
+            entry.has_recording = entry.has_recording or bool(s.has_recording)
+        elif start is None:  # started after the first listing and ended before the second
+            out[s.lsid] = Listed(s.lsid, True, bool(s.has_recording))
     return out
 
 
@@ -413,7 +420,7 @@ def pending_lsids(store, client, site, dest_cfg, types: list[str], listing: dict
             continue  # never completed a window: every gap is a gap
         bound = st.end_bound(overlap, 0)
         if bound not in listed:
-            listed[bound] = {x.lsid for x in client.list_sessions(end_time=bound, duration=0)}
+            listed[bound] = {x.lsid for x in _rows(client, end_time=bound, duration=0)}
         pend = {x for x in listed[bound] if x not in st.done}
         if t == "session":
             pend |= set(st.in_progress) - set(st.done)
