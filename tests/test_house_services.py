@@ -177,3 +177,16 @@ def test_api_tester_export_and_xml_recordings_without_the_gui(store, simulator, 
     assert lines == ["sim -> DB: recordings and backups skipped (a database takes session data only).",
                      "sim -> F: 1 recording file(s) for 1 session(s)."]
     assert len([p for p in os.listdir(tmp_path / "f") if p.endswith(".flv")]) >= 1
+
+
+def test_edit_schedule_changes_only_what_is_given(store, tmp_path):
+    from ic.services.schedules import edit_schedule, save_schedule
+
+    store.save_site(SiteConfig("s", "h.example.com", "cid"), client_secret="x")
+    dest_service.save_destination(store, "F", "folder", {"directory": str(tmp_path / "f")})
+    save_schedule(store, ScheduleConfig("n", 86400, [TransferConfig("s", "F", ["session", "recordings"])], "02:00"))
+    edited = edit_schedule(store, "n", enabled=False)
+    assert (edited.every_seconds, edited.at_time, edited.enabled, len(edited.transfers)) == (86400, "02:00", False, 1)
+    edited = edit_schedule(store, "n", rename="nightly", every_seconds=3600, at_time=None)
+    assert (edited.name, edited.every_seconds, edited.at_time) == ("nightly", 3600, None)
+    assert edited.transfers[0].data_types == ["session", "recordings"]

@@ -5,12 +5,18 @@ plugins know: a destination that takes no files (a database, a session-only plug
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ic.destinations.registry import destination_class
 from ic.errors import ConfigError
 from ic.services.destinations import refused_data_types
 from ic.settings.models import DATA_TYPES, ScheduleConfig, TransferConfig
 
-__all__ = ["add_transfer", "check_transfer", "remove_schedule", "remove_transfer", "save_schedule"]
+__all__ = [
+    "KEEP", "add_transfer", "check_transfer", "edit_schedule", "remove_schedule", "remove_transfer", "save_schedule",
+]
+
+KEEP: Any = object()  # edit_schedule: leave this setting as it is
 
 
 def check_transfer(store, transfer: TransferConfig) -> None:
@@ -32,6 +38,22 @@ def save_schedule(store, sched: ScheduleConfig) -> ScheduleConfig:
     for transfer in sched.transfers:
         check_transfer(store, transfer)
     return store.save_schedule(sched)
+
+
+def edit_schedule(store, name: str, *, rename: str | None = None, every_seconds: int | None = None,
+                  at_time: str | None = KEEP, enabled: bool | None = None) -> ScheduleConfig:
+    """Change some settings of a schedule (its transfers stay; see add_transfer / remove_transfer). ``at_time`` None
+    or "" clears the time of day; KEEP (the default) leaves it."""
+    sched = store.get_schedule(name)
+    if rename is not None:
+        sched.name = rename
+    if every_seconds is not None:
+        sched.every_seconds = every_seconds
+    if at_time is not KEEP:
+        sched.at_time = at_time or None
+    if enabled is not None:
+        sched.enabled = enabled
+    return save_schedule(store, sched)
 
 
 def add_transfer(store, name: str, transfer: TransferConfig) -> ScheduleConfig:
