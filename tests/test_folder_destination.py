@@ -580,3 +580,13 @@ def test_lossy_format_saved_earlier_still_runs_and_warns(dest_dir, caplog):
     assert [r.getMessage() for r in caplog.records].count(
         "Destination Files: " + FolderDestination.validate({"directory": str(dest_dir), "conflict": "Overwrite",
                                                             "name_format": "%LSEQ%.%EXTENSION%"})["name_format"]) == 1
+
+
+@pytest.mark.parametrize("conflict", ["AppendNumber", "Overwrite", "Skip"])
+def test_recording_the_appliance_calls_xml_never_takes_the_session_xml_name(dest_dir, tmp_path, conflict):
+    dest = make(dest_dir, conflict=conflict)
+    s = session("x1")
+    dest.store_sessions(HOST, [s])
+    out = dest.store_file(recording(tmp_path, b"FLV", session=s, extension="xml"))
+    assert out.name == f"{HOST}-support-x1-recordings.xml" and out.how == "created"
+    assert (dest_dir / f"{HOST}-support-x1.xml").read_bytes() == s.raw_xml

@@ -388,6 +388,8 @@ class FolderDestination(Destination):
             outcome = self._store_backup(s, d, item, ext, consume)
         else:
             fmt = naming.format_for(s.name_format, item.kind, item.instance)
+            if ext.lower() == "xml":  # an appliance calling a recording .xml must not take the session XML's name
+                fmt = naming.tag_before_extension(fmt, f"-{item.kind}")
             values = session_values(item.site_host, item.session, item.instance)
             name = naming.render(fmt, values, ext)
             outcome = self._write(d, name, item.source, s.conflict, consume=consume)

@@ -121,7 +121,11 @@ def format_for(fmt: str, kind: str, instance: int | None) -> str:
         if kind == "smsr":
             return fmt.replace("%INSTANCE%", "smsr" if instance is None else "smsr-%INSTANCE%")
         return fmt
-    tag = f"-{kind}" + (f"-{instance}" if instance is not None else "")
+    return tag_before_extension(fmt, f"-{kind}" + (f"-{instance}" if instance is not None else ""))
+
+
+def tag_before_extension(fmt: str, tag: str) -> str:
+    """``tag`` inserted before the last ``.%EXTENSION%`` (at the end when the format has none)."""
     marker = ".%EXTENSION%"
     at = fmt.rfind(marker)
     if at < 0:
