@@ -190,3 +190,22 @@ def test_edit_schedule_changes_only_what_is_given(store, tmp_path):
     edited = edit_schedule(store, "n", rename="nightly", every_seconds=3600, at_time=None)
     assert (edited.name, edited.every_seconds, edited.at_time) == ("nightly", 3600, None)
     assert edited.transfers[0].data_types == ["session", "recordings"]
+
+
+def test_front_ends_change_settings_only_through_the_services():
+    """No window or command saves or removes a site, destination or schedule on the store itself (ast)."""
+    import ast
+
+    import ic
+
+    changing = {"save_site", "save_destination", "save_schedule", "delete_site", "delete_destination",
+                "delete_schedule"}
+    root = Path(ic.__file__).parent
+    direct = []
+    for path in sorted([*root.joinpath("gui").rglob("*.py"), *root.joinpath("cli").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in changing:
+                # allowed: the GUI's doorway (services.save_site) and ic.services modules (sites.save_site)
+                if not (isinstance(node.func.value, ast.Name) and node.func.value.id in ("services", "sites")):
+                    direct.append(f"{path.relative_to(root)}:{node.lineno} {ast.unparse(node.func)}")
+    assert direct == []

@@ -79,7 +79,7 @@ class PluginPanel(ListEditorPanel):
         self._update_buttons()
 
     def _remove(self, name: str) -> None:
-        self.store().delete_destination(name)
+        services.remove_destination(self.store(), name)
 
     def _forget_current(self) -> None:
         self.current = None
@@ -180,7 +180,7 @@ class PluginPanel(ListEditorPanel):
         return config
 
     def _secret_keys(self) -> tuple[str, ...]:
-        return tuple(s.key for s in self.specs if s.secret or s.kind == "password")
+        return services.secret_keys(self.editing_type)
 
     def _errors(self) -> dict[str, str]:
         cls = self.types[self.editing_type]
@@ -226,7 +226,7 @@ class PluginPanel(ListEditorPanel):
         dest = DestinationConfig(self.fields["name"].get().strip(), self.editing_type, config,
                                  self.current.id if self.current else None, secret_fields=secret_keys)
         try:
-            saved = self.store().save_destination(dest)
+            saved = services.save_destination(self.store(), dest)
         except Exception as exc:  # noqa: BLE001
             self.show_exception(exc, prefix="Not saved: ")
             return False

@@ -157,7 +157,7 @@ class SchedulePanel(ListEditorPanel):
             self.reload(select)
 
     def _remove(self, name: str) -> None:
-        self.store().delete_schedule(name)
+        services.remove_schedule(self.store(), name)
 
     def _load(self, name: str) -> None:
         sched = self.store().get_schedule(name)
@@ -255,7 +255,7 @@ class SchedulePanel(ListEditorPanel):
                                   field="transfers")
             new = [r.config() for r in self.rows if getattr(r, "is_new", False)]
             self.first_pull.choice()  # a bad date stops the save before anything is written
-            saved = self.store().save_schedule(sched)
+            saved = services.save_schedule(self.store(), sched)
             started = self.first_pull.apply(self.store(), new)
         except Exception as exc:  # noqa: BLE001
             self._show_save_error(exc)

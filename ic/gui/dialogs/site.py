@@ -70,7 +70,7 @@ class SitePanel(ListEditorPanel):
         self._update_buttons()
 
     def _remove(self, name: str) -> None:
-        self.store().delete_site(name)
+        services.remove_site(self.store(), name)
 
     def _load(self, name: str) -> None:
         site = self.store().get_site(name)
@@ -124,7 +124,7 @@ class SitePanel(ListEditorPanel):
         self.clear_errors()
         site, secret, backup = self._form_site()
         try:
-            saved = self.store().save_site(site, client_secret=secret, backup_password=backup,
+            saved = services.save_site(self.store(), site, client_secret=secret, backup_password=backup,
                                            clear_backup_password=bool(self.clear_backup.get()) and not backup)
         except Exception as exc:  # noqa: BLE001 - shown next to the field or in the message line
             self.show_exception(exc, prefix="Not saved: ")
