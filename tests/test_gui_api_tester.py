@@ -73,7 +73,7 @@ def test_sessions_tab_downloads_into_a_folder_and_a_database(app, simulator, tmp
                   and not f.name.startswith(".")]
     assert recordings, "recordings were selected and the folder takes files"
     assert session_rows(tmp_path / "data.db") >= len(ended)
-    assert "Sim -> DB" in p.log_text() and "Finished." in p.log_text()
+    assert "Sim to DB" in p.log_text() and "Finished." in p.log_text()
     assert p.progress.get() == 1
     assert p.download_button.cget("state") == "normal"
 
@@ -89,6 +89,12 @@ def test_one_session_id_only(app, simulator, tmp_path):
     assert p.error is None, p.error
     with sqlite3.connect(tmp_path / "data.db") as conn:
         assert conn.execute("SELECT lsid FROM session").fetchall() == [(lsid,)]
+    # the guide: "test, then check the log" — the run is in the IC Log, in words
+    from ic.logs import read_log_tail
+
+    log = read_log_tail("app")
+    assert "API Tester: download started" in log and "API Tester: Sim to DB: 1 session(s)" in log, log[-2000:]
+    assert "API Tester: download finished." in log
 
 
 def test_xml_files_tab_parses_saved_files_into_a_database(app, simulator, tmp_path):
@@ -126,7 +132,7 @@ def test_xml_files_tab_parses_saved_files_into_a_database(app, simulator, tmp_pa
     assert len(chosen) == len(some) and with_recording
     assert {lsid for lsid in with_recording if any(lsid in f.name for f in recordings)} == with_recording
     assert list((tmp_path / "files").rglob("*.nsb"))
-    assert "Sim -> Imported: recordings and backups skipped" in p.log_text()
+    assert "Sim to Imported: recordings and backups skipped" in p.log_text()
 
 
 def test_missing_choices_are_explained_not_started(app):
@@ -179,6 +185,7 @@ def test_cancel_stops_the_download_and_the_window_stays_responsive(app, simulato
     assert p.cancel_button.cget("state") == "disabled"
     wait_done(app, p)
     assert p.error is not None and "cancel" in p.error.lower()
+    assert p.message.kind != "error" and p.message.text == "Download cancelled."  # asked for: not red
     assert p.download_button.cget("state") == "normal"
     simulator.faults.slow_seconds = 0
 
@@ -217,6 +224,9 @@ def test_run_now_runs_the_selected_schedule_and_updates_the_list(app, configured
     assert app.main.schedules.row("Every hour")[3] == "Never"
     app.main.schedules.select("Every hour")
     pump(app)
+    seen: list[str] = []
+    original = app.main._event
+    app.main._event = lambda ev: (original(ev), seen.append(app.main.progress_text))
     app.main.run_button.invoke()
     pump(app)
     assert app.main.run_button.cget("state") == "disabled"  # one run at a time
@@ -224,5 +234,11 @@ def test_run_now_runs_the_selected_schedule_and_updates_the_list(app, configured
     assert "finished" in app.main.message.text, app.main.message.text
     assert session_rows(tmp_path / "data.db") > 0
     assert app.main.schedules.row("Every hour")[3] != "Never"
-    assert app.main.schedules.row("Every hour")[4] == "ok"
+    assert app.main.schedules.row("Every hour")[5] == "OK"
+    # progress in plain words, never a Python object; Last Program Run says the program ran
+    assert seen and not any("ProgressEvent" in t for t in seen)
+    assert any("Copied" in t and " of " in t and "sessions" in t for t in seen), seen
+    assert app.main.progress_text == ""
+    assert app.main.last_run_label.cget("text") != "Never"
+    assert "Today" in app.main.last_words.cget("text") and "session" in app.main.last_words.cget("text")
     assert app.main.run_button.cget("state") == "normal"

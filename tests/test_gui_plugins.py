@@ -104,13 +104,34 @@ def test_sql_destination_built_with_the_connection_dialog_keeps_the_password_hid
     assert saved.type == "sql"
     d.panel.list.select("Warehouse")
     pump(app)
-    assert d.fields["url"].get() == ""
-    assert d.fields["url"].widget.cget("placeholder_text") == "(saved — type to replace)"
+    # a saved connection string is shown (its password as ***), and [...] opens the builder filled in
+    assert d.fields["url"].widget.get() == "postgresql+psycopg://ic:***@db.example.com:5433/ic_data"
+    assert d.panel.type_var.get() == "SQL Server" and not d.panel.message.text.startswith("New")
+    d.fields["url"].button.invoke()
+    pump(app)
+    again_builder = d.panel.connection_dialog
+    assert again_builder.fields["server"].get() == "db.example.com:5433"
+    assert again_builder.fields["database"].get() == "ic_data"
+    again_builder.destroy()
     # a second save without retyping keeps the stored connection string
     d.fields["system_info"].set(True)
     assert d.panel.save(), d.panel.message.text
     again = store.get_destination("Warehouse", reveal=True)
     assert again.config["url"] == saved.config["url"] and again.config["system_info"] is True
+
+
+def test_a_saved_sqlite_destination_shows_its_path_and_the_form_opens_on_the_existing_ones(app, store, tmp_path):
+    from ic.settings import DestinationConfig
+
+    path = tmp_path / "reports.db"
+    store.save_destination(DestinationConfig("Local DB", "sql", {"url": f"sqlite:///{path}"}, secret_fields=("url",)))
+    d = open_plugins(app)
+    assert d.panel.current is not None and d.panel.current.name == "Local DB"  # not a blank form
+    assert d.fields["url"].widget.get() == f"sqlite:///{path}"
+    d.fields["url"].button.invoke()
+    pump(app)
+    assert d.panel.connection_dialog.fields["path"].get() == str(path)
+    assert d.panel.connection_dialog.fields["kind"].get() == "SQLite file"
 
 
 def test_connection_dialog_missing_server_is_shown_next_to_the_field(app):
@@ -188,16 +209,16 @@ def test_delete_destination_asks_clears_the_form_and_refuses_one_in_use(app, sto
     pump(app)
     d.panel.delete_button.invoke()
     pump(app)
-    d.panel.confirm.buttons["Yes"].invoke()
+    d.panel.confirm.buttons["Delete"].invoke()
     pump(app)
     assert [x.name for x in store.list_destinations()] == ["Busy"]
     assert d.panel.message.text == "Destination Old deleted."
-    assert d.panel.current is None and d.panel.list.keys() == ["Busy"]
+    assert d.panel.list.keys() == ["Busy"] and d.panel.current.name == "Busy"  # the form shows what is left
     d.panel.list.select("Busy")
     pump(app)
     d.panel.delete_button.invoke()
     pump(app)
-    d.panel.confirm.buttons["Yes"].invoke()
+    d.panel.confirm.buttons["Delete"].invoke()
     pump(app)
     assert "used by a schedule" in d.panel.message.text
     assert [x.name for x in store.list_destinations()] == ["Busy"]

@@ -130,7 +130,7 @@ def test_delete_schedule_updates_the_main_window(app, configured):
     assert app.main.schedules.keys() == ["Temp"]
     d.panel.delete_button.invoke()
     pump(app)
-    d.panel.confirm.buttons["Yes"].invoke()
+    d.panel.confirm.buttons["Delete"].invoke()
     pump(app)
     assert configured.list_schedules() == []
     assert app.main.schedules.keys() == []
@@ -146,14 +146,69 @@ def test_main_window_shows_last_program_run_and_last_run(app, configured):
     pump(app)
     local = lambda *t: datetime(*t, tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")  # noqa: E731
     assert app.main.last_run_label.cget("text") == local(2024, 5, 1, 8, 31)
-    assert app.main.schedules.row("Hourly") == ("Hourly", "1", "1 hour", local(2024, 5, 1, 8, 30), "ok")
-    # Thonny-style predicate: Run Now follows the selection
-    assert app.main.run_button.cget("state") == "disabled"
-    app.main.schedules.select("Hourly")
-    pump(app)
+    row = app.main.schedules.row("Hourly")
+    assert row[:4] == ("Hourly", "1", "1 hour", local(2024, 5, 1, 8, 30))
+    assert row[4] == "Now" and row[5] == "OK"  # owed since 2024: due at the next check; "ok" said as "OK"
+    # the status page shows a schedule from the start; Run Now follows the selection (Thonny-style predicate)
+    assert app.main.selected_schedule() == "Hourly"
     assert app.main.run_button.cget("state") == "normal"
+    app.main.schedules.select(None)
+    pump(app)
+    assert app.main.run_button.cget("state") == "disabled"
     assert pump(app, lambda: app.main.scheduler_state is not None, timeout=30)
     assert app.main.scheduler_state in ("running", "stopped", "not installed", "unknown")
+
+
+def test_status_page_says_the_last_run_in_words_the_next_run_and_charts_30_runs(app, configured):
+    from datetime import timedelta
+
+    from ic.services.history import RunRecord, record_run
+    from ic.settings import ScheduleConfig, TransferConfig
+
+    configured.save_schedule(ScheduleConfig("Nightly", 86400, [TransferConfig("Main", "Files", ["session"])],
+                                            at_time="02:00"))
+    now = datetime.now(timezone.utc)
+    for i in range(35):  # more than the chart shows
+        started = now - timedelta(days=35 - i)
+        failed = i == 33
+        record_run(configured, RunRecord("Nightly", started, started + timedelta(minutes=3), trigger="slot",
+                                         status="failed" if failed else "ok", sessions=0 if failed else 100 + i,
+                                         recordings=0 if failed else 7, failed=int(failed),
+                                         message="Cannot find main.example.com: check the site's host name."
+                                         if failed else ""))
+    last = now - timedelta(minutes=5)
+    record_run(configured, RunRecord("Nightly", last, last + timedelta(minutes=2), trigger="slot", sessions=412,
+                                     recordings=37, backups=1))
+    app.main.refresh()
+    app.main.schedules.select("Nightly")
+    pump(app)
+    words = app.main.last_words.cget("text")
+    assert "412 sessions, 37 recordings and 1 backup copied; nothing failed" in words, words
+    assert words.startswith(("Today", "Yesterday"))
+    nxt = app.main.next_words.cget("text")
+    assert "02:00" in nxt or "Due now" in nxt, nxt
+    chart = app.main.chart
+    assert len(chart.bars) == 30
+    assert [k for *_x, k in chart.bars].count("failed") == 1
+    assert chart.find_withtag("failed-mark")
+    assert chart.bars[-1][2] == "ok"  # newest on the right
+    # pointing at the failed bar says that run in words
+    x0, x1, _ = next(b for b in chart.bars if b[2] == "failed")
+    chart.event_generate("<Motion>", x=(x0 + x1) // 2, y=40)
+    pump(app)
+    assert "failed" in app.main.chart_caption.cget("text") and "main.example.com" in app.main.chart_caption.cget(
+        "text")
+    screenshot(app, "main-window-status-page")
+
+
+def test_an_empty_main_window_says_how_to_start(store):
+    with running_app() as app:
+        assert app.main.empty.winfo_ismapped()
+        assert "No schedules yet" in app.main.empty_label.cget("text")
+        app.main.setup_button.invoke()
+        pump(app)
+        assert app.wizard is not None and app.wizard.winfo_exists()
+        screenshot(app, "main-window-empty")
 
 
 def test_a_site_saved_in_another_window_appears_in_the_open_schedule_and_api_tester(app, configured):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -31,10 +31,15 @@ def app(store, tmp_path):
         TransferConfig("Support", "Archive Share", ["session", "recordings", "smsr", "shell"])]))
     store.save_schedule(ScheduleConfig("Nightly backup", 86400, [TransferConfig("Support", "Archive Share",
                                                                                 ["backup"])], at_time="02:00"))
-    store.mark_schedule_run("Session data every 15 minutes", datetime(2024, 6, 3, 9, 45), "ok")
-    store.mark_schedule_run("Recordings hourly", datetime(2024, 6, 3, 9, 0), "ok")
-    store.mark_schedule_run("Nightly backup", datetime(2024, 6, 3, 2, 0), "ok")
-    store.set_setting("last_program_run", "2024-06-03T09:46:00")
+    now = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
+    store.mark_schedule_run("Session data every 15 minutes", now - timedelta(minutes=4), "ok")
+    store.mark_schedule_run("Recordings hourly", now - timedelta(minutes=13), "ok")
+    store.mark_schedule_run("Nightly backup", now.replace(hour=2, minute=0) - timedelta(days=0 if now.hour >= 2 else 1),
+                            "ok")
+    store.set_setting("last_program_run", (now - timedelta(minutes=1)).isoformat() + "Z")
+    from tests.gui_fit_probe import configure_history
+
+    configure_history(store, "Recordings hourly")
     with running_app() as a:
         yield a
 

@@ -299,4 +299,4 @@ def test_an_error_during_run_now_is_mailed(app, store, smtp, tmp_path):
     assert app.main.message.kind == "error" and "Gone" in app.main.message.text, app.main.message.text
     inbox_ok = pump(app, lambda: len(inbox.messages) >= 1, timeout=30)
     assert inbox_ok and inbox.messages[0].rcpt_tos == ["ops@example.com"]
-    assert app.main.schedules.row("Broken")[4].startswith("failed")
+    assert app.main.schedules.row("Broken")[5].startswith("Failed")

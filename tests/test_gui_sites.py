@@ -111,7 +111,7 @@ def test_delete_asks_then_deletes(app, store):
     d.panel.save()
     d.panel.delete_button.invoke()
     pump(app)
-    d.panel.confirm.buttons["Yes"].invoke()
+    d.panel.confirm.buttons["Delete"].invoke()
     pump(app)
     assert store.list_sites() == []
     assert d.panel.list.keys() == []

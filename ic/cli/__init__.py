@@ -55,7 +55,9 @@ def run_cli(argv: list[str]) -> int:
     try:
         return int(args.func(args) or 0)
     except ICError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from ic.cli.wording import for_command_line  # the command that fixes it, not a window menu
+
+        print(f"error: {for_command_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Cancelled.", file=sys.stderr)

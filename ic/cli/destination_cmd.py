@@ -187,7 +187,9 @@ def _test(args: argparse.Namespace) -> int:
 
     result = test_destination(store_from(args), args.name)
     if not result.ok:
-        print(f"error: {result.message}", file=sys.stderr)
+        from ic.cli.wording import for_command_line
+
+        print(f"error: {for_command_line(result.message)}", file=sys.stderr)
         return 1
     print(result.message)
     return 0

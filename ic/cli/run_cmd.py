@@ -157,6 +157,10 @@ def _export(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(f"Export {result.transfer} finished: {result.summary()}.")
+    if start is not None and not result.sessions_stored and not getattr(result, "in_progress_stored", 0):
+        from ic.services.appliance_range import nothing_found_hint  # say where the sessions are
+
+        print(nothing_found_hint(store, args.site, start, duration))
     return EXIT_OK
 
 

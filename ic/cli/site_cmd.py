@@ -95,5 +95,8 @@ def _test(args: argparse.Namespace) -> int:
     from ic.services.sites import test_site
 
     result = test_site(store_from(args), args.name)
-    print("\n".join(getattr(result, "lines", None) or [result.message]))  # reporting, recordings, backup
+    from ic.cli.wording import for_command_line
+
+    lines = getattr(result, "lines", None) or [result.message]  # reporting, recordings, backup
+    print(for_command_line("\n".join(lines)))
     return 0 if result.ok else 1

@@ -14,7 +14,7 @@ from ic.gui.commands import Command
 from ic.gui.context import AppContext
 from ic.gui.dialogs.base import PanelDialog, open_dialog
 from ic.gui.main_window import MainPanel
-from ic.gui.widgets import MessageBox, apply_icon, show_error, show_info
+from ic.gui.widgets import MessageBox, apply_icon, ask_unsaved, fit_geometry, show_error, style_menu
 
 log = logging.getLogger("ic.gui")
 
@@ -27,8 +27,8 @@ class App(ctk.CTk):
         super().__init__()
         apply_icon(self)
         self.title(f"Integration Client {__version__}")
-        self.geometry("900x560")
-        self.minsize(640, 400)
+        fit_geometry(self, 960, 660)
+        self.minsize(720, 520)
         self.last_error: str | None = None
         self.error_box: MessageBox | None = None
         self.ctx = AppContext(self)
@@ -41,8 +41,8 @@ class App(ctk.CTk):
         self.main = MainPanel(self, self.ctx)
         self.main.pack(fill="both", expand=True)
         self.ctx.commands.refresh()
-        self.bind_all("<Control-q>", lambda _e: self.close())
-        self.protocol("WM_DELETE_WINDOW", self.close)
+        self.bind_all("<Control-q>", lambda _e: self.request_close())
+        self.protocol("WM_DELETE_WINDOW", self.request_close)
         if show_wizard is None:
             show_wizard = first_run or (self.ctx.store is not None and not self.ctx.store.list_sites())
         self.wizard = None
@@ -80,8 +80,8 @@ class App(ctk.CTk):
                       lambda: self.main.run_selected(),
                       lambda: has_store() and self.main.selected_schedule() is not None
                       and not (self.main.run_worker and self.main.run_worker.running)))
-        c.add(Command("exit", "Exit", self.close, accelerator="Ctrl+Q"))
-        c.add(Command("about", "About", lambda: show_info(self, f"Integration Client {__version__}")))
+        c.add(Command("exit", "Exit", self.request_close, accelerator="Ctrl+Q"))
+        c.add(Command("about", "About", self.show_about))
 
     def _build_menu(self) -> None:
         c = self.ctx.commands
@@ -105,6 +105,27 @@ class App(ctk.CTk):
             self.menus[title] = menu
         self.configure(menu=bar)
         self.menubar = bar
+        self._style_menus()
+
+    def _style_menus(self) -> None:
+        for menu in (self.menubar, *self.menus.values()):
+            style_menu(menu)
+
+    def _set_appearance_mode(self, mode_string: str) -> None:
+        """customtkinter calls this when light/dark changes: the tkinter menu bar follows."""
+        super()._set_appearance_mode(mode_string)
+        if getattr(self, "menubar", None) is not None:
+            self._style_menus()
+
+    def show_about(self) -> MessageBox:
+        store = self.ctx.store
+        where = _describe_location(store.url) if store is not None else "not chosen yet"
+        text = (f"Integration Client {__version__}\n\n"
+                "Copies BeyondTrust Remote Support and Privileged Remote Access session data, recordings and site "
+                "backups to a folder or a database, on a schedule.\n\n"
+                f"Settings database: {where}\nLog folder: {services.log_folder(store)}")
+        self.about_box = MessageBox(self, "About Integration Client", text)
+        return self.about_box
 
     def _on_change(self, what: str) -> None:
         if what in ("store", "settings"):
@@ -128,8 +149,45 @@ class App(ctk.CTk):
         if self.wizard is not None and self.wizard.winfo_exists():
             self.wizard.lift()
             return self.wizard
-        self.wizard = WizardDialog(self.ctx, start_at_database=start_at_database)
+        self.wizard = WizardDialog(self.ctx, start_at_database=start_at_database, on_finish=self.offer_scheduler)
         return self.wizard
+
+    def offer_scheduler(self) -> None:
+        """End of the setup: without the scheduler no schedule runs by itself, so offer to install it."""
+        def ask(state: str) -> None:
+            if state != "not installed" or self.ctx.store is None:
+                return
+            has_schedule = bool(self.ctx.store.list_schedules())
+            text = ("Your setup is saved. " if has_schedule else "") + (
+                "Install the scheduler now? It checks every minute whether a schedule is due and runs it, also "
+                "when this window is closed. (Later: the Install Scheduler button in the main window, or "
+                "Setup > Application Settings.)")
+            self.scheduler_offer = MessageBox(self, "Install the scheduler?", text, kind="question",
+                                              buttons=("Install", "Not Now"), default="Install",
+                                              on_choice=lambda c: self.main.install_scheduler() if c == "Install"
+                                              else None)
+
+        self.main.refresh_scheduler_status(then=ask)
+
+    # --- closing --------------------------------------------------------------------------------
+    def request_close(self) -> None:
+        """The window's close box, File > Exit, Ctrl+Q: ask before losing unsaved changes in an open dialog."""
+        dirty = [d for d in self.ctx.dialogs.values() if d.winfo_exists() and d.panel.has_changes()]
+        wizard_dirty = (self.wizard is not None and self.wizard.winfo_exists() and self.wizard.panel is not None
+                        and self.wizard.step > 0 and self.wizard.panel.has_changes())
+        if not dirty and not wizard_dirty:
+            self.close()
+            return
+        what = dirty[0].panel.describe_changes() if dirty else self.wizard.panel.describe_changes()
+        more = f" (and {len(dirty) + wizard_dirty - 1} more window(s))" if len(dirty) + wizard_dirty > 1 else ""
+
+        def save_all() -> None:
+            panels = [d.panel for d in dirty] + ([self.wizard.panel] if wizard_dirty else [])
+            if all(p.save() for p in panels):
+                self.close()
+
+        self.unsaved_prompt = ask_unsaved(self, f"Save the changes to {what}{more} before quitting?", save_all,
+                                          self.close)
 
     # --- errors ---------------------------------------------------------------------------------
     def report_callback_exception(self, exc_type, exc, tb) -> None:  # noqa: D401 - Tk hook
@@ -150,11 +208,11 @@ class App(ctk.CTk):
             self.after_cancel(self._wizard_id)
         for dialog in list(self.ctx.dialogs.values()):
             try:
-                dialog.close()
+                dialog.close(force=True)
             except tkinter.TclError:
                 pass
         if self.wizard is not None and self.wizard.winfo_exists():
-            self.wizard.close()
+            self.wizard.close(force=True)
         self.main.destroy()
         self.ctx.close()
         services.shutdown_gui_logging()
@@ -166,6 +224,16 @@ class App(ctk.CTk):
         self.quit()
         self.destroy()
         gc.collect()  # in the Tk thread (see PanelDialog.close)
+
+
+def _describe_location(url: str) -> str:
+    """Where the settings live, without a password: the file for SQLite, else the kind and server."""
+    if url.startswith("sqlite"):
+        return url.split("///", 1)[-1] or "in memory"
+    try:
+        return services.connection_module().mask_url(url)
+    except Exception:  # noqa: BLE001
+        return url.split("://", 1)[0]
 
 
 def run_gui() -> int:

@@ -87,3 +87,79 @@ def running_app():
         yield app
     finally:
         app.close()
+
+
+# --- layout checks (a window that fits a small screen, nothing clipped) --------------------------------------------
+SQUASH_CLASSES = ("CTkButton", "CTkCheckBox", "CTkOptionMenu", "CTkRadioButton", "CTkSwitch", "CTkSegmentedButton")
+
+
+def walk(widget):
+    """Every descendant of ``widget`` that belongs to the same toplevel (depth first)."""
+    for child in widget.winfo_children():
+        if child.winfo_toplevel() is not widget.winfo_toplevel():
+            continue  # another window (a Toplevel made by this one)
+        yield child
+        yield from walk(child)
+
+
+def _in_scroller(widget, top) -> bool:
+    """Inside a scrolled area (a canvas or a text box shows part of it on purpose)."""
+    import tkinter
+
+    parent = widget.master
+    while parent is not None and parent is not top:
+        if isinstance(parent, (tkinter.Canvas, tkinter.Text)):
+            return True
+        parent = parent.master
+    return False
+
+
+def _name(widget) -> str:
+    text = ""
+    try:
+        text = widget.cget("text")
+    except Exception:  # noqa: BLE001
+        pass
+    return f"{type(widget).__name__}{f' {text!r}' if text else ''} ({widget})"
+
+
+def layout_problems(window, budget: tuple[int, int] | None = None) -> list[str]:
+    """What a person would see as broken on this screen: the window (or what it asks for) is larger than the screen
+    less a taskbar and a title bar; a visible widget leaves its window or its parent; a button, check box or menu
+    has less room than it needs (its text is cut)."""
+    import tkinter
+
+    from ic.gui.widgets import screen_budget
+
+    window.update_idletasks()
+    window.update()
+    max_w, max_h = budget or screen_budget(window)
+    title = window.title() if hasattr(window, "title") else str(window)
+    problems = []
+    w, h = window.winfo_width(), window.winfo_height()
+    if w > max_w or h > max_h:
+        problems.append(f"{title}: the window is {w}x{h}; the screen leaves {max_w}x{max_h}")
+    rw, rh = window.winfo_reqwidth(), window.winfo_reqheight()
+    if rw > max_w or rh > max_h:
+        problems.append(f"{title}: the window asks for {rw}x{rh}; the screen leaves {max_w}x{max_h}")
+    x0, y0 = window.winfo_rootx(), window.winfo_rooty()
+    for child in walk(window):
+        if not child.winfo_ismapped() or _in_scroller(child, window):
+            continue
+        cx, cy, cw, ch = child.winfo_rootx(), child.winfo_rooty(), child.winfo_width(), child.winfo_height()
+        if cw <= 1 or ch <= 1:
+            continue
+        if cx < x0 - 1 or cy < y0 - 1 or cx + cw > x0 + w + 1 or cy + ch > y0 + h + 1:
+            problems.append(f"{title}: {_name(child)} at {cx - x0},{cy - y0} size {cw}x{ch} leaves the {w}x{h} window")
+            continue
+        parent = child.master
+        if parent is not None and not isinstance(parent, (tkinter.Tk, tkinter.Toplevel)):
+            px, py, pw, ph = parent.winfo_rootx(), parent.winfo_rooty(), parent.winfo_width(), parent.winfo_height()
+            if cx < px - 1 or cy < py - 1 or cx + cw > px + pw + 1 or cy + ch > py + ph + 1:
+                problems.append(f"{title}: {_name(child)} is cut by its parent {_name(parent)}")
+                continue
+        if type(child).__name__ in SQUASH_CLASSES or any(c.__name__ in SQUASH_CLASSES for c in type(child).__mro__):
+            if cw < child.winfo_reqwidth() - 2 or ch < child.winfo_reqheight() - 2:
+                problems.append(f"{title}: {_name(child)} is squashed to {cw}x{ch} "
+                                f"(needs {child.winfo_reqwidth()}x{child.winfo_reqheight()})")
+    return problems

@@ -11,6 +11,15 @@ import customtkinter as ctk
 
 ERROR_COLOR = ("#b3261e", "#ff8a80")
 OK_COLOR = ("#1b6e20", "#8bd98f")
+WARN_COLOR = ("#8a5300", "#ffb74d")
+HELP_COLOR = ("gray35", "gray65")
+DISABLED_FG = ("gray78", "gray30")
+DISABLED_TEXT = ("gray48", "gray58")
+SECONDARY_FG = ("gray45", "gray35")
+SECONDARY_HOVER = ("gray35", "gray28")
+DANGER_FG = ("#b3261e", "#b3261e")
+DANGER_HOVER = ("#8c1d17", "#8c1d17")
+FIELD_WIDTH = 260  # an input's requested width; inputs shrink or grow with the window
 SAVED_SECRET_PLACEHOLDER = "(saved — type to replace)"
 
 
@@ -53,17 +62,57 @@ def apply_icon(window) -> None:
         pass  # an icon is decoration: never stop the window for it
 
 
+class Button(ctk.CTkButton):
+    """A CTkButton that looks disabled when it is (customtkinter keeps the blue fill and only greys the text).
+
+    ``secondary=True``: the grey style of Back / Delete / Cancel; ``danger=True``: red (a destructive choice).
+    """
+
+    def __init__(self, master, *, secondary: bool = False, danger: bool = False, **kwargs: Any) -> None:
+        if danger:
+            kwargs.setdefault("fg_color", DANGER_FG)
+            kwargs.setdefault("hover_color", DANGER_HOVER)
+        elif secondary:
+            kwargs.setdefault("fg_color", SECONDARY_FG)
+            kwargs.setdefault("hover_color", SECONDARY_HOVER)
+        kwargs.setdefault("text_color_disabled", DISABLED_TEXT)
+        state = kwargs.pop("state", "normal")
+        super().__init__(master, **kwargs)
+        self._enabled_fg = self.cget("fg_color")
+        if state == "disabled":
+            self.configure(state="disabled")
+
+    def configure(self, require_redraw: bool = False, **kwargs: Any) -> None:
+        enabled_fg = getattr(self, "_enabled_fg", None)
+        if enabled_fg is not None:
+            if "fg_color" in kwargs:
+                self._enabled_fg = kwargs["fg_color"]
+                if kwargs.get("state", self.cget("state")) == "disabled":
+                    kwargs["fg_color"] = DISABLED_FG
+            if "state" in kwargs:
+                kwargs["fg_color"] = DISABLED_FG if kwargs["state"] == "disabled" else self._enabled_fg
+        super().configure(require_redraw, **kwargs)
+
+    config = configure
+
+
 class Field:
-    """One labelled input on a grid form, with its own error line underneath.
+    """One labelled input on a grid form, with a help line (optional) and its own error line underneath.
 
     kind: text | password | int | choice | bool | directory | file | connection_string | multiline
-    ``get()`` returns str (bool for kind bool); ``set_error(None)`` clears the message.
+    ``get()`` returns str (bool for kind bool); ``set_error(None)`` clears the message (and the red frame).
+    ``required`` puts " *" after the label; ``save_dialog`` (kind file) browses with a Save dialog (a new file can
+    be chosen) filtered by ``filetypes``.
     """
 
     def __init__(self, form: "Form", key: str, label: str, kind: str = "text", *, choices: Iterable[str] = (),
-                 help: str = "", on_button: Callable[["Field"], None] | None = None, width: int = 320) -> None:
+                 help: str = "", on_button: Callable[["Field"], None] | None = None, width: int = FIELD_WIDTH,
+                 required: bool = False, save_dialog: bool = False,
+                 filetypes: list[tuple[str, str]] | None = None) -> None:
         self.form, self.key, self.kind = form, key, kind
-        self.label = ctk.CTkLabel(form, text=label, anchor="w")
+        self.required = required
+        self.save_dialog, self.filetypes = save_dialog, filetypes
+        self.label = ctk.CTkLabel(form, text=label + (" *" if required else ""), anchor="w")
         self.container = ctk.CTkFrame(form, fg_color="transparent")
         self.button: ctk.CTkButton | None = None
         self.has_saved_secret = False
@@ -81,22 +130,42 @@ class Field:
         else:
             self.widget = ctk.CTkEntry(self.container, width=width, show="•" if kind == "password" else "")
         self.widget.pack(side="left", fill="x", expand=True)
+        self._border = self.widget.cget("border_color") if isinstance(self.widget, ctk.CTkEntry) else None
         if kind in ("directory", "file", "connection_string"):
             text = "..." if kind == "connection_string" else "Browse…"
-            self.button = ctk.CTkButton(self.container, text=text, width=36 if text == "..." else 80,
-                                        command=lambda: (on_button or _default_browse)(self))
-            self.button.pack(side="left", padx=(6, 0))
+            self.button = Button(self.container, text=text, width=36 if text == "..." else 80,
+                                 command=lambda: (on_button or _default_browse)(self))
+            self.add_extra(self.button)
         self.error = ctk.CTkLabel(form, text="", text_color=ERROR_COLOR, anchor="w", justify="left",
                                   wraplength=width + 80, height=0, font=ctk.CTkFont(size=12))
         self.help = help
-        if help:
-            self.label.configure(text=label)
+        self.help_label = (ctk.CTkLabel(form, text=help, text_color=HELP_COLOR, anchor="w", justify="left",
+                                        wraplength=width + 80, height=0, font=ctk.CTkFont(size=12))
+                           if help else None)
+        if kind not in ("choice", "bool"):
+            self.widget.bind("<KeyRelease>", lambda _e: self._edited(), add=True)
+
+    def add_extra(self, widget, padx: tuple[int, int] = (6, 0)) -> None:
+        """A widget at the right of the input (a Browse… button, a unit menu, a check box). It is packed before the
+        input, so a narrow window shrinks the input, never the extra."""
+        widget.pack(side="right", padx=padx, before=self.widget)
 
     def grid(self, row: int) -> int:
-        self.label.grid(row=row, column=0, sticky="nw", padx=(10, 8), pady=(6, 0))
-        self.container.grid(row=row, column=1, sticky="ew", padx=(0, 10), pady=(6, 0))
-        self.error.grid(row=row + 1, column=1, sticky="w", padx=(0, 10))
-        return row + 2
+        self.label.grid(row=row, column=0, sticky="nw", padx=(10, 8), pady=(8, 0))
+        self.container.grid(row=row, column=1, sticky="ew", padx=(0, 10), pady=(8, 0))
+        row += 1
+        if self.help_label is not None:
+            self.help_label.grid(row=row, column=1, sticky="w", padx=(2, 10))
+            row += 1
+        self.error.grid(row=row, column=1, sticky="w", padx=(2, 10))
+        return row + 1
+
+    def _edited(self) -> None:
+        """The user typed: an error shown for the old value is no longer true (validators may set a new one)."""
+        old = self.error_text
+        if old:
+            self.set_error(None)
+            self.form.edited(self, old)
 
     # --- value -------------------------------------------------------------------------------
     def get(self) -> Any:
@@ -126,9 +195,14 @@ class Field:
             self.widget.delete("1.0", "end")
             self.widget.insert("1.0", "" if value is None else str(value))
         else:
+            state = self.widget.cget("state")
+            if state != "normal":
+                self.widget.configure(state="normal")
             self.widget.delete(0, "end")
             if value not in (None, ""):
                 self.widget.insert(0, str(value))
+            if state != "normal":
+                self.widget.configure(state=state)
 
     def set_saved_secret(self, saved: bool) -> None:
         """Password fields never show a stored secret: an empty box with a placeholder saying one is saved."""
@@ -143,9 +217,10 @@ class Field:
             self.var.set(values[0])
 
     def set_visible(self, visible: bool) -> None:
-        """Hide or show the whole row (label, input, error line) keeping its place in the grid."""
-        for widget in (self.label, self.container, self.error):
-            widget.grid() if visible else widget.grid_remove()
+        """Hide or show the whole row (label, input, help, error line) keeping its place in the grid."""
+        for widget in (self.label, self.container, self.error, self.help_label):
+            if widget is not None:
+                widget.grid() if visible else widget.grid_remove()
 
     def set_enabled(self, enabled: bool) -> None:
         state = "normal" if enabled else "disabled"
@@ -155,10 +230,16 @@ class Field:
 
     def set_error(self, message: str | None) -> None:
         self.error.configure(text=message or "")
+        if self._border is not None:
+            self.widget.configure(border_color=ERROR_COLOR if message else self._border)
 
     @property
     def error_text(self) -> str:
         return self.error.cget("text")
+
+    @property
+    def marked_invalid(self) -> bool:
+        return self._border is not None and self.widget.cget("border_color") == ERROR_COLOR
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call back on key release and focus-out (text kinds) or on selection (choice/bool)."""
@@ -182,8 +263,16 @@ def native_path(path: str, windows: bool | None = None) -> str:
 def _default_browse(field: Field) -> None:
     if field.kind == "directory":
         path = filedialog.askdirectory(parent=field.form, initialdir=field.get() or None, mustexist=False)
+    elif field.save_dialog:  # a file that may not exist yet (a new SQLite database)
+        current = Path(field.get()) if field.get() else None
+        path = filedialog.asksaveasfilename(
+            parent=field.form, confirmoverwrite=False,
+            initialdir=str(current.parent) if current else None, initialfile=current.name if current else None,
+            filetypes=field.filetypes or [("All files", "*")],
+            defaultextension=(field.filetypes or [("", "")])[0][1].split()[0].lstrip("*") or None)
     else:
-        path = filedialog.askopenfilename(parent=field.form, initialdir=None)
+        path = filedialog.askopenfilename(parent=field.form, initialdir=None,
+                                          filetypes=field.filetypes or [("All files", "*")])
     if path:
         field.set(native_path(path))
         field.form.notify(field)
@@ -198,7 +287,16 @@ class Form(ctk.CTkFrame):
         self.fields: dict[str, Field] = {}
         self._row = 0
         self._listeners: list[Callable[[Field], None]] = []
+        self._edit_listeners: list[Callable[[Field, str], None]] = []
         self.grid_columnconfigure(1, weight=1)
+
+    def on_edited(self, callback: Callable[[Field, str], None]) -> None:
+        """``callback(field, old_error)`` when typing clears the error shown at a field."""
+        self._edit_listeners.append(callback)
+
+    def edited(self, field: Field, old_error: str) -> None:
+        for callback in list(self._edit_listeners):
+            callback(field, old_error)
 
     def listen(self, callback: Callable[[Field], None]) -> None:
         """Called when a field changes by other means than typing (a Browse… or [...] dialog)."""
@@ -241,59 +339,164 @@ class Form(ctk.CTkFrame):
         return orphans
 
 
-class MessageLabel(ctk.CTkLabel):
-    """One line at the bottom of a dialog: errors in red, success in green, info in the normal colour."""
+class MessageLabel(ctk.CTkFrame):
+    """The message line of a dialog: errors in red, success in green, warnings in amber, info in the normal colour.
+
+    Its height is fixed (two lines) and its text wraps at its own width, so a long message never pushes the
+    buttons around; a longer text is cut with "…" (``text`` keeps all of it).
+    """
+
+    LINES = 2
 
     def __init__(self, master, **kwargs) -> None:
-        super().__init__(master, text="", anchor="w", justify="left", wraplength=560, **kwargs)
-        self._default_color = self.cget("text_color")
+        font = _font(master, "list")
+        self._font = font
+        height = font.metrics("linespace") * self.LINES + 8
+        super().__init__(master, fg_color="transparent", height=height)
+        self.pack_propagate(False)
+        self.label = ctk.CTkLabel(self, text="", anchor="nw", justify="left", wraplength=560, **kwargs)
+        self.label.pack(fill="both", expand=True)
+        self._default_color = self.label.cget("text_color")
+        self._text = ""
+        self.kind = "info"
+        self.bind("<Configure>", lambda _e: self._fit(), add=True)
 
     def show(self, text: str, kind: str = "info") -> None:
-        color = {"error": ERROR_COLOR, "ok": OK_COLOR}.get(kind, self._default_color)
-        self.configure(text=text, text_color=color)
+        color = {"error": ERROR_COLOR, "ok": OK_COLOR, "warn": WARN_COLOR}.get(kind, self._default_color)
+        self._text = text
         self.kind = kind
+        self.label.configure(text_color=color)
+        self._fit()
+
+    def _fit(self) -> None:
+        width = max(200, self.winfo_width() - 8)
+        self.label.configure(wraplength=width)
+        self.label.configure(text=_clip(self._text, self._font, width, self.LINES))
 
     def clear(self) -> None:
         self.show("")
 
     @property
     def text(self) -> str:
-        return self.cget("text")
+        return self._text
+
+    @property
+    def shown(self) -> str:
+        return self.label.cget("text")
+
+
+def _clip(text: str, font, width: int, lines: int) -> str:
+    """Cut ``text`` so that it wraps into at most ``lines`` lines of ``width`` pixels (roughly: words are kept)."""
+    budget = width * lines - font.measure("MMMM")  # what word wrapping wastes at line ends
+    if font.measure(text) <= budget:
+        return text
+    words, out = text.split(" "), ""
+    for word in words:
+        trial = f"{out} {word}".strip()
+        if font.measure(trial + " …") > budget:
+            break
+        out = trial
+    return out + " …"
 
 
 def style_treeview(widget) -> ttk.Style:
-    """Colour ttk.Treeview like the surrounding CTk frames for the current appearance mode."""
+    """Colour ttk.Treeview like the surrounding CTk frames for the current appearance mode, in the same font as the
+    form labels; headings have separators so their words never run together."""
     style = ttk.Style(widget)
     if style.theme_use() != "default" and "default" in style.theme_names():
         style.theme_use("default")
     dark = ctk.get_appearance_mode() == "Dark"
-    bg, fg, sel, head = ("#2b2b2b", "#dce4ee", "#1f538d", "#3a3a3a") if dark else ("#ffffff", "#1a1a1a", "#3b8ed0", "#e5e5e5")
-    style.configure("IC.Treeview", background=bg, foreground=fg, fieldbackground=bg, rowheight=26, borderwidth=0)
+    bg, fg, sel, head, line = (("#2b2b2b", "#dce4ee", "#1f538d", "#3a3a3a", "#555555") if dark else
+                               ("#ffffff", "#1a1a1a", "#3b8ed0", "#e5e5e5", "#b8b8b8"))
+    font = list_font(widget)
+    rowheight = font.metrics("linespace") + 10
+    style.configure("IC.Treeview", background=bg, foreground=fg, fieldbackground=bg, rowheight=rowheight,
+                    borderwidth=0, font=font)
     style.map("IC.Treeview", background=[("selected", sel)], foreground=[("selected", "#ffffff")])
-    style.configure("IC.Treeview.Heading", background=head, foreground=fg, relief="flat")
+    style.configure("IC.Treeview.Heading", background=head, foreground=fg, relief="raised", borderwidth=1,
+                    bordercolor=line, lightcolor=head, darkcolor=line, padding=(6, 3), font=heading_font(widget))
     style.map("IC.Treeview.Heading", background=[("active", sel)])
     return style
 
 
+_FONTS: dict[tuple[str, int], Any] = {}
+
+
+def _font(widget, name: str, weight: str = "normal"):
+    """customtkinter's label font (family and size from its theme) in ``widget``'s Tk interpreter."""
+    import tkinter.font
+
+    root = widget._root()
+    key = (name, id(root))
+    font = _FONTS.get(key)
+    if font is None or getattr(font, "_ic_root", None) is not root:
+        theme = ctk.ThemeManager.theme["CTkFont"]
+        font = _FONTS[key] = tkinter.font.Font(root=root, family=theme["family"], size=-abs(theme["size"]),
+                                               weight=weight)
+        font._ic_root = root
+    return font
+
+
+def list_font(widget):
+    """The font of the form labels (customtkinter's), shared by list rows."""
+    return _font(widget, "list")
+
+
+def heading_font(widget):
+    return _font(widget, "heading", weight="bold")
+
+
 class ListView(ctk.CTkFrame):
-    """A styled ttk.Treeview in a CTk frame. ``rows`` are tuples; the first column is the row's key."""
+    """A styled ttk.Treeview in a CTk frame. ``rows`` are tuples; the first column is the row's key.
+
+    Column widths are minimums: after ``set_rows`` each column widens to its longest text (up to ``max_width``),
+    so nothing is cut ("Quarter-hourly I"); a horizontal scroll bar appears when the list is wider than its room.
+    """
 
     def __init__(self, master, columns: list[tuple[str, str, int]], height: int = 8,
-                 on_select: Callable[[str | None], None] | None = None, selectmode: str = "browse") -> None:
+                 on_select: Callable[[str | None], None] | None = None, selectmode: str = "browse",
+                 max_width: int = 320) -> None:
         super().__init__(master)
         style_treeview(self)
         ids = [c[0] for c in columns]
+        self.columns = columns
+        self.max_width = max_width
         self.tree = ttk.Treeview(self, columns=ids, show="headings", height=height, style="IC.Treeview",
                                  selectmode=selectmode)
         for cid, heading, width in columns:
             self.tree.heading(cid, text=heading, anchor="w")
-            self.tree.column(cid, width=width, anchor="w", stretch=True)
+            self.tree.column(cid, width=width, minwidth=40, anchor="w", stretch=cid == ids[-1])
         bar = ctk.CTkScrollbar(self, command=self.tree.yview)
-        self.tree.configure(yscrollcommand=bar.set)
-        self.tree.pack(side="left", fill="both", expand=True, padx=(4, 0), pady=4)
-        bar.pack(side="right", fill="y")
+        self.xbar = ctk.CTkScrollbar(self, command=self.tree.xview, orientation="horizontal", height=12)
+        self.tree.configure(yscrollcommand=bar.set, xscrollcommand=self._xscroll)
+        self.grid_columnconfigure(0, weight=1)
+        self.grid_rowconfigure(0, weight=1)
+        self.tree.grid(row=0, column=0, sticky="nsew", padx=(4, 0), pady=4)
+        bar.grid(row=0, column=1, sticky="ns")
         self._on_select = on_select
         self.tree.bind("<<TreeviewSelect>>", lambda _e: on_select and on_select(self.selected()))
+        self._fit_columns([])
+        # the list asks for the room of its first column widths and rows, whatever its content: a long text
+        # scrolls it sideways instead of making the whole window ask for more than the screen has
+        rowheight = list_font(self).metrics("linespace") + 10
+        self.configure(width=sum(c[2] for c in columns) + 24, height=rowheight * (height + 1) + 14)
+        self.grid_propagate(False)
+
+    def _xscroll(self, first, last) -> None:
+        self.xbar.set(first, last)
+        if float(first) <= 0.0 and float(last) >= 1.0:
+            self.xbar.grid_remove()
+        else:
+            self.xbar.grid(row=1, column=0, sticky="ew", padx=(4, 0))
+
+    def _fit_columns(self, rows: list[tuple]) -> None:
+        font, bold = list_font(self), heading_font(self)
+        for i, (cid, heading, width) in enumerate(self.columns):
+            need = bold.measure(heading) + 24
+            for row in rows:
+                if i < len(row) and row[i] is not None:
+                    need = max(need, font.measure(str(row[i])) + 16)
+            self.tree.column(cid, width=max(width, min(need, self.max_width)), minwidth=min(need, self.max_width))
 
     def _set_appearance_mode(self, mode_string: str) -> None:
         """customtkinter calls this when light/dark changes (the system setting): restyle the ttk list too."""
@@ -305,6 +508,7 @@ class ListView(ctk.CTkFrame):
         self.tree.delete(*self.tree.get_children())
         for row in rows:
             self.tree.insert("", "end", iid=str(row[0]), values=[("" if v is None else v) for v in row])
+        self._fit_columns(rows)
         if keep_selection and previous and self.tree.exists(previous):
             self.tree.selection_set(previous)
 
@@ -326,11 +530,22 @@ class ListView(ctk.CTkFrame):
             self.tree.see(key)
 
 
+def shrink_scrollbar(scrollable, height: int) -> None:
+    """customtkinter's scroll bar asks for 200 px whatever the frame's height: a short scrolled frame would grow."""
+    bar = getattr(scrollable, "_scrollbar", None)
+    if bar is not None:
+        try:
+            bar.configure(height=max(20, height))
+        except Exception:  # noqa: BLE001 - another customtkinter version: keep its default
+            pass
+
+
 class CheckList(ctk.CTkScrollableFrame):
     """A multi-select list of check boxes; ``checks[name]`` reaches each box."""
 
     def __init__(self, master, items: Iterable[str] = (), height: int = 110, **kwargs) -> None:
         super().__init__(master, height=height, **kwargs)
+        shrink_scrollbar(self, height)
         self.checks: dict[str, ctk.CTkCheckBox] = {}
         self.set_items(items)
 
@@ -355,11 +570,20 @@ class CheckList(ctk.CTkScrollableFrame):
             box.select() if k in wanted else box.deselect()
 
 
+ICONS = {"error": ("✖", ERROR_COLOR), "warning": ("⚠", WARN_COLOR), "question": ("?", ("#1f6aa5", "#90caf9")),
+         "info": ("i", ("#1f6aa5", "#90caf9"))}
+
+
 class MessageBox(ctk.CTkToplevel):
-    """A small non-blocking message window (error / info / question). ``buttons[label]`` reaches each button."""
+    """A small non-blocking message window (error / warning / question / info) with an icon.
+
+    ``buttons[label]`` reaches each button. ``default`` is the button Enter chooses (drawn as the main button);
+    Escape chooses ``cancel`` (default: the last button). ``danger`` names a destructive button (drawn red).
+    """
 
     def __init__(self, master, title: str, text: str, kind: str = "info",
-                 buttons: tuple[str, ...] = ("OK",), on_choice: Callable[[str], None] | None = None) -> None:
+                 buttons: tuple[str, ...] = ("OK",), on_choice: Callable[[str], None] | None = None,
+                 default: str | None = None, cancel: str | None = None, danger: str | None = None) -> None:
         super().__init__(master)
         apply_icon(self)
         self.title(title)
@@ -369,22 +593,35 @@ class MessageBox(ctk.CTkToplevel):
         except tkinter.TclError:
             pass
         self.text = text
+        self.kind = kind
         self.choice: str | None = None
         self._on_choice = on_choice
+        self.default = default or buttons[0]
+        cancel = cancel or buttons[-1]
+        body = ctk.CTkFrame(self, fg_color="transparent")
+        body.pack(padx=20, pady=(20, 12), fill="x")
+        symbol, symbol_color = ICONS.get(kind, ICONS["info"])
+        self.icon = ctk.CTkLabel(body, text=symbol, text_color=symbol_color, width=36,
+                                 font=ctk.CTkFont(size=26, weight="bold"))
+        self.icon.pack(side="left", anchor="n", padx=(0, 12))
         color = ERROR_COLOR if kind == "error" else None
-        label = ctk.CTkLabel(self, text=text, wraplength=420, justify="left", anchor="w",
+        label = ctk.CTkLabel(body, text=text, wraplength=420, justify="left", anchor="w",
                              **({"text_color": color} if color else {}))
-        label.pack(padx=20, pady=(20, 12), fill="x")
+        label.pack(side="left", fill="x", expand=True)
+        # the title bar cuts a long title: the window is at least as wide as its title
+        ctk.CTkFrame(self, fg_color="transparent", height=1,
+                     width=min(560, 140 + 9 * len(title))).pack()
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.pack(padx=20, pady=(0, 16), anchor="e")
         self.buttons: dict[str, ctk.CTkButton] = {}
         for i, name in enumerate(buttons):
-            b = ctk.CTkButton(row, text=name, width=90, command=lambda n=name: self._choose(n),
-                              **({} if i == 0 else {"fg_color": "gray40"}))
+            b = Button(row, text=name, width=90, command=lambda n=name: self._choose(n),
+                       danger=name == danger, secondary=name not in (danger, self.default))
             b.pack(side="left", padx=(0 if i == 0 else 8, 0))
             self.buttons[name] = b
-        self.bind("<Return>", lambda _e: self._choose(buttons[0]))
-        self.bind("<Escape>", lambda _e: self._choose(buttons[-1]))
+        self.bind("<Return>", lambda _e: self._choose(self.default))
+        self.bind("<Escape>", lambda _e: self._choose(cancel))
+        self.protocol("WM_DELETE_WINDOW", lambda: self._choose(cancel))
         self._lift_id = self.after(50, self._lift)
 
     def _lift(self) -> None:
@@ -392,6 +629,7 @@ class MessageBox(ctk.CTkToplevel):
         try:
             self.lift()
             self.focus_force()
+            self.buttons[self.default].focus_set()
         except tkinter.TclError:
             pass
 
@@ -416,3 +654,61 @@ def show_info(master, text: str, title: str = "Integration Client") -> MessageBo
 def ask_yes_no(master, text: str, on_yes: Callable[[], None], title: str = "Please confirm") -> MessageBox:
     return MessageBox(master, title, text, kind="question", buttons=("Yes", "No"),
                       on_choice=lambda c: on_yes() if c == "Yes" else None)
+
+
+def confirm_delete(master, text: str, on_yes: Callable[[], None], title: str = "Delete?") -> MessageBox:
+    """A warning icon, a red Delete button, and Cancel as the default (Enter does not delete)."""
+    return MessageBox(master, title, text, kind="warning", buttons=("Delete", "Cancel"), default="Cancel",
+                      danger="Delete", on_choice=lambda c: on_yes() if c == "Delete" else None)
+
+
+def ask_unsaved(master, text: str, on_save: Callable[[], None], on_discard: Callable[[], None],
+                on_cancel: Callable[[], None] | None = None, title: str = "Unsaved changes") -> MessageBox:
+    """Save / Discard / Cancel for changes that would otherwise be lost. Enter saves; Escape cancels."""
+
+    def chosen(choice: str) -> None:
+        if choice == "Save":
+            on_save()
+        elif choice == "Discard":
+            on_discard()
+        elif on_cancel:
+            on_cancel()
+
+    return MessageBox(master, title, text, kind="warning", buttons=("Save", "Discard", "Cancel"), default="Save",
+                      cancel="Cancel", on_choice=chosen)
+
+
+def style_menu(menu: tkinter.Menu) -> None:
+    """A tkinter menu (bar or drop-down) in the colours of the current light/dark mode."""
+    dark = ctk.get_appearance_mode() == "Dark"
+    bg, fg, active, disabled = (("#2b2b2b", "#dce4ee", "#1f538d", "#777777") if dark else
+                                ("#f0f0f0", "#1a1a1a", "#3b8ed0", "#a0a0a0"))
+    try:
+        menu.configure(background=bg, foreground=fg, activebackground=active, activeforeground="#ffffff",
+                       disabledforeground=disabled, relief="flat", borderwidth=0)
+    except tkinter.TclError:
+        pass
+
+
+def screen_budget(window) -> tuple[int, int]:
+    """The room a window may take: the screen less a taskbar (40 px) and a title bar (30 px)."""
+    return window.winfo_screenwidth(), window.winfo_screenheight() - 70
+
+
+def fit_geometry(window, width: int, height: int) -> tuple[int, int]:
+    """Give ``window`` its wanted size, shrunk to the screen budget, centred over its master, never off screen."""
+    max_w, max_h = screen_budget(window)
+    width, height = min(width, max_w), min(height, max_h)
+    try:
+        master = window.master.winfo_toplevel() if window.master is not None else None
+        if master is not None and master.winfo_viewable():
+            x = master.winfo_rootx() + (master.winfo_width() - width) // 2
+            y = master.winfo_rooty() + (master.winfo_height() - height) // 2
+        else:
+            x, y = (max_w - width) // 2, (max_h - height) // 2
+    except tkinter.TclError:
+        x, y = 0, 0
+    x = max(0, min(x, max_w - width))
+    y = max(0, min(y, max_h - height))
+    window.geometry(f"{width}x{height}+{x}+{y}")
+    return width, height

@@ -4,7 +4,9 @@ The work runs in a worker thread; progress arrives through a queue polled with a
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
 from datetime import datetime, timedelta
 from tkinter import filedialog
 
@@ -13,11 +15,25 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import Panel, user_message
-from ic.gui.widgets import CheckList, Form, ListView
+from ic.gui.widgets import Button, CheckList, Form, ListView
 from ic.gui.worker import Worker
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES
 
+log = logging.getLogger("ic.gui.api_tester")  # the IC Log: "test, then check the log" (the guide)
+
 DURATION_UNITS = {"hours": 3600, "days": 86400}
+_START_LINE = re.compile(r"^(?P<where>.+ -> .+): (?P<types>[a-z]+(?:, [a-z]+)*)$")
+
+
+def plain_line(line: str) -> str:
+    """A service line in words: "Sim -> Files: session, recordings" -> "Sim to Files: copying session data and
+    session recordings…"."""
+    m = _START_LINE.match(line)
+    if m and all(t in DATA_TYPE_LABELS for t in m.group("types").split(", ")):
+        labels = [DATA_TYPE_LABELS[t].lower() for t in m.group("types").split(", ")]
+        words = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+        line = f"{m.group('where')}: copying {words}…"
+    return line.replace(" -> ", " to ", 1)
 NO_SITE = "(none: session data only)"
 
 
@@ -36,32 +52,36 @@ def _operations(master) -> dict[str, ctk.CTkCheckBox]:
 
 class ApiTesterPanel(Panel):
     title = "API Tester"
-    size = "1000x780"
+    size = "960x660"
+    min_size = (760, 560)
 
     def __init__(self, master, ctx) -> None:
         super().__init__(master, ctx)
         self.worker: Worker | None = None
         self.result = None
         self.error: str | None = None
-        self.tabs = ctk.CTkTabview(self, height=420)
-        self.tabs.pack(fill="both", expand=False, padx=10, pady=(4, 0))
+        # the run area is packed from the bottom first: switching tabs never moves the Download row
+        run = ctk.CTkFrame(self, fg_color="transparent")
+        run.pack(side="bottom", fill="x", padx=10, pady=(4, 0))
+        self.tabs = ctk.CTkTabview(self, height=330)
+        self.tabs.pack(fill="both", expand=True, padx=10, pady=(0, 0))
         self._build_sessions(self.tabs.add("Sessions"))
         self._build_xml(self.tabs.add("XML Files"))
 
-        run = ctk.CTkFrame(self, fg_color="transparent")
-        run.pack(fill="both", expand=True, padx=10, pady=(6, 0))
         bar_row = ctk.CTkFrame(run, fg_color="transparent")
         bar_row.pack(fill="x")
-        self.download_button = ctk.CTkButton(bar_row, text="Download", width=110, command=self.download)
+        self.download_button = Button(bar_row, text="Download", width=110, command=self.download)
         self.download_button.pack(side="right")
-        self.cancel_button = ctk.CTkButton(bar_row, text="Cancel", width=90, fg_color="gray40", command=self.cancel,
+        self.cancel_button = Button(bar_row, text="Cancel", width=90, secondary=True, command=self.cancel,
                                            state="disabled")
         self.cancel_button.pack(side="right", padx=8)
-        self.progress = ctk.CTkProgressBar(bar_row)
+        self.progress = ctk.CTkProgressBar(bar_row, width=160)
         self.progress.set(0)
-        self.progress.pack(side="left", fill="x", expand=True, padx=(0, 10))
-        self.log = ctk.CTkTextbox(run, height=160, wrap="word")
-        self.log.pack(fill="both", expand=True, pady=(6, 0))
+        self.progress.pack(side="left", padx=(0, 10))
+        self.status_label = ctk.CTkLabel(bar_row, text="", anchor="w")  # live counts while it runs
+        self.status_label.pack(side="left", fill="x", expand=True)
+        self.log = ctk.CTkTextbox(run, height=96, wrap="word")
+        self.log.pack(fill="x", pady=(6, 0))
         self.log.configure(state="disabled")
         self.reload()
 
@@ -70,18 +90,19 @@ class ApiTesterPanel(Panel):
         tab.grid_columnconfigure((0, 1), weight=1)
         ctk.CTkLabel(tab, text="Sites", anchor="w").grid(row=0, column=0, sticky="w", padx=6)
         ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
-        self.sites = CheckList(tab, height=90)
+        self.sites = CheckList(tab, height=70)
         self.sites.grid(row=1, column=0, sticky="nsew", padx=6)
-        self.destinations = CheckList(tab, height=90)
+        self.destinations = CheckList(tab, height=70)
         self.destinations.grid(row=1, column=1, sticky="nsew", padx=6)
         self.form = Form(tab)
         self.form.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(6, 0))
         self.form.add("start", "Start Date (YYYY-MM-DD HH:MM)", width=180)
         self.form.add("duration", "Duration", width=80)
         self.duration_unit = ctk.StringVar(value="days")
-        ctk.CTkOptionMenu(self.form.fields["duration"].container, values=list(DURATION_UNITS),
-                          variable=self.duration_unit, width=100).pack(side="left", padx=6)
-        self.form.add("lsid", "or Session ID", width=320)
+        self.form.fields["duration"].add_extra(ctk.CTkOptionMenu(
+            self.form.fields["duration"].container, values=list(DURATION_UNITS), variable=self.duration_unit,
+            width=100))
+        self.form.add("lsid", "or Session ID", width=260)
         self.form.fields["start"].set((datetime.now() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M"))
         self.form.fields["duration"].set("1")
         ops = _operations(tab)
@@ -95,15 +116,15 @@ class ApiTesterPanel(Panel):
         ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
         files = ctk.CTkFrame(tab, fg_color="transparent")
         files.grid(row=1, column=0, sticky="nsew", padx=6)
-        self.xml_files = ListView(files, [("path", "File", 360)], height=5, selectmode="extended")
+        self.xml_files = ListView(files, [("path", "File", 360)], height=3, selectmode="extended")
         self.xml_files.pack(fill="both", expand=True)
         row = ctk.CTkFrame(files, fg_color="transparent")
         row.pack(fill="x", pady=(4, 0))
-        self.xml_add_button = ctk.CTkButton(row, text="Add…", width=80, command=self.add_files_dialog)
+        self.xml_add_button = Button(row, text="Add…", width=80, command=self.add_files_dialog)
         self.xml_add_button.pack(side="left")
-        ctk.CTkButton(row, text="Remove", width=80, fg_color="gray40", command=self.remove_files).pack(side="left",
+        Button(row, text="Remove", width=80, secondary=True, command=self.remove_files).pack(side="left",
                                                                                                       padx=6)
-        self.xml_destinations = CheckList(tab, height=90)
+        self.xml_destinations = CheckList(tab, height=70)
         self.xml_destinations.grid(row=1, column=1, sticky="nsew", padx=6)
         self.xml_form = Form(tab)
         self.xml_form.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(6, 0))
@@ -222,7 +243,9 @@ class ApiTesterPanel(Panel):
         self.result, self.error, self.events, self._phases = None, None, 0, {}
         self._clear_log()
         self.progress.set(0)
+        self.status_label.configure(text="Starting…")
         self._append("Download started.")
+        log.info("API Tester: download started (%s tab).", self.tabs.get())
         self.worker = self.run_in_worker(job, self._done, on_event=self._event, on_error=self._failed,
                                          busy_text="Downloading…")
         self._buttons()
@@ -234,10 +257,16 @@ class ApiTesterPanel(Panel):
             self.cancel_button.configure(state="disabled")
 
     def _event(self, event) -> None:
+        """Lines (starts, summaries, warnings) go to the log once each; counts go to the live status line."""
         self.events += 1
-        text, fraction = services.describe_event(event, self._phases)
-        if text:
-            self._append(text)
+        if isinstance(event, services.JobLine):
+            line = plain_line(event.message)
+            self._append(line)
+            if not line.endswith("…"):
+                log.info("API Tester: %s", line)
+        else:
+            self.status_label.configure(text=services.progress_words(event))
+        fraction = services.progress_fraction(event)
         if fraction is not None:
             self.progress.set(max(0.0, min(1.0, float(fraction))))
 
@@ -245,19 +274,31 @@ class ApiTesterPanel(Panel):
         self.result = result
         self.progress.set(1)
         if not isinstance(result, list):  # the service's summary lines already arrived as progress events
-            self._append(str(result))
+            self._append(plain_line(str(result)))
         self._append("Finished.")
+        self.status_label.configure(text="")
+        log.info("API Tester: download finished.")
         self.message.show("Download finished; check the selected destinations.", "ok")
         self._buttons()
 
     def _failed(self, exc) -> None:
+        from ic.errors import Cancelled
+
         self.error = user_message(exc)
+        self.status_label.configure(text="")
+        if isinstance(exc, Cancelled):  # the user asked for it: not an error
+            self._append("Cancelled: what was copied so far stays.")
+            log.info("API Tester: download cancelled.")
+            self.message.show("Download cancelled.")
+            self._buttons()
+            return
         field = getattr(exc, "field", None)
         for form in (self.xml_form, self.form):
             if field in form.fields:
                 form.fields[field].set_error(self.error)
                 break
         self._append(self.error)
+        log.error("API Tester: %s", self.error)
         self.message.show(self.error, "error")
         self._buttons()
 
@@ -266,12 +307,16 @@ class ApiTesterPanel(Panel):
         self.cancel_button.configure(state="normal" if self.running else "disabled")
 
     def _append(self, line: str) -> None:
+        if line.rstrip() == getattr(self, "_last_line", None):
+            return  # a summary said twice is said once
+        self._last_line = line.rstrip()
         self.log.configure(state="normal")
         self.log.insert("end", line.rstrip() + "\n")
         self.log.see("end")
         self.log.configure(state="disabled")
 
     def _clear_log(self) -> None:
+        self._last_line = None
         self.log.configure(state="normal")
         self.log.delete("1.0", "end")
         self.log.configure(state="disabled")

@@ -11,13 +11,15 @@ from ic.gui import services_adapter as services
 from ic.gui.commands import Command, CommandSet
 from ic.gui.dialogs.base import Panel, user_message
 from ic.gui.main_window import STATUS_TEXT
-from ic.gui.widgets import ERROR_COLOR, Form, apply_icon
+from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, apply_icon
 from ic.gui.worker import Worker
 
 
 class AppSettingsPanel(Panel):
     title = "Application Settings"
-    size = "780x640"
+    size = "780x620"
+    min_size = (620, 440)
+    ADVANCED = ("transfer_overlap_seconds", "transfer_batch_size", "transfer_download_workers", "appliance_max_rps")
 
     def __init__(self, master, ctx) -> None:
         super().__init__(master, ctx)
@@ -40,7 +42,7 @@ class AppSettingsPanel(Panel):
         for action, label, tester in reversed(specs):
             self.commands.add(Command(action, label, lambda a=action: self.scheduler(a),
                                       lambda t=tester: t() and not self.busy))
-            b = ctk.CTkButton(box, text=label, width=86, command=self.commands[action].run)
+            b = Button(box, text=label, width=86, command=self.commands[action].run)
             b.pack(side="right", padx=(0, 8), pady=10)
             self.commands.bind_widget(b, action)
             self.scheduler_buttons[action] = b
@@ -51,26 +53,73 @@ class AppSettingsPanel(Panel):
 
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.pack(side="bottom", fill="x", padx=12)
-        self.save_button = ctk.CTkButton(row, text="Save", command=self.save)
+        self.save_button = Button(row, text="Save", command=self.save)
         self.save_button.pack(side="right")
         scroller = ctk.CTkScrollableFrame(self, fg_color="transparent")  # the list of settings grows with the engine
         scroller.pack(fill="both", expand=True, padx=6, pady=6)
         self.form = Form(scroller)
-        self.form.pack(fill="both", expand=True)
-        for spec in services.app_setting_specs():
-            field = self.form.add(spec.key, spec.label, "directory" if spec.kind == "path" else "text")
-            field.help_label = ctk.CTkLabel(self.form, text=spec.help, text_color=("gray35", "gray65"), anchor="w",
-                                            justify="left", wraplength=470, font=ctk.CTkFont(size=12))
-            field.help_label.grid(row=self.form._row, column=1, sticky="w")
-            self.form._row += 1
-        self.fields = self.form.fields
+        self.form.pack(fill="x")
+        specs = services.app_setting_specs()
+        self.defaults = {spec.key: str(spec.default()) for spec in specs}
+        for spec in specs:
+            if spec.key not in self.ADVANCED:
+                self._add(self.form, spec)
+        # engine tuning: hidden until asked for; the defaults need no touching
+        head = ctk.CTkFrame(scroller, fg_color="transparent")
+        head.pack(fill="x", padx=4, pady=(10, 0))
+        self.advanced_button = Button(head, text="▸ Advanced", width=120, secondary=True,
+                                      command=self.toggle_advanced)
+        self.advanced_button.pack(side="left", padx=6)
+        ctk.CTkLabel(head, text="Engine tuning. The defaults suit almost every site.", text_color=HELP_COLOR,
+                     anchor="w").pack(side="left", padx=8)
+        self.advanced = Form(scroller)
+        self.defaults_button = Button(self.advanced, text="Restore Defaults", width=140, secondary=True,
+                                      command=self.restore_defaults)
+        for spec in specs:
+            if spec.key in self.ADVANCED:
+                self._add(self.advanced, spec)
+        self.advanced.add_widget(self.defaults_button, label="")
+        self.fields = {**self.form.fields, **self.advanced.fields}
+        label_width = max(f.label.winfo_reqwidth() for f in self.fields.values()) + 18
+        for form in (self.form, self.advanced):  # both sections' inputs line up
+            form.grid_columnconfigure(0, minsize=label_width)
+        self.watch_form(self.form)
+        self.watch_form(self.advanced)
         self._load()
         self.refresh_status()
+
+    def _add(self, form: Form, spec) -> None:
+        help_text = spec.help[:1].upper() + spec.help[1:] + "." if spec.help else ""
+        if spec.key in self.ADVANCED:
+            help_text += f" Default: {spec.default()}."
+        form.add(spec.key, spec.label, "directory" if spec.kind == "path" else "text", help=help_text, width=220)
+
+    @property
+    def advanced_shown(self) -> bool:
+        return bool(getattr(self, "_advanced_open", False))
+
+    def toggle_advanced(self, show: bool | None = None) -> None:
+        show = not getattr(self, "_advanced_open", False) if show is None else show
+        self._advanced_open = show
+        if show:
+            self.advanced.pack(fill="x", pady=(4, 0))
+        else:
+            self.advanced.pack_forget()
+        self.advanced_button.configure(text="▾ Advanced" if show else "▸ Advanced")
+
+    def restore_defaults(self) -> None:
+        for key in self.ADVANCED:
+            if key in self.fields:
+                self.fields[key].set(self.defaults.get(key, ""))
+
+    def snapshot(self):
+        return tuple((k, str(f.get())) for k, f in self.fields.items())
 
     def _load(self) -> None:
         values = services.load_app_settings(self.store())
         for key, field in self.fields.items():
             field.set(values.get(key) or "")
+        self.mark_clean()
 
     def refresh_status(self) -> None:
         """Ask the OS scheduler in a worker thread (schtasks can take a moment); buttons follow the answer."""
@@ -82,6 +131,11 @@ class AppSettingsPanel(Panel):
             self.status_label.configure(text=f"{text}. {detail}" if detail and self.status == "unknown" else text)
             self.status_known = True
             self.commands.refresh()
+            if getattr(self, "after_action", None) in ("register", "start") and self.status != "running":
+                # "runs every minute" is not true while the status says otherwise: say what is wrong
+                self.message.show(f"The scheduler is installed but {text.lower()}"
+                                  + (f": {detail}" if detail else "."), "warn")
+            self.after_action = None
 
         worker = Worker(self, lambda _e, _c: services.scheduler_state(), on_done=done,
                         on_error=lambda exc: self.status_label.configure(text=user_message(exc)))
@@ -98,7 +152,8 @@ class AppSettingsPanel(Panel):
 
     def _run_scheduler(self, action: str, password: str | None) -> None:
         def done(text):
-            self.message.show(text, "ok")
+            self.message.show(text, "warn" if _sounds_wrong(text) else "ok")
+            self.after_action = action
             self.refresh_status()
             self.ctx.changed("scheduler")
 
@@ -116,8 +171,23 @@ class AppSettingsPanel(Panel):
 
     def save(self) -> bool:
         self.clear_errors()
+        values = {k: f.get() for k, f in self.fields.items()}
+        for key in self.ADVANCED:  # an emptied tuning box means "the default"
+            if key in values and not str(values[key]).strip():
+                values[key] = self.defaults.get(key, "")
+        errors = services.app_settings_errors(values)  # every bad value at once, each at its field
+        if errors:
+            for key, text in errors.items():
+                if key in self.fields:
+                    self.fields[key].set_error(text)
+            if any(k in self.ADVANCED for k in errors):
+                self.toggle_advanced(True)
+            first = next(iter(errors.values()))
+            more = f" ({len(errors)} values need fixing)" if len(errors) > 1 else ""
+            self.message.show(f"Not saved: {first}{more}", "error")
+            return False
         try:
-            services.save_app_settings(self.store(), self.form.values())
+            services.save_app_settings(self.store(), values)
         except Exception as exc:  # noqa: BLE001
             self.show_exception(exc, prefix="Not saved: ")
             return False
@@ -125,6 +195,12 @@ class AppSettingsPanel(Panel):
         self.message.show("Application settings saved.", "ok")
         self.ctx.changed("settings")
         return True
+
+
+def _sounds_wrong(text: str) -> bool:
+    """A scheduler answer that reports a problem ("… the cron daemon is not running") is not a green success."""
+    lowered = text.lower()
+    return any(word in lowered for word in ("not running", "not installed", "warning", "failed", "cannot"))
 
 
 class InstallPrompt(ctk.CTkToplevel):
@@ -150,9 +226,9 @@ class InstallPrompt(ctk.CTkToplevel):
         self.error.pack(fill="x", padx=46)
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.pack(fill="x", padx=20, pady=(6, 16))
-        self.install_button = ctk.CTkButton(row, text="Install", width=90, command=self.ok)
+        self.install_button = Button(row, text="Install", width=90, command=self.ok)
         self.install_button.pack(side="right")
-        ctk.CTkButton(row, text="Cancel", width=90, fg_color="gray40", command=self.destroy).pack(side="right", padx=8)
+        Button(row, text="Cancel", width=90, secondary=True, command=self.destroy).pack(side="right", padx=8)
         self.bind("<Return>", lambda _e: self.ok())
         self.bind("<Escape>", lambda _e: self.destroy())
         try:

@@ -10,7 +10,8 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError, ICError
 from ic.gui.context import AppContext
-from ic.gui.widgets import Field, MessageLabel, apply_icon, ask_yes_no
+from ic.gui.widgets import (Field, Form, MessageLabel, apply_icon, ask_unsaved, confirm_delete,
+                            fit_geometry)
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui")
@@ -29,15 +30,55 @@ class Panel(ctk.CTkFrame):
 
     title = "Integration Client"
     size = "760x520"
+    min_size = (560, 380)
+    noun = "settings"
 
     def __init__(self, master, ctx: AppContext, **kwargs: Any) -> None:
         super().__init__(master, fg_color="transparent")
         self.ctx = ctx
         self.fields: dict[str, Field] = {}
         self.workers: list[Worker] = []
+        self._baseline: Any = None
         self.message = MessageLabel(self)
-        self.message.pack(side="bottom", fill="x", padx=12, pady=(4, 8))
+        self.message.pack(side="bottom", fill="x", padx=12, pady=(4, 6))
         ctx.subscribe(self._changed)
+
+    # --- unsaved changes ----------------------------------------------------------------------
+    def snapshot(self) -> Any:
+        """What the user can change, as a comparable value (None: this panel has nothing to save)."""
+        return None
+
+    def mark_clean(self) -> None:
+        """The form now shows what is saved (after load, new, save)."""
+        try:
+            self._baseline = self.snapshot()
+        except Exception:  # noqa: BLE001 - a half-built form: compare later
+            self._baseline = None
+
+    def has_changes(self) -> bool:
+        try:
+            now = self.snapshot()
+        except Exception:  # noqa: BLE001
+            return False
+        return now is not None and now != self._baseline
+
+    def describe_changes(self) -> str:
+        """Names what would be lost, for the question: "the site Main", "the new schedule"."""
+        current = getattr(self, "current", None)
+        name = getattr(current, "name", None)
+        return f"the {self.noun} {name}" if name else f"the new {self.noun}"
+
+    def save(self) -> bool:
+        """Save the form; False (with the reason on screen) when it cannot be saved."""
+        return True
+
+    def watch_form(self, form: Form) -> None:
+        """A message about a field goes away once the user edits that field."""
+        form.on_edited(self._field_edited)
+
+    def _field_edited(self, _field: Field, old_error: str) -> None:
+        if self.message.kind == "error" and old_error and old_error in self.message.text:
+            self.message.clear()
 
     def _changed(self, what: str) -> None:
         try:
@@ -86,16 +127,27 @@ class Panel(ctk.CTkFrame):
         def done(result):
             self.ctx.commands.refresh()
             on_done(result)
+            self._after_work()
 
         def failed(exc):
             self.ctx.commands.refresh()
             (on_error or self.show_exception)(exc)
+            self._after_work()
 
         worker = Worker(self, target, on_done=done, on_error=failed, on_event=on_event)
         self.workers = [w for w in self.workers if w.running] + [worker]
         worker.start()
         self.ctx.commands.refresh()
         return worker
+
+    def _after_work(self) -> None:
+        """A worker finished (well or not): buttons that waited for it follow the new state."""
+        update = getattr(self, "_update_buttons", None)
+        if update is not None:
+            try:
+                update()
+            except Exception:  # noqa: BLE001 - the window may be closing
+                log.debug("button update after work failed", exc_info=True)
 
     def store(self):
         return self.ctx.require_store()
@@ -130,8 +182,24 @@ class ListEditorPanel(Panel):
         """After a successful save: show the saved item selected, say so, and tell the other windows."""
         self.current = None
         self.reload(select=name)
+        self.mark_clean()
         self.message.show(f"{self.noun.capitalize()} {name} saved.", "ok")
         self.ctx.changed(self.changed_key)
+
+    def guard(self, then: Callable[[], None], undo: Callable[[], None] | None = None) -> None:
+        """Run ``then`` (it replaces the form) now, or after asking to save or discard unsaved changes."""
+        if not self.has_changes():
+            then()
+            return
+
+        def save_first():
+            if self.save():
+                then()
+            elif undo:
+                undo()
+
+        self.unsaved_prompt = ask_unsaved(self, f"Save the changes to {self.describe_changes()}?", save_first, then,
+                                          undo)
 
     def on_changed(self, what: str) -> None:
         if what == "store":  # another settings database was chosen
@@ -143,7 +211,12 @@ class ListEditorPanel(Panel):
 
     def _on_select(self, name: str | None) -> None:
         if name and (self.current is None or self.current.name != name):
-            self._load(name)
+            previous = self.current.name if self.current is not None else None
+            def load() -> None:
+                self.list.select(name)  # a save in between reloads the list with the saved item selected
+                self._load(name)
+
+            self.guard(load, undo=lambda: self.list.select(previous))
 
     def delete(self) -> None:
         if self.current is None:
@@ -161,7 +234,8 @@ class ListEditorPanel(Panel):
             self.message.show(f"{self.noun.capitalize()} {name} deleted.", "ok")
             self.ctx.changed(self.changed_key)
 
-        self.confirm = ask_yes_no(self, f"Delete {self.noun} {name}?", really)
+        self.confirm = confirm_delete(self, f"Delete {self.noun} {name}? This cannot be undone.", really,
+                                      title=f"Delete {self.noun}")
 
 
 class PanelDialog(ctk.CTkToplevel):
@@ -173,14 +247,16 @@ class PanelDialog(ctk.CTkToplevel):
         self.ctx = ctx
         self.panel_class = panel_class
         self.title(panel_class.title)
-        self.geometry(panel_class.size)
-        self.minsize(480, 300)
+        width, height = (int(n) for n in panel_class.size.split("x"))
+        fit_geometry(self, width, height)
+        self.minsize(*panel_class.min_size)
         try:
             self.transient(ctx.root)
         except tkinter.TclError:
             pass
         self.panel = panel_class(self, ctx, **panel_kwargs)
         self.panel.pack(fill="both", expand=True)
+        self.panel.mark_clean()
         self.bind("<Return>", self._on_return)
         self.bind("<KP_Enter>", self._on_return)
         self.bind("<Escape>", lambda _e: self.close())
@@ -205,7 +281,21 @@ class PanelDialog(ctk.CTkToplevel):
         self.panel.default_action()
         return "break"
 
-    def close(self) -> None:
+    def close(self, force: bool = False) -> None:
+        """Close; with unsaved changes first ask Save / Discard / Cancel (``force``: close without asking)."""
+        if not force and self.panel.has_changes():
+            prompt = getattr(self, "unsaved_prompt", None)
+            if prompt is not None and prompt.winfo_exists():
+                prompt.lift()
+                return
+
+            def save_then_close():
+                if self.panel.save():
+                    self.close(force=True)
+
+            self.unsaved_prompt = ask_unsaved(self, f"Save the changes to {self.panel.describe_changes()} before "
+                                                    "closing?", save_then_close, lambda: self.close(force=True))
+            return
         if self._raise_id is not None:
             self.after_cancel(self._raise_id)
             self._raise_id = None

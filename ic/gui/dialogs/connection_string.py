@@ -8,7 +8,7 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError, ICError
 from ic.gui import services_adapter as services
-from ic.gui.widgets import Form, MessageLabel, apply_icon
+from ic.gui.widgets import Button, Form, MessageLabel, apply_icon, fit_geometry
 
 AUTH_SQL, AUTH_WINDOWS = "SQL Server authentication", "Windows authentication"
 
@@ -25,7 +25,8 @@ class ConnectionFields:
         self.cs = services.connection_module()
         f = form
         f.add("kind", "Database Type", "choice", choices=list(kinds))
-        f.add("path", "SQLite File", "file")
+        f.add("path", "SQLite File", "file", save_dialog=True,
+              filetypes=[("SQLite database", "*.db *.sqlite *.sqlite3"), ("All files", "*")])
         f.add("server", "Server")
         f.add("database", "Database Name")
         f.add("auth", "Authentication Type", "choice", choices=[AUTH_SQL, AUTH_WINDOWS])
@@ -122,7 +123,8 @@ class ConnectionStringDialog(ctk.CTkToplevel):
         super().__init__(master)
         apply_icon(self)
         self.title("Connection String")
-        self.geometry("640x560")
+        fit_geometry(self, 640, 560)
+        self.minsize(520, 420)
         self.form = Form(self)
         self.form.pack(fill="both", expand=True, padx=10, pady=10)
         self.conn = ConnectionFields(self.form, self.KINDS)
@@ -136,9 +138,9 @@ class ConnectionStringDialog(ctk.CTkToplevel):
         self.message.pack(fill="x", padx=12)
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.pack(fill="x", padx=12, pady=(4, 12))
-        self.ok_button = ctk.CTkButton(row, text="OK", width=90, command=self.ok)
+        self.ok_button = Button(row, text="OK", width=90, command=self.ok)
         self.ok_button.pack(side="right")
-        ctk.CTkButton(row, text="Cancel", width=90, fg_color="gray40", command=lambda: self.destroy()).pack(side="right", padx=8)
+        Button(row, text="Cancel", width=90, secondary=True, command=lambda: self.destroy()).pack(side="right", padx=8)
         self._on_ok = on_ok
         self.bind("<Return>", lambda _e: self.ok())
         self.bind("<Escape>", lambda _e: self.destroy())

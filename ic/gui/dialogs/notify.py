@@ -5,7 +5,7 @@ import customtkinter as ctk
 
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import Panel
-from ic.gui.widgets import Form
+from ic.gui.widgets import Button, Form
 
 SECURITY_LABELS = {"starttls": "STARTTLS", "tls": "SSL/TLS", "none": "None"}
 _LABEL_TO_SECURITY = {v: k for k, v in SECURITY_LABELS.items()}
@@ -14,9 +14,12 @@ _LABEL_TO_SECURITY = {v: k for k, v in SECURITY_LABELS.items()}
 class NotifyPanel(Panel):
     title = "Notification Settings"
     size = "640x600"
+    min_size = (520, 480)
 
     def __init__(self, master, ctx) -> None:
         super().__init__(master, ctx)
+        row = ctk.CTkFrame(self, fg_color="transparent")
+        row.pack(side="bottom", fill="x", padx=12)  # the buttons sit at the bottom, like every other dialog
         ctk.CTkLabel(self, text="An e-mail is sent whenever the Integration Client logs an error.",
                      anchor="w").pack(fill="x", padx=14, pady=(12, 0))
         self.form = Form(self)
@@ -31,11 +34,10 @@ class NotifyPanel(Panel):
         f.add("sender", "From Address")
         f.add("recipients", "To Address(es)")
         self.fields = f.fields
-        row = ctk.CTkFrame(self, fg_color="transparent")
-        row.pack(fill="x", padx=12)
-        self.save_button = ctk.CTkButton(row, text="Save", command=self.save)
+        self.watch_form(f)
+        self.save_button = Button(row, text="Save", command=self.save)
         self.save_button.pack(side="right")
-        self.test_button = ctk.CTkButton(row, text="Send Test", command=self.send_test)
+        self.test_button = Button(row, text="Send Test", command=self.send_test)
         self.test_button.pack(side="right", padx=8)
         self._load()
 
@@ -48,6 +50,10 @@ class NotifyPanel(Panel):
                 field.set(SECURITY_LABELS.get(values.get(key) or "starttls", "STARTTLS"))
             else:
                 field.set(values.get(key))
+        self.mark_clean()
+
+    def snapshot(self):
+        return tuple((k, str(v)) for k, v in self.form.values().items())
 
     def _values(self) -> dict:
         values = self.form.values()
@@ -84,6 +90,9 @@ class NotifyPanel(Panel):
         def done(outcome):
             self.last_test = outcome
             self.message.show(outcome.message, "ok" if outcome.ok else "error")
+            field = None if outcome.ok else services.mail_error_field(outcome.message)
+            if field in self.fields:
+                self.fields[field].set_error(outcome.message)
             self.test_button.configure(state="normal")
 
         def failed(exc):

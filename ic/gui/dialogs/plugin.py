@@ -11,7 +11,7 @@ from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
 from ic.gui.dialogs.connection_string import ConnectionStringDialog
-from ic.gui.widgets import Field, Form, ListView
+from ic.gui.widgets import Button, Field, Form, ListView
 from ic.settings import DestinationConfig
 
 _GUI_KIND = {"text": "text", "password": "password", "choice": "choice", "bool": "bool", "int": "text",
@@ -22,7 +22,8 @@ class PluginPanel(ListEditorPanel):
     title = "Plugin Configuration"
     noun = "destination"
     changed_key = "destinations"
-    size = "980x620"
+    size = "960x640"
+    min_size = (760, 480)
 
     def __init__(self, master, ctx, select: str | None = None) -> None:
         super().__init__(master, ctx)
@@ -40,28 +41,30 @@ class PluginPanel(ListEditorPanel):
         self.type_menu = ctk.CTkOptionMenu(top, values=list(self.type_labels) or ["(no plugins installed)"],
                                            variable=self.type_var, width=220)
         self.type_menu.pack(side="left")
-        self.add_button = ctk.CTkButton(top, text="Add", width=80, command=self.add)
+        self.add_button = Button(top, text="Add", width=80, command=lambda: self.guard(self.add))
         self.add_button.pack(side="left", padx=8)
 
         body = ctk.CTkFrame(self, fg_color="transparent")
         body.pack(fill="both", expand=True, padx=10)
         body.grid_columnconfigure(1, weight=1)
         body.grid_rowconfigure(0, weight=1)
-        self.list = ListView(body, [("name", "Destination", 150), ("type", "Plugin", 110)], height=12,
-                             on_select=self._on_select)
+        self.list = ListView(body, [("name", "Destination", 130), ("type", "Plugin", 100)], height=9,
+                             on_select=self._on_select, max_width=220)
         self.list.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
         self.form_host = ctk.CTkScrollableFrame(body)
         self.form_host.grid(row=0, column=1, sticky="nsew")
         self.form: Form | None = None
 
         buttons = ctk.CTkFrame(self, fg_color="transparent")
-        buttons.pack(fill="x", padx=10, pady=(8, 0))
-        self.delete_button = ctk.CTkButton(buttons, text="Delete", fg_color="gray40", command=self.delete)
+        buttons.pack(side="bottom", fill="x", padx=10, pady=(6, 0), before=body)  # never cut: packed first
+        self.delete_button = Button(buttons, text="Delete", secondary=True, command=self.delete)
         self.delete_button.pack(side="left")
-        self.save_button = ctk.CTkButton(buttons, text="Save", command=self.save)
+        self.save_button = Button(buttons, text="Save", command=self.save)
         self.save_button.pack(side="right")
-        self.test_button = ctk.CTkButton(buttons, text="Test", command=self.test)
+        self.test_button = Button(buttons, text="Test", command=self.test)
         self.test_button.pack(side="right", padx=(0, 8))
+        self.verify_button = Button(buttons, text="Verify…", secondary=True, command=self.verify)
+        self.verify_button.pack(side="right", padx=(0, 8))  # is every session the appliance holds in it?
         if not self.types:
             self.message.show("No destination plugins are installed in this build.", "error")
         self.reload(select)
@@ -71,6 +74,8 @@ class PluginPanel(ListEditorPanel):
         dests = self.store().list_destinations()
         names = {name: label for label, name in self.type_labels.items()}
         self.list.set_rows([(d.name, names.get(d.type, d.type)) for d in dests], keep_selection=False)
+        if select is None and self.form is None and self.list.keys():
+            select = self.list.keys()[0]  # open on the existing destinations, not on a blank form
         if select and select in self.list.keys():
             self.list.select(select)
             self._load(select)
@@ -89,16 +94,42 @@ class PluginPanel(ListEditorPanel):
 
     def _load(self, name: str) -> None:
         dest = self.store().get_destination(name, reveal=False)
+        shown_kinds = {s.key for s in self._specs_of(dest.type) if s.kind == "connection_string"}
+        revealed = {}
+        if shown_kinds & set(dest.secret_fields):  # a connection string is shown, its password as ***
+            revealed = self.store().get_destination(name, reveal=True).config
         self.current = dest
         self._build_form(dest.type)
         self.fields["name"].set(dest.name)
         for spec in self.specs:
             field = self.fields[spec.key]
-            if spec.key in self._secret_keys():
+            if spec.key in shown_kinds and revealed.get(spec.key):
+                self._show_connection_string(field, str(revealed[spec.key]))
+            elif spec.key in self._secret_keys():
                 field.set_saved_secret(spec.key in dest.secret_fields)
             else:
                 field.set(dest.config.get(spec.key, spec.default))
+        self._select_type(dest.type)
+        self.message.clear()
         self._update_buttons()
+        self.mark_clean()
+
+    def _specs_of(self, type_name: str) -> list:
+        cls = self.types.get(type_name)
+        return list(cls.fields()) if cls is not None else []
+
+    def _select_type(self, type_name: str) -> None:
+        label = next((lbl for lbl, n in self.type_labels.items() if n == type_name), None)
+        if label is not None:
+            self.type_var.set(label)
+
+    def snapshot(self):
+        if self.form is None:
+            return None
+        return self.editing_type, tuple((k, str(v)) for k, v in self.form.values().items())
+
+    def describe_changes(self) -> str:
+        return f"the destination {self.current.name}" if self.current is not None else "the new destination"
 
     def add(self) -> None:
         """Start a new destination of the type chosen in the dropdown."""
@@ -112,6 +143,7 @@ class PluginPanel(ListEditorPanel):
             self.fields[spec.key].set(spec.default)
         self.message.show(f"New {self.type_var.get()} destination: fill in the fields and click Save.")
         self._update_buttons()
+        self.mark_clean()
 
     def _build_form(self, type_name: str) -> None:
         if self.form is not None:
@@ -128,19 +160,18 @@ class PluginPanel(ListEditorPanel):
         ctk.CTkLabel(self.form, text=label, font=ctk.CTkFont(size=15, weight="bold"), anchor="w").grid(
             row=0, column=0, columnspan=2, sticky="w", padx=10, pady=(6, 0))
         self.form._row = 1
-        self.form.add("name", "Destination Name")
+        self.form.add("name", "Destination Name", required=True).on_change(lambda: self._validate_field("name"))
         for spec in self.specs:
             kind = _GUI_KIND.get(spec.kind, "text")
             if spec.secret and kind == "text":
                 kind = "password"
             on_button = self._open_connection_builder if kind == "connection_string" else None
-            field = self.form.add(spec.key, spec.label + (" *" if spec.required else ""), kind,
-                                  choices=[str(c) for c in spec.choices], on_button=on_button)
+            field = self.form.add(spec.key, spec.label, kind, choices=[str(c) for c in spec.choices],
+                                  on_button=on_button, required=spec.required, help=spec.help)
             field.on_change(lambda key=spec.key: self._validate_field(key))
-            if spec.help:
-                field.widget.bind("<FocusIn>", lambda _e, text=spec.help: self.message.show(text), add=True)
         self.fields = self.form.fields
         self.form.listen(lambda f: self._validate_field(f.key))
+        self.watch_form(self.form)
 
     def _open_connection_builder(self, field: Field) -> None:
         existing = getattr(self, "connection_dialog", None)
@@ -152,6 +183,13 @@ class PluginPanel(ListEditorPanel):
 
     def _set_from_builder(self, field: Field, url: str) -> None:
         """The [...] dialog's OK: hold the full URL, show it with the password as ***."""
+        self._show_connection_string(field, url)
+        self._validate_field(field.key)
+
+    @staticmethod
+    def _show_connection_string(field: Field, url: str) -> None:
+        field.has_saved_secret = False
+        field.widget.configure(placeholder_text="")
         try:
             shown = services.connection_module().mask_url(url)
         except Exception:  # noqa: BLE001
@@ -160,7 +198,6 @@ class PluginPanel(ListEditorPanel):
             field.set_masked(url, shown)
         else:
             field.set(url)
-        self._validate_field(field.key)
 
     # --- values and validation ------------------------------------------------------------------
     def _config(self) -> dict:
@@ -259,11 +296,30 @@ class PluginPanel(ListEditorPanel):
             self.message.show(str(text) or f"Destination {name} works.", "ok")
             self._update_buttons()
 
-        self.run_in_worker(work, done, busy_text=f"Testing destination {name}…")
+        def failed(exc):
+            self.show_exception(exc)
+            field = getattr(exc, "field", None)
+            if field not in self.fields:  # the test names no field: it is about where the data goes
+                main = next((s.key for s in self.specs if s.kind in ("directory", "connection_string")), None)
+                if main is not None:
+                    self.fields[main].set_error(self.message.text)
+
+        self.run_in_worker(work, done, busy_text=f"Testing destination {name}…", on_error=failed)
         self._update_buttons()
+
+    def verify(self) -> None:
+        """The Verify window (ic/gui/dialogs/verify.py) for this destination."""
+        if self.current is None:
+            return
+        from ic.gui.dialogs.base import open_dialog
+        from ic.gui.dialogs.verify import VerifyPanel
+
+        open_dialog(self.ctx, VerifyPanel, destination=self.current.name)
 
     def _update_buttons(self) -> None:
         self.delete_button.configure(state="normal" if self.current is not None else "disabled")
+        if hasattr(self, "verify_button"):
+            self.verify_button.configure(state="normal" if self.current is not None else "disabled")
         state = "normal" if self.form is not None and not self.busy else "disabled"
         self.test_button.configure(state=state)
         self.save_button.configure(state="normal" if self.form is not None else "disabled")

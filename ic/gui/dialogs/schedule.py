@@ -7,7 +7,7 @@ from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
 from ic.gui.main_window import format_when
-from ic.gui.widgets import ERROR_COLOR, Form, ListView
+from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, ListView, shrink_scrollbar
 from ic.settings import ScheduleConfig, TransferConfig
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES
 from ic.settings.validation import format_period
@@ -26,7 +26,7 @@ class TransferRow(ctk.CTkFrame):
         head.pack(fill="x", padx=6, pady=(4, 0))
         ctk.CTkLabel(head, text=f"{site}  →  {destination}", font=ctk.CTkFont(weight="bold"), anchor="w").pack(
             side="left")
-        self.remove_button = ctk.CTkButton(head, text="Remove", width=70, fg_color="gray40",
+        self.remove_button = Button(head, text="Remove", width=70, secondary=True,
                                            command=lambda: panel.remove_transfer(self))
         self.remove_button.pack(side="right")
         boxes = ctk.CTkFrame(self, fg_color="transparent")
@@ -53,7 +53,8 @@ class SchedulePanel(ListEditorPanel):
     title = "Schedule Configuration"
     noun = "schedule"
     changed_key = "schedules"
-    size = "1040x660"
+    size = "960x650"
+    min_size = (780, 500)
 
     def __init__(self, master, ctx, select: str | None = None) -> None:
         super().__init__(master, ctx)
@@ -64,13 +65,14 @@ class SchedulePanel(ListEditorPanel):
         body.grid_columnconfigure(1, weight=1)
         body.grid_rowconfigure(0, weight=1)
 
-        left = ctk.CTkFrame(body, fg_color="transparent")
+        left = ctk.CTkFrame(body, fg_color="transparent", width=340)
         left.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
-        self.list = ListView(left, [("name", "Schedule Name", 120), ("transfers", "Transfers", 72),
-                                    ("period", "Period", 80), ("last_run", "Last Run", 120)],
-                             height=14, on_select=self._on_select)
+        left.pack_propagate(False)  # a long name scrolls the list sideways instead of squeezing the form
+        self.list = ListView(left, [("name", "Schedule Name", 110), ("transfers", "Transfers", 40),
+                                    ("period", "Period", 70), ("last_run", "Last Run", 120)],
+                             height=9, on_select=self._on_select, max_width=240)
         self.list.pack(fill="both", expand=True)
-        self.new_button = ctk.CTkButton(left, text="New Schedule", command=self.new)
+        self.new_button = Button(left, text="New Schedule", command=lambda: self.guard(self.new))
         self.new_button.pack(fill="x", pady=(8, 0))
 
         right = ctk.CTkFrame(body, fg_color="transparent")
@@ -78,19 +80,20 @@ class SchedulePanel(ListEditorPanel):
         self.form = Form(right)
         self.form.pack(fill="x")
         f = self.form
-        f.add("name", "Schedule Name")
-        f.add("site", "Choose Site", "choice", width=260)
-        f.add("destination", "Destination", "choice", width=260)
-        self.add_button = ctk.CTkButton(f, text="Add", width=90, command=self.add_transfer)
-        f.add_widget(self.add_button, label="")
+        f.add("name", "Schedule Name", required=True)
+        f.add("site", "Choose Site", "choice", width=220)
+        f.add("destination", "Destination", "choice", width=220)
+        self.add_button = Button(f.fields["destination"].container, text="Add", width=70, command=self.add_transfer)
+        f.fields["destination"].add_extra(self.add_button, padx=(8, 0))
         ctk.CTkLabel(right, text="Transfers", font=ctk.CTkFont(weight="bold"), anchor="w").pack(fill="x", padx=10)
-        self.transfers_frame = ctk.CTkScrollableFrame(right, height=180)
-        self.transfers_frame.pack(fill="both", expand=True, padx=10, pady=(2, 6))
-        self.transfers_error = ctk.CTkLabel(right, text="", text_color=ERROR_COLOR, anchor="w")
-        self.transfers_error.pack(fill="x", padx=10)
+        # from the bottom up: what must stay visible is packed before the list of transfers, which shrinks
+        from ic.gui.dialogs.first_pull import FirstPullChooser  # VENDOR hook: where new transfers start
 
+        self.first_pull = FirstPullChooser(right, self)
+        self.first_pull.pack(side="bottom", fill="x", padx=10, pady=(4, 0))
+        _stack_first_pull(self.first_pull)
         every = Form(right)
-        every.pack(fill="x")
+        every.pack(side="bottom", fill="x")
         row = ctk.CTkFrame(every, fg_color="transparent")
         self.every_entry = ctk.CTkEntry(row, width=70)
         self.every_entry.pack(side="left")
@@ -102,19 +105,25 @@ class SchedulePanel(ListEditorPanel):
         self.at_entry = ctk.CTkEntry(row, width=70, placeholder_text="HH:MM")
         self.at_entry.pack(side="left")
         every.add_widget(row, label="Run Every")
-        self.every_error = ctk.CTkLabel(every, text="", text_color=ERROR_COLOR, anchor="w")
-        every.add_widget(self.every_error)
-        from ic.gui.dialogs.first_pull import FirstPullChooser  # VENDOR hook: where new transfers start
-
-        self.first_pull = FirstPullChooser(right, self)
-        self.first_pull.pack(fill="x", padx=10, pady=(4, 0))
+        self.every_error = ctk.CTkLabel(every, text="", text_color=ERROR_COLOR, anchor="w", height=0,
+                                        font=ctk.CTkFont(size=12))
+        self.every_error.grid(row=every._row, column=1, sticky="w", padx=(2, 10))
+        self.transfers_error = ctk.CTkLabel(right, text="", text_color=ERROR_COLOR, anchor="w", height=0,
+                                            font=ctk.CTkFont(size=12))
+        self.transfers_error.pack(side="bottom", fill="x", padx=10)
+        self.transfers_frame = ctk.CTkScrollableFrame(right, height=90)
+        shrink_scrollbar(self.transfers_frame, 90)
+        self.no_transfers = ctk.CTkLabel(self.transfers_frame, text="No transfers yet: choose a site and a destination "
+                                         "above, then click Add.", text_color=HELP_COLOR, anchor="w")
+        self.transfers_frame.pack(fill="both", expand=True, padx=10, pady=(2, 2))
         self.fields = dict(self.form.fields)
+        self.watch_form(self.form)
 
         buttons = ctk.CTkFrame(self, fg_color="transparent")
-        buttons.pack(fill="x", padx=10, pady=(8, 0))
-        self.delete_button = ctk.CTkButton(buttons, text="Delete", fg_color="gray40", command=self.delete)
+        buttons.pack(side="bottom", fill="x", padx=10, pady=(6, 0), before=body)
+        self.delete_button = Button(buttons, text="Delete", secondary=True, command=self.delete)
         self.delete_button.pack(side="left")
-        self.save_button = ctk.CTkButton(buttons, text="Save", command=self.save)
+        self.save_button = Button(buttons, text="Save", command=self.save)
         self.save_button.pack(side="right")
         self.fields["site"].on_change(self._update_buttons)
         self.fields["destination"].on_change(self._update_buttons)
@@ -172,7 +181,14 @@ class SchedulePanel(ListEditorPanel):
         self._unit_changed()
         if sched.at_time:
             self.at_entry.insert(0, sched.at_time)
+        self.message.clear()
         self._update_buttons()
+        self.mark_clean()
+
+    def snapshot(self):
+        return (self.fields["name"].get().strip(), tuple((r.site, r.destination, tuple(r.data_types()))
+                                                          for r in self.rows),
+                self.every_entry.get().strip(), self.unit_var.get(), self.at_entry.get().strip())
 
     def _clear(self) -> None:
         self.clear_errors()
@@ -194,6 +210,7 @@ class SchedulePanel(ListEditorPanel):
         self.unit_var.set("hours")
         self._unit_changed()
         self._update_buttons()
+        self.mark_clean()
 
     def _unit_changed(self) -> None:
         days = self.unit_var.get() == "days"
@@ -254,9 +271,10 @@ class SchedulePanel(ListEditorPanel):
                 raise ConfigError("Add at least one transfer (choose a site and a destination, then click Add).",
                                   field="transfers")
             new = [r.config() for r in self.rows if getattr(r, "is_new", False)]
-            self.first_pull.choice()  # a bad date stops the save before anything is written
+            if new:
+                self.first_pull.choice()  # a bad date stops the save before anything is written
             saved = services.save_schedule(self.store(), sched)
-            started = self.first_pull.apply(self.store(), new)
+            started = self.first_pull.apply(self.store(), new) if new else []
         except Exception as exc:  # noqa: BLE001
             self._show_save_error(exc)
             return False
@@ -284,6 +302,24 @@ class SchedulePanel(ListEditorPanel):
     def _update_buttons(self) -> None:
         self.delete_button.configure(state="normal" if self.current is not None else "disabled")
         self.add_button.configure(state="normal" if self._can_add() else "disabled")
+        if self.rows:
+            self.no_transfers.pack_forget()
+        elif not self.no_transfers.winfo_ismapped():
+            self.no_transfers.pack(fill="x", padx=8, pady=8)
+
+
+def _stack_first_pull(chooser) -> None:
+    """Lay the first-pull chooser out in rows (the choices; then the date and Estimate) so it fits beside the
+    schedule list on a 1024-pixel screen."""
+    entry, button, label = (getattr(chooser, n, None) for n in ("date_entry", "estimate_button", "estimate_label"))
+    radios = getattr(chooser, "radios", {})
+    if entry is None or button is None or "date" not in radios:
+        return
+    entry.grid_configure(row=2, column=0, columnspan=1, sticky="w", padx=(28, 0))
+    button.grid_configure(row=2, column=0, columnspan=1, sticky="w", padx=(28 + int(entry.cget("width")) + 8, 0))
+    if label is not None:
+        label.grid_configure(row=3, column=0, columnspan=5)
+        label.configure(wraplength=480)
 
 
 def _split_period(seconds: int) -> tuple[int, str]:

@@ -9,7 +9,7 @@ from ic.errors import ICError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import Panel
 from ic.gui.dialogs.connection_string import ConnectionFields
-from ic.gui.widgets import Form
+from ic.gui.widgets import Button, Form
 
 KINDS = {"Embedded SQLite database (default)": "sqlite", "SQL Server": "sqlserver", "PostgreSQL": "postgresql"}
 
@@ -17,6 +17,8 @@ KINDS = {"Embedded SQLite database (default)": "sqlite", "SQL Server": "sqlserve
 class SettingsDbPanel(Panel):
     title = "Settings Database"
     size = "720x600"
+    min_size = (600, 460)
+    noun = "settings database"
     intro = ("The settings database stores your sites, plugins, schedules and other configuration. Keep it "
              "separate from the storage databases that receive session data.")
 
@@ -31,9 +33,9 @@ class SettingsDbPanel(Panel):
         self.fields = self.form.fields
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.pack(fill="x", padx=12, pady=(6, 0))
-        self.save_button = ctk.CTkButton(row, text="Save", command=self.save)
+        self.save_button = Button(row, text="Save", command=self.save)
         self.save_button.pack(side="right")
-        self.create_button = ctk.CTkButton(row, text="Create Database", command=self.create)
+        self.create_button = Button(row, text="Create Database", command=self.create)
         self.create_button.pack(side="right", padx=8)
         self._load_current()
         if os.environ.get("IC_SETTINGS"):
@@ -45,6 +47,13 @@ class SettingsDbPanel(Panel):
             self.conn.set_url(url)
         except ICError:
             self.message.show("The current settings database URL cannot be shown in this form.")
+        self.mark_clean()
+
+    def snapshot(self):
+        return tuple((k, str(v)) for k, v in self.form.values().items() if k != "connection_string")
+
+    def describe_changes(self) -> str:
+        return "the settings database location"
 
     def default_action(self) -> None:
         self.save()
@@ -94,5 +103,6 @@ class SettingsDbPanel(Panel):
             self.message.show(self.ctx.store_error or "The settings database cannot be opened.", "error")
             return False
         self.message.show("Settings database saved; the program will use it from now on.", "ok")
+        self.mark_clean()
         return True
 

@@ -6,7 +6,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
-from ic.gui.widgets import Form, ListView
+from ic.gui.widgets import Button, Form, ListView
 from ic.settings import SiteConfig
 
 PRODUCT_LABELS = {"detect": "Detect automatically", "rs": "Remote Support", "pra": "Privileged Remote Access"}
@@ -18,6 +18,7 @@ class SitePanel(ListEditorPanel):
     noun = "site"
     changed_key = "sites"
     size = "900x560"
+    min_size = (700, 460)
 
     def __init__(self, master, ctx, select: str | None = None) -> None:
         super().__init__(master, ctx)
@@ -27,34 +28,38 @@ class SitePanel(ListEditorPanel):
         body.grid_columnconfigure(1, weight=1)
         body.grid_rowconfigure(0, weight=1)
 
-        left = ctk.CTkFrame(body, fg_color="transparent")
+        left = ctk.CTkFrame(body, fg_color="transparent", width=290)
         left.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
-        self.list = ListView(left, [("name", "Site", 140), ("host", "Host", 170)], height=12, on_select=self._on_select)
+        left.pack_propagate(False)  # long names scroll the list sideways instead of squeezing the form
+        self.list = ListView(left, [("name", "Site", 110), ("host", "Host", 140)], height=9, on_select=self._on_select,
+                             max_width=220)
         self.list.pack(fill="both", expand=True)
-        self.new_button = ctk.CTkButton(left, text="New", command=self.new)
+        self.new_button = Button(left, text="New", command=lambda: self.guard(self.new))
         self.new_button.pack(fill="x", pady=(8, 0))
 
         self.form = Form(body)
         self.form.grid(row=0, column=1, sticky="nsew")
         f = self.form
-        f.add("name", "Site Name")
-        f.add("host", "Host (no https://)")
-        f.add("client_id", "Client ID")
-        f.add("client_secret", "Client Secret", "password")
-        f.add("backup_password", "Backup Password (optional)", "password")
-        self.clear_backup = ctk.CTkCheckBox(f.fields["backup_password"].container, text="Remove", width=80)
-        self.clear_backup.pack(side="left", padx=(8, 0))
-        f.add("ca_bundle", "CA Bundle (optional)", "file")
+        f.add("name", "Site Name", required=True)
+        f.add("host", "Host", required=True, help="The site's host name without https://, e.g. support.example.com")
+        f.add("client_id", "Client ID", required=True)
+        f.add("client_secret", "Client Secret", "password", required=True)
+        f.add("backup_password", "Backup Password", "password", help="Optional: protects the site backups.")
+        self.clear_backup = ctk.CTkCheckBox(f.fields["backup_password"].container, text="Remove")
+        f.fields["backup_password"].add_extra(self.clear_backup, padx=(8, 0))
+        f.add("ca_bundle", "CA Bundle", "file", help="Optional: a PEM file for an appliance with a private CA.",
+              filetypes=[("Certificates", "*.pem *.crt *.cer"), ("All files", "*")])
         f.add("product", "Product", "choice", choices=list(PRODUCT_LABELS.values()))
         self.fields = f.fields
+        self.watch_form(f)
 
         buttons = ctk.CTkFrame(self, fg_color="transparent")
-        buttons.pack(fill="x", padx=10, pady=(8, 0))
-        self.delete_button = ctk.CTkButton(buttons, text="Delete", fg_color="gray40", command=self.delete)
+        buttons.pack(side="bottom", fill="x", padx=10, pady=(6, 0), before=body)  # never cut: packed first
+        self.delete_button = Button(buttons, text="Delete", secondary=True, command=self.delete)
         self.delete_button.pack(side="left")
-        self.save_button = ctk.CTkButton(buttons, text="Save", command=self.save)
+        self.save_button = Button(buttons, text="Save", command=self.save)
         self.save_button.pack(side="right")
-        self.test_button = ctk.CTkButton(buttons, text="Test", command=self.test)
+        self.test_button = Button(buttons, text="Test", command=self.test)
         self.test_button.pack(side="right", padx=(0, 8))
         self.reload(select)
 
@@ -85,7 +90,9 @@ class SitePanel(ListEditorPanel):
         self.clear_backup.configure(state="normal" if site.has_backup_password else "disabled")
         self.fields["ca_bundle"].set(site.ca_bundle or "")
         self.fields["product"].set(PRODUCT_LABELS.get(site.product, PRODUCT_LABELS["detect"]))
+        self.message.clear()
         self._update_buttons()
+        self.mark_clean()
 
     def new(self) -> None:
         self.current = None
@@ -99,6 +106,10 @@ class SitePanel(ListEditorPanel):
         self.clear_backup.configure(state="disabled")
         self.fields["product"].set(PRODUCT_LABELS["detect"])
         self._update_buttons()
+        self.mark_clean()
+
+    def snapshot(self):
+        return (tuple(sorted((k, str(v)) for k, v in self.form.values().items())), bool(self.clear_backup.get()))
 
     def _update_buttons(self) -> None:
         self.delete_button.configure(state="normal" if self.current is not None else "disabled")
@@ -148,6 +159,10 @@ class SitePanel(ListEditorPanel):
 
         def done(result):
             self.message.show(result.message, "ok" if result.ok else "error")
+            if not result.ok:
+                field = services.site_error_field(result)
+                if field in self.fields:
+                    self.fields[field].set_error(result.message)
             self.last_test = result
             self._update_buttons()
 

@@ -1,9 +1,15 @@
 """First-run wizard in the guide's order: settings database, sites, plugins, schedule. Every step can be skipped
-and each one stays reachable later from the Setup menu."""
+and each one stays reachable later from the Setup menu.
+
+Nothing typed is lost: Next, Back and Finish save a filled-in form (or say why not and ask), Skip and closing ask
+before dropping changes, and Back shows what was saved on that step. The last step offers to install the
+scheduler, without which no schedule runs by itself.
+"""
 from __future__ import annotations
 
 import gc
 import tkinter
+from typing import Callable
 
 import customtkinter as ctk
 
@@ -13,51 +19,59 @@ from ic.gui.dialogs.plugin import PluginPanel
 from ic.gui.dialogs.schedule import SchedulePanel
 from ic.gui.dialogs.settings_db import SettingsDbPanel
 from ic.gui.dialogs.site import SitePanel
-from ic.gui.widgets import apply_icon
+from ic.gui.widgets import Button, MessageBox, apply_icon, ask_unsaved, fit_geometry
 
 STEPS: list[tuple[str, type[Panel], str]] = [
     ("Settings database", SettingsDbPanel,
-     "First, create the settings database. The embedded database needs no server; choose SQL Server or "
-     "PostgreSQL to share settings between machines. Click Save, then Next."),
+     "First, choose where the program keeps its settings. The embedded database needs no server; choose SQL Server "
+     "or PostgreSQL to share settings between machines. Next creates it."),
     ("Sites", SitePanel,
-     "Enter one or more BeyondTrust sites to copy data from: the host name (without https://) and the Client ID "
-     "and Client Secret of an API account allowed to view reports and recordings (and make backups). "
-     "Test, Save, then Next."),
+     "Enter the BeyondTrust site to copy data from: its host name (without https://) and the Client ID and Client "
+     "Secret of an API account allowed to view reports and recordings (and make backups). Click Test to check "
+     "them; Next saves the site."),
     ("Plugins", PluginPanel,
      "Add where the data goes: a File System folder (session XML, recordings, backups) or a SQL database "
-     "(session data only). Choose the type, click Add, fill in the fields and Save."),
+     "(session data only). Choose the type, click Add and fill in the fields; Next saves it."),
     ("Schedule", SchedulePanel,
-     "Set a schedule: name it, choose a site and a destination, click Add, pick the data types, choose how often "
-     "it runs and where the first run starts (Estimate counts what that is), then Save."),
+     "Set a schedule: name it, choose a site and a destination, click Add, pick the data types and how often it "
+     "runs. Finish saves it."),
 ]
 
 
 class WizardDialog(ctk.CTkToplevel):
-    def __init__(self, ctx: AppContext, start_at_database: bool = True) -> None:
+    WIDTH, HEIGHT = 980, 660
+
+    def __init__(self, ctx: AppContext, start_at_database: bool = True,
+                 on_finish: Callable[[], None] | None = None) -> None:
         super().__init__(ctx.root)
         apply_icon(self)
         self.ctx = ctx
+        self.on_finish = on_finish
         self.title("Integration Client Setup")
-        self.geometry("1060x780")
+        fit_geometry(self, self.WIDTH, self.HEIGHT)
+        self.minsize(760, 520)
         try:
             self.transient(ctx.root)
         except tkinter.TclError:
             pass
         self.header = ctk.CTkLabel(self, text="", font=ctk.CTkFont(size=17, weight="bold"), anchor="w")
-        self.header.pack(fill="x", padx=16, pady=(12, 0))
-        self.intro = ctk.CTkLabel(self, text="", wraplength=980, justify="left", anchor="w")
-        self.intro.pack(fill="x", padx=16, pady=(4, 4))
+        self.header.pack(fill="x", padx=16, pady=(10, 0))
+        self.intro = ctk.CTkLabel(self, text="", wraplength=900, justify="left", anchor="w")
+        self.intro.pack(fill="x", padx=16, pady=(2, 2))
+        self.bind("<Configure>", self._rewrap, add=True)
+        nav = ctk.CTkFrame(self, fg_color="transparent")
+        nav.pack(side="bottom", fill="x", padx=16, pady=(2, 10))
         self.host = ctk.CTkFrame(self, fg_color="transparent")
         self.host.pack(fill="both", expand=True)
-        nav = ctk.CTkFrame(self, fg_color="transparent")
-        nav.pack(fill="x", padx=16, pady=(4, 12))
-        self.back_button = ctk.CTkButton(nav, text="Back", width=90, fg_color="gray40", command=self.back)
+        self.back_button = Button(nav, text="Back", width=90, secondary=True, command=self.back)
         self.back_button.pack(side="left")
-        self.next_button = ctk.CTkButton(nav, text="Next", width=90, command=self.next)
+        self.next_button = Button(nav, text="Next", width=90, command=self.next)
         self.next_button.pack(side="right")
-        self.skip_button = ctk.CTkButton(nav, text="Skip", width=90, fg_color="gray40", command=self.skip)
+        self.skip_button = Button(nav, text="Skip", width=90, secondary=True, command=self.skip)
         self.skip_button.pack(side="right", padx=8)
         self.panel: Panel | None = None
+        self.prompt: MessageBox | None = None
+        self.saved: dict[int, str] = {}  # step -> the item saved there (Back shows it again)
         self.step = -1
         self.bind("<Return>", self._on_return)
         self.bind("<Escape>", lambda _e: self.close())
@@ -68,6 +82,13 @@ class WizardDialog(ctk.CTkToplevel):
     def _lift(self) -> None:
         self._lift_id = None
         self.lift()
+
+    def _rewrap(self, event) -> None:
+        """The intro wraps at the window's width (the window's, not the label's own: no resize loop)."""
+        if event.widget is self:
+            wrap = max(300, event.width - 60)
+            if abs(wrap - int(self.intro.cget("wraplength"))) > 8:
+                self.intro.configure(wraplength=wrap)
 
     @property
     def step_name(self) -> str:
@@ -88,28 +109,68 @@ class WizardDialog(ctk.CTkToplevel):
         name, panel_class, intro = STEPS[index]
         self.header.configure(text=f"Step {index + 1} of {len(STEPS)}: {name}")
         self.intro.configure(text=intro)
-        self.panel = panel_class(self.host, self.ctx)
+        kwargs = {"select": self.saved[index]} if index in self.saved else {}
+        self.panel = panel_class(self.host, self.ctx, **kwargs)
         self.panel.pack(fill="both", expand=True)
+        if index == 0:  # Next creates and saves: no separate buttons that say the same
+            self.panel.save_button.pack_forget()
+            self.panel.create_button.pack_forget()
+        self.panel.mark_clean()
         last = index == len(STEPS) - 1
         self.next_button.configure(text="Finish" if last else "Next")
         self.back_button.configure(state="normal" if index > 0 else "disabled")
         self.skip_button.configure(state="disabled" if last else "normal")
 
-    def next(self) -> None:
-        if self.step == 0 and self.panel is not None and not self.panel.save():
-            return  # stay: the message says what to fix
-        self._advance()
+    # --- leaving a step -------------------------------------------------------------------------
+    def _leave(self, then: Callable[[], None]) -> None:
+        """Save what the step holds (or ask when it cannot be saved), then go on."""
+        panel = self.panel
+        if panel is None:
+            then()
+            return
+        if self.step == 0:
+            if panel.save():
+                then()
+            return
+        if not panel.has_changes():
+            then()
+            return
+        if panel.save():
+            self._remember()
+            then()
+            return
+        reason = panel.message.text.removeprefix("Not saved: ") or "some fields need fixing."
+        self.prompt = MessageBox(
+            self, "Not saved", f"{panel.describe_changes().capitalize()} is not saved: {reason}\n\nStay on this step "
+            "to fix it, or go on without saving it?", kind="warning", buttons=("Stay", "Go On Without Saving"),
+            default="Stay", cancel="Stay", on_choice=lambda c: then() if c != "Stay" else None)
 
-    def skip(self) -> None:
-        self._advance()
+    def _remember(self) -> None:
+        current = getattr(self.panel, "current", None)
+        if current is not None and getattr(current, "name", None):
+            self.saved[self.step] = current.name
+
+    def next(self) -> None:
+        self._leave(self._advance)
 
     def back(self) -> None:
         if self.step > 0:
-            self.show_step(self.step - 1)
+            self._leave(lambda: self.show_step(self.step - 1))
+
+    def skip(self) -> None:
+        if self.panel is not None and self.step > 0 and self.panel.has_changes():
+            self.prompt = MessageBox(
+                self, "Skip this step?", f"{self.panel.describe_changes().capitalize()} is not saved. Skip this "
+                "step and drop what you typed?", kind="warning", buttons=("Stay", "Skip"), default="Stay",
+                cancel="Stay", danger="Skip", on_choice=lambda c: self._advance() if c == "Skip" else None)
+            return
+        self._advance()
 
     def _advance(self) -> None:
         if self.step + 1 >= len(STEPS):
-            self.close()
+            self.close(force=True)
+            if self.on_finish is not None:
+                self.on_finish()
         else:
             self.show_step(self.step + 1)
 
@@ -119,7 +180,16 @@ class WizardDialog(ctk.CTkToplevel):
         self.panel.default_action()
         return "break"
 
-    def close(self) -> None:
+    def close(self, force: bool = False) -> None:
+        """Escape / the window's close box: with unsaved changes, ask Save / Discard / Cancel first."""
+        if not force and self.panel is not None and self.step > 0 and self.panel.has_changes():
+            def save_then_close():
+                if self.panel.save():
+                    self.close(force=True)
+
+            self.prompt = ask_unsaved(self, f"Save the changes to {self.panel.describe_changes()} before closing "
+                                            "the setup?", save_then_close, lambda: self.close(force=True))
+            return
         if self._lift_id is not None:
             self.after_cancel(self._lift_id)
             self._lift_id = None
