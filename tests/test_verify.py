@@ -467,3 +467,45 @@ def test_sql_rows_stored_under_the_host_in_another_case_count(store, simulator, 
     eng.dispose()
     report = V.verify(store, "sim", "db")
     assert report.complete and report.counts()["present"] == 50
+
+
+def test_three_weeks_of_nightly_runs_retention_and_weekly_verify(store, make_simulator, tmp_path):
+    """Think in days: a nightly schedule, sessions arriving every day, the appliance's retention removing the
+    oldest, a session deleted from the archive by hand in week 2; the weekly verify (from tick, fake clock) says
+    complete, then names the gap, repairs it (plan with repair), and is complete again the week after."""
+    from ic.services.runs import tick
+
+    sim = make_simulator(sessions=30, seed=31, in_progress=2)
+    add_site(store, sim)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "Nightly", ("sim", "files", ["session", "recordings"]), every=86400)
+    V.set_verify_plan(store, "Nightly", 7 * 86400)
+    day0 = datetime(2026, 11, 2, 1, 0)  # naive UTC, as tick keeps it
+    results = {}
+    for day in range(22):
+        now = day0 + timedelta(days=day)
+        new = sim.add_sessions(3)
+        if day % 5 == 4:  # retention: the appliance forgets its oldest sessions
+            for s in sorted((x for x in sim.sessions if x.end_time), key=lambda x: x.end_time)[:4]:
+                sim.delete_session(s.lsid)
+        if day == 9:  # someone deletes a stored session (not one of the newest) from the archive
+            victim = sorted((x for x in sim.sessions if x.end_time), key=lambda x: x.end_time)[5]
+            for p in files_of(tmp_path / "files", victim.lsid):
+                p.unlink()
+        if day == 10:  # a verify by hand names exactly that gap (today's 3 new sessions: pending for tonight)
+            seen = {k: v[0] for k, v in found(V.verify(store, "sim", "files")).items()}
+            assert seen == {victim.lsid: "missing", **{s.lsid: "pending" for s in new}}
+        if day == 12:
+            V.set_verify_plan(store, "Nightly", 7 * 86400, repair_too=True)
+        before = V.get_verify_plan(store, "Nightly").last
+        assert [o.status for o in tick(store, now=now)] in (["ok"], [])
+        plan = V.get_verify_plan(store, "Nightly")
+        if plan.last != before:
+            results[day] = plan.last_result
+    assert list(results) == [0, 7, 14, 21]
+    assert results[0] == results[7] == "complete"
+    assert results[14] == "complete"  # day 14 verifies with repair: the gap of day 9 was fetched again
+    assert results[21] == "complete"
+    final = V.verify(store, "sim", "files")
+    assert final.complete and final.counts()["extra"] == 16  # kept here after the appliance's retention
+    assert files_of(tmp_path / "files", victim.lsid)  # restored by the repairing verify
