@@ -96,3 +96,17 @@ def test_another_sites_xml_is_not_ours_and_a_damaged_xml_is_reported(tmp_path):
                       "%SUPPORT_SITE_HOST%-%SESSION_TYPE%-%LSID%.%EXTENSION%", set())
     assert A not in held.sessions
     assert held.unreadable == [f"{HOST}-support-{B}.xml"]
+
+
+def test_absurd_lsids_are_found_under_their_cleaned_file_names(tmp_path):
+    from ic.destinations import naming
+
+    odd = ["a/b:c*d", "CON", "x" * 300, "日本-1"]
+    names = [naming.render(naming.format_for("%SUPPORT_SITE_HOST%-%LSID%.%EXTENSION%", "shell", 2 if i else None)
+                           if i % 2 else "%SUPPORT_SITE_HOST%-%LSID%.%EXTENSION%",
+                           {"SUPPORT_SITE_HOST": HOST, "LSID": lsid, "INSTANCE": 2 if i % 2 else ""}, "flv")
+             for i, lsid in enumerate(odd)]
+    held = scan_names(tmp_path, names, HOST, "%SUPPORT_SITE_HOST%-%LSID%.%EXTENSION%", set(odd))
+    assert {k: v.files for k, v in held.sessions.items()} == {
+        "a/b:c*d": {"recordings": {None}}, "CON": {"shell": {2}}, "x" * 300: {"recordings": {None}},
+        "日本-1": {"shell": {2}}}
