@@ -450,6 +450,7 @@ def test_cli_window_and_option_errors(store, simulator, tmp_path, capsys):
     assert run_cli(["verify", "--site", "sim", "--destination", "db", "--every", "7d"]) == 1
     assert run_cli(["verify", "--schedule", "N", "--every", "30m"]) == 1
     assert run_cli(["verify", "--schedule", "Nope"]) == 1
+    assert run_cli(["verify", "--schedule", "N", "--data", "session"]) == 1
 
 
 def test_sql_rows_stored_under_the_host_in_another_case_count(store, simulator, tmp_path):

@@ -56,6 +56,9 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError("Give either --schedule or --site with --destination, not both.")
     if not args.schedule and not (args.site and args.destination):
         raise ConfigError("Give --site and --destination (or --schedule) to verify.")
+    if args.schedule and args.data:
+        raise ConfigError("--data goes with --site and --destination; a schedule's transfers are verified with the "
+                          "data types each one copies.")
     if args.every is not None and not args.schedule:
         raise ConfigError("--every needs --schedule: it verifies that schedule's transfers periodically.")
     start = _parse_when(args.start, "--start") if args.start else None
