@@ -110,3 +110,18 @@ def test_absurd_lsids_are_found_under_their_cleaned_file_names(tmp_path):
     assert {k: v.files for k, v in held.sessions.items()} == {
         "a/b:c*d": {"recordings": {None}}, "CON": {"shell": {2}}, "x" * 300: {"recordings": {None}},
         "日本-1": {"shell": {2}}}
+
+
+def test_quick_reader_reads_a_prefixed_document_like_the_parser():
+    sim = Simulator(sessions=8, seed=3, in_progress=2)
+    for s in sim.sessions:
+        doc = _doc(sim, s.lsid)
+        body = doc.split(b"\n", 1)[1]
+        # every element in the p: prefix, as another program may have written it
+        import re
+
+        body = re.sub(rb"<(/?)([A-Za-z_][\w.-]*)", rb"<\1p:\2", body).replace(
+            b'<p:session_list xmlns="', b'<p:session_list xmlns:p="', 1)
+        prefixed = b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+        full = _facts(_parse(prefixed, "x")[0])
+        assert quick_read(prefixed) == full == _facts(_parse(doc, "x")[0])
