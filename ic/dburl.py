@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from ic.destinations import connection_string as cs  # leaf module: imports nothing of ic but ic.errors
+from ic import connection_string as cs  # neutral too: imports nothing of ic but ic.errors
 
 __all__ = [
     "LOGIN_TIMEOUT",

@@ -145,7 +145,7 @@ def test_sql_server_spellings_of_one_server_mock_sql_server(monkeypatch):
              "sql02": "SQL02\\PROD"}
 
     def identity_of(url, _engine):
-        from ic.destinations.connection_string import parse_url
+        from ic.connection_string import parse_url
 
         p = parse_url(url)
         return server_identity(_FakeMssqlConnection(names[p.server.lower()], p.database, seen))

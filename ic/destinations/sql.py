@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from ic.dburl import LOGIN_TIMEOUT, engine_kwargs, error_reason, normalize_url, scrubbed_reason  # noqa: F401
-from ic.destinations import connection_string as cs
+from ic import connection_string as cs
 from ic.destinations import sql_schema as t
 from ic.destinations.base import Destination, FieldSpec
 from ic.errors import ConfigError, DestinationError, DestinationUnavailable

@@ -122,8 +122,8 @@ def remove_schedule(store, name: str) -> None:
 
 # --- connection strings and the settings database ----------------------------------------------
 def connection_module():
-    """ic.destinations.connection_string: ConnectionParams, build_url, parse_url, mask_url, KIND_LABELS."""
-    from ic.destinations import connection_string
+    """ic.connection_string: ConnectionParams, build_url, parse_url, mask_url, KIND_LABELS."""
+    from ic import connection_string
 
     return connection_string
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from ic.dburl import absolute_sqlite, normalize_url, same_database
 from ic.destinations.base import Destination, FieldSpec
-from ic.destinations.connection_string import MASK, mask_url
+from ic.connection_string import MASK, mask_url
 from ic.destinations.registry import available_types, create_destination, destination_class, secret_fields_of
 from ic.errors import ConfigError, ICError, SecretUnavailable
 from ic.services.results import TestResult
