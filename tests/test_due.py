@@ -128,3 +128,19 @@ def test_slot_helpers_agree():
         assert before <= when < after
         assert count_slots(DAY, "02:30", before, after, BERLIN) == 1
     assert count_slots(MIN, None, U(2020, 1, 1), U(2026, 1, 1), UTC) == 10_000  # capped
+
+
+def test_a_new_schedule_saved_on_a_clock_ahead_waits_for_its_first_slot_not_runs():
+    """Saved when the host clock (or a test's) said December; checked with a clock that says March: it waits for
+    the next 02:00, it neither runs at once nor waits until December."""
+    created = U(2026, 12, 3, 8, 30)
+    assert due(DAY, "02:00", None, L(BERLIN, 2026, 3, 28, 12), BERLIN, created=created) is None
+    created = L(BERLIN, 2026, 3, 28, 12)  # what tick does then: it waits from now (ic.services.runs.due_runs)
+    owed = due(DAY, "02:00", None, L(BERLIN, 2026, 3, 29, 2, 0, 30), BERLIN, created=created)
+    assert owed is not None and (owed.slot, owed.trigger, owed.warning) == (L(BERLIN, 2026, 3, 29, 2), "slot", None)
+    sched = ScheduleConfig("N", DAY, at_time="02:00", created=datetime(2026, 12, 3, 8, 30))
+    assert next_run(sched, L(BERLIN, 2026, 3, 28, 12), BERLIN) == L(BERLIN, 2026, 3, 29, 2)
+    # created in the past: the slots since then are owed (one catch-up run)
+    owed = due(DAY, "02:00", None, L(BERLIN, 2026, 6, 12, 9), BERLIN, created=L(BERLIN, 2026, 6, 10, 13))
+    assert (owed.slot, owed.trigger, owed.missed) == (L(BERLIN, 2026, 6, 12, 2), "catch-up", 2)
+    assert due(DAY, "02:00", None, L(BERLIN, 2026, 6, 10, 14), BERLIN, created=L(BERLIN, 2026, 6, 10, 13)) is None

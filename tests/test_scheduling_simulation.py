@@ -67,7 +67,7 @@ def test_ten_days_every_minute_each_slot_served_once(zone, start):
     end = start + timedelta(days=10)
     schedules = []
     for name, every, at in SCHEDULES:  # created at `start`; a time of day waits for its first slot
-        schedules.append(ScheduleConfig(name, every, at_time=at, last_slot=start.replace(tzinfo=None) if at else None))
+        schedules.append(ScheduleConfig(name, every, at_time=at, created=start.replace(tzinfo=None) if at else None))
     served: dict[str, list[datetime]] = {name: [] for name, _, _ in SCHEDULES}
     triggers: set[str] = set()
     now = start
@@ -196,3 +196,18 @@ def test_two_schedules_due_in_one_tick_both_run_every_night_and_run_now_moves_no
                 .replace(hour=2, tzinfo=tz).astimezone(UTC) for n in range(6)]
     assert served["First"] == expected and served["Second"] == expected
     assert {r.trigger for r in recent_runs(store, "First", 100)} == {"slot", "run now"}
+
+
+def test_a_schedule_saved_today_serves_the_slots_of_a_faked_spring_night(store):
+    """A test (or a host) whose clock says an earlier date than when the schedule was saved: the schedule waits for
+    its first slot on that clock, then serves every night."""
+    from ic.services.runs import tick
+
+    tz = ZoneInfo("Europe/Berlin")
+    store.save_schedule(ScheduleConfig("Nightly", 86400, at_time="02:30"))  # saved now (the real clock)
+    served, now = [], datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
+    while now < datetime(2026, 3, 31, 12, 0, tzinfo=UTC):
+        served += [o.slot for o in tick(store, now=now, tz=tz)]
+        now += timedelta(minutes=5)
+    assert served == [datetime(2026, 3, 28, 1, 30, tzinfo=UTC), datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+                      datetime(2026, 3, 30, 0, 30, tzinfo=UTC), datetime(2026, 3, 31, 0, 30, tzinfo=UTC)]

@@ -133,8 +133,8 @@ def test_schedule_add_with_a_time_waits_for_its_slot_and_offers_run_now(store, s
                     "--at", "02:00"]) == 0
     out = capsys.readouterr().out
     assert "Its first run: " in out and "02:00." in out and "`run Nightly`" in out
-    created = store.get_schedule("Nightly").last_slot
-    assert created is not None
+    created = store.get_schedule("Nightly").created
+    assert created is not None and store.get_schedule("Nightly").last_slot is None
     assert tick(store) == []  # not at once, whatever the hour: it waits for 02:00
     assert rows(setup) == 0 if _table_exists(setup) else True
 
@@ -142,8 +142,7 @@ def test_schedule_add_with_a_time_waits_for_its_slot_and_offers_run_now(store, s
                     "--at", "02:00", "--run-now"]) == 0
     out = capsys.readouterr().out
     assert "Schedule Now finished" in out and rows(setup) > 0
-    assert store.get_schedule("Now").last_slot == store.get_schedule("Nightly").last_slot or \
-        store.get_schedule("Now").last_slot >= created  # Run Now did not serve a slot: still its creation time
+    assert store.get_schedule("Now").last_slot is None  # Run Now served no slot: it still waits for 02:00
     assert [r.trigger for r in recent_runs(store, "Now")] == ["run now"]
     assert tick(store) == []
 
@@ -171,7 +170,7 @@ def test_schema_1_database_is_migrated_keeping_last_run_as_served(tmp_path, ic_h
     store.close()
     store = SettingsStore(url)
     try:
-        assert store.schema_version() == 2
+        assert store.schema_version() == 3
         old = store.get_schedule("Old")
         assert old.last_slot == datetime(2026, 6, 10, 0, 0, 40)
         from ic.scheduling.due import next_run
@@ -199,3 +198,26 @@ def test_a_last_run_in_the_future_never_stops_a_schedule_and_is_logged(store, ca
     assert store.get_schedule("Q").last_slot == datetime(2026, 6, 10, 9, 0)  # back on the real clock's grid
     assert tick(store, now=NOW + timedelta(minutes=2)) == []
     assert [o.slot for o in tick(store, now=NOW + timedelta(minutes=15))] == [NOW + timedelta(minutes=15)]
+
+
+def test_schema_2_database_moves_a_never_run_schedules_creation_out_of_last_slot(tmp_path, ic_home):
+    from ic.settings.store import SettingsStore
+
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    store = SettingsStore(url)
+    store.save_schedule(ScheduleConfig("Fresh", 86400, at_time="02:00"), now=NOW)
+    store.save_schedule(ScheduleConfig("Ran", 86400, at_time="03:00"), now=NOW)
+    store.mark_schedule_run("Ran", datetime(2026, 6, 11, 1, 0, 5), "ok", slot=datetime(2026, 6, 11, 1, 0))
+    with store.engine.begin() as conn:  # schema 2 kept the creation time in last_slot
+        conn.execute(text("UPDATE ic_schedule SET last_slot = created WHERE name = 'Fresh'"))
+        conn.execute(text("ALTER TABLE ic_schedule DROP COLUMN created"))
+        conn.execute(text("UPDATE ic_meta SET value = '2' WHERE key = 'schema_version'"))
+    store.close()
+    store = SettingsStore(url)
+    try:
+        assert store.schema_version() == 3
+        fresh, ran = store.get_schedule("Fresh"), store.get_schedule("Ran")
+        assert (fresh.last_slot, fresh.created) == (None, NOW.replace(tzinfo=None))
+        assert (ran.last_slot, ran.created) == (datetime(2026, 6, 11, 1, 0), None)
+    finally:
+        store.close()

@@ -10,7 +10,7 @@
   the period since the Unix epoch (UTC), so they never drift with run times or DST.
 
 A schedule is due when a slot has passed that is not served: ``last_slot`` (what the settings database keeps) is the
-newest slot served, or for a new schedule with a time of day its creation time, so it waits for its first slot.
+newest slot served; a new schedule with a time of day waits for the first slot after its creation (``created``).
 Several missed slots give ONE run (a "catch-up"). Run Now and exports never move ``last_slot``. A ``last_slot`` in
 the future (a host clock that was ahead and was corrected) never stops a schedule: it is due at once, with a warning.
 
@@ -151,19 +151,23 @@ class Due:
 
 
 def due(every_seconds: int, at_time: str | None, last_slot: datetime | None, now: datetime,
-        tz: tzinfo | None = None, *, enabled: bool = True) -> Due | None:
-    """The run a check at ``now`` owes this schedule, or None."""
+        tz: tzinfo | None = None, *, enabled: bool = True, created: datetime | None = None) -> Due | None:
+    """The run a check at ``now`` owes this schedule, or None. ``created``: for a schedule with a time of day that
+    has served no slot yet, when it was saved (it waits for the first slot after that)."""
     if not enabled:
         return None
     now = _utc(now)
     if last_slot is not None:
         floor = _utc(last_slot)
-        if now + FUTURE_TOLERANCE >= floor and now < _next_slot(every_seconds, at_time, floor, tz):
-            return None  # the common case, every minute: the next slot is still ahead
+    elif created is not None and at_time:
+        floor = _utc(created)
+        if floor > now + FUTURE_TOLERANCE:
+            return None  # saved on a clock that was ahead: it waits (the caller moves ``created`` to now)
+    else:  # never ran and nothing to wait for: run now, serving the newest slot
+        return Due(slot_at_or_before(every_seconds, at_time, now, tz), 1, "slot")
+    if now + FUTURE_TOLERANCE >= floor and now < _next_slot(every_seconds, at_time, floor, tz):
+        return None  # the common case, every minute: the next slot is still ahead
     latest = slot_at_or_before(every_seconds, at_time, now, tz)
-    if last_slot is None:  # never ran and nothing to wait for: run now, serving the newest slot
-        return Due(latest, 1, "slot")
-    floor = _utc(last_slot)
     if floor > now + FUTURE_TOLERANCE:
         return Due(latest, 1, "catch-up", warning=(
             f"its last served slot {floor:%Y-%m-%d %H:%M} UTC is in the future (the host clock was corrected); "
@@ -177,7 +181,8 @@ def due(every_seconds: int, at_time: str | None, last_slot: datetime | None, now
 
 def due_for(schedule, now: datetime, tz: tzinfo | None = None) -> Due | None:
     """:func:`due` for a ScheduleConfig."""
-    return due(schedule.every_seconds, schedule.at_time, schedule.last_slot, now, tz, enabled=schedule.enabled)
+    return due(schedule.every_seconds, schedule.at_time, schedule.last_slot, now, tz, enabled=schedule.enabled,
+               created=getattr(schedule, "created", None))
 
 
 def next_run(schedule, now: datetime, tz: tzinfo | None = None) -> datetime | None:
@@ -192,7 +197,7 @@ def next_run(schedule, now: datetime, tz: tzinfo | None = None) -> datetime | No
     if not schedule.enabled:
         return None
     now = _utc(now)
-    floor = _utc(schedule.last_slot) if schedule.last_slot is not None else now
+    floor = _utc(schedule.last_slot) if schedule.last_slot is not None else now  # (a created one: due said wait)
     return slot_after(schedule.every_seconds, schedule.at_time, max(now, floor), tz)
 
 

@@ -297,6 +297,14 @@ def due_runs(store, now: datetime | None = None, tz: tzinfo | None = None) -> li
     now = now or utcnow()
     out = []
     for sched in store.list_schedules():
+        created = sched.created
+        if sched.last_slot is None and created is not None and sched.at_time and \
+                _naive(created) > _naive(now) + FUTURE_TOLERANCE:
+            # saved while the clock said later than it says now: it waits for the first slot from now on
+            log.warning("Schedule %s was saved at %s UTC, later than the clock says now (it was corrected); it "
+                        "waits for its first slot from now.", sched.name, f"{created:%Y-%m-%d %H:%M}")
+            store.set_schedule_created(sched.name, now)
+            sched.created = _naive(now)
         owed = due_for(sched, now, tz)
         if owed is not None:
             last_run = sched.last_run

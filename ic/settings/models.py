@@ -92,3 +92,4 @@ class ScheduleConfig:
     last_status: str | None = None
     id: int | None = None
     last_slot: datetime | None = None  # newest slot served (naive UTC); see ic.scheduling.due
+    created: datetime | None = None  # with a time of day and no slot served yet: wait for the first slot after this

@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mssql
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # NVARCHAR(max) on SQL Server whatever server version the dialect detects (its fallback for UnicodeText is the
 # deprecated NTEXT, which cannot be compared with = or sorted); TEXT elsewhere.
@@ -66,6 +66,10 @@ schedules = Table(
     # Slots at or before this instant (naive UTC) are not owed: the newest slot served, or for a new schedule with a
     # time of day its creation time (it waits for its first slot). Run Now and exports never change it. (schema 2)
     Column("last_slot", DateTime(timezone=False), nullable=True),
+    # When the schedule got its time of day without having served a slot (naive UTC): it waits for the first slot
+    # after this. Kept apart from last_slot so a host clock that was ahead when it was saved never counts as a
+    # served slot in the future. (schema 3)
+    Column("created", DateTime(timezone=False), nullable=True),
 )
 
 transfers = Table(
@@ -152,5 +156,18 @@ def _v1_to_v2(conn) -> None:
     conn.execute(update(schedules).values(last_slot=schedules.c.last_run))
 
 
+def _v2_to_v3(conn) -> None:
+    """ic_schedule.created: a never-run schedule's creation time moves out of last_slot (where schema 2 kept it)."""
+    from sqlalchemy import DDL, and_, inspect, update
+
+    columns = {c["name"] for c in inspect(conn).get_columns("ic_schedule")}
+    if "created" not in columns:
+        kind = schedules.c.created.type.compile(dialect=conn.dialect)
+        conn.execute(DDL(f"ALTER TABLE ic_schedule ADD created {kind} NULL"))
+    never_ran = and_(schedules.c.last_run.is_(None), schedules.c.last_slot.is_not(None),
+                     schedules.c.at_time.is_not(None))
+    conn.execute(update(schedules).where(never_ran).values(created=schedules.c.last_slot, last_slot=None))
+
+
 # Each step takes a Connection and upgrades from version N to N+1.
-MIGRATIONS: dict[int, object] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, object] = {1: _v1_to_v2, 2: _v2_to_v3}

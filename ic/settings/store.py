@@ -257,7 +257,7 @@ class SettingsStore:
     # --- schedules --------------------------------------------------------------------------
     def save_schedule(self, sched: ScheduleConfig, *, now: datetime | None = None) -> ScheduleConfig:
         """Insert (no id) or update. A schedule with a time of day that has served no slot yet waits for its first
-        slot: its last_slot starts at ``now`` (default: the current time), never at a Run Now."""
+        slot after ``now`` (default: the current time; kept in ``created``), never because of a Run Now."""
         name = validate_name(sched.name, "schedule")
         if not 60 <= sched.every_seconds <= 7 * 86400:
             raise ConfigError("Run Every must be between 1 minute and 7 days.", field="every")
@@ -286,7 +286,7 @@ class SettingsStore:
                 current = None if sched.id is None else conn.execute(
                     select(s.schedules.c.last_slot).where(s.schedules.c.id == sched.id)).scalar()
                 if current is None:
-                    values["last_slot"] = created.replace(microsecond=0)
+                    values["created"] = created.replace(microsecond=0)
             if sched.id is None:
                 sched_id = conn.execute(insert(s.schedules).values(**values)).inserted_primary_key[0]
             else:
@@ -320,6 +320,13 @@ class SettingsStore:
         with self._begin(f"schedule {name}") as conn:
             conn.execute(delete(s.transfers).where(s.transfers.c.schedule_id == sched.id))
             conn.execute(delete(s.schedules).where(s.schedules.c.id == sched.id))
+
+    def set_schedule_created(self, name: str, when: datetime) -> None:
+        """Move a never-run schedule's waiting point (its creation time was ahead of the clock now in use)."""
+        value = when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+        with self._begin(f"schedule {name}") as conn:
+            conn.execute(update(s.schedules).where(s.schedules.c.name == name, s.schedules.c.last_slot.is_(None))
+                         .values(created=value.replace(microsecond=0)))
 
     def mark_schedule_run(self, name: str, when: datetime | None, status: str, *, slot: datetime | None = None) -> None:
         """Record the outcome; ``when`` None leaves last_run unchanged (the guide's rule for internal errors).
@@ -470,6 +477,7 @@ def _schedule_from_row(row, trs) -> ScheduleConfig:
         last_status=row["last_status"],
         id=row["id"],
         last_slot=row["last_slot"],
+        created=row["created"],
     )
 
 
