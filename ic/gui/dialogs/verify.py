@@ -219,8 +219,8 @@ class VerifyPanel(Panel):
 
         if self.running:
             return
-        store = self.store()
         try:
+            store = self.store()
             start = _parse_when(self.start_entry.get(), "Start") if self.start_entry.get().strip() else None
             end = _parse_when(self.end_entry.get(), "End", end=True) if self.end_entry.get().strip() else None
         except Exception as exc:  # noqa: BLE001 - one sentence on screen
