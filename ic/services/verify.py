@@ -512,7 +512,7 @@ def verify(store, site: str, destination: str, data_types: list[str] | None = No
                         if lsid in listing:
                             listing[lsid].expected = exp
         unavailable = load_unavailable(store, site_cfg.id, dest_cfg.id)
-        kept = {k for k in unavailable if k.rsplit(":", 1)[-1] in listing}
+        kept = {k for k in unavailable if k.split(":", 2)[-1] in listing}  # kind:instance:lsid
         if kept != unavailable:  # forget sessions the appliance no longer holds
             save_unavailable(store, site_cfg.id, dest_cfg.id, kept)
         quarantined = quarantined_lsids(site_cfg.host, dest_cfg.name)
