@@ -510,3 +510,22 @@ def test_three_weeks_of_nightly_runs_retention_and_weekly_verify(store, make_sim
     final = V.verify(store, "sim", "files")
     assert final.complete and final.counts()["extra"] == 16  # kept here after the appliance's retention
     assert files_of(tmp_path / "files", victim.lsid)  # restored by the repairing verify
+
+
+def test_weekly_verify_from_the_day_a_transfer_began(store, simulator, tmp_path):
+    """A transfer set to start from a date never fetched older sessions: its periodic verify starts there too."""
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    site = add_site(store, simulator)
+    add_sql(store, url)
+    add_schedule(store, "N", ("sim", "db", ["session"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    ordered = sorted(simulator.sessions, key=lambda s: s.start_time)
+    begin = ordered[20].start_time
+    delete_rows(url, site.host, [s.lsid for s in ordered[:20]])  # as if the transfer had begun at `begin`
+    assert run_cli(["verify", "--schedule", "N", "--every", "7d", "--start",
+                    datetime.fromtimestamp(begin, timezone.utc).isoformat()]) == 0
+    plan = V.get_verify_plan(store, "N")
+    assert plan.start == datetime.fromtimestamp(begin, timezone.utc)
+    V.tick_verifications(store, now=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    assert V.get_verify_plan(store, "N").last_result == "complete"
+    assert not V.verify(store, "sim", "db").complete  # everything: the 20 older ones are missing

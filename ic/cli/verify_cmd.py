@@ -16,6 +16,7 @@ EPILOG = """examples:
   verify --site demo --destination files --repair              fetch what is missing, then check again
   verify --schedule Nightly                                    each transfer of a schedule, its data types
   verify --schedule Nightly --every 7d [--repair]              verify it weekly from `tick` and mail the summary
+  verify --schedule Nightly --every 7d --start 2026-01-01      ... only sessions from the day the transfer began
   verify --schedule Nightly --every 0                          stop verifying it on a schedule
 
 findings: present, missing, partial (e.g. without a recording, or stored in progress and ended since), pending
@@ -72,11 +73,15 @@ def _verify(args: argparse.Namespace) -> int:
     _logging(store)
     if args.every is not None:
         seconds = _parse_every(args.every)
-        plan = V.set_verify_plan(store, args.schedule, seconds, args.repair)
+        if end is not None:
+            raise ConfigError("--every takes --start (sessions from a date on) but not --end: a periodic verify "
+                              "checks everything up to its run.")
+        plan = V.set_verify_plan(store, args.schedule, seconds, args.repair, start)
         if plan.every_seconds:
             from ic.settings.validation import format_period
 
-            print(f"Schedule {plan.schedule} will be verified every {format_period(plan.every_seconds)}"
+            since = f" (sessions from {plan.start:%Y-%m-%d %H:%M} UTC on)" if plan.start else ""
+            print(f"Schedule {plan.schedule} will be verified every {format_period(plan.every_seconds)}{since}"
                   f"{' and repaired' if plan.repair else ''} when the scheduler runs; the summary is mailed.")
         else:
             print(f"Schedule {plan.schedule} is no longer verified on a schedule.")

@@ -743,6 +743,10 @@ def _result_key(sched_id) -> str:
     return f"verify.result.{sched_id}"
 
 
+def _start_key(sched_id) -> str:
+    return f"verify.start.{sched_id}"
+
+
 def _repair_key(sched_id) -> str:
     return f"verify.repair.{sched_id}"
 
@@ -753,11 +757,16 @@ class VerifyPlan:
     every_seconds: int  # 0 = off
     repair: bool
     last: datetime | None
-    last_result: str | None = None  # "complete" | "NOT complete: ..." | "failed: ..." of the last periodic verify
+    last_result: str | None = None
+    start: datetime | None = None  # only sessions that started from then  # "complete" | "NOT complete: ..." | "failed: ..." of the last periodic verify
 
 
-def set_verify_plan(store, schedule: str, every_seconds: int, repair_too: bool = False) -> VerifyPlan:
-    """Verify the schedule's transfers every ``every_seconds`` (0 = never) from `tick`, and mail the summary."""
+def set_verify_plan(store, schedule: str, every_seconds: int, repair_too: bool = False,
+                    start: datetime | None = None) -> VerifyPlan:
+    """Verify the schedule's transfers every ``every_seconds`` (0 = never) from `tick`, and mail the summary.
+
+    ``start``: only sessions that started from then (a transfer set to begin at a date never fetched older ones;
+    without it they would be reported missing every time)."""
     sched = store.get_schedule(schedule)
     if every_seconds < 0:
         raise ConfigError("The verify period cannot be negative.", field="every")
@@ -765,6 +774,7 @@ def set_verify_plan(store, schedule: str, every_seconds: int, repair_too: bool =
         raise ConfigError("Verify at most once an hour (for example every 7d).", field="every")
     store.set_setting(_every_key(sched.id), str(int(every_seconds)) if every_seconds else None)
     store.set_setting(_repair_key(sched.id), "1" if repair_too and every_seconds else None)
+    store.set_setting(_start_key(sched.id), str(int(_aware(start).timestamp())) if start and every_seconds else None)
     return get_verify_plan(store, sched.name)
 
 
@@ -780,8 +790,13 @@ def get_verify_plan(store, schedule: str) -> VerifyPlan:
         last = datetime.fromisoformat(last_raw.replace("Z", "+00:00")) if last_raw else None
     except ValueError:
         last = None
+    raw_start = store.get_setting(_start_key(sched.id))
+    try:
+        start = datetime.fromtimestamp(int(raw_start), timezone.utc) if raw_start else None
+    except (ValueError, OverflowError, OSError):
+        start = None
     return VerifyPlan(sched.name, every, store.get_setting(_repair_key(sched.id)) == "1", last,
-                      store.get_setting(_result_key(sched.id)))
+                      store.get_setting(_result_key(sched.id)), start)
 
 
 def due_verifications(store, now: datetime | None = None) -> list[VerifyPlan]:
@@ -809,7 +824,7 @@ def tick_verifications(store, now: datetime | None = None, cancel: threading.Eve
             break
         sched = store.get_schedule(plan.schedule)
         try:
-            reports = verify_schedule(store, plan.schedule, do_repair=plan.repair, cancel=cancel)
+            reports = verify_schedule(store, plan.schedule, do_repair=plan.repair, start=plan.start, cancel=cancel)
         except ScheduleBusy:
             messages.append(f"Verify of schedule {plan.schedule} skipped: the schedule is running.")
             continue  # not marked: the next tick tries again

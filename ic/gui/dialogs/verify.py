@@ -145,6 +145,8 @@ class VerifyPanel(Panel):
             self.plan_menu.configure(values=list(PLAN_CHOICES) + [label])
         self.plan_var.set(label)
         (self.plan_repair.select if plan.repair else self.plan_repair.deselect)()
+        if plan.start is not None and not self.start_entry.get().strip():
+            self.start_entry.insert(0, plan.start.astimezone().strftime("%Y-%m-%d"))
         if plan.last is not None:
             from ic.gui.main_window import format_when
 
@@ -163,12 +165,16 @@ class VerifyPanel(Panel):
         if every is None:  # a period set from the command line, unchanged
             every = V.get_verify_plan(self.store(), name).every_seconds
         try:
-            plan = V.set_verify_plan(self.store(), name, every, bool(self.plan_repair.get()))
+            from ic.cli.verify_cmd import _parse_when
+
+            start = _parse_when(self.start_entry.get(), "Start") if self.start_entry.get().strip() else None
+            plan = V.set_verify_plan(self.store(), name, every, bool(self.plan_repair.get()), start)
         except Exception as exc:  # noqa: BLE001
             self.show_exception(exc)
             return
         if plan.every_seconds:
-            self.message.show(f"Schedule {name} will be verified {self.plan_var.get().lower()}"
+            since = f" (sessions from {self.start_entry.get().strip()} on)" if plan.start else ""
+            self.message.show(f"Schedule {name} will be verified {self.plan_var.get().lower()}{since}"
                               f"{' and repaired' if plan.repair else ''}; the summary is mailed when notifications "
                               "are on.", "ok")
         else:
