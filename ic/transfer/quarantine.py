@@ -142,6 +142,8 @@ def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tup
         "attempts": int(old.get("attempts") or 0) + 1,
         "gone": False,
     }
+    # the record first: a concurrent release() for another destination then sees it and keeps the XML
+    _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
     if isinstance(raw, Path):
         target = xml_path(site_host, lsid)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +153,6 @@ def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tup
         os.replace(tmp, target)
     elif raw:
         _write_atomic(xml_path(site_host, lsid), raw)
-    _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
     return _entry(data)
 
 
