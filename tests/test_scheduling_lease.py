@@ -227,3 +227,33 @@ def test_two_scheduler_processes_on_one_postgresql_database_holder_killed_mid_ru
                 proc.kill()
                 proc.wait()
         store.close()
+
+
+def test_lease_history_and_heartbeat_sql_on_mock_sql_server(monkeypatch, ic_home):
+    """What the lease, the run history and the heartbeat send through the SQL Server dialect and the pyodbc
+    interface, on the statement-recording mock SQL Server of tests/test_sqlserver_dialect.py (no real SQL Server
+    here): one conditional UPDATE with the expiry, read back by token; history pruned with OFFSET/FETCH."""
+    from ic.scheduling import heartbeat
+    from ic.services.history import RunRecord, record_run
+    from tests.test_sqlserver_dialect import settings_on_mock_sql_server, FakeSqlServer
+
+    server = FakeSqlServer()
+    store = settings_on_mock_sql_server(monkeypatch, server)
+    try:
+        server.log.clear()
+        Lease(store, "schedule:Nightly", "host-a/1", ttl=120, clock=Clock(T0)).acquire()
+        updates = [" ".join(sql.split()) for _, sql, _, _ in server.statements("UPDATE ic_lease")]
+        assert len(updates) == 1 and "WHERE ic_lease.name = ? AND (ic_lease.holder IS NULL OR ic_lease.expires IS " \
+            "NULL OR ic_lease.expires < ? OR ic_lease.holder = ?)" in updates[0]
+        assert server.statements("SELECT ic_lease.token")  # read back: no reliance on the row count
+        server.log.clear()
+        Lease(store, "schedule:Nightly", "host-a/1", ttl=120).acquire()  # the server's clock decides expiry
+        assert server.statements("SELECT SYSUTCDATETIME()")
+        record_run(store, RunRecord("Nightly", datetime(2026, 6, 10, 2, 0), sessions=3), keep=2)
+        assert [r["sessions"] for r in server.tables["ic_run_history"]] == [3]
+        prune = [" ".join(sql.split()) for _, sql, _, _ in server.statements("SELECT ic_run_history.id")]
+        assert prune and "OFFSET ? ROWS FETCH FIRST ? ROWS ONLY" in prune[0]
+        heartbeat.beat(store, "host-a/1", now=T0, started=T0, pid=7, program_run=True)
+        assert server.statements("INSERT INTO ic_scheduler")
+    finally:
+        store.close()

@@ -467,7 +467,9 @@ def test_settings_database_created_on_mock_sql_server(monkeypatch):
     assert store.engine.pool._pre_ping is True and server.connect_kwargs[0] == {"timeout": 30}
     ddl = "\n".join(sql for kind, sql, _, _ in server.log if sql.lstrip().startswith("CREATE"))
     assert "CREATE TABLE ic_app_setting" in ddl and "NTEXT" not in ddl and "[key] NVARCHAR(100)" in ddl
-    assert server.tables["ic_meta"] == [{"id": 1, "[key]": "schema_version", "value": "1"}]
+    from ic.settings.schema import SCHEMA_VERSION
+
+    assert server.tables["ic_meta"] == [{"id": 1, "[key]": "schema_version", "value": str(SCHEMA_VERSION)}]
     store.close()
 
 
