@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     run.set_defaults(func=_run)
 
-    tick = sub.add_parser("tick", help="run every schedule that is due (the OS scheduler calls this every minute)")
+    tick = sub.add_parser("tick", help="one check: run every schedule that owes a slot, then exit (for your own cron job or a "
+                                      "script; the OS task runs `scheduler`)")
     tick.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     tick.set_defaults(func=_tick)
 
