@@ -528,3 +528,16 @@ def test_weekly_verify_from_the_day_a_transfer_began(store, simulator, tmp_path)
     V.tick_verifications(store, now=datetime(2026, 12, 1, tzinfo=timezone.utc))
     assert V.get_verify_plan(store, "N").last_result == "complete"
     assert not V.verify(store, "sim", "db").complete  # everything: the 20 older ones are missing
+
+
+def test_an_emptied_recording_is_not_a_recording(store, simulator, tmp_path):
+    add_site(store, simulator)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "N", ("sim", "files", ["session", "recordings"]))
+    assert run_schedule(store, "N", raise_internal=True).ok
+    s = next(x for x in simulator.sessions if x.recording and x.end_time)
+    flv = next(p for p in files_of(tmp_path / "files", s.lsid) if p.suffix == ".flv")
+    flv.write_bytes(b"")  # a disk that filled up, a copy tool that failed
+    report = V.verify(store, "sim", "files")
+    assert found(report) == {s.lsid: ("partial", ["recordings"])} and "(empty)" in report.summary()
+    assert V.verify_and_repair(store, "sim", "files", do_repair=True).complete

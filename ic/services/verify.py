@@ -152,7 +152,7 @@ class VerifyReport:
         for note in self.notes:
             text += f" {note}"
         if self.unreadable:
-            text += f" {len(self.unreadable)} XML file(s) could not be read: {', '.join(self.unreadable[:3])}."
+            text += f" {len(self.unreadable)} file(s) could not be read: {', '.join(self.unreadable[:3])}."
         if self.repair is not None:
             text += f" Before this check, {self.repair.summary()}."
         return text

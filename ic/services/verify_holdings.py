@@ -135,7 +135,20 @@ def folder_holdings(dest, site_host: str, known_lsids: set[str]) -> Holdings:
     except OSError as exc:
         raise DestinationUnavailable(f"Folder {directory} of destination {dest.name} cannot be listed "
                                      f"({exc.strerror or exc}).") from None
-    return scan_names(directory, [e.name for e in entries if _is_file(e)], site_host, fmt, known_lsids)
+    names, empty = [], []
+    for e in entries:
+        if _is_file(e):
+            (empty if _size(e) == 0 else names).append(e.name)  # an empty file holds no session and no recording
+    out = scan_names(directory, names, site_host, fmt, known_lsids)
+    out.unreadable.extend(f"{n} (empty)" for n in sorted(empty))
+    return out
+
+
+def _size(entry) -> int | None:
+    try:
+        return entry.stat(follow_symlinks=True).st_size
+    except OSError:
+        return None
 
 
 def _is_file(entry) -> bool:
