@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ic.cli.common import store_from
 from ic.errors import ConfigError, ScheduleBusy
@@ -125,17 +125,9 @@ def _logging(store) -> None:
 
 
 def _parse_when(text: str, option: str, end: bool = False) -> datetime:
-    """ISO date or date-time, local time unless an offset is given. A date alone as --end means the end of that day."""
-    raw = text.strip()
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"{option} '{text}' must look like 2026-03-01 or 2026-03-01T08:00.") from None
-    if end and len(raw) == 10:
-        value += timedelta(days=1)
-    if value.tzinfo is None:
-        value = value.astimezone()
-    return value
+    from ic.services.verify import parse_when
+
+    return parse_when(text, option, end=end)
 
 
 def _parse_every(text: str) -> int:

@@ -537,6 +537,20 @@ def verify(store, site: str, destination: str, data_types: list[str] | None = No
     return report
 
 
+def parse_when(text: str, option: str, end: bool = False) -> datetime:
+    """ISO date or date-time, local time unless an offset is given. A date alone as --end means the end of that day."""
+    raw = text.strip()
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{option} '{text}' must look like 2026-03-01 or 2026-03-01T08:00.") from None
+    if end and len(raw) == 10:
+        value += timedelta(days=1)
+    if value.tzinfo is None:
+        value = value.astimezone()
+    return value
+
+
 def _requests(client) -> int:
     try:
         return int(client.stats.get("requests", 0))

@@ -18,7 +18,7 @@ from datetime import timezone
 from pathlib import Path
 
 from ic.destinations import naming
-from ic.errors import ConfigError, DestinationError, DestinationUnavailable, ICError
+from ic.errors import ConfigError, DestinationUnavailable, ICError
 
 log = logging.getLogger("ic.verify")
 
@@ -425,12 +425,4 @@ def _by_words(base: str, cleaned: dict[str, str], by_lseq: dict[str, str]):
     return None
 
 
-def check_folder_dir(dest) -> None:
-    """Raise when the destination's folder setting is unusable (before any request is made)."""
-    problems = dest.validate(dest.config) if hasattr(dest, "validate") else {}
-    if problems:
-        key, message = next(iter(problems.items()))
-        raise ConfigError(f"Destination {dest.name}: {message}", field=key)
-
-
-__all__ = ["Held", "Holdings", "holdings_for", "scan_names", "sql_holdings", "folder_holdings", "DestinationError"]
+__all__ = ["Held", "Holdings", "holdings_for", "scan_names", "sql_holdings", "folder_holdings", "quick_read"]

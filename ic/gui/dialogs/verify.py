@@ -165,7 +165,7 @@ class VerifyPanel(Panel):
         if every is None:  # a period set from the command line, unchanged
             every = V.get_verify_plan(self.store(), name).every_seconds
         try:
-            from ic.cli.verify_cmd import _parse_when
+            from ic.services.verify import parse_when as _parse_when
 
             start = _parse_when(self.start_entry.get(), "Start") if self.start_entry.get().strip() else None
             plan = V.set_verify_plan(self.store(), name, every, bool(self.plan_repair.get()), start)
@@ -221,7 +221,7 @@ class VerifyPanel(Panel):
 
     # --- running -------------------------------------------------------------------------------
     def start(self, repair: bool) -> None:
-        from ic.cli.verify_cmd import _parse_when
+        from ic.services.verify import parse_when as _parse_when
 
         if self.running:
             return
