@@ -541,3 +541,19 @@ def test_an_emptied_recording_is_not_a_recording(store, simulator, tmp_path):
     report = V.verify(store, "sim", "files")
     assert found(report) == {s.lsid: ("partial", ["recordings"])} and "(empty)" in report.summary()
     assert V.verify_and_repair(store, "sim", "files", do_repair=True).complete
+
+
+def test_a_missing_site_backup_is_named_and_fetched_again(store, simulator, tmp_path):
+    add_site(store, simulator)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "B", ("sim", "files", ["session", "backup"]))
+    assert run_schedule(store, "B", raise_internal=True).ok
+    report = V.verify(store, "sim", "files")
+    assert report.complete and report.backups and "newest backup" in report.summary()
+    for p in (tmp_path / "files").glob("*.nsb"):
+        p.unlink()
+    report = V.verify(store, "sim", "files")
+    assert not report.complete and report.backup_missing and "no backup of the site" in report.summary()
+    assert ["sim", "files", "", "missing", "", "", "backup", "no backup of the site is stored"] in list(report.csv_rows())
+    fixed = V.verify_and_repair(store, "sim", "files", do_repair=True)
+    assert fixed.complete and fixed.repair.backups == 1 and len(list((tmp_path / "files").glob("*.nsb"))) == 1
