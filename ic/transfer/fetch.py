@@ -153,8 +153,7 @@ class DetailFetcher:
             if len(got) + len(poisoned) == before:
                 break
             missing = [x for x in missing if x not in got and x not in poisoned]
-        out.sessions = [got[x] for x in lsids if x in got]
-        out.sessions += [s for k, s in got.items() if k not in set(lsids)]
+        out.sessions = [got[x] for x in lsids if x in got]  # sessions not asked for are ignored
         out.poisoned = list(poisoned.values())
         out.missing = [] if error is not None else [x for x in lsids if x not in got and x not in poisoned]
         out.error = error
