@@ -91,6 +91,15 @@ def main() -> int:
         window.update()
         problems.extend(layout_problems(window))
         shots.append(str(screenshot(window, f"{args.tag}-{args.mode}-{name}", out)))
+        panel = getattr(window, "panel", None)
+        if panel is not None and name == panel.title.lower().replace(" ", "-"):  # and shrunk to its smallest
+            size = window.geometry()
+            window.geometry("{}x{}".format(*panel.min_size))
+            pump(window)
+            window.update()
+            problems.extend(f"(at its minimum size) {p}" for p in layout_problems(window))
+            window.geometry(size.split("+")[0])
+            pump(window)
 
     app = App(show_wizard=False)
     ctk.set_appearance_mode(args.mode)
@@ -98,6 +107,12 @@ def main() -> int:
     pump(app, lambda: app.main.scheduler_state is not None, timeout=30)
     app.main.schedules.select("Recordings hourly")
     check(app, "main-window")
+    size = app.geometry().split("+")[0]
+    app.geometry("720x520")  # its minimum size
+    pump(app)
+    problems.extend(f"(at its minimum size) {p}" for p in layout_problems(app))
+    app.geometry(size)
+    pump(app)
     selections = {SitePanel: "Support", PluginPanel: "Archive Share", SchedulePanel: "Recordings hourly"}
     for panel in (SitePanel, PluginPanel, SchedulePanel, AppSettingsPanel, NotifyPanel, LogViewerPanel,
                   ApiTesterPanel, SettingsDbPanel):
@@ -136,6 +151,24 @@ def main() -> int:
             continue
         d.close(force=True)
         pump(app)
+    # the other helpers' windows too (Verify, run as a service account), when this build has them
+    try:
+        from ic.gui.dialogs.verify import VerifyPanel
+    except ImportError:
+        VerifyPanel = None
+    if VerifyPanel is not None:
+        d = app.open(VerifyPanel, schedule="Recordings hourly")
+        check(d, "verify")
+        d.close(force=True)
+        pump(app)
+    try:
+        from ic.gui.dialogs.run_as import RunAsPrompt
+    except ImportError:
+        RunAsPrompt = None
+    if RunAsPrompt is not None:
+        run_as = RunAsPrompt(app, "CORP\\svc-ic", lambda _a, _p: None)
+        check(run_as, "run-as")
+        run_as.destroy()
     prompt = InstallPrompt(app, "CORP\\svc-ic", lambda _p: None)
     check(prompt, "install-scheduler")
     prompt.destroy()

@@ -195,3 +195,54 @@ def test_the_menu_bar_follows_dark_mode(app):
         ctk.set_appearance_mode("light")
         pump(app)
     assert str(app.menubar.cget("background")) == "#f0f0f0"
+
+
+def test_plugin_test_is_enabled_again_after_a_failed_test(app, tmp_path):
+    from ic.gui.dialogs.plugin import PluginPanel
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    d = app.open(PluginPanel)
+    pump(app)
+    d.fields["name"].set("Files")
+    d.fields["directory"].set(str(blocker / "sub"))  # a folder inside a file cannot exist
+    d.panel.test_button.invoke()
+    assert pump(app, lambda: not d.panel.busy, timeout=60)
+    assert d.panel.message.kind == "error", d.panel.message.text
+    assert d.fields["directory"].error_text  # the failure is shown at the field too
+    assert d.panel.test_button.cget("state") == "normal"
+    type_text(d.fields["directory"], str(tmp_path / "good"))
+    d.panel.test_button.invoke()
+    assert pump(app, lambda: not d.panel.busy, timeout=60)
+    assert d.panel.message.kind == "ok", d.panel.message.text
+
+
+def test_escape_in_the_connection_builder_asks_before_dropping_typed_details(app):
+    from ic.gui.dialogs.plugin import PluginPanel
+    from ic.gui.testing import press
+
+    d = app.open(PluginPanel)
+    pump(app)
+    d.panel.type_var.set("SQL Server")
+    d.panel.add_button.invoke()
+    pump(app)
+    d.fields["url"].button.invoke()
+    pump(app)
+    builder = d.panel.connection_dialog
+    press(builder, "Escape")  # nothing typed: closes at once
+    pump(app)
+    assert not builder.winfo_exists()
+    d.fields["url"].button.invoke()
+    pump(app)
+    builder = d.panel.connection_dialog
+    builder.fields["kind"].set("PostgreSQL")
+    builder.fields["server"].set("db.example.com")
+    builder.fields["database"].set("ic")
+    builder.fields["username"].set("ic")
+    press(builder, "Escape")
+    pump(app)
+    assert builder.winfo_exists() and builder.unsaved_prompt.winfo_exists()
+    builder.unsaved_prompt.buttons["Save"].invoke()  # = use them
+    pump(app)
+    assert not builder.winfo_exists(), builder.message.text
+    assert d.fields["url"].get().startswith("postgresql+psycopg://") and "db.example.com" in d.fields["url"].get()

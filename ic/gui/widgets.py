@@ -121,7 +121,7 @@ class Field:
         if kind == "choice":
             self.var = ctk.StringVar(value=choices[0] if choices else "")
             self.widget = ctk.CTkOptionMenu(self.container, values=list(choices) or [""], variable=self.var,
-                                            width=width, dynamic_resizing=False)
+                                            width=min(width, 200), dynamic_resizing=False)
         elif kind == "bool":
             self.var = ctk.BooleanVar(value=False)
             self.widget = ctk.CTkCheckBox(self.container, text="", variable=self.var, onvalue=True, offvalue=False)
@@ -453,6 +453,8 @@ class ListView(ctk.CTkFrame):
     so nothing is cut ("Quarter-hourly I"); a horizontal scroll bar appears when the list is wider than its room.
     """
 
+    MAX_ASK = (560, 6)  # at most this wide (pixels) and tall (rows) a list asks to be; given more, it fills it
+
     def __init__(self, master, columns: list[tuple[str, str, int]], height: int = 8,
                  on_select: Callable[[str | None], None] | None = None, selectmode: str = "browse",
                  max_width: int = 320) -> None:
@@ -479,7 +481,8 @@ class ListView(ctk.CTkFrame):
         # the list asks for the room of its first column widths and rows, whatever its content: a long text
         # scrolls it sideways instead of making the whole window ask for more than the screen has
         rowheight = list_font(self).metrics("linespace") + 10
-        self.configure(width=sum(c[2] for c in columns) + 24, height=rowheight * (height + 1) + 14)
+        self.configure(width=min(sum(c[2] for c in columns) + 24, self.MAX_ASK[0]),
+                       height=rowheight * (min(height, self.MAX_ASK[1]) + 1) + 14)
         self.grid_propagate(False)
 
     def _xscroll(self, first, last) -> None:

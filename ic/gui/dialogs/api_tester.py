@@ -53,7 +53,7 @@ def _operations(master) -> dict[str, ctk.CTkCheckBox]:
 class ApiTesterPanel(Panel):
     title = "API Tester"
     size = "960x660"
-    min_size = (760, 560)
+    min_size = (800, 640)
 
     def __init__(self, master, ctx) -> None:
         super().__init__(master, ctx)

@@ -18,7 +18,7 @@ from ic.gui.worker import Worker
 class AppSettingsPanel(Panel):
     title = "Application Settings"
     size = "780x620"
-    min_size = (620, 440)
+    min_size = (720, 460)
     ADVANCED = ("transfer_overlap_seconds", "transfer_batch_size", "transfer_download_workers", "appliance_max_rps")
 
     def __init__(self, master, ctx) -> None:

@@ -8,7 +8,7 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError, ICError
 from ic.gui import services_adapter as services
-from ic.gui.widgets import Button, Form, MessageLabel, apply_icon, fit_geometry
+from ic.gui.widgets import Button, Form, MessageLabel, apply_icon, ask_unsaved, fit_geometry
 
 AUTH_SQL, AUTH_WINDOWS = "SQL Server authentication", "Windows authentication"
 
@@ -125,6 +125,10 @@ class ConnectionStringDialog(ctk.CTkToplevel):
         self.title("Connection String")
         fit_geometry(self, 640, 560)
         self.minsize(520, 420)
+        row = ctk.CTkFrame(self, fg_color="transparent")
+        row.pack(side="bottom", fill="x", padx=12, pady=(4, 12))  # packed first: never cut
+        self.message = MessageLabel(self)
+        self.message.pack(side="bottom", fill="x", padx=12)
         self.form = Form(self)
         self.form.pack(fill="both", expand=True, padx=10, pady=10)
         self.conn = ConnectionFields(self.form, self.KINDS)
@@ -134,16 +138,14 @@ class ConnectionStringDialog(ctk.CTkToplevel):
                 self.conn.set_url(url)
             except ICError:
                 pass  # not something the dialog can show: start empty
-        self.message = MessageLabel(self)
-        self.message.pack(fill="x", padx=12)
-        row = ctk.CTkFrame(self, fg_color="transparent")
-        row.pack(fill="x", padx=12, pady=(4, 12))
+        self._opened_with = self._snapshot()
         self.ok_button = Button(row, text="OK", width=90, command=self.ok)
         self.ok_button.pack(side="right")
-        Button(row, text="Cancel", width=90, secondary=True, command=lambda: self.destroy()).pack(side="right", padx=8)
+        Button(row, text="Cancel", width=90, secondary=True, command=self.cancel).pack(side="right", padx=8)
         self._on_ok = on_ok
         self.bind("<Return>", lambda _e: self.ok())
-        self.bind("<Escape>", lambda _e: self.destroy())
+        self.bind("<Escape>", lambda _e: self.cancel())
+        self.protocol("WM_DELETE_WINDOW", self.cancel)
         try:
             self.transient(master.winfo_toplevel())
         except Exception:  # noqa: BLE001
@@ -159,6 +161,17 @@ class ConnectionStringDialog(ctk.CTkToplevel):
             self.after_cancel(self._lift_id)
             self._lift_id = None
         super().destroy()
+
+    def _snapshot(self):
+        return tuple((k, str(v)) for k, v in self.form.values().items() if k != "connection_string")
+
+    def cancel(self) -> None:
+        """Cancel, Escape, the close box: typed connection details are not dropped without asking."""
+        if self._snapshot() == self._opened_with:
+            self.destroy()
+            return
+        self.unsaved_prompt = ask_unsaved(self, "Use the connection details you typed?", self.ok, self.destroy,
+                                          title="Connection String")
 
     def ok(self) -> None:
         self.form.clear_errors()

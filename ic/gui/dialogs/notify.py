@@ -14,7 +14,7 @@ _LABEL_TO_SECURITY = {v: k for k, v in SECURITY_LABELS.items()}
 class NotifyPanel(Panel):
     title = "Notification Settings"
     size = "640x600"
-    min_size = (520, 480)
+    min_size = (540, 580)
 
     def __init__(self, master, ctx) -> None:
         super().__init__(master, ctx)

@@ -54,7 +54,7 @@ class SchedulePanel(ListEditorPanel):
     noun = "schedule"
     changed_key = "schedules"
     size = "960x650"
-    min_size = (780, 500)
+    min_size = (880, 600)
 
     def __init__(self, master, ctx, select: str | None = None) -> None:
         super().__init__(master, ctx)

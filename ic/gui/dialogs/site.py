@@ -18,7 +18,7 @@ class SitePanel(ListEditorPanel):
     noun = "site"
     changed_key = "sites"
     size = "900x560"
-    min_size = (700, 460)
+    min_size = (720, 560)
 
     def __init__(self, master, ctx, select: str | None = None) -> None:
         super().__init__(master, ctx)
