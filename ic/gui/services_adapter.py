@@ -15,7 +15,7 @@ from ic.services.results import JobLine, TestResult  # light: the heavy services
 __all__ = [
     "JobLine", "LOG_KINDS", "NOTIFY_FIELDS", "TestResult", "app_setting_specs", "app_settings_errors",
     "check_destination", "check_site", "connection_module", "current_user", "default_settings_url",
-    "describe_event", "destination_types", "export", "import_xml", "load_app_settings", "load_notification_settings",
+    "describe_event", "destination_problems", "destination_types", "export", "import_xml", "load_app_settings", "load_notification_settings",
     "mail_error_field", "open_settings", "read_log_tail", "remove_destination", "remove_schedule", "remove_site",
     "run_schedule", "save_app_settings", "save_destination", "save_notification_settings", "save_schedule",
     "save_settings_location", "save_site", "scheduler_action", "secret_keys", "scheduler_state", "scheduler_status",
@@ -92,6 +92,13 @@ def secret_keys(type_name: str) -> tuple[str, ...]:
     from ic.services.destinations import plugin_class, secret_keys as keys
 
     return keys(plugin_class(type_name))
+
+
+def destination_problems(type_name: str, config: dict, saved_secrets=()) -> dict[str, str]:
+    """{field key: one sentence} for the Plugin Configuration form; a secret left empty that is saved is not missing."""
+    from ic.services.destinations import plugin_class, problems
+
+    return problems(plugin_class(type_name), config, saved_secrets)
 
 
 def save_destination(store, dest):
