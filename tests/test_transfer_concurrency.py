@@ -32,3 +32,34 @@ def test_detail_requests_are_in_flight_together(store, make_simulator, tmp_path)
     assert out.ok, out.message()
     assert len(threads) == 2 and not barrier.broken
     assert rows(url) == 60
+
+
+def test_recordings_download_into_the_destinations_staging_folder(store, make_simulator, tmp_path):
+    """A destination that offers a staging folder gets recordings downloaded there (store_file renames them)."""
+    from ic.transfer.engine import TransferEngine, default_destination_factory
+    from tests.test_transfer_engine import add_folder, count_kinds, expected_files
+
+    sim = make_simulator(sessions=30)
+    add_site(store, sim)
+    add_folder(store, tmp_path / "files")
+    add_schedule(store, "S", ("sim", "files", ["session", "recordings", "shell", "smsr"]))
+    sources = []
+
+    class Watching:
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def store_file(self, item):
+            sources.append((item.source.parent, self.real.staging_dir()))
+            return self.real.store_file(item)
+
+    def factory(store_, **kw):
+        return TransferEngine(store_, destination_factory=lambda cfg: Watching(default_destination_factory(cfg)),
+                              **kw)
+
+    assert run_schedule(store, "S", engine_factory=factory, raise_internal=True).ok
+    assert sources and all(staging is not None and parent == staging for parent, staging in sources)
+    assert count_kinds(tmp_path / "files") == expected_files(sim)
