@@ -15,11 +15,13 @@ from ic.services.results import JobLine, TestResult  # light: the heavy services
 __all__ = [
     "JobLine", "LOG_KINDS", "NOTIFY_FIELDS", "TestResult", "app_setting_specs", "app_settings_errors",
     "check_destination", "check_site", "connection_module", "current_user", "default_settings_url",
-    "describe_event", "destination_problems", "destination_types", "export", "import_xml", "load_app_settings", "load_notification_settings",
-    "mail_error_field", "open_settings", "read_log_tail", "remove_destination", "remove_schedule", "remove_site",
-    "run_schedule", "save_app_settings", "save_destination", "save_notification_settings", "save_schedule",
-    "save_settings_location", "save_site", "scheduler_action", "secret_keys", "scheduler_state", "scheduler_status",
-    "send_test_notification", "settings_db_exists", "setup_gui_logging", "shutdown_gui_logging", "site_error_field",
+    "describe_event", "describe_run", "destination_problems", "destination_types", "export", "import_xml",
+    "load_app_settings", "load_notification_settings", "log_folder", "mail_error_field", "next_run_sentence",
+    "next_run_time", "next_run_words", "open_settings", "progress_fraction", "progress_words", "read_log_tail",
+    "recent_runs", "remove_destination", "remove_schedule", "remove_site", "run_schedule", "save_app_settings",
+    "save_destination", "save_notification_settings", "save_schedule", "save_settings_location", "save_site",
+    "scheduler_action", "scheduler_state", "scheduler_status", "secret_keys", "send_test_notification",
+    "settings_db_exists", "setup_gui_logging", "shutdown_gui_logging", "site_error_field",
 ]
 
 Listener = Callable[[Any], None]
