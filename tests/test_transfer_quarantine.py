@@ -51,7 +51,8 @@ def closed_middle(sim) -> str:
     return closed[len(closed) // 2]
 
 
-@pytest.mark.parametrize("change", [time_out_of_range, too_deep, bad_char], ids=["time-out-of-range", "nesting-too-deep", "bad-char"])
+@pytest.mark.parametrize("change", [time_out_of_range, too_deep, bad_char],
+                         ids=["time-out-of-range", "nesting-too-deep", "bad-char"])
 def test_unreadable_session_is_quarantined_and_the_window_goes_through(store, simulator, tmp_path, caplog, change):
     url = f"sqlite:///{tmp_path / 'out.db'}"
     site = add_site(store, simulator)

@@ -130,7 +130,8 @@ class Apply:
             try:
                 entry = quarantine.put(self.site.host, lsid, self.dest_cfg.name, data_types, reason, field, raw)
                 first_time = entry.attempts == 1
-                where = f" Its XML is kept in {entry.path}" + (f" (attempt {entry.attempts})" if entry.attempts > 1 else "")
+                again = f" (attempt {entry.attempts})" if entry.attempts > 1 else ""
+                where = f" Its XML is kept in {entry.path}{again}"
                 where += "; it is tried again on the next runs."
             except OSError as exc:
                 where = f" It could not be kept in the quarantine folder ({exc.strerror or exc})."

@@ -485,7 +485,8 @@ class _Run:
             for k in range(n, min(len(batches), n + 1 + depth)):
                 if k not in ahead:
                     ahead[k] = self.fetcher.submit(batches[k])
-            self.tracker.update(current=f"session details {batch[0]}" + (" …" if len(batch) > 1 else ""))
+            label = f"session details {batch[0]}" + (" …" if len(batch) > 1 else "")
+            self.tracker.update(phase=P.SESSIONS, current=label)
             details = self.fetcher.get(batch, ahead.pop(n))
             for bad in details.poisoned:
                 self._poisoned(bad)
