@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ic.gui.testing import pump, running_app, screenshot
+from ic.gui.testing import pump, running_app, screenshot, type_text
 from ic.settings import DestinationConfig, SiteConfig
 from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
 
@@ -211,6 +211,9 @@ def test_site_test_button_reaches_the_simulator_without_saving(store, simulator)
         assert pump(app, lambda: d.panel.last_test is not None, timeout=60)
         assert not d.panel.last_test.ok
         assert d.panel.message.kind == "error" and d.panel.message.text
+        assert d.fields["client_secret"].error_text and d.fields["client_secret"].marked_invalid  # at the field
+        type_text(d.fields["client_secret"], simulator.client_secret)  # fixed: the stale message goes
+        assert d.fields["client_secret"].error_text == ""
     finally:
         app.close()
 

@@ -246,3 +246,28 @@ def test_escape_in_the_connection_builder_asks_before_dropping_typed_details(app
     pump(app)
     assert not builder.winfo_exists(), builder.message.text
     assert d.fields["url"].get().startswith("postgresql+psycopg://") and "db.example.com" in d.fields["url"].get()
+
+
+def test_a_scheduler_that_is_installed_but_not_running_is_not_reported_in_green(app, monkeypatch):
+    # the OS scheduler is replaced by a stand-in (installing would edit this machine's crontab)
+    from ic.gui import services_adapter
+    from ic.gui.dialogs.app_settings import AppSettingsPanel
+
+    state = {"now": ("not installed", "")}
+    monkeypatch.setattr(services_adapter, "scheduler_state", lambda: state["now"])
+
+    def register(action, url=None, password=None):
+        state["now"] = ("stopped", "the cron daemon is not running")
+        return "Scheduler installed: it runs every minute. Note: the cron daemon is not running."
+
+    monkeypatch.setattr(services_adapter, "scheduler_action", register)
+    d = app.open(AppSettingsPanel)
+    pump(app)
+    p = d.panel
+    p.ask_logon = False
+    assert pump(app, lambda: p.status_known, timeout=30)
+    p.scheduler_buttons["register"].invoke()
+    assert pump(app, lambda: p.status == "stopped" and p.status_known and not p.busy, timeout=30)
+    pump(app)
+    assert p.message.kind == "warn", (p.message.kind, p.message.text)
+    assert "installed but stopped" in p.message.text and "cron daemon" in p.message.text

@@ -90,7 +90,8 @@ class NotifyPanel(Panel):
         def done(outcome):
             self.last_test = outcome
             self.message.show(outcome.message, "ok" if outcome.ok else "error")
-            field = None if outcome.ok else services.mail_error_field(outcome.message)
+            field = None if outcome.ok else (getattr(outcome, "field", None)
+                                             or services.mail_error_field(outcome.message))
             if field in self.fields:
                 self.fields[field].set_error(outcome.message)
             self.test_button.configure(state="normal")

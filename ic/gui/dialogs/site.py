@@ -28,7 +28,7 @@ class SitePanel(ListEditorPanel):
         body.grid_columnconfigure(1, weight=1)
         body.grid_rowconfigure(0, weight=1)
 
-        left = ctk.CTkFrame(body, fg_color="transparent", width=290)
+        left = ctk.CTkFrame(body, fg_color="transparent", width=300)
         left.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
         left.pack_propagate(False)  # long names scroll the list sideways instead of squeezing the form
         self.list = ListView(left, [("name", "Site", 110), ("host", "Host", 140)], height=9, on_select=self._on_select,
