@@ -385,12 +385,14 @@ def _event(e: etree._Element) -> Event:
                 if fsize is not None:
                     ev.data.append(EventData("filesize", fsize.strip()))
         elif name == "data":
-            for n, v in children(x):
-                if n == "value":
+            append = ev.data.append
+            for v in x.iterchildren(tag=etree.Element):
+                vtag = v.tag
+                if vtag[vtag.find("}") + 1:] == "value":
                     value = v.get("value")
-                    ev.data.append(EventData(v.get("name") or "", value if value is not None else text(v) or ""))
+                    append(EventData(v.get("name") or "", value if value is not None else text(v) or ""))
                 else:
-                    ev.extra.append((f"data/{n}", serialize_plain(v)))
+                    ev.extra.append((f"data/{local(vtag)}", serialize_plain(v)))
         elif name == "system_information":
             ev.system_information.extend(_category(c) for n, c in children(x) if n == "category")
         else:
@@ -423,6 +425,6 @@ def _category(e: etree._Element) -> SystemInfoCategory:
         elif name == "data":
             for n, row in children(x):
                 if n == "row":
-                    cat.rows.append([(f.get("name") or "", text(f) or "") for fn, f in children(row) if fn == "field"])
+                    cat.rows.append([(f.get("name") or "", text(f) or "") for f in row.iterchildren("{*}field")])
     cat.information_xml = serialize_plain(e)
     return cat
