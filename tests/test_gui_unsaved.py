@@ -204,3 +204,37 @@ def test_quitting_with_unsaved_changes_asks(app, store):
     app.unsaved_prompt.buttons["Cancel"].invoke()
     pump(app)
     assert d.winfo_exists()
+
+
+def test_next_saves_a_filled_in_destination_too(store, tmp_path):
+    store.save_site(SiteConfig("Main", "main.example.com", "id"), client_secret="x")
+    app = make_app(show_wizard=False)
+    try:
+        w = app.open_wizard(start_at_database=False)
+        pump(app)
+        w.next_button.invoke()  # the site step shows a new, empty form: nothing to save
+        pump(app)
+        assert w.step_name == "Plugins"
+        type_text(w.fields["name"], "Archive")
+        type_text(w.fields["directory"], str(tmp_path / "archive"))
+        w.next_button.invoke()
+        pump(app)
+        assert w.step_name == "Schedule"
+        assert [d.name for d in store.list_destinations()] == ["Archive"]
+        assert "Archive" in w.fields["destination"].widget.cget("values")
+    finally:
+        app.close()
+
+
+def test_the_chart_follows_dark_mode(store):
+    import customtkinter as ctk
+
+    with running_app() as app:
+        try:
+            ctk.set_appearance_mode("dark")
+            pump(app)
+            assert app.main.chart.cget("bg") == app.main.chart.COLORS["bg"][1]
+        finally:
+            ctk.set_appearance_mode("light")
+            pump(app)
+        assert app.main.chart.cget("bg") == app.main.chart.COLORS["bg"][0]

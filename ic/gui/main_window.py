@@ -241,6 +241,13 @@ class MainPanel(ctk.CTkFrame):
             if abs(wrap - int(self.last_words.cget("wraplength"))) > 8:
                 self.last_words.configure(wraplength=wrap)
 
+    def _set_appearance_mode(self, mode_string: str) -> None:
+        """customtkinter calls this when light/dark changes: the chart (a plain canvas) is drawn again."""
+        super()._set_appearance_mode(mode_string)
+        chart = getattr(self, "chart", None)
+        if chart is not None:
+            chart.draw()
+
     def selected_schedule(self) -> str | None:
         return self.schedules.selected()
 
