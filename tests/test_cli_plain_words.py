@@ -63,3 +63,18 @@ def test_progress_in_plain_words():
     waiting = ProgressEvent("a -> b", "sessions", sessions_found=2, sessions_done=1, message="Waiting 30 s to retry")
     assert describe_progress(waiting, with_eta=False) == "Copied 1 of 2 sessions; waiting 30 s to retry"
     assert "ProgressEvent" not in describe_progress(ev)
+
+
+def test_the_terminal_progress_bar_speaks_the_same_words():
+    import io
+
+    from ic.cli.run_cmd import TerminalProgress
+    from ic.transfer.progress import ProgressEvent
+
+    ev = ProgressEvent("sim -> files", "files", sessions_found=200, sessions_done=50, files_found=30, files_done=11,
+                       bytes=3 * 1048576, eta_seconds=65)
+    line = TerminalProgress(stream=io.StringIO()).format(ev)
+    assert line.startswith("sim to files [")
+    assert "Copied 50 of 200 sessions, 11 of 30 recordings | 3.0 MB | ETA 1:05" in line
+    failed = TerminalProgress.format(ProgressEvent("sim -> files", "failed", message="Cannot reach the host."))
+    assert "Failed." in failed and "Cannot reach" not in failed  # the sentence itself follows once, after the bar

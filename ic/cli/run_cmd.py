@@ -227,16 +227,18 @@ class TerminalProgress:
         total = ev.sessions_found + ev.files_found
         done = ev.sessions_done + ev.files_done
         frac = done / total if total else (1.0 if ev.phase == DONE else 0.0)
+        from ic.services.progress_text import describe_progress, transfer_words
+
         bar = "#" * int(frac * 20)
-        parts = [f"{ev.transfer} [{bar:<20}] {ev.phase}", f"{ev.sessions_done}/{ev.sessions_found} sessions"]
+        if ev.phase in (FAILED, CANCELLED):  # a failure's sentence is printed once, after the bar
+            words = "Failed." if ev.phase == FAILED else "Cancelled."
+        else:  # in words, as in the window: "Copied 50 of 200 sessions, 11 of 30 recordings"
+            words = describe_progress(ev, with_eta=False)
+        parts = [f"{transfer_words(ev.transfer)} [{bar:<20}] {words}"]
         if ev.files_found:
-            parts.append(f"{ev.files_done}/{ev.files_found} files {ev.bytes / 1048576:.1f} MB")
+            parts.append(f"{ev.bytes / 1048576:.1f} MB")
         if ev.eta_seconds is not None and ev.phase not in (DONE, FAILED, CANCELLED):
             parts.append(f"ETA {int(ev.eta_seconds) // 60}:{int(ev.eta_seconds) % 60:02d}")
-        if ev.phase == DONE and ev.message:  # a failure's sentence is printed once, after the bar
-            parts.append(ev.message)
-        elif ev.current:
-            parts.append(ev.current[:40])
         return " | ".join(parts)[:160]
 
     def close(self) -> None:
