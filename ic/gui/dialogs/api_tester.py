@@ -88,6 +88,7 @@ class ApiTesterPanel(Panel):
     # --- building ---------------------------------------------------------------------------
     def _build_sessions(self, tab) -> None:
         tab.grid_columnconfigure((0, 1), weight=1)
+        tab.grid_rowconfigure(1, weight=1)  # the lists take the room the window has
         ctk.CTkLabel(tab, text="Sites", anchor="w").grid(row=0, column=0, sticky="w", padx=6)
         ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
         self.sites = CheckList(tab, height=70)
@@ -112,6 +113,7 @@ class ApiTesterPanel(Panel):
 
     def _build_xml(self, tab) -> None:
         tab.grid_columnconfigure((0, 1), weight=1)
+        tab.grid_rowconfigure(1, weight=1)  # the lists take the room the window has
         ctk.CTkLabel(tab, text="XML files", anchor="w").grid(row=0, column=0, sticky="w", padx=6)
         ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
         files = ctk.CTkFrame(tab, fg_color="transparent")
