@@ -35,7 +35,7 @@ class TransferRow(ctk.CTkFrame):
         wanted = set(data_types or ["session"])
         for i, dt in enumerate(DATA_TYPES):
             box = ctk.CTkCheckBox(boxes, text=DATA_TYPE_LABELS[dt])
-            box.grid(row=i // 2, column=i % 2, sticky="w", padx=4, pady=2)
+            box.grid(row=i // 3, column=i % 3, sticky="w", padx=4, pady=1)
             if dt in FILE_ONLY_DATA_TYPES and not accepts_files:
                 box.configure(state="disabled")
             elif dt in wanted:
@@ -54,7 +54,7 @@ class SchedulePanel(ListEditorPanel):
     noun = "schedule"
     changed_key = "schedules"
     size = "960x650"
-    min_size = (880, 600)
+    min_size = (940, 600)
 
     def __init__(self, master, ctx, select: str | None = None) -> None:
         super().__init__(master, ctx)

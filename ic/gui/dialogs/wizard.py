@@ -115,6 +115,8 @@ class WizardDialog(ctk.CTkToplevel):
         if index == 0:  # Next creates and saves: no separate buttons that say the same
             self.panel.save_button.pack_forget()
             self.panel.create_button.pack_forget()
+        elif panel_class is SchedulePanel:  # Finish saves; the room goes to the transfers
+            self.panel.save_button.master.pack_forget()
         self.panel.mark_clean()
         last = index == len(STEPS) - 1
         self.next_button.configure(text="Finish" if last else "Next")
