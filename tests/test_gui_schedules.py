@@ -227,3 +227,18 @@ def test_a_site_saved_in_another_window_appears_in_the_open_schedule_and_api_tes
     assert "Branch" in sched.fields["site"].widget.cget("values")
     assert sched.fields["name"].get() == "Being edited"  # the edit in progress is kept
     assert "Branch" in tester.panel.sites.checks
+
+
+def test_list_columns_are_as_wide_as_their_texts(app, configured):
+    from ic.gui.widgets import heading_font, list_font
+    from ic.settings import ScheduleConfig, TransferConfig
+
+    name = "Quarter-hourly session data from both sites"
+    configured.save_schedule(ScheduleConfig(name, 900, [TransferConfig("Main", "Files", ["session"])]))
+    d = open_schedules(app)
+    tree = d.panel.list.tree
+    assert tree.column("name", "width") >= list_font(tree).measure(name)
+    assert tree.column("transfers", "width") >= heading_font(tree).measure("Transfers")
+    app.main.refresh()
+    pump(app)
+    assert app.main.schedules.tree.column("name", "width") >= list_font(tree).measure(name)

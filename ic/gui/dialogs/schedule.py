@@ -70,7 +70,7 @@ class SchedulePanel(ListEditorPanel):
         left.pack_propagate(False)  # a long name scrolls the list sideways instead of squeezing the form
         self.list = ListView(left, [("name", "Schedule Name", 110), ("transfers", "Transfers", 40),
                                     ("period", "Period", 70), ("last_run", "Last Run", 120)],
-                             height=9, on_select=self._on_select, max_width=240)
+                             height=9, on_select=self._on_select, max_width=360)
         self.list.pack(fill="both", expand=True)
         self.new_button = Button(left, text="New Schedule", command=lambda: self.guard(self.new))
         self.new_button.pack(fill="x", pady=(8, 0))
