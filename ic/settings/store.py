@@ -158,17 +158,20 @@ class SettingsStore:
         return [_site_from_row(r) for r in rows]
 
     def delete_site(self, name: str) -> None:
-        site = self.get_site(name)
-        with self._begin(f"site {name}") as conn:
+        self._delete_unused("Site", name, s.sites, self.get_site(name).id, "site_id")
+
+    def _delete_unused(self, noun: str, name: str, table, item_id: int, column: str) -> None:
+        """Delete a site or destination with its transfer state; refused while a schedule's transfer uses it."""
+        with self._begin(f"{noun.lower()} {name}") as conn:
             used = conn.execute(
                 select(s.schedules.c.name)
                 .select_from(s.transfers.join(s.schedules, s.transfers.c.schedule_id == s.schedules.c.id))
-                .where(s.transfers.c.site_id == site.id)
+                .where(s.transfers.c[column] == item_id)
             ).first()
             if used:
-                raise ConfigError(f"Site {name} is used by a schedule ({used[0]}); remove it from that schedule first.")
-            conn.execute(delete(s.transfer_state).where(s.transfer_state.c.site_id == site.id))
-            conn.execute(delete(s.sites).where(s.sites.c.id == site.id))
+                raise ConfigError(f"{noun} {name} is used by a schedule ({used[0]}); remove it from that schedule first.")
+            conn.execute(delete(s.transfer_state).where(s.transfer_state.c[column] == item_id))
+            conn.execute(delete(table).where(table.c.id == item_id))
 
     def site_credentials(self, site: SiteConfig | str) -> SiteCredentials:
         """Decrypt the site's secrets; raises SecretUnavailable naming the site when the key cannot open them."""
@@ -242,17 +245,8 @@ class SettingsStore:
         return [self.get_destination(i, reveal=False) for i in names]
 
     def delete_destination(self, name: str) -> None:
-        dest = self.get_destination(name, reveal=False)
-        with self._begin(f"destination {name}") as conn:
-            used = conn.execute(
-                select(s.schedules.c.name)
-                .select_from(s.transfers.join(s.schedules, s.transfers.c.schedule_id == s.schedules.c.id))
-                .where(s.transfers.c.destination_id == dest.id)
-            ).first()
-            if used:
-                raise ConfigError(f"Destination {name} is used by a schedule ({used[0]}); remove it from that schedule first.")
-            conn.execute(delete(s.transfer_state).where(s.transfer_state.c.destination_id == dest.id))
-            conn.execute(delete(s.destinations).where(s.destinations.c.id == dest.id))
+        self._delete_unused("Destination", name, s.destinations, self.get_destination(name, reveal=False).id,
+                            "destination_id")
 
     # --- schedules --------------------------------------------------------------------------
     def save_schedule(self, sched: ScheduleConfig, *, now: datetime | None = None) -> ScheduleConfig:
