@@ -185,3 +185,22 @@ def test_bad_engine_setting_is_a_failed_but_complete_run(store, setup, capsys):
     assert "transfer_batch_size must be a number" in capsys.readouterr().out
     sched = store.get_schedule("S")
     assert sched.last_run is not None and sched.last_status.startswith("failed:")
+
+
+def test_edit_changes_period_time_and_state_and_keeps_transfers(store, setup, capsys):
+    assert run_cli(["schedule", "add", "Nightly", "--site", "sim", "--destination", "db", "--every", "1d",
+                    "--at", "02:00"]) == 0
+    capsys.readouterr()
+    assert run_cli(["schedule", "edit", "Nightly", "--at", "03:30", "--disable"]) == 0
+    assert "every 1 day at 03:30 (disabled)" in capsys.readouterr().out
+    sched = store.get_schedule("Nightly")
+    assert (sched.at_time, sched.enabled, len(sched.transfers)) == ("03:30", False, 1)
+
+    assert run_cli(["schedule", "edit", "Nightly", "--every", "30m", "--at", "", "--enable", "--rename", "Often"]) == 0
+    sched = store.get_schedule("Often")
+    assert (sched.every_seconds, sched.at_time, sched.enabled, len(sched.transfers)) == (1800, None, True, 1)
+
+    capsys.readouterr()
+    assert run_cli(["schedule", "edit", "Often"]) == 1  # nothing to change: one sentence naming the options
+    assert "--rename, --every, --at" in capsys.readouterr().err
+    assert run_cli(["schedule", "edit", "Missing", "--at", "01:00"]) == 1

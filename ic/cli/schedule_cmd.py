@@ -1,11 +1,12 @@
-"""`schedule add|add-transfer|list|remove`: the Schedule Configuration dialog on the command line."""
+"""`schedule add|edit|add-transfer|remove-transfer|list|remove`: the Schedule Configuration dialog on the command
+line, over ic.services.schedules (the same service the window calls)."""
 from __future__ import annotations
 
 import argparse
 
 from ic.cli.common import print_table, store_from
 from ic.errors import ConfigError
-from ic.services.schedules import remove_schedule, save_schedule
+from ic.services.schedules import KEEP, edit_schedule, remove_schedule, remove_transfer, save_schedule
 from ic.settings.models import ScheduleConfig, TransferConfig
 from ic.settings.validation import format_period, parse_period
 
@@ -36,6 +37,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="also run it once now (the slots stay as they are: a time of day still waits for its slot)")
     add.add_argument("--start", metavar="WHEN", help=START_HELP)
     add.set_defaults(func=_add)
+
+    ed = ssub.add_parser(
+        "edit",
+        help="change a schedule's name, period, time of day or enabled state (its transfers stay)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='examples:\n  schedule edit Nightly --at 03:30\n  schedule edit Often --every 30m --at ""\n'
+               "  schedule edit Nightly --disable",
+    )
+    ed.add_argument("name", help="schedule name (see `schedule list`)")
+    ed.add_argument("--rename", metavar="NEW", help="new schedule name")
+    ed.add_argument("--every", help="Run Every: 15m, 2h, 1d ... (1 minute to 7 days)")
+    ed.add_argument("--at", metavar="HH:MM", help='time of day for whole-day periods (local time); "" removes it')
+    onoff = ed.add_mutually_exclusive_group()
+    onoff.add_argument("--enable", dest="enabled", action="store_const", const=True, help="run it from the scheduler")
+    onoff.add_argument("--disable", dest="enabled", action="store_const", const=False,
+                       help="keep it but do not run it from the scheduler")
+    ed.set_defaults(func=_edit, enabled=None)
 
     at = ssub.add_parser("add-transfer", help="add a transfer (site -> destination) to an existing schedule")
     at.add_argument("name", help="schedule name (see `schedule list`)")
@@ -128,6 +146,23 @@ def _first_slot(args: argparse.Namespace, store, saved) -> int:
     return EXIT_OK if outcome.status == OK else EXIT_FAILED
 
 
+def _edit(args: argparse.Namespace) -> int:
+    if args.rename is None and args.every is None and args.at is None and args.enabled is None:
+        raise ConfigError("Say what to change: --rename, --every, --at or --enable/--disable (see `schedule edit --help`).")
+    saved = edit_schedule(
+        store_from(args),
+        args.name,
+        rename=args.rename,
+        every_seconds=parse_period(args.every) if args.every is not None else None,
+        at_time=KEEP if args.at is None else args.at,
+        enabled=args.enabled,
+    )
+    when = f" at {saved.at_time}" if saved.at_time else ""
+    state = "" if saved.enabled else " (disabled)"
+    print(f"Schedule {saved.name} saved: every {format_period(saved.every_seconds)}{when}{state}.")
+    return 0
+
+
 def _add_transfer(args: argparse.Namespace) -> int:
     store = store_from(args)
     start = _ask_start(args)
@@ -140,14 +175,7 @@ def _add_transfer(args: argparse.Namespace) -> int:
 
 
 def _remove_transfer(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    sched = store.get_schedule(args.name)
-    kept = [t for t in sched.transfers if (t.site, t.destination) != (args.site, args.destination)]
-    if len(kept) == len(sched.transfers):
-        raise ConfigError(f"Schedule {sched.name} has no transfer {args.site} -> {args.destination}; "
-                          "see `schedule list -v`.")
-    sched.transfers = kept
-    saved = save_schedule(store, sched)  # ic.services.schedules: plugin checks too
+    saved = remove_transfer(store_from(args), args.name, args.site, args.destination)
     print(f"Schedule {saved.name} now has {len(saved.transfers)} transfer(s).")
     return 0
 
