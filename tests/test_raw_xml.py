@@ -42,6 +42,24 @@ def test_cdata_comments_and_odd_attributes_keep_their_bytes():
     assert list(iter_sessions(s.raw_xml)) == [s]
 
 
+def test_session_end_is_found_past_look_alike_tags_cdata_and_nested_sessions():
+    """Each of these fools a plain search for the first "</session": the bytes must still be the session's own."""
+    elements = [
+        b'<r:session lsid="a"><r:session_details></r:session_details><r:lseq>1</r:lseq></r:session\n >',
+        b'<r:session lsid="b" />',
+        b'<r:session lsid="c"><r:external_key><![CDATA[</r:session>]]></r:external_key><r:lseq>3</r:lseq></r:session>',
+        b'<r:session lsid="d"><r:odd><r:session lsid="inner">x</r:session></r:odd><r:lseq>4</r:lseq></r:session>',
+        b'<r:session lsid="e"><r:duration>a &lt;/r:session&gt; b</r:duration></r:session>',
+    ]
+    head = b'<?xml version="1.0" encoding="UTF-8"?>\n<r:session_list xmlns:r="urn:r">'
+    sessions = list(iter_sessions(head + b"\n" + b"\n".join(elements) + b"\n</r:session_list>\n"))
+    assert [s.lsid for s in sessions] == ["a", "b", "c", "d", "e"]
+    for s, element in zip(sessions, elements):
+        assert s.raw_xml == head + b"\n" + element + b"\n</r:session_list>\n"
+        assert list(iter_sessions(s.raw_xml)) == [s]
+    assert sessions[2].external_key == "</r:session>" and sessions[2].lseq == 3 and sessions[3].lseq == 4
+
+
 def test_other_encodings_fall_back_to_a_serialised_copy_that_reads_back_equal():
     latin = ('<?xml version="1.0" encoding="ISO-8859-1"?><session_list><session lsid="l"><external_key>Café'
              '</external_key></session></session_list>').encode("iso-8859-1")

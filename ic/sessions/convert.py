@@ -37,6 +37,20 @@ from ic.sessions.xmlutil import (
 PRA_ONLY = frozenset({"jumpoint", "jump_group"})
 
 
+_ELEMENTS = etree.Element  # iterchildren(tag=_ELEMENTS): element children only, filtered in C
+
+
+def fast_text(x: etree._Element) -> str:
+    """``text`` for a session known to hold no xsi:nil attribute (checked once per session, in C)."""
+    if len(x):
+        return "".join(x.itertext())
+    return x.text or ""
+
+
+_HAS_NIL = etree.XPath("boolean(descendant-or-self::*/@xsi:nil)",
+                       namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+
+
 def detect_product(ns: str | None, elem: etree._Element, hint: str | None) -> str:
     """ "rs" or "pra": the caller's hint wins; else the /sra/ namespace or PRA-only elements mean PRA."""
     if hint:
@@ -57,6 +71,7 @@ def session_from_element(elem: etree._Element, product: str, ns: str | None) -> 
     primary_team: Team | None = None
     rep_elems: list[etree._Element] = []
     cust_elems: list[etree._Element] = []
+    tx = text if _HAS_NIL(elem) else fast_text  # xsi:nil is rare: look for it once per session, in C
     for name, c in children(elem):
         handler = _SIMPLE.get(name)
         if handler is not None:
@@ -76,14 +91,14 @@ def session_from_element(elem: etree._Element, product: str, ns: str | None) -> 
         elif name == "team_list":
             team_list.extend(_team(t) for n, t in children(c) if n == "team")
         elif name == "session_details":
-            s.events = [_event(e) for e in c.iterchildren("{*}event")]  # filtered in C
+            s.events = [_event(e, tx) for e in c.iterchildren("{*}event")]  # filtered in C
         else:
             s.extra.append((name, serialize_plain(c)))
     if not s.session_type:
         s.session_type = "support"
     s.teams = _merge_teams(team_list, primary_team)
-    s.customers = [_customer(c, s) for c in cust_elems]
-    s.representatives = [_representative(r, s) for r in rep_elems]
+    s.customers = [_customer(c, s, tx) for c in cust_elems]
+    s.representatives = [_representative(r, s, tx) for r in rep_elems]
     _sole_participant_is_primary(s)
     _name_event_parties(s)
     return s
@@ -210,28 +225,32 @@ def _merge_teams(teams: list[Team], primary: Team | None) -> list[Team]:
 
 
 # --- participants -----------------------------------------------------------------------------
-def _customer(e: etree._Element, s: Session) -> Customer:
+def _customer(e: etree._Element, s: Session, tx=text) -> Customer:
     gs = e.get("gsnumber")
     c = Customer(gsnumber=gs)
     primary_flag: str | None = None
-    for name, x in children(e):
+    for x in e.iterchildren(tag=_ELEMENTS):
+        tag = x.tag
+        name = tag[tag.find("}") + 1:]
         if name == "primary_cust":
-            primary_flag = text(x)
+            primary_flag = tx(x)
         elif name == "info":
-            for n, i in children(x):
+            for i in x.iterchildren(tag=_ELEMENTS):
+                n = i.tag
+                n = n[n.find("}") + 1:]
                 attr = _CUSTOMER_INFO.get(n)
                 if n == "issue":
                     # the guide's endpoint.issue is "the numeric ID of the issue": @id (or <id>) when the appliance
                     # gives one [U]; otherwise the text as sent (the whole element stays in raw_xml either way)
-                    c.issue = (i.get("id") or child_text(i, "id") or "").strip() or text(i)
+                    c.issue = (i.get("id") or child_text(i, "id") or "").strip() or tx(i)
                 elif attr:
-                    setattr(c, attr, text(i))
+                    setattr(c, attr, tx(i))
                 else:
                     c.extra.append((f"info/{n}", serialize_plain(i)))
         elif name in _CUSTOMER_FIELDS:
-            setattr(c, _CUSTOMER_FIELDS[name], text(x))
+            setattr(c, _CUSTOMER_FIELDS[name], tx(x))
         elif name in ("rpat", "rpat_support"):
-            c.rpat_support = to_bool(text(x))
+            c.rpat_support = to_bool(tx(x))
         else:
             c.extra.append((name, serialize_plain(x)))
     matches_primary = gs is not None and gs == s.primary_customer_gsnumber
@@ -261,14 +280,17 @@ _CUSTOMER_FIELDS = {
 }
 
 
-def _representative(e: etree._Element, s: Session) -> Representative:
+def _representative(e: etree._Element, s: Session, tx=text) -> Representative:
     gs = e.get("gsnumber")
     r = Representative(gsnumber=gs, user_id=e.get("id"))
     primary_flag: str | None = None
-    for name, x in children(e):
-        value = text(x)
-        if name in _REP_FIELDS:
-            setattr(r, _REP_FIELDS[name], value)
+    for x in e.iterchildren(tag=_ELEMENTS):
+        tag = x.tag
+        name = tag[tag.find("}") + 1:]
+        value = tx(x)
+        attr = _REP_FIELDS.get(name)
+        if attr is not None:
+            setattr(r, attr, value)
         elif name == "display_name":
             r.plain_display_name = value
         elif name == "private_display_name":
@@ -347,31 +369,47 @@ def _name_event_parties(s: Session) -> None:
 
 
 # --- events -----------------------------------------------------------------------------------
-def _event(e: etree._Element) -> Event:
-    ev = Event(event_type=e.get("event_type") or "", timestamp=time_attr(e))
+def _event(e: etree._Element, tx=text) -> Event:
+    get = e.get
+    try:
+        timestamp = int(get("timestamp"))  # the appliance's form; anything else takes the general path
+    except (TypeError, ValueError):
+        timestamp = time_attr(e)
+    ev = Event(get("event_type") or "", timestamp)
     body_at: int | None = None  # index of the ("body", ..) data row: body and encoded_body give ONE row
-    for x in e.iterchildren(tag=etree.Element):
+    data = ev.data
+    for x in e.iterchildren(tag=_ELEMENTS):
         tag = x.tag
         name = tag[tag.find("}") + 1:]
         if name == "performed_by":
-            ev.performed_by, ev.performed_by_type, ev.performed_by_gsnumber = text(x), x.get("type"), x.get("gsnumber")
+            ev.performed_by, ev.performed_by_type, ev.performed_by_gsnumber = tx(x), x.get("type"), x.get("gsnumber")
         elif name == "destination":
-            ev.destination, ev.destination_type, ev.destination_gsnumber = text(x), x.get("type"), x.get("gsnumber")
+            ev.destination, ev.destination_type, ev.destination_gsnumber = tx(x), x.get("type"), x.get("gsnumber")
+        elif name == "data":
+            append = data.append
+            for v in x.iterchildren(tag=_ELEMENTS):
+                vtag = v.tag
+                if vtag[vtag.find("}") + 1:] == "value":
+                    value = v.get("value")
+                    append(EventData(v.get("name") or "", value if value is not None else tx(v) or ""))
+                else:
+                    ev.extra.append((f"data/{local(vtag)}", serialize_plain(v)))
         elif name == "body":
             if ev.body_encoded:
                 continue  # encoded_body already gave the exact text; <body> may have lost characters
-            ev.body = text(x)
+            ev.body = tx(x)
             body_at = _put_body(ev, body_at, ev.body or "")
         elif name == "encoded_body":
-            ev.body = _decode_body(text(x))
+            ev.body = _decode_body(tx(x))
             ev.body_encoded = True
             body_at = _put_body(ev, body_at, ev.body)
         elif name == "filename":
-            ev.filename = text(x)
-            ev.data.append(EventData("filename", ev.filename or ""))
+            ev.filename = tx(x)
+            data.append(EventData("filename", ev.filename or ""))
         elif name == "filesize":
-            ev.filesize = to_int(text(x))
-            ev.data.append(EventData("filesize", (text(x) or "").strip()))
+            value = tx(x)
+            ev.filesize = to_int(value)
+            data.append(EventData("filesize", (value or "").strip()))
         elif name == "files":
             for n, f in children(x):
                 if n != "file":
@@ -381,20 +419,11 @@ def _event(e: etree._Element) -> Event:
                 if fname is None and len(f) == 0:
                     fname = f.text  # tolerate <file>name</file>
                 ev.files.append(EventFile(fname or "", to_int(fsize)))
-                ev.data.append(EventData("filename", fname or ""))
+                data.append(EventData("filename", fname or ""))
                 if fsize is not None:
-                    ev.data.append(EventData("filesize", fsize.strip()))
-        elif name == "data":
-            append = ev.data.append
-            for v in x.iterchildren(tag=etree.Element):
-                vtag = v.tag
-                if vtag[vtag.find("}") + 1:] == "value":
-                    value = v.get("value")
-                    append(EventData(v.get("name") or "", value if value is not None else text(v) or ""))
-                else:
-                    ev.extra.append((f"data/{local(vtag)}", serialize_plain(v)))
+                    data.append(EventData("filesize", fsize.strip()))
         elif name == "system_information":
-            ev.system_information.extend(_category(c) for n, c in children(x) if n == "category")
+            ev.system_information.extend(_category(c, tx) for n, c in children(x) if n == "category")
         else:
             ev.extra.append((name, serialize_plain(x)))
     return ev
@@ -417,14 +446,16 @@ def _decode_body(value: str | None) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _category(e: etree._Element) -> SystemInfoCategory:
+def _category(e: etree._Element, tx=text) -> SystemInfoCategory:
     cat = SystemInfoCategory(name=e.get("name") or "")
-    for name, x in children(e):
+    for x in e.iterchildren(tag=_ELEMENTS):
+        name = x.tag
+        name = name[name.find("}") + 1:]
         if name == "description":
-            cat.description.extend((f.get("name") or "", text(f) or "") for n, f in children(x) if n == "field")
+            cat.description.extend((f.get("name") or "", tx(f) or "") for f in x.iterchildren("{*}field"))
         elif name == "data":
-            for n, row in children(x):
-                if n == "row":
-                    cat.rows.append([(f.get("name") or "", text(f) or "") for f in row.iterchildren("{*}field")])
+            rows = cat.rows
+            for row in x.iterchildren("{*}row"):
+                rows.append([(f.get("name") or "", tx(f) or "") for f in row.iterchildren("{*}field")])
     cat.information_xml = serialize_plain(e)
     return cat

@@ -120,7 +120,7 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
                 had_entities = _entities_to_text(elem)
                 session = session_from_element(elem, detect_product(ns, elem, product), ns)
                 check_session(session, name)
-                original = tap.take(elem.get("lsid"), elem.sourceline)
+                original = tap.take(elem.get("lsid"), elem.sourceline, _plain_markup(elem))
                 session.raw_xml = (original if original is not None and not had_entities
                                    else standalone_document(elem, ns))
             except SessionValueError as exc:
@@ -256,6 +256,14 @@ def _entities_to_text(elem: etree._Element) -> bool:
     return True
 
 
+def _plain_markup(elem: etree._Element) -> bool:
+    """No comment, PI or nested "session" element inside (one walk in C): then, CDATA aside, every "</session" in
+    the session's bytes is markup and the first is its end."""
+    found = elem.iter(etree.Comment, etree.ProcessingInstruction, "{*}session")
+    next(found, None)  # the session itself
+    return next(found, None) is None
+
+
 class _Tap:
     """Keeps the bytes the XML parser has read but no session has claimed yet, so each session's ``raw_xml`` can be
     the appliance's own bytes: the document's beginning up to the end of its root start tag (XML declaration and
@@ -276,6 +284,7 @@ class _Tap:
         self.on = True
         self.pending = False  # a session's start is in the buffer: keep everything from there
         self._tags: dict[bytes, re.Pattern] = {}
+        self._closes: dict[bytes, re.Pattern] = {}
 
     KEEP = 1 << 20  # bytes kept before the buffer is trimmed of content outside sessions
 
@@ -303,7 +312,10 @@ class _Tap:
         self.on = False
         self.buf = bytearray()
 
-    def take(self, lsid: str | None, line: int | None) -> bytes | None:
+    def take(self, lsid: str | None, line: int | None, plain: bool = False) -> bytes | None:
+        """The session's own bytes as a document (see the class), or None when they cannot be cut out with
+        certainty. ``plain``: the parsed element holds no comment, PI or nested "session" element (see
+        ``_plain_markup``), so its end tag can be found with a plain search instead of walking every tag."""
         if not self.on:
             return None
         buf = self.buf
@@ -324,22 +336,9 @@ class _Tap:
         if sent is None or lsid is None or sent.decode("utf-8", "replace") != lsid or (line and here != line):
             self._off()
             return None
-        pattern = self._tags.get(m.group(1))
-        if pattern is None:  # session tags of this prefix; CDATA, comments and PIs are stepped over whole
-            pattern = self._tags[m.group(1)] = re.compile(
-                rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>|<(/?)" + re.escape(m.group(1))
-                + rb"""session(?=[\s/>])(?:[^>"']|"[^"]*"|'[^']*')*?(/?)>""", re.DOTALL)
-        level, end = 0, None
-        for t in pattern.finditer(buf, start):
-            if t.group(2) is None:
-                continue  # CDATA, a comment or a PI: its text is not markup
-            if t.group(1):
-                level -= 1
-            elif not t.group(2):
-                level += 1
-            if level == 0:
-                end = t.end()
-                break
+        end = self._plain_end(buf, start, m.group(1)) if plain else None
+        if end is None:
+            end = self._walk_end(buf, start, m.group(1))
         if end is None:
             self._off()
             return None
@@ -351,6 +350,54 @@ class _Tap:
         del buf[:end]
         self.pending = False
         return raw
+
+    def _plain_end(self, buf: bytearray, start: int, prefix: bytes) -> int | None:
+        """End of a session whose tree holds no comment, PI or nested "session" element: its first end tag, unless
+        a CDATA section (invisible in the tree) could hide one."""
+        opening = self._pattern(prefix).match(buf, start)
+        if opening is None or opening.group(2) is None:
+            return None
+        if opening.group(2):
+            return opening.end()  # <session .../>
+        close = b"</" + prefix + b"session"
+        size = len(close)
+        pos = opening.end()
+        while True:
+            at = buf.find(close, pos)
+            if at < 0:
+                return None
+            j = at + size
+            while j < len(buf) and buf[j] in b" \t\r\n":
+                j += 1
+            if j < len(buf) and buf[j] == 62:  # ">": not </session_details> and the like
+                break
+            pos = j
+        if buf.find(b"<![CDATA[", start, at) >= 0:
+            return None
+        return j + 1
+
+    def _pattern(self, prefix: bytes) -> re.Pattern:
+        """Session tags of this prefix; CDATA, comments and PIs are matched whole (group 2 None) to step over."""
+        pattern = self._tags.get(prefix)
+        if pattern is None:
+            pattern = self._tags[prefix] = re.compile(
+                rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>|<(/?)" + re.escape(prefix)
+                + rb"""session(?=[\s/>])(?:[^>"']|"[^"]*"|'[^']*')*?(/?)>""", re.DOTALL)
+        return pattern
+
+    def _walk_end(self, buf: bytearray, start: int, prefix: bytes) -> int | None:
+        """End of the session by walking its session tags (nested ones counted; CDATA, comments, PIs skipped)."""
+        level = 0
+        for t in self._pattern(prefix).finditer(buf, start):
+            if t.group(2) is None:
+                continue  # CDATA, a comment or a PI: its text is not markup
+            if t.group(1):
+                level -= 1
+            elif not t.group(2):
+                level += 1
+            if level == 0:
+                return t.end()
+        return None
 
     def _start(self, buf: bytearray) -> bool:
         """The document's head: UTF-8 only (declared or default), no DOCTYPE; the root must not be the session."""
