@@ -10,6 +10,7 @@ import io
 import os
 import re
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -118,13 +119,17 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
             parent = elem.getparent()
             ns = namespace(elem.tag)
             try:
-                had_entities = _entities_to_text(elem)
+                if next(islice(elem.iter(*_SPECIAL), 1, None), None) is None:  # one walk in C for the usual case
+                    had_entities, plain = False, True  # (the session itself is the walk's first node)
+                else:
+                    had_entities = _entities_to_text(elem)
+                    plain = _plain_markup(elem)
                 session = session_from_element(elem, detect_product(ns, elem, product), ns)
                 check_session(session, name)
                 # once the session's bytes are found its tree is no longer needed: freed before they are copied
                 # (a 200 MB session is not held three times)
                 release = None if had_entities else partial(elem.clear, keep_tail=False)
-                original = tap.take(elem.get("lsid"), elem.sourceline, _plain_markup(elem), release)
+                original = tap.take(elem.get("lsid"), elem.sourceline, plain, release)
                 session.raw_xml = (original if original is not None and not had_entities
                                    else standalone_document(elem, ns))
             except SessionValueError as exc:
@@ -276,6 +281,10 @@ def _give_back_freed_memory() -> None:
 
 
 _malloc_trim = None
+
+
+# nodes that make a session unusual: entity references, comments, PIs, elements called "session" (and itself)
+_SPECIAL = (etree.Entity, etree.Comment, etree.ProcessingInstruction, "{*}session")
 
 
 def _plain_markup(elem: etree._Element) -> bool:
