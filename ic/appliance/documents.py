@@ -125,19 +125,25 @@ def summaries_from(root: etree._Element) -> list[tuple[str, bool, str | None]]:
     for node in root.iter():
         if local_name(node.tag) != "session_summary":
             continue
-        lsid = (node.get("lsid") or "").strip()
+        lsid, rec, key = _summary(node)
         if not lsid or lsid in seen:
             continue
         seen.add(lsid)
-        rec = (node.get("has_recording") or "").strip().lower() in ("1", "true", "yes")
-        key = node.get("external_key")
-        if key is None:
-            for child in node:
-                if local_name(child.tag) == "external_key":
-                    key = (child.text or "").strip()
-                    break
-        out.append((lsid, rec, key or None))
+        out.append((lsid, rec, key))
     return out
+
+
+def _summary(node: etree._Element) -> tuple[str, bool, str | None]:
+    """(lsid, has_recording, external_key) of one <session_summary> (the key as attribute or child element)."""
+    lsid = (node.get("lsid") or "").strip()
+    rec = (node.get("has_recording") or "").strip().lower() in ("1", "true", "yes")
+    key = node.get("external_key")
+    if key is None:
+        for child in node:
+            if local_name(child.tag) == "external_key":
+                key = (child.text or "").strip()
+                break
+    return lsid, rec, key or None
 
 
 def scan_listing(path, host: str, what: str) -> tuple[str, ErrorDoc | None]:
@@ -178,14 +184,7 @@ def iter_summaries(path, seen: set[int]):
 
     for _, node in etree.iterparse(str(path), events=("end",), tag="{*}session_summary", resolve_entities=False,
                                    no_network=True, load_dtd=False, huge_tree=True):
-        lsid = (node.get("lsid") or "").strip()
-        rec = (node.get("has_recording") or "").strip().lower() in ("1", "true", "yes")
-        key = node.get("external_key")
-        if key is None:
-            for child in node:
-                if local_name(child.tag) == "external_key":
-                    key = (child.text or "").strip()
-                    break
+        lsid, rec, key = _summary(node)
         parent = node.getparent()
         node.clear(keep_tail=False)
         if parent is not None:
@@ -197,4 +196,4 @@ def iter_summaries(path, seen: set[int]):
         if digest in seen:
             continue
         seen.add(digest)
-        yield lsid, rec, key or None
+        yield lsid, rec, key

@@ -15,9 +15,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
-from urllib.parse import urlsplit
 
 from ic.destinations.base import Destination
+from ic.destinations.folder_index import host_from_urls
 from ic.destinations.registry import destination_from_config
 from ic.errors import ApplianceAPIError, Cancelled, ConfigError, ParseError
 from ic.sessions.model import Session
@@ -44,18 +44,6 @@ class ImportResult:
             text += (f" {self.unknown_host} session(s) carried no site host and were stored as '{UNKNOWN_HOST}': "
                      "import them again with the site host to label them.")
         return text
-
-
-def host_from_urls(session: Session) -> str | None:
-    """The appliance host named by the session's download URLs, if it has any."""
-    urls = [session.chat_download_url, session.recording_download_url]
-    urls += [r.download_url for r in session.command_shell_recordings]
-    for url in urls:
-        if url:
-            host = urlsplit(url).netloc.rpartition("@")[2]
-            if host:
-                return host.lower()
-    return None
 
 
 def resolve_fixed_host(store: SettingsStore | None, site_host: str | None, site: str | None) -> str | None:
