@@ -1,10 +1,14 @@
-"""Shared fixtures: every test gets its own IC_HOME (settings DB, key file, logs) in a temp dir."""
+"""Shared fixtures: every test gets its own IC_HOME (settings DB, key file, logs) in a temp dir; the simulator
+fixtures (``simulator``, ``make_simulator``) come from tests/sim_fixtures.py. Tests never import a fixture by name."""
 from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.sim_fixtures"]
 
 
 @pytest.fixture(autouse=True)
@@ -46,3 +50,30 @@ def pg_url():
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'storage' / 'ic.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def _settings_url(tmp_path: Path) -> str:
+    """A real SQLite file; on tmpfs when the machine has one (no fsync per heartbeat: days of checks in seconds)."""
+    shm = Path("/dev/shm")
+    folder = Path(__import__("tempfile").mkdtemp(dir=shm)) if shm.is_dir() else tmp_path
+    return f"sqlite:///{folder / 'settings.db'}"
+
+
+@pytest.fixture
+def fast_store(tmp_path, ic_home):
+    import shutil
+
+    from ic.settings.store import SettingsStore
+
+    url = _settings_url(tmp_path)
+    store = SettingsStore(url)
+    yield store
+    store.close()
+    shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent, ignore_errors=True)

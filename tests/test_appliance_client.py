@@ -31,7 +31,6 @@ from ic.errors import (
 from ic.settings.models import SiteConfig
 from ic.services.sites import test_site, test_site_config
 from ic.simulator import Simulator
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - pytest fixtures
 
 FLV = b"FLV\x01"
 

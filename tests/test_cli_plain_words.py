@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 from ic.cli import run_cli
 from ic.settings import DestinationConfig, SiteConfig
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
 
 
 def test_an_empty_export_says_which_window_was_asked_and_what_the_appliance_holds(store, simulator, tmp_path,

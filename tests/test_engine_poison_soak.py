@@ -25,8 +25,7 @@ from ic.appliance import client_for_site
 from ic.services.runs import run_schedule
 from ic.transfer import quarantine
 from ic.transfer.engine import TransferEngine
-from tests.sim_fixtures import make_simulator  # noqa: F401 - fixture
-from tests.test_transfer_engine import add_folder, add_schedule, add_site, add_sql
+from tests.helpers import add_folder, add_schedule, add_site, add_sql
 
 SOAK = os.environ.get("IC_SOAK") == "1"
 SEEDS = list(range(1, 9)) if SOAK else [1, 2]

@@ -14,8 +14,7 @@ from ic.destinations.folder_index import scan_folder
 from ic.destinations.folder_lock import LOCK_NAME, STAGING_NAME
 from ic.services.runs import run_schedule
 from ic.sessions.parser import iter_sessions
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_schedule, add_site
+from tests.helpers import add_schedule, add_site
 
 FMT = naming.DEFAULT_NAME_FORMAT
 

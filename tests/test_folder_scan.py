@@ -9,8 +9,7 @@ import pytest
 from ic.destinations.folder_index import FolderHoldings, scan_folder
 from ic.services.runs import run_schedule
 from ic.settings.models import DestinationConfig
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_schedule, add_site
+from tests.helpers import add_schedule, add_site
 
 ALL = ["session", "recordings", "smsr", "shell"]
 

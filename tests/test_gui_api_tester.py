@@ -9,7 +9,6 @@ import pytest
 
 from ic.gui.testing import pump, running_app, screenshot, type_text
 from ic.settings import DestinationConfig, SiteConfig
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 

@@ -10,7 +10,6 @@ import pytest
 
 from ic.gui import services_adapter
 from ic.gui.testing import pump, screenshot, type_text
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 

@@ -8,16 +8,9 @@ import os
 import pytest
 
 from ic.gui.testing import pump, screenshot, type_text
+from tests.helpers import make_app
 
 pytestmark = pytest.mark.usefixtures("xvfb")
-
-
-def make_app(**kw):
-    from ic.gui.app import App
-
-    app = App(**kw)
-    pump(app, lambda: not app.wizard_pending)
-    return app
 
 
 def test_first_run_opens_the_wizard_at_the_settings_database(ic_home):

@@ -16,7 +16,6 @@ from ic.errors import ConfigError
 from ic.services import destinations as dest_service
 from ic.services.results import TestResult
 from ic.settings import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401
 
 DATA = Path(__file__).parent / "data"
 PASSWORD = "Tr0ub4dor&3-house"

@@ -3,18 +3,14 @@ CA and login, one batched mail for a thousand errors, SMTP down never hurts a ru
 from __future__ import annotations
 
 import datetime as dt
-import email
 import ipaddress
 import logging
 import socket
 import ssl
-import time
-from email import policy
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,39 +19,10 @@ from cryptography.x509.oid import NameOID
 from ic import logs, notify
 from ic.errors import ConfigError
 from ic.services import app_settings
-
-SMTP_PASSWORD = "smtp-Pa55-w0rd-XYZ"
-SMTP_USER = "ic-mailer"
+from tests.helpers import SMTP_PASSWORD, SMTP_USER, Inbox, free_port
 
 
 # --- a real SMTP server ------------------------------------------------------------------------------------------------
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
-        self.logins: list[tuple[bytes, bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg))
-        return "250 Message accepted for delivery"
-
-    def authenticate(self, server, session, envelope, mechanism, auth_data):
-        if isinstance(auth_data, LoginPassword):
-            self.logins.append((auth_data.login, auth_data.password))
-            if auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode():
-                return AuthResult(success=True)
-        return AuthResult(success=False, handled=False)
-
-    def wait_for(self, n: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

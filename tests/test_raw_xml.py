@@ -5,7 +5,6 @@ from __future__ import annotations
 import requests
 
 from ic.sessions.parser import iter_sessions
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - pytest fixtures
 
 
 def test_one_session_answer_is_kept_byte_for_byte_up_to_trailing_blank_lines(simulator):

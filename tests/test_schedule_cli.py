@@ -9,8 +9,7 @@ from ic.cli import run_cli
 from ic.cli.run_cmd import TerminalProgress, parse_duration
 from ic.services.runs import due_schedules, parse_data_types, tick
 from ic.transfer.progress import ProgressEvent
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_folder, add_site, add_sql, rows, session_rows
+from tests.helpers import add_folder, add_site, add_sql, rows, session_rows
 
 
 @pytest.fixture(autouse=True)

@@ -20,8 +20,7 @@ from ic.scheduling.lease import Lease, LeaseKeeper, holders, host_id
 from ic.services.history import recent_runs
 from ic.services.runs import run_schedule
 from ic.settings.models import ScheduleConfig, TransferConfig
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_folder, add_site
+from tests.helpers import add_folder, add_site
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,7 +234,7 @@ def test_lease_history_and_heartbeat_sql_on_mock_sql_server(monkeypatch, ic_home
     here): one conditional UPDATE with the expiry, read back by token; history pruned with OFFSET/FETCH."""
     from ic.scheduling import heartbeat
     from ic.services.history import RunRecord, record_run
-    from tests.test_sqlserver_dialect import settings_on_mock_sql_server, FakeSqlServer
+    from tests.helpers import FakeSqlServer, settings_on_mock_sql_server
 
     server = FakeSqlServer()
     store = settings_on_mock_sql_server(monkeypatch, server)

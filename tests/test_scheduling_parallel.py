@@ -9,8 +9,7 @@ from ic.services.history import recent_runs
 from ic.services.runs import run_schedule
 from ic.settings.models import ScheduleConfig, TransferConfig
 from ic.transfer.engine import TransferEngine, default_client_factory, default_destination_factory
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_folder, add_site
+from tests.helpers import add_folder, add_site
 
 
 def test_transfers_of_one_schedule_run_at_once_sharing_one_client(store, simulator, tmp_path):

@@ -19,9 +19,7 @@ from ic.services.history import recent_runs
 from ic.settings.models import ScheduleConfig, TransferConfig
 from ic.transfer.engine import TransferResult
 from ic.transfer.lock import ScheduleLock
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_scheduling_simulation import fast_store  # noqa: F401 - fixture (settings database on tmpfs)
-from tests.test_transfer_engine import add_folder, add_site, add_sql, rows
+from tests.helpers import add_folder, add_site, add_sql, rows
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parent.parent

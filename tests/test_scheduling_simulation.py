@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -89,26 +88,6 @@ def test_ten_days_every_minute_each_slot_served_once(zone, start):
         assert served[name] == expected, name
         assert len(set(served[name])) == len(served[name])
     assert len(served["Nightly 02:30"]) == 10 and len(served["Weekly 03:00"]) in (1, 2)
-
-
-def _settings_url(tmp_path: Path) -> str:
-    """A real SQLite file; on tmpfs when the machine has one (no fsync per heartbeat: days of checks in seconds)."""
-    shm = Path("/dev/shm")
-    folder = Path(__import__("tempfile").mkdtemp(dir=shm)) if shm.is_dir() else tmp_path
-    return f"sqlite:///{folder / 'settings.db'}"
-
-
-@pytest.fixture
-def fast_store(tmp_path, ic_home):
-    import shutil
-
-    from ic.settings.store import SettingsStore
-
-    url = _settings_url(tmp_path)
-    store = SettingsStore(url)
-    yield store
-    store.close()
-    shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent, ignore_errors=True)
 
 
 def test_resident_scheduler_across_a_spring_night_a_dead_host_and_clock_corrections(fast_store, tmp_path, caplog):

@@ -14,8 +14,7 @@ from ic.scheduling import heartbeat
 from ic.services.history import RunRecord, describe_run, recent_runs, record_run, when_words
 from ic.services.runs import tick
 from ic.settings.models import ScheduleConfig
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_site, add_sql, rows
+from tests.helpers import add_site, add_sql, rows
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

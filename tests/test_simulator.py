@@ -13,7 +13,6 @@ import requests
 from lxml import etree
 
 from ic.simulator import Simulator
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - pytest fixtures
 
 RS_NS = "http://www.bomgar.com/namespaces/API/reporting"
 PRA_NS = "http://www.beyondtrust.com/sra/namespaces/API/reporting"

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - pytest fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = "G00d-Secret-value-4242"

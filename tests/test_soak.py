@@ -45,10 +45,8 @@ from ic.simulator import recordings as sim_recordings
 from ic.simulator.reports import recording_key
 from ic.transfer.engine import TransferEngine, default_destination_factory
 from ic.transfer.state import DEFAULT_OVERLAP, TransferState
-from tests.sim_fixtures import make_simulator  # noqa: F401 - fixture
-from tests.test_transfer_crash import cli
+from tests.helpers import add_schedule, add_site, add_sql, cli
 from ic.settings.models import DestinationConfig
-from tests.test_transfer_engine import add_schedule, add_site, add_sql
 
 SOAK = os.environ.get("IC_SOAK") == "1"
 SEEDS = [int(x) for x in os.environ.get("IC_SOAK_SEEDS", "").split(",") if x.strip()] or (

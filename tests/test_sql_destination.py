@@ -2,12 +2,11 @@
 the System Information switch, compiled DDL for SQL Server/MySQL, connection strings and the ODBC path."""
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, inspect
 from sqlalchemy.dialects import mssql, mysql, postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 
@@ -15,103 +14,13 @@ from ic.destinations import connection_string as cs
 from ic.destinations import sql_schema as t
 from ic.destinations.sql import TEST_OK, SqlDestination, engine_kwargs
 from ic.errors import ConfigError, DestinationUnavailable
-from ic.sessions.model import (
-    CustomAttribute,
-    Customer,
-    Event,
-    EventData,
-    Representative,
-    Session,
-    SystemInfoCategory,
-    Team,
-)
+from ic.sessions.model import EventData
+from tests.helpers import HOST, SYSINFO_XML, dest, dump, in_progress, pra_session, rs_session
 
 DATA = Path(__file__).parent / "data"
-HOST = "support.example.com"
-SYSINFO_XML = ('<category name="Overview"><description><field name="OS">OS</field></description>'
-               '<data><row><field name="OS">Windows 11 Enterprise</field></row></data></category>')
-
-
-# --- sessions built by hand (the B6.1 RS example and a PRA session) -----------------------------
-def rs_session() -> Session:
-    return Session(
-        lsid="6f1c2b9e0d4a4e7f9a3b5c8d7e6f5a4b", product="rs", session_type="support", lseq=10482,
-        start_time=1718705400, end_time=1718706923, duration="00:25:23", public_site_id="1",
-        public_site_name="Default", external_key="INC0012345", file_transfer_count=1, file_move_count=0,
-        file_delete_count=0, primary_customer="Jane Customer", primary_rep="Alex Rep",
-        custom_attributes=[CustomAttribute("ticket_priority", "Ticket Priority", "P2")],
-        customers=[Customer("3", True, "Jane Customer", "Example Corp", "EX01", "Printer not working",
-                            "Cannot print to floor 3 printer", "jcustomer", "203.0.113.10:53122", "10.1.2.3",
-                            "EXCORP-LT-0042", "Windows 11 Enterprise x64 (23H2)")],
-        representatives=[Representative("2", "7", "arep", "Alex Rep", "Alex", None, "198.51.100.20:61002",
-                                        "192.168.10.5", "HELPDESK-07", "Windows 10 Enterprise x64 (22H2)",
-                                        is_owner=True, is_primary=True, seconds_involved=1523)],
-        teams=[Team("4", "Tier 1 – Ünïcode", True)],
-        events=[
-            Event("Session Start", 1718705400),
-            Event("Conference Member Added", 1718705402, "Jane Customer", "customer", "3",
-                  data=[EventData("name", "Jane Customer"), EventData("private_ip", "10.1.2.3")]),
-            Event("Chat Message", 1718705415, "Alex Rep", "representative", "2", "Everyone", "everyone",
-                  body="Hi Jane, I am taking a look now.", data=[EventData("body", "Hi Jane, I am taking a look now.")]),
-            Event("System Information Retrieved", 1718705460, "Alex Rep", "representative", "2", "Jane Customer",
-                  "customer", "3", system_information=[SystemInfoCategory("Overview", information_xml=SYSINFO_XML)]),
-            Event("Session End", 1718706923),
-        ],
-    )
-
-
-def pra_session() -> Session:
-    return Session(
-        lsid="0123456789abcdef0123456789abcdef", product="pra", session_type="support", lseq=77,
-        start_time=1718800000, end_time=1718800600, duration="00:10:00", external_key="",
-        file_transfer_count=0, jumpoint_id="5", jumpoint_name="DC Jumpoint", jump_group_id="12",
-        jump_group_name="Servers", jump_group_type="shared",
-        customers=[Customer("9", True, "srv-db-01", public_ip="10.0.0.5", hostname="srv-db-01", os="Linux")],
-        representatives=[Representative("8", "31", "admin1", "Admin One", "Admin", None, "198.51.100.9", "10.0.0.2",
-                                        is_owner=True, is_primary=True, seconds_involved=600)],
-        events=[Event("Session Start", 1718800000),
-                Event("Remote Shell Session Started", 1718800100, "Admin One", "representative", "8",
-                      data=[EventData("instance", "0")]),
-                Event("Session End", 1718800600)],
-    )
-
-
-def in_progress(s: Session) -> Session:
-    s = copy.deepcopy(s)
-    s.end_time, s.duration, s.events = None, "00:05:00", s.events[:2]
-    return s
 
 
 # --- helpers ---------------------------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'storage' / 'ic.db'}"
-    return request.getfixturevalue("pg_url")
-
-
-def dest(url: str, **extra) -> SqlDestination:
-    return SqlDestination("Warehouse", {"url": url, **extra})
-
-
-def dump(url: str) -> dict[str, list[dict]]:
-    """Every table, rows in id order, ids replaced by their rank so dumps of separate imports compare equal."""
-    engine = create_engine(url)
-    out: dict[str, list[dict]] = {}
-    ranks: dict[str, dict[int, int]] = {}
-    parents = {"session_id": "session", "session_event_id": "session_event"}
-    with engine.connect() as conn:
-        for table in t.ALL_TABLES:
-            rows = [dict(r) for r in conn.execute(select(table).order_by(table.c.id)).mappings()]
-            ranks[table.name] = {r["id"]: i + 1 for i, r in enumerate(rows)}
-            for r in rows:
-                r["id"] = ranks[table.name][r["id"]]
-                for col, parent in parents.items():
-                    if col in r:
-                        r[col] = ranks[parent][r[col]]
-            out[table.name] = rows
-    engine.dispose()
-    return out
 
 
 def _dt(s: str):

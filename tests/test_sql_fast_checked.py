@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, event, insert, text
 
 from ic.destinations import sql_schema as t
 from ic.errors import SessionValueError
-from tests.test_sql_destination import HOST, db_url, dest, dump, in_progress, rs_session  # noqa: F401 - fixture
+from tests.helpers import HOST, dest, dump, in_progress, rs_session
 
 
 def many(n: int, prefix: str = "s") -> list:

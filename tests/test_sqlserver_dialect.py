@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import types
 from datetime import datetime
 
 import pyodbc
@@ -26,132 +25,12 @@ from ic.destinations.sql import SqlDestination, engine_kwargs
 from ic.errors import DestinationUnavailable
 from ic.sessions.model import Event, EventData
 from ic.settings import schema as settings_schema
-from tests.test_sql_destination import HOST, dest, dump, pra_session, rs_session
+from tests.helpers import HOST, MS18, FakeSqlServer, dest, dump, pra_session, rs_session, settings_on_mock_sql_server
 
-MS18 = "ODBC Driver 18 for SQL Server"
 MAX_PARAMS = 2100  # SQL Server's limit per statement (SQLAlchemy batches at 2099)
 
 
 # --- a stand-in pyodbc: answers the dialect's start-up queries and keeps inserted rows per table ---------------
-class FakeSqlServer:
-    """Records (kind, sql, params, fast_executemany) and plays IDENTITY + OUTPUT inserted.id. OUTPUT rows come back
-    in REVERSE order (the server promises no order), so id-to-row matching must not rely on it."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple[str, str, object, bool]] = []
-        self.tables: dict[str, list[dict]] = {}
-        self.connect_strings: list[str] = []
-        self.connect_kwargs: list[dict] = []
-        self.fail_next_session_insert: Exception | None = None
-
-    def module(self) -> types.ModuleType:
-        mod = types.ModuleType("pyodbc")
-        mod.__dict__.update({k: getattr(pyodbc, k) for k in dir(pyodbc) if not k.startswith("__")})
-        mod.connect = lambda conn_str, **kw: (self.connect_strings.append(conn_str), self.connect_kwargs.append(kw),
-                                              _Conn(self))[2]
-        return mod
-
-    def insert_rows(self, sql: str, flat: tuple) -> list[int]:
-        m = re.match(r"INSERT INTO (\S+) \(([^)]*)\)", sql)
-        table, cols = m.group(1).strip("[]"), [c.strip() for c in m.group(2).split(",")]
-        rows = self.tables.setdefault(table, [])
-        ids = []
-        for i in range(0, len(flat), len(cols)):
-            rows.append({"id": len(rows) + 1, **dict(zip(cols, flat[i:i + len(cols)]))})
-            ids.append(len(rows))
-        return ids
-
-    def statements(self, prefix: str = "") -> list[tuple[str, str, object, bool]]:
-        return [e for e in self.log if e[1] and " ".join(e[1].split()).startswith(prefix)]
-
-
-class _Conn:
-    def __init__(self, server: FakeSqlServer) -> None:
-        self.server, self.autocommit, self.timeout = server, False, 0
-
-    def cursor(self):
-        return _Cursor(self.server)
-
-    def commit(self):
-        self.server.log.append(("commit", "", None, False))
-
-    def rollback(self):
-        self.server.log.append(("rollback", "", None, False))
-
-    def close(self):
-        pass
-
-    def getinfo(self, _what):
-        return "16.00.1000"
-
-    def add_output_converter(self, *_a):
-        pass
-
-
-class _Cursor:
-    def __init__(self, server: FakeSqlServer) -> None:
-        self.server, self._rows, self.description, self.rowcount, self.fast_executemany = server, [], None, -1, False
-
-    def setinputsizes(self, _sizes):
-        pass
-
-    def execute(self, sql, *params):
-        if len(params) == 1 and isinstance(params[0], (list, tuple)):
-            params = tuple(params[0])
-        self.server.log.append(("execute", sql, params, self.fast_executemany))
-        s = " ".join(sql.split())
-        self.description, self._rows, self.rowcount = None, [], 0
-        if "SERVERPROPERTY('ProductVersion')" in s:
-            self._result(["v"], [("16.0.1000.6",)])
-        elif "schema_name()" in s:
-            self._result(["s"], [("dbo",)])
-        elif "transaction_isolation_level" in s:
-            self._result(["l"], [("READ COMMITTED",)])
-        elif s.startswith("INSERT"):
-            if s.startswith("INSERT INTO session (") and self.server.fail_next_session_insert:
-                exc, self.server.fail_next_session_insert = self.server.fail_next_session_insert, None
-                raise exc
-            ids = self.server.insert_rows(s, params)
-            out = re.search(r" OUTPUT (.*?) (VALUES|SELECT) ", s)
-            if out:
-                cols = [c.strip() for c in out.group(1).split(",")]
-                self._result(cols, [tuple(i for _ in cols) for i in reversed(ids)])
-            self.rowcount = len(ids)
-        elif s.startswith("SELECT session.id FROM session WHERE session.host_name = ?"):
-            host, lsids = params[0], set(params[1:])
-            self._result(["id"], [(r["id"],) for r in self.server.tables.get("session", [])
-                                  if r["host_name"] == host and r["lsid"] in lsids])
-        elif s.startswith("SELECT"):
-            self._result(["x"], [])
-        return self
-
-    def executemany(self, sql, seq):
-        seq = [tuple(p) for p in seq]
-        self.server.log.append(("executemany", sql, seq, self.fast_executemany))
-        for params in seq:
-            self.server.insert_rows(" ".join(sql.split()), params)
-        self.description, self._rows, self.rowcount = None, [], len(seq)
-
-    def _result(self, cols, rows):
-        self.description = [(c, None, None, None, None, None, None) for c in cols]
-        self._rows, self.rowcount = list(rows), -1
-
-    def fetchone(self):
-        return self._rows.pop(0) if self._rows else None
-
-    def fetchall(self):
-        rows, self._rows = self._rows, []
-        return rows
-
-    def fetchmany(self, n=1):
-        rows, self._rows = self._rows[:n], self._rows[n:]
-        return rows
-
-    def nextset(self):
-        return False
-
-    def close(self):
-        pass
 
 
 def mock_sql_server_destination(driver: str = MS18) -> tuple[SqlDestination, FakeSqlServer]:
@@ -449,16 +328,6 @@ def test_datetimes_sent_to_sql_server_are_naive_whole_seconds_on_mock_sql_server
     times = [v for _, sql, params, _ in server.statements("INSERT INTO session") for v in params if isinstance(v, datetime)]
     assert times and all(v.tzinfo is None and v.microsecond == 0 for v in times)
     assert server.tables["session"][0]["start_time"] == datetime(2024, 6, 18, 10, 10)
-
-
-def settings_on_mock_sql_server(monkeypatch, server: FakeSqlServer, password: str = "Pw;1"):
-    from ic.settings import store as store_mod
-
-    real = store_mod.create_engine
-    monkeypatch.setattr(store_mod, "create_engine", lambda url, **kw: real(url, module=server.module(), **kw))
-    url = cs.build_url(cs.ConnectionParams(server="db1", database="settings", username="ic", password=password,
-                                           driver=MS18))
-    return store_mod.SettingsStore(url)
 
 
 def test_settings_database_created_on_mock_sql_server(monkeypatch):

@@ -16,80 +16,10 @@ from ic.errors import ConfigError, TaskRegistrationError
 from ic.scheduling import task as facade
 from ic.scheduling.task import RunResult
 from ic.scheduling.task_windows import TASK_NAME, TASK_NS, WindowsTask
+from tests.helpers import NS, SchtasksStandIn
 
-NS = {"t": TASK_NS}
 USER = "CORP\\alice"
 PASSWORD = "Hunter2!-windows-pw"
-
-
-class SchtasksStandIn:
-    """Windows-only schtasks.exe stand-in: keeps one task's XML and enabled/running flags like Task Scheduler."""
-
-    def __init__(self, fail: dict[str, RunResult] | None = None) -> None:
-        self.calls: list[list[str]] = []
-        self.created_xml: bytes | None = None
-        self.xml_path: str | None = None
-        self.xml: str | None = None
-        self.enabled = True
-        self.running = False
-        self.fail = fail or {}
-        self.stdin: str | None = None
-        self.script: str | None = None
-
-    def _created(self, xml: bytes) -> RunResult:
-        self.created_xml = xml
-        self.xml = xml.decode("utf-16")
-        self.enabled = True
-        return RunResult(0, f'SUCCESS: The scheduled task "{TASK_NAME[1:]}" has successfully been created.\r\n')
-
-    def _powershell(self, argv: list[str], stdin: str | None) -> RunResult:
-        import base64
-        import re
-
-        assert argv[:-1] == ["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
-                             "-EncodedCommand"]
-        self.script = base64.b64decode(argv[-1]).decode("utf-16-le")
-        self.stdin = stdin
-        self.xml_path = re.search(r"ReadAllText\('([^']*)'\)", self.script).group(1)
-        if "/Create" in self.fail:
-            return self.fail["/Create"]
-        return self._created(Path(self.xml_path).read_bytes())
-
-    def __call__(self, argv: list[str], input: str | None = None) -> RunResult:
-        self.calls.append(list(argv))
-        if argv[0] == "powershell.exe":  # Register-ScheduledTask with the password on stdin
-            return self._powershell(argv, input)
-        assert argv[0] == "schtasks" and input is None
-        verb = argv[1]
-        if "/XML" in argv and verb == "/Create":
-            self.xml_path = argv[argv.index("/XML") + 1]
-        if verb in self.fail:
-            return self.fail[verb]
-        if verb == "/Create":
-            self.xml_path = argv[argv.index("/XML") + 1]
-            return self._created(Path(self.xml_path).read_bytes())
-        if self.xml is None:
-            return RunResult(1, "", "ERROR: The system cannot find the file specified.\r\n")
-        if verb == "/Query" and "/XML" in argv:
-            state = "true" if self.enabled else "false"
-            return RunResult(0, self.xml.replace("<Enabled>true</Enabled>\r\n    <Hidden>",
-                                                 f"<Enabled>{state}</Enabled>\r\n    <Hidden>"))
-        if verb == "/Query":
-            word = "Disabled" if not self.enabled else ("Running" if self.running else "Ready")
-            return RunResult(0, f'"{TASK_NAME}","N/A","{word}"\r\n')
-        if verb == "/Change":
-            self.enabled = "/ENABLE" in argv
-            return RunResult(0, "SUCCESS\r\n")
-        if verb == "/Run":
-            self.running = True
-            return RunResult(0, "SUCCESS\r\n")
-        if verb == "/End":
-            was, self.running = self.running, False
-            return RunResult(0 if was else 1, "", "" if was else "ERROR: The task is not running.\r\n")
-        if verb == "/Delete":
-            self.xml = None
-            return RunResult(0, "SUCCESS\r\n")
-        raise AssertionError(f"unexpected schtasks call {argv}")
 
 
 def _parse(created: bytes) -> etree._Element:

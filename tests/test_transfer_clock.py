@@ -11,8 +11,7 @@ import pytest
 from ic.services.runs import run_schedule
 from ic.transfer import quarantine
 from ic.transfer.state import TransferState, clock_went_back
-from tests.sim_fixtures import make_simulator  # noqa: F401 - fixture
-from tests.test_transfer_engine import add_folder, add_schedule, add_site, add_sql, session_rows
+from tests.helpers import add_folder, add_schedule, add_site, add_sql, session_rows
 
 YEAR_2100 = 4102444800
 

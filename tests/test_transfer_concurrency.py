@@ -6,8 +6,7 @@ from __future__ import annotations
 import threading
 
 from ic.services.runs import run_schedule
-from tests.sim_fixtures import make_simulator  # noqa: F401 - fixture
-from tests.test_transfer_engine import add_schedule, add_site, add_sql, fast_engine, rows
+from tests.helpers import add_schedule, add_site, add_sql, fast_engine, rows
 
 
 def test_detail_requests_are_in_flight_together(store, make_simulator, tmp_path):
@@ -37,7 +36,7 @@ def test_detail_requests_are_in_flight_together(store, make_simulator, tmp_path)
 def test_recordings_download_into_the_destinations_staging_folder(store, make_simulator, tmp_path):
     """A destination that offers a staging folder gets recordings downloaded there (store_file renames them)."""
     from ic.transfer.engine import TransferEngine, default_destination_factory
-    from tests.test_transfer_engine import add_folder, count_kinds, expected_files
+    from tests.helpers import add_folder, count_kinds, expected_files
 
     sim = make_simulator(sessions=30)
     add_site(store, sim)

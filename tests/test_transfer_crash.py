@@ -4,29 +4,15 @@ mid-way and resumed ends identical to an uninterrupted run; two concurrent runs 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.sim_fixtures import make_simulator  # noqa: F401 - fixture
-from tests.test_transfer_engine import add_folder, add_schedule, add_site, add_sql, count_kinds, rows, snapshot
+from tests.helpers import add_folder, add_schedule, add_site, add_sql, cli, count_kinds, rows, snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args: str, wait: bool = True, home: Path | None = None, **kw):
-    """Run main.py with this test's IC_HOME (from conftest's environment) or ``home``."""
-    cmd = [sys.executable, str(ROOT / "main.py"), *args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if home is not None:
-        env["IC_HOME"] = str(home)
-    if wait:
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, **kw)
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw)
 
 
 @pytest.mark.slow

@@ -4,82 +4,20 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from ic.destinations.base import Destination
 from ic.errors import ApplianceAPIError, Cancelled, DestinationUnavailable
 from ic.services.runs import export, run_schedule
-from ic.settings.models import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
+from ic.settings.models import SiteConfig
 from ic.transfer.engine import TransferEngine
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
+from tests.helpers import (
+    add_folder, add_schedule, add_site, add_sql, count_kinds, expected_files, fast_engine, rows, session_rows,
+    snapshot,
+)
 
 ALL_FILES = ["session", "recordings", "smsr", "shell", "backup"]
-
-
-# --- helpers shared with the other transfer tests ---------------------------------------------------------------
-def add_site(store, sim, name="sim"):
-    return store.save_site(SiteConfig(name, sim.host, sim.client_id, sim.ca_file, sim.product),
-                           client_secret=sim.client_secret)
-
-
-def add_sql(store, url, name="db"):
-    return store.save_destination(DestinationConfig(name, "sql", {"url": url}, secret_fields=("url",)))
-
-
-def add_folder(store, folder: Path, name="files"):
-    folder.mkdir(parents=True, exist_ok=True)
-    return store.save_destination(DestinationConfig(name, "folder", {"directory": str(folder)}))
-
-
-def add_schedule(store, name, *transfers, every=900):
-    return store.save_schedule(ScheduleConfig(name, every, [TransferConfig(*t) for t in transfers]))
-
-
-def rows(url, table="session") -> int:
-    eng = create_engine(url)
-    try:
-        with eng.connect() as conn:
-            return conn.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar_one()
-    finally:
-        eng.dispose()
-
-
-def session_rows(url) -> dict[str, object]:
-    eng = create_engine(url)
-    try:
-        with eng.connect() as conn:
-            return dict(conn.execute(text("SELECT lsid, end_time FROM session")).all())
-    finally:
-        eng.dispose()
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every visible file (no temp/sidecar files) with its bytes."""
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
-
-
-def expected_files(sim) -> dict[str, int]:
-    """What the simulator serves: XML per session, recordings of ended sessions, one backup per run."""
-    ended = [s for s in sim.sessions if s.end_time is not None]
-    return {
-        "xml": len(sim.sessions),
-        "recordings": sum(1 for s in ended if s.recording),
-        "smsr": sum(s.smsr_instances for s in ended),
-        "shell": sum(s.shell_instances for s in ended),
-    }
-
-
-def count_kinds(folder: Path) -> dict[str, int]:
-    names = [n for n in snapshot(folder) if not n.endswith(".nsb")]
-    return {
-        "xml": sum(n.endswith(".xml") for n in names),
-        "smsr": sum("-smsr-" in n for n in names),
-        "shell": sum("-shell-" in n for n in names),
-        "recordings": sum(not n.endswith(".xml") and "-smsr-" not in n and "-shell-" not in n for n in names),
-    }
 
 
 # --- tests ---------------------------------------------------------------------------------------------------------
@@ -156,16 +94,6 @@ def test_in_progress_sessions_are_fetched_again_until_they_end(store, simulator,
     assert b"end_time" in files[changed[0]]
     if ended.recording:
         assert any(ended.lsid in n and not n.endswith(".xml") for n in files)
-
-
-def fast_engine(store_, **kw):
-    """Engine whose client may go faster than the appliance's documented 20 req/s (the test simulator allows it)."""
-    from ic.appliance import client_for_site
-
-    def client(s, site):
-        return client_for_site(s, site, max_rps=200, base_delay=0.02, max_delay=0.2)
-
-    return TransferEngine(store_, client_factory=client, **kw)
 
 
 def test_every_fault_switch_on_still_exact(store, make_simulator, tmp_path, pg_url):

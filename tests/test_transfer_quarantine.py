@@ -17,25 +17,10 @@ from ic.services.runs import run_schedule
 from ic.transfer import quarantine
 from ic.transfer.engine import TransferEngine
 from ic.transfer.state import TransferState
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_folder, add_schedule, add_site, add_sql, count_kinds, rows, session_rows
-
-
-def poison(sim, lsid: str, change) -> list:
-    """Serve ``change(xml bytes)`` instead of the session's details; returns a list to clear to heal it."""
-    original = sim.store.session_xml
-    active = [True]
-
-    def serving(s):
-        body = original(s)
-        return change(body) if s.lsid == lsid and active else body
-
-    sim.store.session_xml = serving
-    return active
-
-
-def time_out_of_range(body: bytes) -> bytes:
-    return re.sub(rb'<start_time timestamp="\d+"', b'<start_time timestamp="999999999999999"', body)
+from tests.helpers import (
+    add_folder, add_schedule, add_site, add_sql, closed_middle, count_kinds, poison, rows, session_rows,
+    time_out_of_range,
+)
 
 
 def too_deep(body: bytes) -> bytes:
@@ -44,11 +29,6 @@ def too_deep(body: bytes) -> bytes:
 
 def bad_char(body: bytes) -> bytes:
     return body.replace(b"<session_type>", b"<session_type>\x01", 1)
-
-
-def closed_middle(sim) -> str:
-    closed = [s.lsid for s in sim.sessions if s.end_time]
-    return closed[len(closed) // 2]
 
 
 @pytest.mark.parametrize("change", [time_out_of_range, too_deep, bad_char],

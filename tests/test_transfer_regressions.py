@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from ic.services.runs import run_schedule
-from tests.sim_fixtures import make_simulator  # noqa: F401 - fixture
-from tests.test_transfer_engine import add_schedule, add_site, add_sql, session_rows
+from tests.helpers import add_schedule, add_site, add_sql, session_rows
 
 
 def test_session_ending_during_a_run_is_not_skipped_by_a_later_ending_running_session(store, make_simulator,
@@ -49,7 +48,7 @@ def test_session_deleted_before_its_recording_download_is_skipped_not_a_failed_r
     """The appliance ages a session out after its details were stored but before its recordings were fetched: the
     recording answer is "Invalid lsid." (the session is gone, like an expired recording) -> warned and skipped,
     not a failed run (which would mail an error for a normal appliance event), and nothing is left pending."""
-    from tests.test_transfer_engine import add_folder
+    from tests.helpers import add_folder
 
     sim = make_simulator(sessions=12, in_progress=0)
     add_site(store, sim)
@@ -137,7 +136,7 @@ def test_shell_instances_of_a_session_deleted_mid_download_do_not_stay_pending(s
     ``partial`` for ever."""
     from ic.transfer.engine import TransferEngine, default_destination_factory
     from ic.transfer.state import TransferState
-    from tests.test_transfer_engine import add_folder
+    from tests.helpers import add_folder
 
     sim = make_simulator(sessions=40, in_progress=0)
     victim = next(s for s in sim.sessions if s.shell_instances >= 2)

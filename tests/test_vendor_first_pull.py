@@ -10,8 +10,7 @@ from ic.errors import ConfigError
 from ic.services import first_pull as fp
 from ic.services.runs import run_schedule
 from ic.settings.models import TransferConfig
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_site, add_sql, session_rows
+from tests.helpers import add_site, add_sql, session_rows
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,7 @@ import pytest
 
 from ic.gui.testing import pump, running_app
 from ic.settings import DestinationConfig
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_site
+from tests.helpers import add_site
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
@@ -139,7 +138,7 @@ def test_create_database_button_creates_a_missing_postgresql_database(ic_home, p
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from tests.test_gui_wizard import make_app
+    from tests.helpers import make_app
 
     u = make_url(pg_url)
     name = f"icgui_{uuid.uuid4().hex[:10]}"

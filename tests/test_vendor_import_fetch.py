@@ -8,8 +8,7 @@ import pytest
 
 from ic.appliance import ApplianceClient
 from ic.cli import run_cli
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_folder, add_site
+from tests.helpers import add_folder, add_site
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +79,7 @@ def test_import_xml_recordings_without_a_site_is_one_sentence(store, saved_xml, 
 
 def test_recordings_into_a_database_is_one_sentence_not_one_per_session(store, simulator, saved_xml, tmp_path,
                                                                         capsys):
-    from tests.test_transfer_engine import add_sql
+    from tests.helpers import add_sql
 
     path, _ = saved_xml
     add_site(store, simulator)

@@ -12,7 +12,6 @@ from lxml import etree
 from ic.appliance import api_info as ai
 from ic.services.sites import test_site, test_site_config
 from ic.settings import SiteConfig
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - pytest fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 

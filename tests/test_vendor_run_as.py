@@ -20,8 +20,7 @@ from ic import secrets
 from ic.errors import ConfigError, SecretUnavailable
 from ic.services.run_as import register_run_as
 from ic.settings import SiteConfig, open_store
-from tests.test_task_windows import NS, SchtasksStandIn
-from tests.test_windows_paths import _dpapi_stand_in
+from tests.helpers import NS, SchtasksStandIn, _dpapi_stand_in
 
 ACCOUNT = "CORP\\svc-ic"
 PASSWORD = "Svc-Passw0rd!-never-stored"

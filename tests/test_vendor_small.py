@@ -19,8 +19,7 @@ from ic.errors import ConfigError, TLSFailure
 from ic.services.runs import run_schedule
 from ic.settings import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
 from ic.transfer.engine import TransferEngine
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_folder, add_site
+from tests.helpers import add_folder, add_site
 
 
 @pytest.fixture(autouse=True)

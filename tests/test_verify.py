@@ -14,8 +14,7 @@ from sqlalchemy import create_engine
 from ic.cli import run_cli
 from ic.services import verify as V
 from ic.services.runs import run_schedule
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_folder, add_schedule, add_site, add_sql, rows
+from tests.helpers import add_folder, add_schedule, add_site, add_sql, rows
 
 FILES = ["session", "recordings", "smsr", "shell"]
 
@@ -254,7 +253,7 @@ def test_weekly_verify_from_tick_mails_the_summary(store, simulator, tmp_path):
     from aiosmtpd.controller import Controller
 
     from ic.services import app_settings
-    from tests.test_notify import Inbox, free_port
+    from tests.helpers import Inbox, free_port
 
     inbox = Inbox()
     ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
@@ -290,7 +289,7 @@ def test_cli_mail_says_not_complete(store, simulator, tmp_path):
     from aiosmtpd.controller import Controller
 
     from ic.services import app_settings
-    from tests.test_notify import Inbox, free_port
+    from tests.helpers import Inbox, free_port
 
     inbox = Inbox()
     ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
@@ -311,7 +310,7 @@ def test_cli_mail_says_not_complete(store, simulator, tmp_path):
 
 
 def test_quarantined_sessions_are_named_and_leave_the_report_once_stored(store, simulator, tmp_path):
-    from tests.test_transfer_quarantine import closed_middle, poison, time_out_of_range
+    from tests.helpers import closed_middle, poison, time_out_of_range
 
     url = f"sqlite:///{tmp_path / 'out.db'}"
     add_site(store, simulator)
@@ -384,7 +383,7 @@ def test_sessions_newer_than_the_last_run_are_pending_not_missing(store, simulat
 
 
 def test_a_quarantined_session_that_aged_out_is_still_named(store, simulator, tmp_path):
-    from tests.test_transfer_quarantine import closed_middle, poison, time_out_of_range
+    from tests.helpers import closed_middle, poison, time_out_of_range
 
     add_site(store, simulator)
     add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")

@@ -8,8 +8,7 @@ import pytest
 
 from ic.gui.testing import pump, running_app, screenshot
 from ic.services.runs import run_schedule
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_folder, add_schedule, add_site
+from tests.helpers import add_folder, add_schedule, add_site
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 

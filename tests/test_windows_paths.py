@@ -13,51 +13,10 @@ import pytest
 
 from ic import secrets
 from ic.errors import SecretUnavailable
+from tests.helpers import _Lib, _dpapi_stand_in
 
 
 # --- DPAPI (ic/secrets.py) ---------------------------------------------------------------------------------------
-class _Lib:
-    """Stands in for a ctypes.WinDLL: attributes are real ctypes function pointers to Python callbacks."""
-
-
-def _dpapi_stand_in(fail_code: int = 0):
-    """CryptProtectData/CryptUnprotectData/LocalFree stand-ins with the Win32 calling shape: out blob memory comes
-    from malloc (LocalAlloc's role) and must be handed back to LocalFree exactly once."""
-    libc = ctypes.CDLL("msvcrt") if os.name == "nt" else ctypes.CDLL(None)
-    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
-    libc.free.restype, libc.free.argtypes = None, [ctypes.c_void_p]
-    blob_p = ctypes.POINTER(secrets.DATA_BLOB)
-    proto = ctypes.CFUNCTYPE(ctypes.c_int, blob_p, ctypes.c_void_p, blob_p, ctypes.c_void_p, ctypes.c_void_p,
-                             ctypes.c_uint32, blob_p)
-    calls: dict[str, list] = {"flags": [], "allocated": [], "freed": []}
-
-    def transform(blob_in, descr, entropy, reserved, prompt, flags, blob_out):
-        calls["flags"].append(flags)
-        assert not descr and not entropy and not reserved and not prompt
-        if fail_code:
-            return 0
-        data = ctypes.string_at(blob_in.contents.pbData, blob_in.contents.cbData)
-        out = bytes(b ^ 0x5A for b in data)[::-1]  # an involution: protect == unprotect for the stand-in
-        mem = libc.malloc(len(out))
-        ctypes.memmove(mem, out, len(out))
-        calls["allocated"].append(mem)
-        blob_out.contents.cbData = len(out)
-        blob_out.contents.pbData = ctypes.cast(mem, ctypes.POINTER(ctypes.c_char))
-        return 1
-
-    def local_free(ptr):
-        calls["freed"].append(ptr)
-        libc.free(ptr)
-        return None
-
-    keep = [proto(transform), ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)(local_free)]
-    crypt32, kernel32 = _Lib(), _Lib()
-    address = lambda cb: ctypes.cast(cb, ctypes.c_void_p).value  # noqa: E731
-    crypt32.CryptProtectData = ctypes.CFUNCTYPE(ctypes.c_int)(address(keep[0]))
-    crypt32.CryptUnprotectData = ctypes.CFUNCTYPE(ctypes.c_int)(address(keep[0]))
-    kernel32.LocalFree = ctypes.CFUNCTYPE(ctypes.c_void_p)(address(keep[1]))
-    api = (secrets._declare_dpapi(crypt32, kernel32), lambda: fail_code)
-    return api, calls, (crypt32, kernel32, keep)
 
 
 def test_dpapi_prototypes_use_full_width_pointers_windows_only_stand_in():
