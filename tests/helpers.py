@@ -46,15 +46,19 @@ def add_site(store, sim, name="sim"):
     return store.save_site(SiteConfig(name, sim.host, sim.client_id, sim.ca_file, sim.product),
                            client_secret=sim.client_secret)
 
+
 def add_sql(store, url, name="db"):
     return store.save_destination(DestinationConfig(name, "sql", {"url": url}, secret_fields=("url",)))
+
 
 def add_folder(store, folder: Path, name="files"):
     folder.mkdir(parents=True, exist_ok=True)
     return store.save_destination(DestinationConfig(name, "folder", {"directory": str(folder)}))
 
+
 def add_schedule(store, name, *transfers, every=900):
     return store.save_schedule(ScheduleConfig(name, every, [TransferConfig(*t) for t in transfers]))
+
 
 def rows(url, table="session") -> int:
     eng = create_engine(url)
@@ -64,6 +68,7 @@ def rows(url, table="session") -> int:
     finally:
         eng.dispose()
 
+
 def session_rows(url) -> dict[str, object]:
     eng = create_engine(url)
     try:
@@ -72,9 +77,11 @@ def session_rows(url) -> dict[str, object]:
     finally:
         eng.dispose()
 
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every visible file (no temp/sidecar files) with its bytes."""
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
 
 def expected_files(sim) -> dict[str, int]:
     """What the simulator serves: XML per session, recordings of ended sessions, one backup per run."""
@@ -86,6 +93,7 @@ def expected_files(sim) -> dict[str, int]:
         "shell": sum(s.shell_instances for s in ended),
     }
 
+
 def count_kinds(folder: Path) -> dict[str, int]:
     names = [n for n in snapshot(folder) if not n.endswith(".nsb")]
     return {
@@ -94,6 +102,7 @@ def count_kinds(folder: Path) -> dict[str, int]:
         "shell": sum("-shell-" in n for n in names),
         "recordings": sum(not n.endswith(".xml") and "-smsr-" not in n and "-shell-" not in n for n in names),
     }
+
 
 def fast_engine(store_, **kw):
     """Engine whose client may go faster than the appliance's documented 20 req/s (the test simulator allows it)."""
@@ -119,9 +128,9 @@ def cli(*args: str, wait: bool = True, home: Path | None = None, **kw):
 
 # --- sessions built by hand, the B6.1 RS example and a PRA session; the SQL destination (from test_sql_destination) ---
 HOST = "support.example.com"
-
 SYSINFO_XML = ('<category name="Overview"><description><field name="OS">OS</field></description>'
                '<data><row><field name="OS">Windows 11 Enterprise</field></row></data></category>')
+
 
 def rs_session() -> Session:
     return Session(
@@ -149,6 +158,7 @@ def rs_session() -> Session:
         ],
     )
 
+
 def pra_session() -> Session:
     return Session(
         lsid="0123456789abcdef0123456789abcdef", product="pra", session_type="support", lseq=77,
@@ -164,13 +174,16 @@ def pra_session() -> Session:
                 Event("Session End", 1718800600)],
     )
 
+
 def in_progress(s: Session) -> Session:
     s = copy.deepcopy(s)
     s.end_time, s.duration, s.events = None, "00:05:00", s.events[:2]
     return s
 
+
 def dest(url: str, **extra) -> SqlDestination:
     return SqlDestination("Warehouse", {"url": url, **extra})
+
 
 def dump(url: str) -> dict[str, list[dict]]:
     """Every table, rows in id order, ids replaced by their rank so dumps of separate imports compare equal."""
@@ -194,6 +207,7 @@ def dump(url: str) -> dict[str, list[dict]]:
 
 # --- a stand-in pyodbc: SQL SERVER ITSELF IS MOCKED (from test_sqlserver_dialect) -----------------------------------
 MS18 = "ODBC Driver 18 for SQL Server"
+
 
 class FakeSqlServer:
     """Records (kind, sql, params, fast_executemany) and plays IDENTITY + OUTPUT inserted.id. OUTPUT rows come back
@@ -226,6 +240,7 @@ class FakeSqlServer:
     def statements(self, prefix: str = "") -> list[tuple[str, str, object, bool]]:
         return [e for e in self.log if e[1] and " ".join(e[1].split()).startswith(prefix)]
 
+
 class _Conn:
     def __init__(self, server: FakeSqlServer) -> None:
         self.server, self.autocommit, self.timeout = server, False, 0
@@ -247,6 +262,7 @@ class _Conn:
 
     def add_output_converter(self, *_a):
         pass
+
 
 class _Cursor:
     def __init__(self, server: FakeSqlServer) -> None:
@@ -313,6 +329,7 @@ class _Cursor:
     def close(self):
         pass
 
+
 def settings_on_mock_sql_server(monkeypatch, server: FakeSqlServer, password: str = "Pw;1"):
     from ic.settings import store as store_mod
 
@@ -336,8 +353,10 @@ def poison(sim, lsid: str, change) -> list:
     sim.store.session_xml = serving
     return active
 
+
 def time_out_of_range(body: bytes) -> bytes:
     return re.sub(rb'<start_time timestamp="\d+"', b'<start_time timestamp="999999999999999"', body)
+
 
 def closed_middle(sim) -> str:
     closed = [s.lsid for s in sim.sessions if s.end_time]
@@ -346,8 +365,8 @@ def closed_middle(sim) -> str:
 
 # --- a real SMTP server's inbox (from test_notify) ------------------------------------------------------------------
 SMTP_PASSWORD = "smtp-Pa55-w0rd-XYZ"
-
 SMTP_USER = "ic-mailer"
+
 
 class Inbox:
     def __init__(self) -> None:
@@ -371,6 +390,7 @@ class Inbox:
         while len(self.messages) < n and time.monotonic() < deadline:
             time.sleep(0.02)
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -379,6 +399,7 @@ def free_port() -> int:
 
 # --- Windows stand-ins: schtasks.exe (from test_task_windows) and DPAPI (from test_windows_paths) -------------------
 NS = {"t": TASK_NS}
+
 
 class SchtasksStandIn:
     """Windows-only schtasks.exe stand-in: keeps one task's XML and enabled/running flags like Task Scheduler."""
@@ -449,8 +470,10 @@ class SchtasksStandIn:
             return RunResult(0, "SUCCESS\r\n")
         raise AssertionError(f"unexpected schtasks call {argv}")
 
+
 class _Lib:
     """Stands in for a ctypes.WinDLL: attributes are real ctypes function pointers to Python callbacks."""
+
 
 def _dpapi_stand_in(fail_code: int = 0):
     """CryptProtectData/CryptUnprotectData/LocalFree stand-ins with the Win32 calling shape: out blob memory comes
