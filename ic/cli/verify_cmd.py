@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 
 from ic.cli.common import store_from
 from ic.errors import ConfigError, ScheduleBusy
@@ -62,8 +61,10 @@ def _verify(args: argparse.Namespace) -> int:
                           "data types each one copies.")
     if args.every is not None and not args.schedule:
         raise ConfigError("--every needs --schedule: it verifies that schedule's transfers periodically.")
-    start = _parse_when(args.start, "--start") if args.start else None
-    end = _parse_when(args.end, "--end", end=True) if args.end else None
+    from ic.services.verify import parse_when
+
+    start = parse_when(args.start, "--start") if args.start else None
+    end = parse_when(args.end, "--end", end=True) if args.end else None
     types = None
     if args.data:
         from ic.services.runs import parse_data_types
@@ -122,12 +123,6 @@ def _logging(store) -> None:
     if getattr(logs, "_last_setup", None) and logs._last_setup[0] == "app":
         return
     logs.setup_logging(store, "app", console=True)
-
-
-def _parse_when(text: str, option: str, end: bool = False) -> datetime:
-    from ic.services.verify import parse_when
-
-    return parse_when(text, option, end=end)
 
 
 def _parse_every(text: str) -> int:

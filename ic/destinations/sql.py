@@ -116,7 +116,15 @@ class SqlDestination(Destination):
             url = normalize_url(str(self.config["url"]))
             u = make_url(url)
             if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(u.database)), exist_ok=True)
+                folder = os.path.dirname(os.path.abspath(u.database))
+                try:
+                    os.makedirs(folder, exist_ok=True)
+                except OSError as exc:  # a file in the way, no permission, no such drive: the user's to fix
+                    raise ConfigError(
+                        f"Destination {self.name}: cannot create the folder {folder} for its SQLite file "
+                        f"({exc.strerror or exc}); choose another file in the connection string.",
+                        field="url",
+                    ) from None
             self._engine = create_engine(url, **engine_kwargs(url))
             if u.get_backend_name() == "sqlite":
                 event.listen(self._engine, "connect", _sqlite_connect)

@@ -13,30 +13,8 @@ import customtkinter as ctk
 
 from ic.gui import services_adapter as services
 from ic.gui.context import AppContext
-from ic.gui.widgets import HELP_COLOR, Button, ListView, MessageLabel
+from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, ListView, MessageLabel, format_when
 from ic.gui.worker import Worker
-
-STATUS_TEXT = {
-    "running": "Running",
-    "stopped": "Stopped",
-    "not installed": "Not installed",
-    "unknown": "Unknown",
-}
-
-
-def format_when(value) -> str:
-    """Stored times are UTC (naive or ISO with Z); show them in the computer's local time."""
-    if value is None or value == "":
-        return "Never"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-        except ValueError:
-            return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone().strftime("%Y-%m-%d %H:%M")
-
 
 def format_status(status: str | None) -> str:
     """A stored last status ("ok", "failed: ...", "cancelled") as the window says it ("OK", "Failed: ...")."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import tkinter
+from datetime import datetime, timezone
 from pathlib import Path
 from tkinter import filedialog, ttk
 from typing import Any, Callable, Iterable
@@ -13,6 +14,29 @@ ERROR_COLOR = ("#b3261e", "#ff8a80")
 OK_COLOR = ("#1b6e20", "#8bd98f")
 WARN_COLOR = ("#8a5300", "#ffb74d")
 HELP_COLOR = ("gray35", "gray65")
+
+
+def format_when(value) -> str:
+    """Stored times are UTC (naive or ISO with Z); show them in the computer's local time."""
+    if value is None or value == "":
+        return "Never"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+# the scheduler's state in words (main window and Application Settings)
+STATUS_TEXT = {
+    "running": "Running",
+    "stopped": "Stopped",
+    "not installed": "Not installed",
+    "unknown": "Unknown",
+}
 DISABLED_FG = ("gray78", "gray30")
 DISABLED_TEXT = ("gray48", "gray58")
 SECONDARY_FG = ("gray45", "gray35")

@@ -242,14 +242,14 @@ class ResidentScheduler:
     def _start_verifies(self, now: datetime) -> None:
         """The periodic verifies `tick` runs after the schedules (ic.services.verify), here in their own thread so
         a long verify never delays a check; one at a time."""
-        from ic.services.runs import _verify_after_tick
+        from ic.services.runs import verify_after_tick
 
         if self.stopping or (self._verify is not None and self._verify.is_alive()):
             return
         if not self.concurrent:
-            _verify_after_tick(self.store, now, self.cancel)
+            verify_after_tick(self.store, now, self.cancel)
             return
-        self._verify = threading.Thread(target=_verify_after_tick, args=(self.store, now, self.cancel),
+        self._verify = threading.Thread(target=verify_after_tick, args=(self.store, now, self.cancel),
                                         name="periodic verify", daemon=True)
         self._verify.start()
 

@@ -366,11 +366,11 @@ def tick(
             break
         outcomes.append(serve(store, name, owed, now, tz, listener, cancel, engine_factory=engine_factory,
                               holder=holder, clock=clock))
-    _verify_after_tick(store, now, cancel)
+    verify_after_tick(store, now, cancel)
     return outcomes
 
 
-def _verify_after_tick(store, now: datetime, cancel: threading.Event | None) -> None:
+def verify_after_tick(store, now: datetime, cancel: threading.Event | None) -> None:
     """Periodic verifies (`verify --schedule NAME --every 7d`, ic.services.verify) run after the due schedules;
     they never fail the tick."""
     try:

@@ -238,12 +238,7 @@ def _parse(data: bytes, name: str):
 
 def instances_of(s) -> dict[str, set]:
     """Command shell and Show My Screen instances the session announces (the engine downloads exactly these)."""
-    method = getattr(s, "recording_instances", None)
-    if method is None:  # an older model: the engine's own rule
-        from ic.transfer.engine import _instances as method_of
-
-        return {k: set(method_of(k, s)) for k in ("shell", "smsr")}
-    return {k: set(method(k)) for k in ("shell", "smsr")}
+    return {k: set(s.recording_instances(k)) for k in ("shell", "smsr")}
 
 
 def _facts(s) -> tuple:

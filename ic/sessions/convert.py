@@ -72,7 +72,9 @@ def session_from_element(elem: etree._Element, product: str, ns: str | None) -> 
     rep_elems: list[etree._Element] = []
     cust_elems: list[etree._Element] = []
     tx = text if _HAS_NIL(elem) else fast_text  # xsi:nil is rare: look for it once per session, in C
-    for name, c in children(elem):
+    for c in elem.iterchildren(tag=_ELEMENTS):
+        name = c.tag
+        name = name[name.find("}") + 1:]
         handler = _SIMPLE.get(name)
         if handler is not None:
             handler(s, c)
@@ -357,15 +359,22 @@ def _name_event_parties(s: Session) -> None:
     by_gs: dict[str, str] = {}
     for (_, gs), name in names.items():
         by_gs.setdefault(gs, name)
-    for ev in s.events:
-        for who in ("performed_by", "destination"):
-            gs = getattr(ev, who + "_gsnumber")
-            if getattr(ev, who) or not gs or gs == "0":
-                continue
-            kind = getattr(ev, who + "_type") or ""
-            name = names.get((kind, gs)) if kind in ("representative", "customer") else by_gs.get(gs)
+    for ev in s.events:  # (most events name both parties: the cheap test first)
+        if not ev.performed_by and ev.performed_by_gsnumber:
+            name = _party_name(names, by_gs, ev.performed_by_type, ev.performed_by_gsnumber)
             if name:
-                setattr(ev, who, name)
+                ev.performed_by = name
+        if not ev.destination and ev.destination_gsnumber:
+            name = _party_name(names, by_gs, ev.destination_type, ev.destination_gsnumber)
+            if name:
+                ev.destination = name
+
+
+def _party_name(names: dict[tuple[str, str], str], by_gs: dict[str, str], kind: str | None, gs: str) -> str | None:
+    if gs == "0":
+        return None
+    kind = kind or ""
+    return names.get((kind, gs)) if kind in ("representative", "customer") else by_gs.get(gs)
 
 
 # --- events -----------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import os
 import re
+from functools import partial
+from itertools import islice
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from lxml import etree
 
@@ -117,10 +119,17 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
             parent = elem.getparent()
             ns = namespace(elem.tag)
             try:
-                had_entities = _entities_to_text(elem)
+                if next(islice(elem.iter(*_SPECIAL), 1, None), None) is None:  # one walk in C for the usual case
+                    had_entities, plain = False, True  # (the session itself is the walk's first node)
+                else:
+                    had_entities = _entities_to_text(elem)
+                    plain = _plain_markup(elem)
                 session = session_from_element(elem, detect_product(ns, elem, product), ns)
                 check_session(session, name)
-                original = tap.take(elem.get("lsid"), elem.sourceline, _plain_markup(elem))
+                # once the session's bytes are found its tree is no longer needed: freed before they are copied
+                # (a 200 MB session is not held three times)
+                release = None if had_entities else partial(elem.clear, keep_tail=False)
+                original = tap.take(elem.get("lsid"), elem.sourceline, plain, release)
                 session.raw_xml = (original if original is not None and not had_entities
                                    else standalone_document(elem, ns))
             except SessionValueError as exc:
@@ -256,6 +265,28 @@ def _entities_to_text(elem: etree._Element) -> bool:
     return True
 
 
+def _give_back_freed_memory() -> None:
+    """glibc keeps freed small blocks (a parsed tree's text nodes) in the process; hand them back to the system so
+    the next large allocation does not come on top of them. Elsewhere (no glibc) this does nothing."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
+
+
+# nodes that make a session unusual: entity references, comments, PIs, elements called "session" (and itself)
+_SPECIAL = (etree.Entity, etree.Comment, etree.ProcessingInstruction, "{*}session")
+
+
 def _plain_markup(elem: etree._Element) -> bool:
     """No comment, PI or nested "session" element inside (one walk in C): then, CDATA aside, every "</session" in
     the session's bytes is markup and the first is its end."""
@@ -287,6 +318,7 @@ class _Tap:
         self._closes: dict[bytes, re.Pattern] = {}
 
     KEEP = 1 << 20  # bytes kept before the buffer is trimmed of content outside sessions
+    BIG = 16 << 20  # a session this big has its freed tree handed back to the system before its bytes are copied
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
@@ -312,10 +344,12 @@ class _Tap:
         self.on = False
         self.buf = bytearray()
 
-    def take(self, lsid: str | None, line: int | None, plain: bool = False) -> bytes | None:
+    def take(self, lsid: str | None, line: int | None, plain: bool = False,
+             release: Callable[[], object] | None = None) -> bytes | None:
         """The session's own bytes as a document (see the class), or None when they cannot be cut out with
         certainty. ``plain``: the parsed element holds no comment, PI or nested "session" element (see
-        ``_plain_markup``), so its end tag can be found with a plain search instead of walking every tag."""
+        ``_plain_markup``), so its end tag can be found with a plain search instead of walking every tag.
+        ``release`` is called once the bytes are found, before they are copied (it frees the parsed tree)."""
         if not self.on:
             return None
         buf = self.buf
@@ -342,12 +376,19 @@ class _Tap:
         if end is None:
             self._off()
             return None
+        if release is not None:
+            release()
+            if end - start > self.BIG:
+                _give_back_freed_memory()  # else the copy below comes on top of the freed tree's pages
         before = bytes(buf[max(0, start - 256):start])
         lead = before[len(before.rstrip()):]  # the whitespace just before the session, as sent
         with memoryview(buf) as view:  # one copy of a (possibly huge) session, not three
             raw = b"".join((self.prefix, lead, view[start:end], b"\n", self.close, b"\n"))
-        self.lines += buf.count(b"\n", 0, end)
-        del buf[:end]
+            self.lines += buf.count(b"\n", 0, end)
+            if end > self.KEEP:  # a big session: give its bytes back now (del keeps the allocation)
+                self.buf = bytearray(view[end:])
+        if end <= self.KEEP:
+            del buf[:end]
         self.pending = False
         return raw
 

@@ -741,11 +741,6 @@ class _Run:
         self.engine._check_cancel()
 
 
-def _instances(data_type: str, s: Session) -> list[int]:
-    """Recording instances of a session (kept for callers; the fact lives on the model)."""
-    return s.recording_instances(data_type)
-
-
 def _iso(ts: int) -> str:
     try:
         return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -89,3 +89,19 @@ def test_big_content_outside_sessions_is_not_kept_and_sessions_keep_their_bytes(
     head = b'<?xml version="1.0"?>\n<session_list xmlns="urn:r">'
     assert [s.raw_xml for s in got] == [head + b"\n" + a + b"\n</session_list>\n", head + b"\n" + b + b"\n</session_list>\n"]
     assert got[1].source_line == doc[:doc.index(b'<session lsid="b"')].count(b"\n") + 1
+
+
+def test_a_session_bigger_than_16_mb_keeps_its_bytes_and_the_session_after_it_too():
+    """Over 16 MB the parsed tree is freed before the bytes are copied and the buffer is handed back after."""
+    body = "x" * 10_000
+    events = "".join(f'<event event_type="Chat Message" timestamp="{i}"><body>{i} {body}</body></event>\n'
+                     for i in range(1700))
+    big = f'<session lsid="big"><lseq>1</lseq><session_details>\n{events}</session_details></session>'.encode()
+    small = b'<session lsid="small"><lseq>2</lseq></session>'
+    head = b'<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="urn:r">'
+    first, second = list(iter_sessions(head + b"\n" + big + b"\n" + small + b"\n</session_list>\n"))
+    assert len(big) > 16 << 20
+    assert first.raw_xml == head + b"\n" + big + b"\n</session_list>\n"
+    assert second.raw_xml == head + b"\n" + small + b"\n</session_list>\n" and second.lseq == 2
+    assert len(first.events) == 1700 and first.events[-1].body == f"1699 {body}"
+    assert first.events[5].data[0].value == f"5 {body}"

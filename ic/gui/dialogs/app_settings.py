@@ -10,8 +10,7 @@ import customtkinter as ctk
 from ic.gui import services_adapter as services
 from ic.gui.commands import Command, CommandSet
 from ic.gui.dialogs.base import Panel, user_message
-from ic.gui.main_window import STATUS_TEXT
-from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, apply_icon
+from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, STATUS_TEXT, Button, Form, apply_icon
 from ic.gui.worker import Worker
 
 

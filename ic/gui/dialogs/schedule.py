@@ -6,8 +6,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
-from ic.gui.main_window import format_when
-from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, ListView, shrink_scrollbar
+from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, ListView, format_when, shrink_scrollbar
 from ic.settings import ScheduleConfig, TransferConfig
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES
 from ic.settings.validation import format_period

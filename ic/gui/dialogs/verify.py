@@ -148,7 +148,7 @@ class VerifyPanel(Panel):
         if plan.start is not None and not self.start_entry.get().strip():
             self.start_entry.insert(0, plan.start.astimezone().strftime("%Y-%m-%d"))
         if plan.last is not None:
-            from ic.gui.main_window import format_when
+            from ic.gui.widgets import format_when
 
             self.plan_last.configure(text=f"Last automatic verify {format_when(plan.last)}: "
                                           f"{(plan.last_result or '')[:300]}")
