@@ -7,8 +7,7 @@ import pytest
 from ic.destinations.sql import SqlDestination
 from ic.errors import ConfigError
 from ic.services.runs import run_schedule
-from tests.sim_fixtures import make_simulator, simulator  # noqa: F401 - fixtures
-from tests.test_transfer_engine import add_schedule, add_site, add_sql
+from tests.helpers import add_schedule, add_site, add_sql
 
 
 def test_a_file_in_the_way_of_the_sqlite_folder_is_one_sentence(tmp_path):
