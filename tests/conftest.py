@@ -1,10 +1,13 @@
-"""Shared fixtures: every test gets its own IC_HOME (settings DB, key file, logs) in a temp dir."""
+"""Shared fixtures: every test gets its own IC_HOME (settings DB, key file, logs) in a temp dir; the simulator
+fixtures (``simulator``, ``make_simulator``) come from tests/sim_fixtures.py. Tests never import a fixture by name."""
 from __future__ import annotations
 
 import os
 import uuid
 
 import pytest
+
+pytest_plugins = ["tests.sim_fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Simulator fixtures for any test: ``from tests.sim_fixtures import simulator, make_simulator``.
+"""Simulator fixtures for any test, registered by tests/conftest.py (``pytest_plugins``): just name them.
 
 ``simulator``: a running RS simulator, 50 sessions, seed 7 (5 in progress, 64 kB recordings).
 ``make_simulator(**kwargs)``: starts ``Simulator(**kwargs)`` (same defaults: sessions=50, seed=7) and returns it;
