@@ -4,6 +4,6 @@ from ic.settings.store import SettingsStore, open_store
 
 __all__ = [
     "SettingsStore", "open_store", "SiteConfig", "DestinationConfig", "ScheduleConfig", "TransferConfig",
-    # modules other packages may import (tests/test_public_names.py keeps this true)
+    # modules other packages may import (tests/core/test_public_names.py keeps this true)
     "app", "bootstrap", "models", "schema", "store", "validation",
 ]

@@ -8,7 +8,7 @@ The engine is plan -> fetch -> apply:
 * **fetch** (``ic.transfer.fetch``): session details with every detail-level retry rule;
 * **apply** (``ic.transfer.apply``): destination writes, quarantine and state saves.
 
-Everything here is a function of its arguments, so it is tested table-driven (tests/test_transfer_planner.py).
+Everything here is a function of its arguments, so it is tested table-driven (tests/transfer/test_transfer_planner.py).
 """
 from __future__ import annotations
 
