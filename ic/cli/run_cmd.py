@@ -65,9 +65,10 @@ def _logging(store, kind: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ic.services.runs import INTERNAL, OK, run_schedule
+    from ic.services.runs import INTERNAL, OK, note_program_run, run_schedule
 
     store = store_from(args)
+    note_program_run(store)  # Run Now counts as a program run, as in the window
     _logging(store, "app")
     progress = TerminalProgress(enabled=not args.quiet)
     try:

@@ -214,12 +214,9 @@ def _error_mail(store, source: str):
 
 def run_schedule(store, name: str, progress: Listener, cancel: threading.Event):
     """Run Now. The program was invoked: Last Program Run says so (the guide's meaning of that line)."""
-    from datetime import datetime, timezone
+    from ic.services.runs import note_program_run, run_schedule as run
 
-    from ic.services.runs import run_schedule as run
-
-    store.set_setting("last_program_run", datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None).isoformat()
-                      + "Z")
+    note_program_run(store)
     with _error_mail(store, f"schedule {name}"):
         return run(store, name, listener=progress, cancel=cancel)
 

@@ -345,6 +345,11 @@ def serve(store, name: str, owed: Due, now: datetime, tz: tzinfo | None = None, 
         return RunOutcome(name, BUSY, errors=[str(exc).rstrip(".")], trigger=owed.trigger, slot=owed.slot)
 
 
+def note_program_run(store, now: datetime | None = None) -> None:
+    """Record Last Program Run: each check of the scheduler and each Run Now (window or `run`)."""
+    store.set_setting("last_program_run", (_naive(now) if now else utcnow()).replace(microsecond=0).isoformat() + "Z")
+
+
 def tick(
     store,
     listener: Listener | None = None,
@@ -359,7 +364,7 @@ def tick(
     """One check (what cron's `tick` and each minute of the resident scheduler do): record Last Program Run, then
     run each schedule that owes a slot, once, one after another."""
     now = _naive(now) if now else utcnow()
-    store.set_setting("last_program_run", now.replace(microsecond=0).isoformat() + "Z")
+    note_program_run(store, now)
     outcomes: list[RunOutcome] = []
     for name, owed in due_runs(store, now, tz):
         if cancel is not None and cancel.is_set():

@@ -88,6 +88,7 @@ def test_run_now_then_tick_respects_due(store, setup, simulator, capsys):
     assert last is not None
 
     assert store.get_schedule("Q").last_slot is None  # Run Now never serves a slot
+    assert store.get_setting("last_program_run")  # but it is a program run, as in the window (not "Never")
 
     simulator.add_sessions(2)
     assert run_cli(["tick", "--quiet"]) == 0  # the schedule's first slot: served now
