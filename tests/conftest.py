@@ -30,6 +30,31 @@ def store(ic_home):
 
 
 @pytest.fixture
+def restore_logging():
+    """The CLI configures the "ic" logger (files, console, propagate=False): undo it for the next tests. A module
+    whose tests call the CLI in-process says ``pytestmark = pytest.mark.usefixtures("restore_logging")``."""
+    import logging
+
+    from ic.logs import shutdown_logging
+
+    yield
+    shutdown_logging()
+    logging.getLogger("ic").propagate = True
+    logging.getLogger("ic").setLevel(logging.NOTSET)
+
+
+@pytest.fixture
+def sim_db(store, simulator, tmp_path) -> str:
+    """Site "sim" (the ``simulator``) and SQL destination "db" (a SQLite file) saved; returns the database URL."""
+    from tests.helpers import add_site, add_sql
+
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    add_site(store, simulator)
+    add_sql(store, url)
+    return url
+
+
+@pytest.fixture
 def pg_url():
     """A fresh empty PostgreSQL database on the server tests/run.sh started (IC_TEST_PG_URL)."""
     base = os.environ.get("IC_TEST_PG_URL")

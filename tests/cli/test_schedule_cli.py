@@ -9,29 +9,16 @@ from ic.cli import run_cli
 from ic.cli.run_cmd import TerminalProgress, parse_duration
 from ic.services.runs import due_schedules, parse_data_types, tick
 from ic.transfer.progress import ProgressEvent
-from tests.helpers import add_folder, add_site, add_sql, rows, session_rows
+from tests.helpers import add_folder, add_sql, rows, session_rows
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI configures the "ic" logger (files, console, propagate=False): undo it for the next tests."""
-    import logging
-
-    from ic.logs import shutdown_logging
-
-    yield
-    shutdown_logging()
-    logging.getLogger("ic").propagate = True
-    logging.getLogger("ic").setLevel(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the CLI runs in-process
 
 
 @pytest.fixture
-def setup(store, simulator, tmp_path):
-    url = f"sqlite:///{tmp_path / 'out.db'}"
-    add_site(store, simulator)
-    add_sql(store, url)
+def setup(sim_db, store, tmp_path):
     add_folder(store, tmp_path / "files")
-    return url
+    return sim_db
 
 
 def test_add_list_add_transfer_remove(store, setup, capsys):

@@ -11,16 +11,7 @@ from ic.cli import run_cli
 from tests.helpers import add_folder, add_site
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    import logging
-
-    from ic.logs import shutdown_logging
-
-    yield
-    shutdown_logging()
-    logging.getLogger("ic").propagate = True
-    logging.getLogger("ic").setLevel(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the CLI runs in-process
 
 
 @pytest.fixture

@@ -14,30 +14,13 @@ from ic.scheduling import heartbeat
 from ic.services.history import RunRecord, describe_run, recent_runs, record_run, when_words
 from ic.services.runs import tick
 from ic.settings.models import ScheduleConfig
-from tests.helpers import add_site, add_sql, rows
+from tests.helpers import rows
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    import logging
-
-    from ic.logs import shutdown_logging
-
-    yield
-    shutdown_logging()
-    logging.getLogger("ic").propagate = True
-    logging.getLogger("ic").setLevel(logging.NOTSET)
-
-
-@pytest.fixture
-def setup(store, simulator, tmp_path):
-    url = f"sqlite:///{tmp_path / 'out.db'}"
-    add_site(store, simulator)
-    add_sql(store, url)
-    return url
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the CLI runs in-process
 
 
 NOW = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)  # 11:00 in Berlin
@@ -76,7 +59,7 @@ def test_history_keeps_the_newest_per_schedule_newest_first(store):
     assert runs[0].started == NOW + timedelta(minutes=6) and runs[0].started.tzinfo is not None
 
 
-def test_every_kind_of_run_is_recorded_with_its_trigger(store, setup, simulator, capsys):
+def test_every_kind_of_run_is_recorded_with_its_trigger(store, sim_db, simulator, capsys):
     assert run_cli(["schedule", "add", "Q", "--site", "sim", "--destination", "db", "--every", "15m"]) == 0
     assert run_cli(["run", "Q", "--quiet"]) == 0
     tick(store)
@@ -85,7 +68,7 @@ def test_every_kind_of_run_is_recorded_with_its_trigger(store, setup, simulator,
                     "1d", "--quiet"]) == 0
     runs = recent_runs(store)
     assert [r.trigger for r in runs] == ["export", "slot", "run now"]
-    assert runs[2].sessions + runs[2].in_progress == rows(setup) and runs[2].status == "ok" and runs[2].slot is None
+    assert runs[2].sessions + runs[2].in_progress == rows(sim_db) and runs[2].status == "ok" and runs[2].slot is None
     assert runs[1].slot is not None and runs[1].schedule == "Q" and runs[0].schedule == "sim -> db"
     capsys.readouterr()
     assert run_cli(["history", "Q"]) == 0
@@ -95,7 +78,7 @@ def test_every_kind_of_run_is_recorded_with_its_trigger(store, setup, simulator,
     assert "no schedule named 'Nope'" in capsys.readouterr().err
 
 
-def test_status_shows_scheduler_last_program_run_last_and_next_runs(store, setup, capsys):
+def test_status_shows_scheduler_last_program_run_last_and_next_runs(store, sim_db, capsys):
     store.save_schedule(ScheduleConfig("Nightly", 86400, at_time="02:00"), now=NOW)
     store.save_schedule(ScheduleConfig("Quarter", 900), now=NOW)
     store.save_schedule(ScheduleConfig("Off", 3600, enabled=False), now=NOW)
@@ -127,7 +110,7 @@ def test_status_shows_scheduler_last_program_run_last_and_next_runs(store, setup
     assert "SCHEDULE" in out and "NEXT RUN" in out and "Nightly" in out and "5 sessions copied" in out
 
 
-def test_schedule_add_with_a_time_waits_for_its_slot_and_offers_run_now(store, setup, capsys):
+def test_schedule_add_with_a_time_waits_for_its_slot_and_offers_run_now(store, sim_db, capsys):
     assert run_cli(["schedule", "add", "Nightly", "--site", "sim", "--destination", "db", "--every", "1d",
                     "--at", "02:00"]) == 0
     out = capsys.readouterr().out
@@ -135,12 +118,12 @@ def test_schedule_add_with_a_time_waits_for_its_slot_and_offers_run_now(store, s
     created = store.get_schedule("Nightly").created
     assert created is not None and store.get_schedule("Nightly").last_slot is None
     assert tick(store) == []  # not at once, whatever the hour: it waits for 02:00
-    assert rows(setup) == 0 if _table_exists(setup) else True
+    assert rows(sim_db) == 0 if _table_exists(sim_db) else True
 
     assert run_cli(["schedule", "add", "Now", "--site", "sim", "--destination", "db", "--every", "1d",
                     "--at", "02:00", "--run-now"]) == 0
     out = capsys.readouterr().out
-    assert "Schedule Now finished" in out and rows(setup) > 0
+    assert "Schedule Now finished" in out and rows(sim_db) > 0
     assert store.get_schedule("Now").last_slot is None  # Run Now served no slot: it still waits for 02:00
     assert [r.trigger for r in recent_runs(store, "Now")] == ["run now"]
     assert tick(store) == []

@@ -16,16 +16,7 @@ from ic.services.create_db import create_statement, ensure_database
 from ic.settings import open_store
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    import logging
-
-    from ic.logs import shutdown_logging
-
-    yield
-    shutdown_logging()
-    logging.getLogger("ic").propagate = True
-    logging.getLogger("ic").setLevel(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the CLI runs in-process
 
 
 def _admin(pg_url):

@@ -13,16 +13,7 @@ from ic.settings.models import TransferConfig
 from tests.helpers import add_site, add_sql, session_rows
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    import logging
-
-    from ic.logs import shutdown_logging
-
-    yield
-    shutdown_logging()
-    logging.getLogger("ic").propagate = True
-    logging.getLogger("ic").setLevel(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the CLI runs in-process
 
 
 def _midnight(day: date) -> int:

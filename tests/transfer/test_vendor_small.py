@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
-import ipaddress
 import ssl
 import threading
 
@@ -22,16 +21,7 @@ from ic.transfer.engine import TransferEngine
 from tests.helpers import add_folder, add_site
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    import logging
-
-    from ic.logs import shutdown_logging
-
-    yield
-    shutdown_logging()
-    logging.getLogger("ic").propagate = True
-    logging.getLogger("ic").setLevel(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the CLI runs in-process
 
 # --- Show My Screen on a PRA site ----------------------------------------------------------------------------------
 def test_show_my_screen_for_a_pra_site_is_refused_at_save(store, tmp_path):
