@@ -248,7 +248,8 @@ def test_escape_in_the_connection_builder_asks_before_dropping_typed_details(app
     assert d.fields["url"].get().startswith("postgresql+psycopg://") and "db.example.com" in d.fields["url"].get()
 
 
-def test_a_scheduler_that_is_installed_but_not_running_is_not_reported_in_green(app, monkeypatch):
+def test_a_scheduler_installed_but_not_running_is_not_reported_in_green_os_scheduler_stand_in(app,
+                                                                                             monkeypatch):
     # the OS scheduler is replaced by a stand-in (installing would edit this machine's crontab)
     from ic.gui import services_adapter
     from ic.gui.dialogs.app_settings import AppSettingsPanel

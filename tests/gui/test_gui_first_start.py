@@ -14,7 +14,8 @@ from ic.gui.testing import pump, screenshot, type_text
 pytestmark = pytest.mark.usefixtures("xvfb")
 
 
-def test_first_start_to_a_nightly_schedule_and_a_test_download(ic_home, simulator, tmp_path, monkeypatch):
+def test_first_start_to_a_nightly_schedule_and_a_test_download_os_scheduler_stand_in(ic_home, simulator, tmp_path,
+                                                                                     monkeypatch):
     from ic.gui.app import App
     from ic.gui.dialogs.api_tester import ApiTesterPanel
     from ic.settings import open_store

@@ -67,7 +67,8 @@ def test_next_with_a_form_that_cannot_be_saved_asks_and_stay_keeps_the_input(sto
         app.close()
 
 
-def test_finish_saves_a_valid_schedule_and_offers_to_install_the_scheduler(store, tmp_path, monkeypatch):
+def test_finish_saves_a_valid_schedule_and_offers_to_install_the_scheduler_os_scheduler_stand_in(store, tmp_path,
+                                                                                                  monkeypatch):
     # the OS scheduler is replaced by a stand-in here (installing would edit this machine's crontab)
     installed = []
     monkeypatch.setattr(services_adapter, "scheduler_state", lambda: ("not installed", ""))
