@@ -10,7 +10,7 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError, ICError
 from ic.gui.context import AppContext
-from ic.gui.widgets import (Field, Form, MessageLabel, apply_icon, ask_unsaved, confirm_delete,
+from ic.gui.widgets import (Button, Field, Form, ListView, MessageLabel, apply_icon, ask_unsaved, confirm_delete,
                             fit_geometry)
 from ic.gui.worker import Worker
 
@@ -163,6 +163,47 @@ class ListEditorPanel(Panel):
     noun = "item"
     changed_key = ""
     current: Any = None
+
+    # --- layout shared by the list editors ---------------------------------------------------
+    def _build_body(self, pady: tuple[int, int] = (10, 0)) -> ctk.CTkFrame:
+        """The body: the list in column 0, the form in column 1 (which takes the spare width)."""
+        body = ctk.CTkFrame(self, fg_color="transparent")
+        body.pack(fill="both", expand=True, padx=10, pady=pady)
+        body.grid_columnconfigure(1, weight=1)
+        body.grid_rowconfigure(0, weight=1)
+        return body
+
+    def _build_list(self, body: ctk.CTkFrame, width: int, columns: list, max_width: int, new_text: str) -> None:
+        """``self.list`` with its New button under it, in a column of fixed ``width``."""
+        left = ctk.CTkFrame(body, fg_color="transparent", width=width)
+        left.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
+        left.pack_propagate(False)  # a long name scrolls the list sideways instead of squeezing the form
+        self.list = ListView(left, columns, height=9, on_select=self._on_select, max_width=max_width)
+        self.list.pack(fill="both", expand=True)
+        self.new_button = Button(left, text=new_text, command=lambda: self.guard(self.new))
+        self.new_button.pack(fill="x", pady=(8, 0))
+
+    def _open_or_new(self, select: str | None) -> None:
+        """After the list is refilled: open ``select`` when listed, else keep the form (an empty one if none)."""
+        if select and select in self.list.keys():
+            self.list.select(select)
+            self._load(select)
+        elif self.current is None:
+            self.new()
+        self._update_buttons()
+
+    def _build_buttons(self, body: ctk.CTkFrame, test: Callable[[], None] | None = None) -> ctk.CTkFrame:
+        """Delete on the left, Save (and Test) on the right; packed before ``body`` so they are never cut."""
+        buttons = ctk.CTkFrame(self, fg_color="transparent")
+        buttons.pack(side="bottom", fill="x", padx=10, pady=(6, 0), before=body)
+        self.delete_button = Button(buttons, text="Delete", secondary=True, command=self.delete)
+        self.delete_button.pack(side="left")
+        self.save_button = Button(buttons, text="Save", command=self.save)
+        self.save_button.pack(side="right")
+        if test is not None:
+            self.test_button = Button(buttons, text="Test", command=test)
+            self.test_button.pack(side="right", padx=(0, 8))
+        return buttons
 
     def reload(self, select: str | None = None) -> None:
         raise NotImplementedError

@@ -44,10 +44,7 @@ class PluginPanel(ListEditorPanel):
         self.add_button = Button(top, text="Add", width=80, command=lambda: self.guard(self.add))
         self.add_button.pack(side="left", padx=8)
 
-        body = ctk.CTkFrame(self, fg_color="transparent")
-        body.pack(fill="both", expand=True, padx=10)
-        body.grid_columnconfigure(1, weight=1)
-        body.grid_rowconfigure(0, weight=1)
+        body = self._build_body(pady=(0, 0))
         self.list = ListView(body, [("name", "Destination", 130), ("type", "Plugin", 100)], height=9,
                              on_select=self._on_select, max_width=220)
         self.list.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
@@ -55,14 +52,7 @@ class PluginPanel(ListEditorPanel):
         self.form_host.grid(row=0, column=1, sticky="nsew")
         self.form: Form | None = None
 
-        buttons = ctk.CTkFrame(self, fg_color="transparent")
-        buttons.pack(side="bottom", fill="x", padx=10, pady=(6, 0), before=body)  # never cut: packed first
-        self.delete_button = Button(buttons, text="Delete", secondary=True, command=self.delete)
-        self.delete_button.pack(side="left")
-        self.save_button = Button(buttons, text="Save", command=self.save)
-        self.save_button.pack(side="right")
-        self.test_button = Button(buttons, text="Test", command=self.test)
-        self.test_button.pack(side="right", padx=(0, 8))
+        buttons = self._build_buttons(body, test=self.test)
         self.verify_button = Button(buttons, text="Verify…", secondary=True, command=self.verify)
         self.verify_button.pack(side="right", padx=(0, 8))  # is every session the appliance holds in it?
         if not self.types:

@@ -6,7 +6,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
-from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, ListView, format_when, shrink_scrollbar
+from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, format_when, shrink_scrollbar
 from ic.settings import ScheduleConfig, TransferConfig
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES
 from ic.settings.validation import format_period
@@ -59,20 +59,9 @@ class SchedulePanel(ListEditorPanel):
         super().__init__(master, ctx)
         self.current: ScheduleConfig | None = None
         self.rows: list[TransferRow] = []
-        body = ctk.CTkFrame(self, fg_color="transparent")
-        body.pack(fill="both", expand=True, padx=10, pady=(10, 0))
-        body.grid_columnconfigure(1, weight=1)
-        body.grid_rowconfigure(0, weight=1)
-
-        left = ctk.CTkFrame(body, fg_color="transparent", width=340)
-        left.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
-        left.pack_propagate(False)  # a long name scrolls the list sideways instead of squeezing the form
-        self.list = ListView(left, [("name", "Schedule Name", 110), ("transfers", "Transfers", 40),
-                                    ("period", "Period", 70), ("last_run", "Last Run", 120)],
-                             height=9, on_select=self._on_select, max_width=360)
-        self.list.pack(fill="both", expand=True)
-        self.new_button = Button(left, text="New Schedule", command=lambda: self.guard(self.new))
-        self.new_button.pack(fill="x", pady=(8, 0))
+        body = self._build_body()
+        self._build_list(body, 340, [("name", "Schedule Name", 110), ("transfers", "Transfers", 40),
+                                     ("period", "Period", 70), ("last_run", "Last Run", 120)], 360, "New Schedule")
 
         right = ctk.CTkFrame(body, fg_color="transparent")
         right.grid(row=0, column=1, sticky="nsew")
@@ -118,12 +107,7 @@ class SchedulePanel(ListEditorPanel):
         self.fields = dict(self.form.fields)
         self.watch_form(self.form)
 
-        buttons = ctk.CTkFrame(self, fg_color="transparent")
-        buttons.pack(side="bottom", fill="x", padx=10, pady=(6, 0), before=body)
-        self.delete_button = Button(buttons, text="Delete", secondary=True, command=self.delete)
-        self.delete_button.pack(side="left")
-        self.save_button = Button(buttons, text="Save", command=self.save)
-        self.save_button.pack(side="right")
+        self._build_buttons(body)
         self.fields["site"].on_change(self._update_buttons)
         self.fields["destination"].on_change(self._update_buttons)
         self.reload(select)
@@ -131,19 +115,11 @@ class SchedulePanel(ListEditorPanel):
     # --- list -------------------------------------------------------------------------------
     def reload(self, select: str | None = None) -> None:
         store = self.store()
-        self.sites = [s.name for s in store.list_sites()]
-        self.destinations = {d.name: d.type for d in store.list_destinations()}
-        self.fields["site"].set_choices(self.sites or ["(no sites yet)"])
-        self.fields["destination"].set_choices(list(self.destinations) or ["(no destinations yet)"])
+        self._refresh_choices(store)
         rows = [(s.name, len(s.transfers), format_period(s.every_seconds), format_when(s.last_run))
                 for s in store.list_schedules()]
         self.list.set_rows(rows, keep_selection=False)
-        if select and select in self.list.keys():
-            self.list.select(select)
-            self._load(select)
-        elif self.current is None:
-            self.new()
-        self._update_buttons()
+        self._open_or_new(select)
         if not self.sites or not self.destinations:
             self.message.show("Add a site (Site Configuration) and a destination (Plugin Configuration) first.")
 
@@ -153,12 +129,15 @@ class SchedulePanel(ListEditorPanel):
             self.current = None
             self.reload()
         elif what in ("sites", "destinations"):
-            store = self.store()
-            self.sites = [s.name for s in store.list_sites()]
-            self.destinations = {d.name: d.type for d in store.list_destinations()}
-            self.fields["site"].set_choices(self.sites or ["(no sites yet)"])
-            self.fields["destination"].set_choices(list(self.destinations) or ["(no destinations yet)"])
+            self._refresh_choices(self.store())
             self._update_buttons()
+
+    def _refresh_choices(self, store) -> None:
+        """The Choose Site and Destination dropdowns follow the saved sites and destinations."""
+        self.sites = [s.name for s in store.list_sites()]
+        self.destinations = {d.name: d.type for d in store.list_destinations()}
+        self.fields["site"].set_choices(self.sites or ["(no sites yet)"])
+        self.fields["destination"].set_choices(list(self.destinations) or ["(no destinations yet)"])
 
     def reopen(self, select: str | None = None) -> None:
         if select:

@@ -6,7 +6,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
-from ic.gui.widgets import Button, Form, ListView
+from ic.gui.widgets import Form
 from ic.settings import SiteConfig
 
 PRODUCT_LABELS = {"detect": "Detect automatically", "rs": "Remote Support", "pra": "Privileged Remote Access"}
@@ -23,19 +23,8 @@ class SitePanel(ListEditorPanel):
     def __init__(self, master, ctx, select: str | None = None) -> None:
         super().__init__(master, ctx)
         self.current: SiteConfig | None = None
-        body = ctk.CTkFrame(self, fg_color="transparent")
-        body.pack(fill="both", expand=True, padx=10, pady=(10, 0))
-        body.grid_columnconfigure(1, weight=1)
-        body.grid_rowconfigure(0, weight=1)
-
-        left = ctk.CTkFrame(body, fg_color="transparent", width=300)
-        left.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
-        left.pack_propagate(False)  # long names scroll the list sideways instead of squeezing the form
-        self.list = ListView(left, [("name", "Site", 110), ("host", "Host", 140)], height=9, on_select=self._on_select,
-                             max_width=220)
-        self.list.pack(fill="both", expand=True)
-        self.new_button = Button(left, text="New", command=lambda: self.guard(self.new))
-        self.new_button.pack(fill="x", pady=(8, 0))
+        body = self._build_body()
+        self._build_list(body, 300, [("name", "Site", 110), ("host", "Host", 140)], 220, "New")
 
         self.form = Form(body)
         self.form.grid(row=0, column=1, sticky="nsew")
@@ -53,26 +42,14 @@ class SitePanel(ListEditorPanel):
         self.fields = f.fields
         self.watch_form(f)
 
-        buttons = ctk.CTkFrame(self, fg_color="transparent")
-        buttons.pack(side="bottom", fill="x", padx=10, pady=(6, 0), before=body)  # never cut: packed first
-        self.delete_button = Button(buttons, text="Delete", secondary=True, command=self.delete)
-        self.delete_button.pack(side="left")
-        self.save_button = Button(buttons, text="Save", command=self.save)
-        self.save_button.pack(side="right")
-        self.test_button = Button(buttons, text="Test", command=self.test)
-        self.test_button.pack(side="right", padx=(0, 8))
+        self._build_buttons(body, test=self.test)
         self.reload(select)
 
     # --- list -------------------------------------------------------------------------------
     def reload(self, select: str | None = None) -> None:
         sites = self.store().list_sites() if self.ctx.store is not None else []
         self.list.set_rows([(s.name, s.host) for s in sites], keep_selection=False)
-        if select and select in self.list.keys():
-            self.list.select(select)
-            self._load(select)
-        elif self.current is None:
-            self.new()
-        self._update_buttons()
+        self._open_or_new(select)
 
     def _remove(self, name: str) -> None:
         services.remove_site(self.store(), name)
