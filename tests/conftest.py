@@ -55,6 +55,20 @@ def sim_db(store, simulator, tmp_path) -> str:
 
 
 @pytest.fixture
+def plain_smtp():
+    """A real SMTP server on 127.0.0.1 (no TLS, no login): yields (controller, tests.helpers.Inbox)."""
+    from aiosmtpd.controller import Controller
+
+    from tests.helpers import Inbox, free_port
+
+    inbox = Inbox()
+    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    yield ctl, inbox
+    ctl.stop()
+
+
+@pytest.fixture
 def pg_url():
     """A fresh empty PostgreSQL database on the server tests/run.sh started (IC_TEST_PG_URL)."""
     base = os.environ.get("IC_TEST_PG_URL")

@@ -60,6 +60,18 @@ def add_schedule(store, name, *transfers, every=900):
     return store.save_schedule(ScheduleConfig(name, every, [TransferConfig(*t) for t in transfers]))
 
 
+def archived(store, sim, where, types, schedule="N"):
+    """Site "sim" and schedule ``schedule`` from it into ``where`` (a folder Path: destination "files"; a database
+    URL: destination "db") for ``types``, run once, successfully; returns (site, destination)."""
+    from ic.services.runs import run_schedule
+
+    site = add_site(store, sim)
+    dest = add_folder(store, where) if isinstance(where, Path) else add_sql(store, where)
+    add_schedule(store, schedule, ("sim", dest.name, list(types)))
+    assert run_schedule(store, schedule, raise_internal=True).ok
+    return site, dest
+
+
 def rows(url, table="session") -> int:
     eng = create_engine(url)
     try:
@@ -361,6 +373,22 @@ def time_out_of_range(body: bytes) -> bytes:
 def closed_middle(sim) -> str:
     closed = [s.lsid for s in sim.sessions if s.end_time]
     return closed[len(closed) // 2]
+
+
+def quarantined_then_forgotten(store, sim, url: str):
+    """Schedule G (site "sim" -> SQL destination "db" at ``url``) quarantines one closed session it cannot store
+    (start time out of range), then the appliance forgets that session and G runs again; returns (its lsid, the
+    second run's outcome)."""
+    from ic.services.runs import run_schedule
+
+    add_site(store, sim)
+    add_sql(store, url)
+    add_schedule(store, "G", ("sim", "db", ["session"]))
+    victim = closed_middle(sim)
+    poison(sim, victim, time_out_of_range)
+    assert run_schedule(store, "G", raise_internal=True).ok
+    sim.delete_session(victim)
+    return victim, run_schedule(store, "G", raise_internal=True)
 
 
 # --- a real SMTP server's inbox (from test_notify) ------------------------------------------------------------------

@@ -71,14 +71,6 @@ def _start(controller: Controller):
 
 
 @pytest.fixture
-def plain_smtp():
-    inbox = Inbox()
-    ctl = _start(Controller(inbox, hostname="127.0.0.1", port=free_port()))
-    yield ctl, inbox
-    ctl.stop()
-
-
-@pytest.fixture
 def starttls_smtp(tls_files):
     inbox = Inbox()
     ctl = _start(Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=_server_ctx(tls_files),

@@ -7,8 +7,7 @@ import csv
 import pytest
 
 from ic.gui.testing import pump, running_app, screenshot
-from ic.services.runs import run_schedule
-from tests.helpers import add_folder, add_schedule, add_site
+from tests.helpers import add_folder, add_schedule, add_site, archived
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
@@ -18,10 +17,7 @@ def _wait(app, panel, timeout=180):
 
 
 def test_verify_window_names_the_damage_repairs_it_and_is_clean_after(store, simulator, tmp_path):
-    add_site(store, simulator)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "Nightly", ("sim", "files", ["session", "recordings"]))
-    assert run_schedule(store, "Nightly", raise_internal=True).ok
+    archived(store, simulator, tmp_path / "files", ["session", "recordings"], "Nightly")
     gone = next(s for s in simulator.sessions if s.recording and s.end_time)
     for p in (tmp_path / "files").iterdir():
         if gone.lsid in p.name:

@@ -14,9 +14,10 @@ from sqlalchemy import create_engine
 from ic.cli import run_cli
 from ic.services import verify as V
 from ic.services.runs import run_schedule
-from tests.helpers import add_folder, add_schedule, add_site, add_sql, rows
+from tests.helpers import add_folder, add_schedule, add_site, add_sql, archived, rows
 
 FILES = ["session", "recordings", "smsr", "shell"]
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the CLI runs in-process
 
 
 def files_of(folder: Path, lsid: str) -> list[Path]:
@@ -73,10 +74,7 @@ def found(report) -> dict[str, tuple[str, list[str]]]:
 def test_folder_names_exactly_the_damage_repair_restores_it_and_second_verify_is_clean(store, make_simulator,
                                                                                          tmp_path):
     sim = make_simulator(sessions=60, seed=11)
-    site = add_site(store, sim)
-    dest = add_folder(store, tmp_path / "files")
-    add_schedule(store, "Nightly", ("sim", "files", FILES))
-    assert run_schedule(store, "Nightly", raise_internal=True).ok
+    site, dest = archived(store, sim, tmp_path / "files", FILES, "Nightly")
     clean = V.verify(store, "sim", "files")
     assert clean.complete and clean.counts()["present"] == 60 and not clean.problems()
     assert clean.requests <= 3  # a token and two listings, whatever the number of sessions
@@ -103,10 +101,7 @@ def test_folder_names_exactly_the_damage_repair_restores_it_and_second_verify_is
 
 
 def test_sessions_gone_from_the_appliance_are_extra_not_missing(store, simulator, tmp_path):
-    add_site(store, simulator)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "N", ("sim", "files", ["session", "recordings"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    archived(store, simulator, tmp_path / "files", ["session", "recordings"])
     old = [s.lsid for s in simulator.sessions if s.end_time][:2]
     for lsid in old:
         simulator.delete_session(lsid)
@@ -117,10 +112,7 @@ def test_sessions_gone_from_the_appliance_are_extra_not_missing(store, simulator
 
 
 def test_recordings_the_appliance_no_longer_serves_are_unavailable_not_missing(store, simulator, tmp_path):
-    add_site(store, simulator)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "N", ("sim", "files", ["session", "recordings"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    archived(store, simulator, tmp_path / "files", ["session", "recordings"])
     s = next(x for x in simulator.sessions if x.recording and x.end_time)
     next(p for p in files_of(tmp_path / "files", s.lsid) if p.suffix == ".flv").unlink()
     simulator.faults.expired_recordings = True
@@ -156,10 +148,7 @@ def test_any_name_format_and_a_format_changed_between_runs(store, make_simulator
 
 def test_shell_recordings_without_session_data_cost_one_detail_request_per_50(store, make_simulator, tmp_path):
     sim = make_simulator(sessions=60, seed=9)
-    add_site(store, sim)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "N", ("sim", "files", ["shell"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    archived(store, sim, tmp_path / "files", ["shell"])
     report = V.verify(store, "sim", "files")
     ended = sum(1 for s in sim.sessions if s.end_time)
     assert report.complete and report.requests <= 3 + -(-ended // 50)
@@ -184,10 +173,7 @@ def delete_rows(url: str, host: str, lsids: list[str]) -> None:
 def test_sql_rows_deleted_and_sessions_ended_since(store, make_simulator, tmp_path, request, backend):
     url = f"sqlite:///{tmp_path / 'out.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     sim = make_simulator(sessions=50, seed=13)
-    site = add_site(store, sim)
-    dest = add_sql(store, url)
-    add_schedule(store, "N", ("sim", "db", ["session"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    site, dest = archived(store, sim, url, ["session"])
     assert V.verify(store, "sim", "db").complete
     before = states(store, site, dest, ["session"])
     rng = random.Random(backend)
@@ -229,10 +215,7 @@ def test_window_checks_only_sessions_that_started_in_it(store, make_simulator, t
 
 # --- command line, mail, schedule ---------------------------------------------------------------------------------
 def test_cli_exit_codes_csv_and_repair(store, simulator, tmp_path, capsys):
-    add_site(store, simulator)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "N", ("sim", "files", ["session", "recordings"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    archived(store, simulator, tmp_path / "files", ["session", "recordings"])
     s = next(x for x in simulator.sessions if x.recording and x.end_time)
     for p in files_of(tmp_path / "files", s.lsid):
         p.unlink()
@@ -249,64 +232,47 @@ def test_cli_exit_codes_csv_and_repair(store, simulator, tmp_path, capsys):
     assert "--destination" in capsys.readouterr().err
 
 
-def test_weekly_verify_from_tick_mails_the_summary(store, simulator, tmp_path):
-    from aiosmtpd.controller import Controller
-
+def _mail_to_audit(store, plain_smtp):
+    """Notifications on, to the test's SMTP server; returns its inbox."""
     from ic.services import app_settings
-    from tests.helpers import Inbox, free_port
 
-    inbox = Inbox()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    ctl.start()
-    try:
-        app_settings.update_notification_settings(store, host="127.0.0.1", port=ctl.port, security="none",
-                                                  sender="ic@example.com", to="audit@example.com", enabled=True)
-        add_site(store, simulator)
-        add_folder(store, tmp_path / "files")
-        add_schedule(store, "N", ("sim", "files", ["session"]))
-        assert run_schedule(store, "N", raise_internal=True).ok
-        assert run_cli(["verify", "--schedule", "N", "--every", "7d", "--repair"]) == 0
-        plan = V.get_verify_plan(store, "N")
-        assert plan.every_seconds == 7 * 86400 and plan.repair
-        now = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
-        lsid = next(s.lsid for s in simulator.sessions if s.end_time)
-        files_of(tmp_path / "files", lsid)[0].unlink()
-        messages = V.tick_verifications(store, now=now)
-        assert len(messages) == 1 and "complete" in messages[0] and "repair fetched 1" in messages[0]
-        inbox.wait_for(1)
-        subject = inbox.messages[0][2]["Subject"]
-        assert "archive complete" in subject and "schedule N" in subject
-        assert V.get_verify_plan(store, "N").last_result == "complete"
-        assert V.tick_verifications(store, now=now + timedelta(days=3)) == []  # not due yet
-        assert len(V.tick_verifications(store, now=now + timedelta(days=7))) == 1
-        assert run_cli(["verify", "--schedule", "N", "--every", "0"]) == 0
-        assert V.tick_verifications(store, now=now + timedelta(days=30)) == []
-    finally:
-        ctl.stop()
+    ctl, inbox = plain_smtp
+    app_settings.update_notification_settings(store, host="127.0.0.1", port=ctl.port, security="none",
+                                              sender="ic@example.com", to="audit@example.com", enabled=True)
+    return inbox
 
 
-def test_cli_mail_says_not_complete(store, simulator, tmp_path):
-    from aiosmtpd.controller import Controller
+def test_weekly_verify_from_tick_mails_the_summary(store, simulator, tmp_path, plain_smtp):
+    inbox = _mail_to_audit(store, plain_smtp)
+    archived(store, simulator, tmp_path / "files", ["session"])
+    assert run_cli(["verify", "--schedule", "N", "--every", "7d", "--repair"]) == 0
+    plan = V.get_verify_plan(store, "N")
+    assert plan.every_seconds == 7 * 86400 and plan.repair
+    now = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
+    lsid = next(s.lsid for s in simulator.sessions if s.end_time)
+    files_of(tmp_path / "files", lsid)[0].unlink()
+    messages = V.tick_verifications(store, now=now)
+    assert len(messages) == 1 and "complete" in messages[0] and "repair fetched 1" in messages[0]
+    inbox.wait_for(1)
+    subject = inbox.messages[0][2]["Subject"]
+    assert "archive complete" in subject and "schedule N" in subject
+    assert V.get_verify_plan(store, "N").last_result == "complete"
+    assert V.tick_verifications(store, now=now + timedelta(days=3)) == []  # not due yet
+    assert len(V.tick_verifications(store, now=now + timedelta(days=7))) == 1
+    assert run_cli(["verify", "--schedule", "N", "--every", "0"]) == 0
+    assert V.tick_verifications(store, now=now + timedelta(days=30)) == []
 
-    from ic.services import app_settings
-    from tests.helpers import Inbox, free_port
 
-    inbox = Inbox()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    ctl.start()
-    try:
-        app_settings.update_notification_settings(store, host="127.0.0.1", port=ctl.port, security="none",
-                                                  sender="ic@example.com", to="audit@example.com", enabled=True)
-        add_site(store, simulator)
-        add_folder(store, tmp_path / "files")
-        # nothing transferred yet: every session is missing
-        assert run_cli(["verify", "--site", "sim", "--destination", "files", "--data", "session", "-q"]) == 4
-        inbox.wait_for(1)
-        msg = inbox.messages[0][2]
-        assert "NOT complete" in msg["Subject"]
-        assert "50 missing" in msg.get_content()
-    finally:
-        ctl.stop()
+def test_cli_mail_says_not_complete(store, simulator, tmp_path, plain_smtp):
+    inbox = _mail_to_audit(store, plain_smtp)
+    add_site(store, simulator)
+    add_folder(store, tmp_path / "files")
+    # nothing transferred yet: every session is missing
+    assert run_cli(["verify", "--site", "sim", "--destination", "files", "--data", "session", "-q"]) == 4
+    inbox.wait_for(1)
+    msg = inbox.messages[0][2]
+    assert "NOT complete" in msg["Subject"]
+    assert "50 missing" in msg.get_content()
 
 
 def test_quarantined_sessions_are_named_and_leave_the_report_once_stored(store, simulator, tmp_path):
@@ -346,10 +312,7 @@ def test_tick_runs_the_due_verify_after_the_due_schedules(store, simulator, tmp_
 
 def test_details_cut_short_are_asked_again(store, make_simulator, tmp_path):
     sim = make_simulator(sessions=60, seed=9)
-    add_site(store, sim)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "N", ("sim", "files", ["shell"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    archived(store, sim, tmp_path / "files", ["shell"])
 
     def arm(text: str) -> None:  # after the listings: the first detail document arrives cut short
         if text.startswith("Asking for the recordings"):
@@ -361,10 +324,7 @@ def test_details_cut_short_are_asked_again(store, make_simulator, tmp_path):
 
 def test_sessions_newer_than_the_last_run_are_pending_not_missing(store, simulator, tmp_path):
     """A weekly verify an hour after the nightly run must not cry wolf over sessions that ended since."""
-    add_site(store, simulator)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "N", ("sim", "files", ["session", "recordings"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    archived(store, simulator, tmp_path / "files", ["session", "recordings"])
     new = simulator.add_sessions(3)
     old = next(s for s in simulator.sessions if s.end_time and s.recording)
     for p in files_of(tmp_path / "files", old.lsid):
@@ -383,16 +343,10 @@ def test_sessions_newer_than_the_last_run_are_pending_not_missing(store, simulat
 
 
 def test_a_quarantined_session_that_aged_out_is_still_named(store, simulator, tmp_path):
-    from tests.helpers import closed_middle, poison, time_out_of_range
+    from tests.helpers import quarantined_then_forgotten
 
-    add_site(store, simulator)
-    add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
-    add_schedule(store, "G", ("sim", "db", ["session"]))
-    victim = closed_middle(simulator)
-    poison(simulator, victim, time_out_of_range)
-    assert run_schedule(store, "G", raise_internal=True).ok
-    simulator.delete_session(victim)
-    assert run_schedule(store, "G", raise_internal=True).ok
+    victim, again = quarantined_then_forgotten(store, simulator, f"sqlite:///{tmp_path / 'out.db'}")
+    assert again.ok
     report = V.verify(store, "sim", "db")
     [f] = [f for f in report.findings if f.status != "present"]
     assert (f.lsid, f.status, f.appliance) == (victim, "quarantined", "gone") and "only copy" in f.note
@@ -406,10 +360,7 @@ def test_repair_asks_for_details_in_batches(store, make_simulator, tmp_path):
         pytest.skip("this engine exports one session ID at a time")
     sim = make_simulator(sessions=80, seed=23)
     url = f"sqlite:///{tmp_path / 'out.db'}"
-    site = add_site(store, sim)
-    add_sql(store, url)
-    add_schedule(store, "N", ("sim", "db", ["session"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    site, _ = archived(store, sim, url, ["session"])
     gone = [s.lsid for s in sim.sessions if s.end_time][:60]
     delete_rows(url, site.host, gone)
     before = len(sim.log)
@@ -421,10 +372,7 @@ def test_repair_asks_for_details_in_batches(store, make_simulator, tmp_path):
 
 def test_privileged_remote_access_site(store, make_simulator, tmp_path):
     sim = make_simulator(sessions=40, seed=29, product="pra")
-    add_site(store, sim)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "P", ("sim", "files", ["session", "recordings", "shell"]))
-    assert run_schedule(store, "P", raise_internal=True).ok
+    archived(store, sim, tmp_path / "files", ["session", "recordings", "shell"], "P")
     report = V.verify(store, "sim", "files", FILES)
     assert report.complete and "smsr" not in report.data_types  # no Show My Screen on PRA
     s = next(x for x in sim.sessions if x.shell_instances >= 2 and x.end_time)
@@ -434,10 +382,7 @@ def test_privileged_remote_access_site(store, make_simulator, tmp_path):
 
 
 def test_cli_window_and_option_errors(store, simulator, tmp_path, capsys):
-    add_site(store, simulator)
-    add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
-    add_schedule(store, "N", ("sim", "db", ["session"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    archived(store, simulator, f"sqlite:///{tmp_path / 'out.db'}", ["session"])
     assert run_cli(["verify", "--site", "sim", "--destination", "db", "--start", "2000-01-01", "--end", "2099-12-31",
                     "--csv", "-", "-q"]) == 0
     out = capsys.readouterr().out
@@ -513,10 +458,7 @@ def test_two_weeks_of_nightly_runs_retention_and_weekly_verify(store, make_simul
 def test_weekly_verify_from_the_day_a_transfer_began(store, simulator, tmp_path):
     """A transfer set to start from a date never fetched older sessions: its periodic verify starts there too."""
     url = f"sqlite:///{tmp_path / 'out.db'}"
-    site = add_site(store, simulator)
-    add_sql(store, url)
-    add_schedule(store, "N", ("sim", "db", ["session"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    site, _ = archived(store, simulator, url, ["session"])
     ordered = sorted(simulator.sessions, key=lambda s: s.start_time)
     begin = ordered[20].start_time
     delete_rows(url, site.host, [s.lsid for s in ordered[:20]])  # as if the transfer had begun at `begin`
@@ -530,10 +472,7 @@ def test_weekly_verify_from_the_day_a_transfer_began(store, simulator, tmp_path)
 
 
 def test_an_emptied_recording_is_not_a_recording(store, simulator, tmp_path):
-    add_site(store, simulator)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "N", ("sim", "files", ["session", "recordings"]))
-    assert run_schedule(store, "N", raise_internal=True).ok
+    archived(store, simulator, tmp_path / "files", ["session", "recordings"])
     s = next(x for x in simulator.sessions if x.recording and x.end_time)
     flv = next(p for p in files_of(tmp_path / "files", s.lsid) if p.suffix == ".flv")
     flv.write_bytes(b"")  # a disk that filled up, a copy tool that failed
@@ -543,10 +482,7 @@ def test_an_emptied_recording_is_not_a_recording(store, simulator, tmp_path):
 
 
 def test_a_missing_site_backup_is_named_and_fetched_again(store, simulator, tmp_path):
-    add_site(store, simulator)
-    add_folder(store, tmp_path / "files")
-    add_schedule(store, "B", ("sim", "files", ["session", "backup"]))
-    assert run_schedule(store, "B", raise_internal=True).ok
+    archived(store, simulator, tmp_path / "files", ["session", "backup"], "B")
     report = V.verify(store, "sim", "files")
     assert report.complete and report.backups and "newest backup" in report.summary()
     for p in (tmp_path / "files").glob("*.nsb"):

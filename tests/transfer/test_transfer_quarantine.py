@@ -18,8 +18,8 @@ from ic.transfer import quarantine
 from ic.transfer.engine import TransferEngine
 from ic.transfer.state import TransferState
 from tests.helpers import (
-    add_folder, add_schedule, add_site, add_sql, closed_middle, count_kinds, poison, rows, session_rows,
-    time_out_of_range,
+    add_folder, add_schedule, add_site, add_sql, closed_middle, count_kinds, poison, quarantined_then_forgotten, rows,
+    session_rows, time_out_of_range,
 )
 
 
@@ -103,14 +103,7 @@ def test_postgresql_integer_out_of_range_quarantines_one_and_stores_the_innocent
 
 
 def test_session_the_appliance_forgot_stays_quarantined_but_is_not_asked_again(store, simulator, tmp_path):
-    add_site(store, simulator)
-    add_sql(store, f"sqlite:///{tmp_path / 'out.db'}")
-    add_schedule(store, "G", ("sim", "db", ["session"]))
-    victim = closed_middle(simulator)
-    poison(simulator, victim, time_out_of_range)
-    assert run_schedule(store, "G", raise_internal=True).ok
-    simulator.delete_session(victim)
-    out = run_schedule(store, "G", raise_internal=True)
+    victim, out = quarantined_then_forgotten(store, simulator, f"sqlite:///{tmp_path / 'out.db'}")
     assert out.ok and any("no longer on" in w for w in out.results[0].warnings)
     [entry] = quarantine.list_quarantined()
     assert entry.gone and entry.path.is_file()
