@@ -11,6 +11,7 @@ from datetime import date
 import customtkinter as ctk
 
 from ic.errors import ConfigError
+from ic.gui.widgets import Button
 
 CHOICES = {"all": "Everything the appliance still holds", "today": "From today", "date": "From date"}
 
@@ -29,7 +30,7 @@ class FirstPullChooser(ctk.CTkFrame):
             self.radios[key] = radio
         self.date_entry = ctk.CTkEntry(self, width=110, placeholder_text="YYYY-MM-DD")
         self.date_entry.grid(row=1, column=3, sticky="w")
-        self.estimate_button = ctk.CTkButton(self, text="Estimate", width=90, command=self.estimate)
+        self.estimate_button = Button(self, text="Estimate", width=90, command=self.estimate)
         self.estimate_button.grid(row=1, column=4, sticky="w", padx=(10, 0))
         self.estimate_label = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=520)
         self.estimate_label.grid(row=2, column=0, columnspan=5, sticky="w")
@@ -83,10 +84,23 @@ class FirstPullChooser(ctk.CTkFrame):
             return "\n".join(lines)
 
         def done(text):
+            self._idle()
             self.estimate_label.configure(text=text)
             self.panel.message.clear()
 
-        self.panel.run_in_worker(work, done, busy_text="Listing sessions for the estimate…")
+        def failed(exc):
+            self._idle()
+            self.panel.show_exception(exc)
+
+        # one listing at a time: the button is greyed (and does nothing) until this one answers
+        self.estimate_button.configure(state="disabled")
+        self.panel.run_in_worker(work, done, busy_text="Listing sessions for the estimate…", on_error=failed)
+
+    def _idle(self) -> None:
+        try:
+            self.estimate_button.configure(state="normal")
+        except Exception:  # noqa: BLE001 - the window closed meanwhile
+            pass
 
     def apply(self, store, transfers) -> list[str]:
         """After a save: pin where each new transfer starts (host clock; see ic.services.first_pull)."""

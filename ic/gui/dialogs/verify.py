@@ -13,7 +13,7 @@ from tkinter import filedialog
 import customtkinter as ctk
 
 from ic.gui.dialogs.base import Panel, user_message
-from ic.gui.widgets import ListView
+from ic.gui.widgets import Button, ListView
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui.verify")
@@ -69,7 +69,7 @@ class VerifyPanel(Panel):
         plan_row.grid(row=4, column=3, sticky="w", pady=(6, 0))
         self.plan_repair = ctk.CTkCheckBox(plan_row, text="and repair")
         self.plan_repair.pack(side="left")
-        self.plan_button = ctk.CTkButton(plan_row, text="Save", width=70, command=self.save_plan)
+        self.plan_button = Button(plan_row, text="Save", width=70, command=self.save_plan)
         self.plan_button.pack(side="left", padx=(8, 0))
         self.plan_last = ctk.CTkLabel(top, text="", anchor="w", justify="left", wraplength=900)
         self.plan_last.grid(row=5, column=0, columnspan=4, sticky="w")
@@ -77,14 +77,15 @@ class VerifyPanel(Panel):
 
         bar = ctk.CTkFrame(self, fg_color="transparent")
         bar.pack(fill="x", padx=10, pady=4)
-        self.verify_button = ctk.CTkButton(bar, text="Verify", width=110, command=lambda: self.start(False))
+        self.verify_button = Button(bar, text="Verify", width=110, command=lambda: self.start(False))
         self.verify_button.pack(side="left")
-        self.repair_button = ctk.CTkButton(bar, text="Verify and Repair", width=150,
-                                           command=lambda: self.start(True))
+        self.repair_button = Button(bar, text="Verify and Repair", width=150,
+                                    command=lambda: self.start(True))
         self.repair_button.pack(side="left", padx=8)
-        self.cancel_button = ctk.CTkButton(bar, text="Cancel", width=90, command=self.cancel, state="disabled")
+        self.cancel_button = Button(bar, text="Cancel", width=90, command=self.cancel, state="disabled",
+                                    secondary=True)
         self.cancel_button.pack(side="left")
-        self.csv_button = ctk.CTkButton(bar, text="Save CSV…", width=110, command=self.save_csv, state="disabled")
+        self.csv_button = Button(bar, text="Save CSV…", width=110, command=self.save_csv, state="disabled")
         self.csv_button.pack(side="right")
 
         self.summary = ctk.CTkTextbox(self, height=110, wrap="word")
