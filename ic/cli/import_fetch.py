@@ -8,8 +8,7 @@ import sys
 
 from ic.cli.common import full_path, read_secret, store_from
 from ic.errors import ConfigError
-
-FILE_TYPES = ("recordings", "smsr", "shell", "backup")
+from ic.settings.models import FILE_ONLY_DATA_TYPES, DataType
 
 
 def add_fetch_options(imp: argparse.ArgumentParser, who, session_import) -> None:
@@ -30,7 +29,7 @@ def run(args: argparse.Namespace, session_import) -> int:
     from ic.services.runs import parse_data_types
 
     types = parse_data_types(args.data)
-    file_types = [t for t in types if t in FILE_TYPES]
+    file_types = [t for t in types if t in FILE_ONLY_DATA_TYPES]
     host = getattr(args, "host", None)
     if host and not args.client_id:
         raise ConfigError("Give --client-id (and the secret) with --host, or use --site for a configured site.",
@@ -43,11 +42,10 @@ def run(args: argparse.Namespace, session_import) -> int:
         from ic.services.xml_fetch import AdHocSite
 
         secret = read_secret(args.client_secret_env, "Client secret: ", f"the client secret for {host}")
-        adhoc = AdHocSite(host, args.client_id, secret or "", args.ca_bundle, args.product)
-        adhoc.config()  # a bad host is one sentence before anything is imported
+        adhoc = AdHocSite.typed_in(host, args.client_id, secret or "", args.ca_bundle, args.product)
         args.site_host = host  # the sessions are labelled with it
     code = 0
-    if "session" in types:
+    if DataType.SESSION in types:
         code = session_import(args)
     if file_types:
         from ic.services.xml_fetch import fetch_for_xml

@@ -13,8 +13,8 @@ from ic.errors import ICError
 from ic.services.results import JobLine, TestResult  # light: the heavy services are imported when used
 
 __all__ = [
-    "JobLine", "LOG_KINDS", "NOTIFY_FIELDS", "TestResult", "app_setting_specs", "app_settings_errors",
-    "check_destination", "check_site", "connection_module", "current_user", "default_settings_url",
+    "JobLine", "LOG_KINDS", "NOTIFY_FIELDS", "TestResult", "adhoc_site", "app_setting_specs", "app_settings_errors",
+    "check_api_tester_choices", "check_destination", "check_site", "connection_module", "current_user", "default_settings_url",
     "describe_event", "describe_run", "destination_problems", "destination_types", "export", "import_xml",
     "load_app_settings", "load_notification_settings", "log_folder", "mail_error_field", "next_run_sentence",
     "next_run_time", "next_run_words", "open_settings", "progress_fraction", "progress_words", "read_log_tail",
@@ -233,13 +233,27 @@ def export(store, *, sites: list[str], destinations: list[str], data_types: list
 
 
 def import_xml(store, *, files: list[str], site: str | None, destinations: list[str], data_types: list[str],
-               progress: Listener, cancel: threading.Event, site_host: str | None = None) -> list[str]:
+               progress: Listener, cancel: threading.Event, site_host: str | None = None, adhoc=None) -> list[str]:
     """API Tester, XML Files tab (ic.services.api_tester.import_xml_many)."""
     from ic.services.api_tester import import_xml_many
 
     with _error_mail(store, "API Tester"):
         return import_xml_many(store, files=files, site=site, destinations=destinations, data_types=data_types,
-                               progress=progress, cancel=cancel, site_host=site_host)
+                               progress=progress, cancel=cancel, site_host=site_host, adhoc=adhoc)
+
+
+def check_api_tester_choices(**choices: Any) -> None:
+    """The API Tester's choices before a download (ic.services.api_tester.check_choices): raises ConfigError."""
+    from ic.services.api_tester import check_choices
+
+    check_choices(**choices)
+
+
+def adhoc_site(host: str, client_id: str, client_secret: str, ca_bundle: str | None = None):
+    """A host and API account typed in on the XML Files tab, checked now (ic.services.xml_fetch.AdHocSite)."""
+    from ic.services.xml_fetch import AdHocSite
+
+    return AdHocSite.typed_in(host, client_id, client_secret, ca_bundle)
 
 
 def describe_event(event: Any, last_phase: dict) -> tuple[str | None, float | None]:

@@ -15,9 +15,10 @@ from ic.destinations.registry import available_types
 from ic.errors import Cancelled, ConfigError
 from ic.services.destinations import accepted_data_types
 from ic.services.results import JobLine
+from ic.services.xml_fetch import AdHocSite
 from ic.settings.models import DataType
 
-__all__ = ["JobLine", "export_many", "import_xml_many", "recordings_for_xml"]
+__all__ = ["JobLine", "check_choices", "export_many", "import_xml_many", "recordings_for_xml"]
 
 Listener = Callable[[Any], None]
 
@@ -27,11 +28,29 @@ def _accepts(store, dest: str, types: list[str]) -> list[str]:
     return accepted_data_types(cls, types)
 
 
+def check_choices(*, destinations: list[str], data_types: list[str], sites: list[str] | None = None,
+                  files: list[str] | None = None, site: str | None = None, typed_host: bool = False) -> None:
+    """What a download needs before it starts, first thing missing first: sites (Sessions tab) or files (XML Files
+    tab), destinations, operations; for XML files with recordings or backups, the site (or a typed-in host) to ask."""
+    if files is not None and not files:
+        raise ConfigError("Add one or more XML files first (Add…).")
+    if sites is not None and not sites:
+        raise ConfigError("Select at least one site.")
+    if not destinations:
+        raise ConfigError("Select at least one destination.")
+    if not data_types:
+        raise ConfigError("Select at least one operation.")
+    if files is not None and not (site or typed_host) and any(t != DataType.SESSION for t in data_types):
+        raise ConfigError("Choose the site to connect back to for recordings and backups.", field="site")
+
+
 def export_many(store, *, sites: list[str], destinations: list[str], data_types: list[str], start: Any = None,
                 duration_seconds: int | None = None, lsid: str | None = None, progress: Listener,
                 cancel: threading.Event) -> list[str]:
     """Sessions tab: every selected site into every selected destination. Returns the summary lines."""
     from ic.services.runs import export
+
+    check_choices(sites=sites, destinations=destinations, data_types=data_types)
 
     lines: list[str] = []
 
@@ -57,17 +76,21 @@ def export_many(store, *, sites: list[str], destinations: list[str], data_types:
 
 
 def import_xml_many(store, *, files: list[str], site: str | None, destinations: list[str], data_types: list[str],
-                    progress: Listener, cancel: threading.Event, site_host: str | None = None) -> list[str]:
+                    progress: Listener, cancel: threading.Event, site_host: str | None = None,
+                    adhoc: AdHocSite | None = None) -> list[str]:
     """XML Files tab: parse saved session XML files into every selected destination; recordings and backups for
-    those sessions are fetched from ``site``. ``site`` or ``site_host`` labels sessions whose XML names no site."""
+    those sessions are fetched from ``site``, or from a host and API account typed in (``adhoc``: its host then
+    labels the sessions). ``site`` or ``site_host`` labels sessions whose XML names no site."""
+    check_choices(files=files, destinations=destinations, data_types=data_types, site=site,
+                  typed_host=adhoc is not None)
+    if adhoc is not None:
+        site, site_host = None, adhoc.host
     file_types = [t for t in data_types if t != DataType.SESSION]
-    if file_types and not site:
-        raise ConfigError("Choose the site to connect back to for recordings and backups.", field="site")
     lines: list[str] = []
     if DataType.SESSION in data_types:
         lines += _import_session_data(store, files, site, site_host, destinations, progress, cancel)
     if file_types:
-        lines += recordings_for_xml(store, files, site, destinations, file_types, progress, cancel)
+        lines += recordings_for_xml(store, files, site, destinations, file_types, progress, cancel, adhoc=adhoc)
     return lines
 
 
@@ -91,21 +114,22 @@ def _import_session_data(store, files, site, site_host, destinations, progress, 
     return lines
 
 
-def recordings_for_xml(store, files: list[str], site: str, destinations: list[str], file_types: list[str],
-                       progress: Listener, cancel: threading.Event) -> list[str]:
-    """Recordings / backups for the sessions in saved XML files, from ``site`` (ic.services.xml_fetch, one export
-    per session through the engine), into each destination that takes files."""
+def recordings_for_xml(store, files: list[str], site: str | None, destinations: list[str], file_types: list[str],
+                       progress: Listener, cancel: threading.Event, adhoc: AdHocSite | None = None) -> list[str]:
+    """Recordings / backups for the sessions in saved XML files, from ``site`` or the typed-in ``adhoc`` host
+    (ic.services.xml_fetch, one export per session through the engine), into each destination that takes files."""
     from ic.services.xml_fetch import fetch_for_xml
 
+    source = adhoc.host if adhoc is not None else site
     lines: list[str] = []
     for dest in destinations:
         if not _accepts(store, dest, file_types):
-            lines.append(f"{site} -> {dest}: recordings and backups skipped (a database takes session data only).")
+            lines.append(f"{source} -> {dest}: recordings and backups skipped (a database takes session data only).")
             progress(JobLine(lines[-1]))
             continue
-        result = fetch_for_xml(store, files, dest, file_types, site=site, cancel=cancel,
-                               progress=lambda text: progress(JobLine(text)))
-        for line in [*result.errors, result.summary(site, dest)]:
+        result = fetch_for_xml(store, files, dest, file_types, site=None if adhoc else site, adhoc=adhoc,
+                               cancel=cancel, progress=lambda text: progress(JobLine(text)))
+        for line in [*result.errors, result.summary(source, dest)]:
             lines.append(line)
             progress(JobLine(line, 1.0))
     return lines

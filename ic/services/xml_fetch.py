@@ -14,36 +14,47 @@ from pathlib import Path
 from typing import Callable
 
 from ic.errors import Cancelled, ConfigError, ICError
-from ic.settings.models import SiteConfig
+from ic.settings.models import DataType, SiteConfig, SiteCredentials
 
 AD_HOC_ID = -1  # never a real row id
 
 
 @dataclass
 class AdHocSite:
-    host: str
-    client_id: str
-    client_secret: str
-    ca_bundle: str | None = None
-    product: str = "detect"
-    backup_password: str | None = None
+    """A host and API account typed in: a site that is never saved and its credentials, for one call only."""
 
-    def config(self) -> SiteConfig:
+    site: SiteConfig
+    credentials: SiteCredentials
+
+    @classmethod
+    def typed_in(cls, host: str, client_id: str, client_secret: str, ca_bundle: str | None = None,
+                 product: str | None = "detect", backup_password: str | None = None) -> "AdHocSite":
+        """Checks now (one sentence for a bad host or missing credentials), before anything is imported."""
         from ic.settings.validation import validate_host
 
-        validate_host(self.host)
-        if not self.client_id or not self.client_secret:
-            raise ConfigError(f"Give the Client ID and Client Secret of the API account on {self.host}.",
+        validate_host(host)
+        if not client_id or not client_secret:
+            raise ConfigError(f"Give the Client ID and Client Secret of the API account on {host}.",
                               field="client_id")
-        return SiteConfig(self.host, self.host, self.client_id, self.ca_bundle, self.product, id=AD_HOC_ID,
-                          has_client_secret=True, has_backup_password=bool(self.backup_password))
+        site = SiteConfig(host, host, client_id, ca_bundle, product, id=AD_HOC_ID, has_client_secret=True,
+                          has_backup_password=bool(backup_password))
+        return cls(site, SiteCredentials(client_secret, backup_password))
+
+    @property
+    def host(self) -> str:
+        return self.site.host
 
 
 class _AdHocStore:
     """The settings store plus one unsaved site; its transfer state lives in memory only."""
 
-    def __init__(self, store, site: SiteConfig) -> None:
-        self._store, self._site, self._states = store, site, {}
+    def __init__(self, store, adhoc: AdHocSite) -> None:
+        self._store, self._site, self._credentials, self._states = store, adhoc.site, adhoc.credentials, {}
+
+    def site_credentials(self, site):
+        if getattr(site, "id", site) == AD_HOC_ID or site == self._site.name:
+            return self._credentials
+        return self._store.site_credentials(site)
 
     def get_site(self, name_or_id):
         if name_or_id in (self._site.name, AD_HOC_ID):
@@ -103,38 +114,25 @@ def fetch_for_xml(store, files, destination: str, data_types: list[str], *, site
                   cancel: threading.Event | None = None) -> FetchResult:
     """Recordings (``recordings``/``smsr``/``shell``) of every session in ``files`` and/or a site backup."""
     from ic.services.runs import export
-    from ic.transfer.engine import TransferEngine
 
     if (site is None) == (adhoc is None):
         raise ConfigError("Give a configured site, or a host with a Client ID and secret, to fetch recordings and "
                           "backups from.", field="site")
     cancel = cancel or threading.Event()
-    engine_factory = TransferEngine
     target = store
-    if adhoc is not None:
-        config = adhoc.config()
-        target = _AdHocStore(store, config)
-        site = config.name
-
-        def client_factory(_store, _site):
-            from ic.appliance import ApplianceClient
-
-            return ApplianceClient(adhoc.host, adhoc.client_id, adhoc.client_secret, adhoc.ca_bundle,
-                                   adhoc.product or "detect", backup_password=adhoc.backup_password)
-
-        def engine_factory(st, **kw):  # noqa: F811 - the ad hoc engine uses the typed-in credentials
-            return TransferEngine(st, client_factory=client_factory, **kw)
+    if adhoc is not None:  # the engine's own client factory finds the typed-in credentials in the stand-in store
+        target = _AdHocStore(store, adhoc)
+        site = adhoc.site.name
 
     result = FetchResult()
     lsids = lsids_in(files, result.errors)
     result.sessions = len(lsids)
-    recording_types = [t for t in data_types if t in ("recordings", "smsr", "shell")]
+    recording_types = [t for t in data_types if t in (DataType.RECORDINGS, DataType.SMSR, DataType.SHELL)]
     for n, lsid in enumerate(lsids if recording_types else []):
         if cancel.is_set():
             raise Cancelled("The download was cancelled; files stored so far are kept.")
         try:
-            done = export(target, site, destination, recording_types, lsid=lsid, cancel=cancel,
-                          engine_factory=engine_factory)
+            done = export(target, site, destination, recording_types, lsid=lsid, cancel=cancel)
         except Cancelled:
             raise
         except ICError as exc:
@@ -149,10 +147,9 @@ def fetch_for_xml(store, files, destination: str, data_types: list[str], *, site
         result.kept += getattr(done, "files_kept", 0)
         if progress:
             progress(f"{destination}: recordings for {lsid} ({n + 1}/{len(lsids)})")
-    if "backup" in data_types and not cancel.is_set():
+    if DataType.BACKUP in data_types and not cancel.is_set():
         try:
-            done = export(target, site, destination, ["backup"], start=datetime.now(timezone.utc), cancel=cancel,
-                          engine_factory=engine_factory)
+            done = export(target, site, destination, [DataType.BACKUP], start=datetime.now(timezone.utc), cancel=cancel)
             result.backups = done.backups
         except ICError as exc:
             result.errors.append(f"backup: {exc}")

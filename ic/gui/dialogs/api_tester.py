@@ -176,8 +176,6 @@ class ApiTesterPanel(Panel):
     def _job(self):
         """The service call for the visible tab, with its arguments checked here first."""
         store = self.store()
-        if self.tabs.get() == "XML Files" and self.xml_adhoc.filled():  # VENDOR hook: typed-in host
-            return self.xml_adhoc.job(self, store)
         if self.tabs.get() == "XML Files":
             files = self.xml_files.keys()
             dests = self.xml_destinations.selected()
@@ -185,26 +183,17 @@ class ApiTesterPanel(Panel):
             site = self.xml_form.fields["site"].get()
             site = None if site == NO_SITE else site
             site_host = self.xml_form.fields["site_host"].get().strip() or None
-            if not files:
-                raise ConfigError("Add one or more XML files first (Add…).")
-            if not dests:
-                raise ConfigError("Select at least one destination.")
-            if not types:
-                raise ConfigError("Select at least one operation.")
-            if site is None and any(t != "session" for t in types):
-                raise ConfigError("Choose the site to connect back to for recordings and backups.", field="site")
+            typed_host = self.xml_adhoc.filled()  # VENDOR hook: a host and account typed in instead of a site
+            services.check_api_tester_choices(files=files, destinations=dests, data_types=types, site=site,
+                                              typed_host=typed_host)
+            adhoc = self.xml_adhoc.site() if typed_host else None
             return lambda emit, cancel: services.import_xml(store, files=files, site=site, site_host=site_host,
-                                                             destinations=dests, data_types=types, progress=emit,
-                                                             cancel=cancel)
+                                                             destinations=dests, data_types=types, adhoc=adhoc,
+                                                             progress=emit, cancel=cancel)
         sites = self.sites.selected()
         dests = self.destinations.selected()
         types = [dt for dt, b in self.operations.items() if b.get()]
-        if not sites:
-            raise ConfigError("Select at least one site.")
-        if not dests:
-            raise ConfigError("Select at least one destination.")
-        if not types:
-            raise ConfigError("Select at least one operation.")
+        services.check_api_tester_choices(sites=sites, destinations=dests, data_types=types)
         lsid = self.fields["lsid"].get().strip() or None
         start = None
         duration = None
