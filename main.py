@@ -9,19 +9,31 @@ def main(argv: list[str] | None = None) -> int:
     if sys.stdout is None or sys.stderr is None:  # windowed Windows .exe: console or log file (ic.logs)
         from ic.logs import ensure_std_streams
 
-        ensure_std_streams(attach_console=bool(argv))  # the GUI never attaches: closing that console would kill it
+        # the GUI (also `--settings URL` alone) never attaches: closing that console would kill it
+        ensure_std_streams(attach_console=bool(argv) and not _window_settings(argv))
     if argv in (["--version"], ["-V"]):
         from ic import __version__
 
         print(f"Integration Client {__version__}")
         return 0
-    if not argv:
+    window_settings = _window_settings(argv)
+    if not argv or window_settings:
         from ic.gui.app import run_gui  # imported only here so the CLI never loads Tk
 
-        return run_gui()
+        return run_gui(settings_url=window_settings) if window_settings else run_gui()
     from ic.cli import run_cli
 
     return run_cli(argv)
+
+
+def _window_settings(argv: list[str]) -> str | None:
+    """``--settings URL`` and nothing else opens the window on that settings database ("without a command it
+    opens the window")."""
+    if len(argv) == 2 and argv[0] == "--settings" and argv[1] and not argv[1].startswith("-"):
+        return argv[1]
+    if len(argv) == 1 and argv[0].startswith("--settings=") and len(argv[0]) > len("--settings="):
+        return argv[0].split("=", 1)[1]
+    return None
 
 
 def run(argv: list[str] | None = None) -> int:

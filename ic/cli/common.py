@@ -7,29 +7,23 @@ import os
 import sys
 
 from ic.errors import ConfigError
-from ic.settings import SettingsStore, open_store
+from ic.settings import SettingsStore
 
 
 def store_from(args: argparse.Namespace) -> SettingsStore:
     explicit = getattr(args, "settings", None)
     try:
-        from ic.settings import bootstrap
-        from ic.settings.store import settings_url
+        from ic.services.settings import open_existing_settings
 
-        bootstrap.require_existing_sqlite(settings_url(explicit))  # a typo never creates an empty database
-        store = open_store(explicit)
-    except ConfigError as exc:  # say where the URL came from, so the user knows what to change
-        source = settings_source(explicit)
-        message = f"{str(exc).rstrip('.')}; the settings database is set by {source}." if source else str(exc)
+        store = open_existing_settings(explicit)  # a typo never creates an empty database (the window's rule too)
+    except ConfigError as exc:
         import logging
 
         from ic.logs import FILE_ONLY
 
         # the scheduler's `tick` has no console anyone reads: the refusal must be in the (service) log file too
-        logging.getLogger("ic.cli").error(message, extra={FILE_ONLY: True})
-        if not source:
-            raise
-        raise ConfigError(message) from None
+        logging.getLogger("ic.cli").error(str(exc), extra={FILE_ONLY: True})
+        raise
     from ic.logs import apply_store_settings
 
     apply_store_settings(store)  # the log folder / removal days configured in this settings database
@@ -38,18 +32,9 @@ def store_from(args: argparse.Namespace) -> SettingsStore:
 
 def settings_source(explicit: str | None) -> str:
     """Where the settings database URL comes from, in words (empty for the per-user default)."""
-    if explicit:
-        return "the --settings option"
-    if os.environ.get("IC_SETTINGS"):
-        return "the IC_SETTINGS environment variable"
-    try:
-        from ic.settings import bootstrap
+    from ic.services.settings import settings_source as source
 
-        if bootstrap.read_url():
-            return "Setup > Settings Database (bootstrap.json)"
-    except Exception:  # noqa: BLE001 - a damaged bootstrap file raises its own sentence when the store opens
-        pass
-    return ""
+    return source(explicit)
 
 
 def full_path(path: str | None) -> str | None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import sys
 import tkinter
 
 import customtkinter as ctk
@@ -20,9 +22,10 @@ log = logging.getLogger("ic.gui")
 
 
 class App(ctk.CTk):
-    """``show_wizard``: None = decide (first run: no settings database or no sites), True/False = force."""
+    """``show_wizard``: None = decide (first run: no settings database or no sites), True/False = force.
+    ``settings_url``: the settings database named by ``--settings`` (else IC_SETTINGS, bootstrap.json, default)."""
 
-    def __init__(self, show_wizard: bool | None = None) -> None:
+    def __init__(self, show_wizard: bool | None = None, settings_url: str | None = None) -> None:
         ctk.set_appearance_mode("system")
         super().__init__()
         apply_icon(self)
@@ -32,10 +35,10 @@ class App(ctk.CTk):
         self.last_error: str | None = None
         self.error_box: MessageBox | None = None
         self.ctx = AppContext(self)
-        first_run = not services.settings_db_exists()
+        first_run = not settings_url and not services.settings_db_exists()
         self.ctx.subscribe(self._on_change)
-        if not first_run:
-            self.ctx.open_store()
+        if not first_run:  # a named SQLite file that is gone is not created: the main window says which and why
+            self.ctx.open_store(settings_url, must_exist=True)
         self._register_commands()
         self._build_menu()
         self.main = MainPanel(self, self.ctx)
@@ -236,10 +239,49 @@ def _describe_location(url: str) -> str:
         return url.split("://", 1)[0]
 
 
-def run_gui() -> int:
-    services.setup_gui_logging(None)  # the default log folder until the settings database says otherwise
+def startup_refusal(settings_url: str | None = None) -> str | None:
+    """The sentence that stops the window from opening, or None. A settings database named on purpose at start
+    (``--settings``, IC_SETTINGS) that is a SQLite file which does not exist is a typo: refused as the command line
+    refuses it (ic.services.settings), nothing is created. The per-user default (a first start) is created as
+    before; a location saved under Setup that is gone opens the window, which says so (Setup can fix it)."""
+    if not settings_url and not os.environ.get("IC_SETTINGS"):
+        return None
     try:
-        app = App()
+        services.require_existing_settings(settings_url)
+    except ICError as exc:
+        return str(exc)
+    return None
+
+
+def show_refusal(text: str, on_close=None) -> MessageBox:
+    """The refusal in a message window of its own (the main window does not open); ``on_close`` after OK."""
+    root = ctk.CTk()
+    apply_icon(root)
+    root.withdraw()  # only the message shows; it is not transient (a withdrawn master would hide it on Windows)
+    box = MessageBox(root, "Integration Client", text, kind="error", transient=False,
+                     on_choice=lambda _c: (on_close or root.quit)())
+    box.root = root
+    return box
+
+
+def run_gui(settings_url: str | None = None) -> int:
+    services.setup_gui_logging(None)  # the default log folder until the settings database says otherwise
+    refusal = startup_refusal(settings_url)
+    if refusal is not None:
+        log.error("The window did not open: %s", refusal)
+        try:
+            box = show_refusal(refusal)
+        except tkinter.TclError:
+            print(refusal, file=sys.stderr)
+            return 1
+        box.root.mainloop()
+        try:
+            box.root.destroy()
+        except tkinter.TclError:
+            pass
+        return 1
+    try:
+        app = App(settings_url=settings_url)
     except tkinter.TclError as exc:
         print(f"The window cannot open here ({exc}); use the command line (--help).")
         return 2

@@ -21,11 +21,12 @@ class AppContext:
         self._listeners: list[Callable[[str], None]] = []
 
     # --- settings store ---------------------------------------------------------------------
-    def open_store(self, url: str | None = None) -> bool:
-        """(Re)open the settings database; on failure keep a one-sentence reason in ``store_error``."""
+    def open_store(self, url: str | None = None, must_exist: bool = False) -> bool:
+        """(Re)open the settings database; on failure keep a one-sentence reason in ``store_error``.
+        ``must_exist`` (the window starting): a named SQLite file that does not exist is not created."""
         old = self.store
         try:
-            self.store = services.open_settings(url)
+            self.store = (services.open_existing_settings if must_exist else services.open_settings)(url)
             self.store_error = None
         except ICError as exc:
             self.store, self.store_error = None, str(exc)

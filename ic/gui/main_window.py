@@ -239,8 +239,9 @@ class MainPanel(ctk.CTkFrame):
         if store is None:
             self.last_run_label.configure(text="—")
             self.schedules.set_rows([])
-            self.message.show(self.ctx.store_error or
-                              "No settings database yet: choose one under Setup > Settings Database.", "error")
+            self._store_message = (self.ctx.store_error or
+                                   "No settings database yet: choose one under Setup > Settings Database.")
+            self.message.show(self._store_message, "error")
         else:
             from ic.settings.validation import format_period
 
@@ -255,8 +256,8 @@ class MainPanel(ctk.CTkFrame):
             self.schedules.set_rows(rows)
             if self.selected_schedule() is None and rows:
                 self.schedules.select(rows[0][0])  # the status page always shows a schedule
-            if self.message.text.startswith("No settings database") or self.message.text.startswith("Cannot open"):
-                self.message.clear()
+            if self.message.text and self.message.text == getattr(self, "_store_message", None):
+                self.message.clear()  # why there was no settings database: no longer true
             self.settings_label.configure(text=_describe_store(store.url))
         has_rows = bool(self.schedules.keys())
         if has_rows:

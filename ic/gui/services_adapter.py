@@ -149,6 +149,19 @@ def open_settings(url: str | None = None):
     return settings.open_settings(url)
 
 
+def require_existing_settings(url: str | None = None) -> None:
+    """ConfigError (one sentence naming the file) for a named SQLite settings file that does not exist."""
+    from ic.services import settings
+
+    settings.require_existing_settings(url)
+
+
+def open_existing_settings(url: str | None = None):
+    from ic.services import settings
+
+    return settings.open_existing_settings(url)
+
+
 def default_settings_url() -> str:
     from ic.services import settings
 

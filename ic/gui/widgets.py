@@ -606,19 +606,22 @@ class MessageBox(ctk.CTkToplevel):
 
     ``buttons[label]`` reaches each button. ``default`` is the button Enter chooses (drawn as the main button);
     Escape chooses ``cancel`` (default: the last button). ``danger`` names a destructive button (drawn red).
+    ``transient=False``: a window of its own (its master is hidden, e.g. the refusal before the window opens).
     """
 
     def __init__(self, master, title: str, text: str, kind: str = "info",
                  buttons: tuple[str, ...] = ("OK",), on_choice: Callable[[str], None] | None = None,
-                 default: str | None = None, cancel: str | None = None, danger: str | None = None) -> None:
+                 default: str | None = None, cancel: str | None = None, danger: str | None = None,
+                 transient: bool = True) -> None:
         super().__init__(master)
         apply_icon(self)
         self.title(title)
         self.resizable(False, False)
-        try:
-            self.transient(master.winfo_toplevel())
-        except tkinter.TclError:
-            pass
+        if transient:  # kept above its window; False when that window is hidden (it would hide the message too)
+            try:
+                self.transient(master.winfo_toplevel())
+            except tkinter.TclError:
+                pass
         self.text = text
         self.kind = kind
         self.choice: str | None = None
