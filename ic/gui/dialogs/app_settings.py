@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import sys
-import tkinter
 from typing import Callable
 
 import customtkinter as ctk
 
 from ic.gui import services_adapter as services
 from ic.gui.commands import Command, CommandSet
-from ic.gui.dialogs.base import Panel, user_message
-from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, STATUS_TEXT, Button, Form, apply_icon
+from ic.gui.dialogs.base import Panel, TaskPrompt, user_message
+from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, Form
 from ic.gui.worker import Worker
 
 
@@ -202,16 +201,12 @@ def _sounds_wrong(text: str) -> bool:
     return any(word in lowered for word in ("not running", "not installed", "warning", "failed", "cannot"))
 
 
-class InstallPrompt(ctk.CTkToplevel):
+class InstallPrompt(TaskPrompt):
     """Windows: run the task only while the user is logged on, or always (needs the account's password once;
     the guide's "Log on as this account" for network folders). ``on_ok(password or None)``."""
 
     def __init__(self, master, user: str, on_ok: Callable[[str | None], None]) -> None:
-        super().__init__(master)
-        apply_icon(self)
-        self.title("Install the scheduler")
-        self.resizable(False, False)
-        self._on_ok = on_ok
+        super().__init__(master, "Install the scheduler", on_ok)
         self.mode = ctk.StringVar(value="logged_on")
         ctk.CTkLabel(self, text=f"The scheduler task will run every minute as {user}.", anchor="w").pack(
             fill="x", padx=20, pady=(18, 8))
@@ -221,19 +216,7 @@ class InstallPrompt(ctk.CTkToplevel):
                            variable=self.mode, value="always").pack(anchor="w", padx=20, pady=3)
         self.password = ctk.CTkEntry(self, show="•", width=300, placeholder_text="Windows password of " + user)
         self.password.pack(anchor="w", padx=46, pady=(2, 4))
-        self.error = ctk.CTkLabel(self, text="", text_color=ERROR_COLOR, anchor="w")
-        self.error.pack(fill="x", padx=46)
-        row = ctk.CTkFrame(self, fg_color="transparent")
-        row.pack(fill="x", padx=20, pady=(6, 16))
-        self.install_button = Button(row, text="Install", width=90, command=self.ok)
-        self.install_button.pack(side="right")
-        Button(row, text="Cancel", width=90, secondary=True, command=self.destroy).pack(side="right", padx=8)
-        self.bind("<Return>", lambda _e: self.ok())
-        self.bind("<Escape>", lambda _e: self.destroy())
-        try:
-            self.transient(master.winfo_toplevel())
-        except tkinter.TclError:
-            pass
+        self.add_buttons(padx=46)
 
     def ok(self) -> None:
         password = None
@@ -242,6 +225,4 @@ class InstallPrompt(ctk.CTkToplevel):
             if not password:
                 self.error.configure(text="Enter the password, or choose to run only while the user is logged on.")
                 return
-        callback = self._on_ok
-        self.destroy()
-        callback(password)
+        self.finish(password)

@@ -10,8 +10,8 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError, ICError
 from ic.gui.context import AppContext
-from ic.gui.widgets import (Button, Field, Form, ListView, MessageLabel, apply_icon, ask_unsaved, confirm_delete,
-                            fit_geometry)
+from ic.gui.widgets import (ERROR_COLOR, Button, Field, Form, ListView, MessageLabel, apply_icon, ask_unsaved,
+                            confirm_delete, fit_geometry)
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui")
@@ -23,6 +23,63 @@ def user_message(exc: BaseException) -> str:
         return str(exc)
     log.error("unexpected error in the window", exc_info=(type(exc), exc, exc.__traceback__))
     return f"Something unexpected went wrong ({type(exc).__name__}); the details are in the IC log."
+
+
+def own_window(window: tkinter.Toplevel, owner, title: str, *, size: tuple[int, int] | None = None,
+               min_size: tuple[int, int] | None = None) -> None:
+    """A new window's icon, title and size (fitted to the screen), kept above ``owner``."""
+    apply_icon(window)
+    window.title(title)
+    if size is not None:
+        fit_geometry(window, *size)
+    if min_size is not None:
+        window.minsize(*min_size)
+    try:
+        window.transient(owner)
+    except tkinter.TclError:
+        pass
+
+
+def ask_save_then_close(window, panel: "Panel", question: str):
+    """Save / Discard / Cancel before ``window`` closes: Save closes only once ``panel`` saved."""
+    def save_then_close():
+        if panel.save():
+            window.close(force=True)
+
+    return ask_unsaved(window, question, save_then_close, lambda: window.close(force=True))
+
+
+class TaskPrompt(ctk.CTkToplevel):
+    """A small window asking what installing the scheduler task needs (Install / Cancel; Enter / Escape).
+
+    Subclasses build their content, then call ``add_buttons()``; ``ok()`` checks it and calls back."""
+
+    def __init__(self, master, title: str, on_ok: Callable[..., None]) -> None:
+        super().__init__(master)
+        own_window(self, master.winfo_toplevel(), title)
+        self.resizable(False, False)
+        self._on_ok = on_ok
+
+    def add_buttons(self, padx: int = 20) -> None:
+        """The error line (aligned with the content at ``padx``), then Install and Cancel."""
+        self.error = ctk.CTkLabel(self, text="", text_color=ERROR_COLOR, anchor="w")
+        self.error.pack(fill="x", padx=padx)
+        row = ctk.CTkFrame(self, fg_color="transparent")
+        row.pack(fill="x", padx=20, pady=(6, 16))
+        self.install_button = Button(row, text="Install", width=90, command=self.ok)
+        self.install_button.pack(side="right")
+        Button(row, text="Cancel", width=90, secondary=True, command=self.destroy).pack(side="right", padx=8)
+        self.bind("<Return>", lambda _e: self.ok())
+        self.bind("<Escape>", lambda _e: self.destroy())
+
+    def ok(self) -> None:
+        raise NotImplementedError
+
+    def finish(self, *answer: Any) -> None:
+        """Close, then hand the answer to the caller."""
+        callback = self._on_ok
+        self.destroy()
+        callback(*answer)
 
 
 class Panel(ctk.CTkFrame):
@@ -284,17 +341,10 @@ class PanelDialog(ctk.CTkToplevel):
 
     def __init__(self, ctx: AppContext, panel_class: type[Panel], **panel_kwargs: Any) -> None:
         super().__init__(ctx.root)
-        apply_icon(self)
         self.ctx = ctx
         self.panel_class = panel_class
-        self.title(panel_class.title)
         width, height = (int(n) for n in panel_class.size.split("x"))
-        fit_geometry(self, width, height)
-        self.minsize(*panel_class.min_size)
-        try:
-            self.transient(ctx.root)
-        except tkinter.TclError:
-            pass
+        own_window(self, ctx.root, panel_class.title, size=(width, height), min_size=panel_class.min_size)
         self.panel = panel_class(self, ctx, **panel_kwargs)
         self.panel.pack(fill="both", expand=True)
         self.panel.mark_clean()
@@ -330,12 +380,8 @@ class PanelDialog(ctk.CTkToplevel):
                 prompt.lift()
                 return
 
-            def save_then_close():
-                if self.panel.save():
-                    self.close(force=True)
-
-            self.unsaved_prompt = ask_unsaved(self, f"Save the changes to {self.panel.describe_changes()} before "
-                                                    "closing?", save_then_close, lambda: self.close(force=True))
+            self.unsaved_prompt = ask_save_then_close(self, self.panel, f"Save the changes to "
+                                                      f"{self.panel.describe_changes()} before closing?")
             return
         if self._raise_id is not None:
             self.after_cancel(self._raise_id)

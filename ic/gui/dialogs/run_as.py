@@ -5,12 +5,11 @@ stored); the secrets key becomes readable by that account, SYSTEM and Administra
 """
 from __future__ import annotations
 
-import tkinter
 from typing import Callable
 
 import customtkinter as ctk
 
-from ic.gui.widgets import ERROR_COLOR, apply_icon
+from ic.gui.dialogs.base import TaskPrompt
 
 HELP = ("The account needs Modify rights on the destination share and folders (and Read on the settings database "
         "file or a login on its server). Its password is given to Task Scheduler once and never stored.")
@@ -46,13 +45,9 @@ def open_prompt(panel) -> "RunAsPrompt":
     return panel.run_as_prompt
 
 
-class RunAsPrompt(ctk.CTkToplevel):
+class RunAsPrompt(TaskPrompt):
     def __init__(self, master, default_account: str, on_ok: Callable[[str, str], None]) -> None:
-        super().__init__(master)
-        apply_icon(self)
-        self.title("Run the scheduler as")
-        self.resizable(False, False)
-        self._on_ok = on_ok
+        super().__init__(master, "Run the scheduler as", on_ok)
         ctk.CTkLabel(self, text="Run as (DOMAIN\\account)", anchor="w").pack(fill="x", padx=20, pady=(18, 2))
         self.account = ctk.CTkEntry(self, width=300)
         self.account.insert(0, default_account)
@@ -61,20 +56,7 @@ class RunAsPrompt(ctk.CTkToplevel):
         self.password = ctk.CTkEntry(self, show="•", width=300)
         self.password.pack(anchor="w", padx=20)
         ctk.CTkLabel(self, text=HELP, anchor="w", justify="left", wraplength=420).pack(fill="x", padx=20, pady=8)
-        self.error = ctk.CTkLabel(self, text="", text_color=ERROR_COLOR, anchor="w")
-        self.error.pack(fill="x", padx=20)
-        row = ctk.CTkFrame(self, fg_color="transparent")
-        row.pack(fill="x", padx=20, pady=(6, 16))
-        self.install_button = ctk.CTkButton(row, text="Install", width=90, command=self.ok)
-        self.install_button.pack(side="right")
-        ctk.CTkButton(row, text="Cancel", width=90, fg_color="gray40", command=self.destroy).pack(side="right",
-                                                                                                padx=8)
-        self.bind("<Return>", lambda _e: self.ok())
-        self.bind("<Escape>", lambda _e: self.destroy())
-        try:
-            self.transient(master.winfo_toplevel())
-        except tkinter.TclError:
-            pass
+        self.add_buttons()
 
     def ok(self) -> None:
         from ic.errors import ConfigError
@@ -89,6 +71,4 @@ class RunAsPrompt(ctk.CTkToplevel):
         if not password:
             self.error.configure(text=f"Enter the Windows password of {account}.")
             return
-        callback = self._on_ok
-        self.destroy()
-        callback(account, password)
+        self.finish(account, password)

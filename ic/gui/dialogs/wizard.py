@@ -14,12 +14,12 @@ from typing import Callable
 import customtkinter as ctk
 
 from ic.gui.context import AppContext
-from ic.gui.dialogs.base import Panel
+from ic.gui.dialogs.base import Panel, ask_save_then_close, own_window
 from ic.gui.dialogs.plugin import PluginPanel
 from ic.gui.dialogs.schedule import SchedulePanel
 from ic.gui.dialogs.settings_db import SettingsDbPanel
 from ic.gui.dialogs.site import SitePanel
-from ic.gui.widgets import Button, MessageBox, apply_icon, ask_unsaved, fit_geometry
+from ic.gui.widgets import Button, MessageBox
 
 STEPS: list[tuple[str, type[Panel], str]] = [
     ("Settings database", SettingsDbPanel,
@@ -44,16 +44,9 @@ class WizardDialog(ctk.CTkToplevel):
     def __init__(self, ctx: AppContext, start_at_database: bool = True,
                  on_finish: Callable[[], None] | None = None) -> None:
         super().__init__(ctx.root)
-        apply_icon(self)
         self.ctx = ctx
         self.on_finish = on_finish
-        self.title("Integration Client Setup")
-        fit_geometry(self, self.WIDTH, self.HEIGHT)
-        self.minsize(760, 520)
-        try:
-            self.transient(ctx.root)
-        except tkinter.TclError:
-            pass
+        own_window(self, ctx.root, "Integration Client Setup", size=(self.WIDTH, self.HEIGHT), min_size=(760, 520))
         self.header = ctk.CTkLabel(self, text="", font=ctk.CTkFont(size=17, weight="bold"), anchor="w")
         self.header.pack(fill="x", padx=16, pady=(10, 0))
         self.intro = ctk.CTkLabel(self, text="", wraplength=900, justify="left", anchor="w")
@@ -185,12 +178,8 @@ class WizardDialog(ctk.CTkToplevel):
     def close(self, force: bool = False) -> None:
         """Escape / the window's close box: with unsaved changes, ask Save / Discard / Cancel first."""
         if not force and self.panel is not None and self.step > 0 and self.panel.has_changes():
-            def save_then_close():
-                if self.panel.save():
-                    self.close(force=True)
-
-            self.prompt = ask_unsaved(self, f"Save the changes to {self.panel.describe_changes()} before closing "
-                                            "the setup?", save_then_close, lambda: self.close(force=True))
+            self.prompt = ask_save_then_close(self, self.panel, f"Save the changes to "
+                                              f"{self.panel.describe_changes()} before closing the setup?")
             return
         if self._lift_id is not None:
             self.after_cancel(self._lift_id)
