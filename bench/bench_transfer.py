@@ -1,25 +1,36 @@
 """How close the program runs to the physical floor: each step of ours next to code that is not ours, measured in
 the same run on the same data, every figure taken in a fresh child process (its own seconds and its own peak RSS).
 
-    python bench/bench_transfer.py [--sessions 2000] [--repeats 3] [--pg URL] [--max-rps 20]
-                                   [--recording-mb 200] [--memory | --no-memory] [--listing-rows 1000000]
-                                   [--huge-mb 200]
+    python bench/bench_transfer.py [--sessions 2000[,100000]] [--repeats 3] [--pg URL] [--steps LIST]
+                                   [--max-rps 20] [--recording-mb 200] [--memory | --no-memory]
+                                   [--listing-rows 1000000] [--huge-mb 200] [--cache DIR]
+
+--steps (default all): a comma list of ratios (parser, sql-sqlite, sql-pg, folder, e2e-sqlite, e2e-pg: each runs
+its program step and its floors), single steps (fetch, iterparse, executemany, copy, files), or groups (transfer =
+every ratio above, recording, memory). --only is the older spelling of the groups.
 
 Floors (not our code): HTTPS fetch of the same documents with requests (token, listing, 50-lsid detail requests,
-paced at the same request rate as the program and closing each connection, as the appliance's API asks), lxml
-iterparse of the same bytes, sqlite3 executemany of the same rows in one transaction, psycopg COPY of the same rows
-(PostgreSQL from --pg or IC_TEST_PG_URL; skipped with a note when absent), the same bytes written to the same number
-of files with the same durability as the folder destination (per batch of 50: one syncfs, renames, one fsync of the
-folder), and curl + fsync of one large recording.
+started at the program's request rate with as many in flight as the engine, each closing its connection, as the
+appliance's API asks), lxml iterparse of the same bytes, sqlite3 executemany of the same rows in one transaction,
+psycopg COPY of the same rows (PostgreSQL from --pg or IC_TEST_PG_URL; skipped with a note when absent) - both with
+the durability our destination runs with - the same bytes written to the same number of files with the same
+durability as the folder destination (per batch of 50: one syncfs, renames, one fsync of the folder), and curl +
+fsync of one large recording.
 
-The program: our parser, our SQL destination (SQLite, PostgreSQL), our folder destination, end to end (`run_schedule`
-into SQLite and PostgreSQL) and our recording download into the folder destination.
+The program: our parser (to the complete model: anything a lazy model leaves for later is built in the timed part),
+our SQL destination (SQLite, PostgreSQL), our folder destination, end to end (`run_schedule` into SQLite and
+PostgreSQL) and our recording download into the folder destination. After each repeat the bench checks that floor
+and program produced the same sessions, rows per table, files and bytes; a difference is printed as CHECK FAILED.
 
-Each ratio is program / floor taken within the same repeat; the table shows its median and (min–max) over repeats.
+Each ratio is program / floor taken within the same repeat (the order of the steps is reversed every other repeat);
+the table shows its median and (min–max) over repeats. With several sizes (--sessions 2000,100000) the bench also
+prints bytes written per session and peak RSS of every step side by side. The session documents are made once per
+size and kept in --cache (default ~/.cache/ic-bench) for the next run; the plan and a time budget are printed first.
 Memory (issue 10): peak RSS of listing --listing-rows sessions, of one --huge-mb session (parsed and stored), and of
 import-xml of a --huge-mb document; each target is under 200 MB.
 
-Runs with any environment: an exported IC_SETTINGS/IC_HOME is ignored (children get a private settings database).
+Runs with any environment: IC_*, PYTHON*, proxy and CA-bundle variables are dropped (children get a private
+settings database and IC_HOME).
 """
 from __future__ import annotations
 
@@ -36,10 +47,37 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import fresh_pg, run_child, spread  # noqa: E402
+import report  # noqa: E402
+from common import clean_environment, fresh_pg, run_child  # noqa: E402
 
-TARGETS = {"parser": 1.5, "SQL SQLite": 1.5, "SQL PostgreSQL": 1.5, "folder": 1.5, "e2e SQLite": 2.0,
-           "e2e PostgreSQL": 2.0, "recording": 1.3}
+# step name: (label, child kind, database: None | "sqlite" | "pg" | "folder")
+STEPS = {
+    "fetch": ("fetch (requests)", "floor_fetch", None),
+    "iterparse": ("lxml iterparse", "floor_iterparse", None),
+    "executemany": ("sqlite3 executemany", "floor_sqlite", "sqlite"),
+    "copy": ("psycopg COPY", "floor_copy", "pg"),
+    "files": ("files + fsync", "floor_files", "folder"),
+    "parser": ("our parser", "prog_parse", None),
+    "sql-sqlite": ("our SQL dest (SQLite)", "prog_sql", "sqlite"),
+    "sql-pg": ("our SQL dest (PostgreSQL)", "prog_sql", "pg"),
+    "folder": ("our folder dest", "prog_folder", "folder"),
+    "e2e-sqlite": ("end to end (SQLite)", "prog_e2e", "sqlite"),
+    "e2e-pg": ("end to end (PostgreSQL)", "prog_e2e", "pg"),
+}
+# ratio: (program step, floor steps (summed), target, how the floor is named)
+RATIOS = {
+    "parser": ("parser", ["iterparse"], 1.5, "lxml iterparse"),
+    "sql-sqlite": ("sql-sqlite", ["executemany"], 1.5, "sqlite3 executemany"),
+    "sql-pg": ("sql-pg", ["copy"], 1.5, "psycopg COPY"),
+    "folder": ("folder", ["files"], 1.5, "files + fsync"),
+    "e2e-sqlite": ("e2e-sqlite", ["fetch", "iterparse", "executemany"], 2.0, "fetch + iterparse + executemany"),
+    "e2e-pg": ("e2e-pg", ["fetch", "iterparse", "copy"], 2.0, "fetch + iterparse + COPY"),
+}
+RECORDING_TARGET = 1.3
+# what must come out the same (checked per repeat): rows per table, and files + bytes
+SAME_ROWS = (("executemany", "sql-sqlite", "e2e-sqlite"), ("copy", "sql-pg", "e2e-pg"))
+SAME_FILES = (("files", "folder"),)
+GROUPS = {"transfer", "recording", "memory", "all"}
 
 
 def _child_main(kind: str) -> int:
@@ -56,15 +94,95 @@ def _child_main(kind: str) -> int:
     return 0
 
 
-def _fetch_documents(sim, xml_dir: Path) -> int:
-    """The session documents exactly as the engine asks for them (50 lsids per request), kept for every step."""
-    from ic.appliance import ApplianceClient
+def parse_selection(text: str) -> tuple[list[str], set[str]]:
+    """The transfer steps to run (in STEPS order) and the other groups (recording, memory) of --steps."""
+    chosen: set[str] = set()
+    groups: set[str] = set()
+    for item in (x.strip() for x in text.split(",")):
+        if item in ("all", "transfer"):
+            chosen |= {s for prog, floors, _, _ in RATIOS.values() for s in (prog, *floors)}
+        if item == "all":
+            groups |= {"recording", "memory"}
+        elif item in ("recording", "memory"):
+            groups.add(item)
+        elif item in RATIOS:
+            chosen |= {RATIOS[item][0], *RATIOS[item][1]}
+        elif item in STEPS:
+            chosen.add(item)
+        elif item not in ("", "transfer"):
+            names = sorted(set(RATIOS) | set(STEPS) | GROUPS)
+            raise SystemExit(f"--steps: unknown step {item!r}; choose from {', '.join(names)}.")
+    return [s for s in STEPS if s in chosen], groups
 
-    with ApplianceClient(sim.host, sim.client_id, sim.client_secret, sim.ca_file, "rs", max_rps=1000) as client:
-        lsids = [s.lsid for s in client.list_sessions(end_time=0)]
-        for i in range(0, len(lsids), 50):
-            client.fetch_sessions_to_file(xml_dir / f"batch-{i // 50:06d}.xml", lsids=lsids[i:i + 50])
-    return len(lsids)
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sessions", default="2000",
+                    help="simulated sessions; a comma list (2000,100000) runs each size and compares them")
+    ap.add_argument("--repeats", type=int, default=3, help="paired repeats of every step (median and spread shown)")
+    ap.add_argument("--pg", "--pg-url", dest="pg", default=os.environ.get("IC_TEST_PG_URL"),
+                    help="PostgreSQL server URL (a fresh database is made per step); default IC_TEST_PG_URL")
+    ap.add_argument("--max-rps", type=float, default=20.0,
+                    help="request rate of the program AND of the fetch floor (the appliance allows 20/s)")
+    ap.add_argument("--steps", help="comma list of ratios, steps or groups to run (default: all); see above")
+    ap.add_argument("--only", help="comma list of groups to run: transfer,recording,memory (older spelling)")
+    ap.add_argument("--cache", type=Path, help="folder keeping the session documents between runs")
+    ap.add_argument("--recording-mb", type=int, default=200, help="size of the recording for the download figure")
+    ap.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                    help="also print the memory figures (1M-row listing, one huge session, import-xml)")
+    ap.add_argument("--listing-rows", type=int, default=1_000_000)
+    ap.add_argument("--huge-mb", type=int, default=200)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return _child_main(args.child)
+    clean = clean_environment(dict(os.environ))  # this process serves and fetches too: no proxy, no CA bundle
+    os.environ.clear()
+    os.environ.update(clean)
+
+    import corpus
+
+    try:
+        sizes = sorted({int(x.replace("_", "")) for x in args.sessions.split(",") if x.strip()})
+    except ValueError:
+        raise SystemExit("--sessions: a number of sessions, or a comma list of them (2000,100000).") from None
+    steps, groups = parse_selection(args.steps or args.only or "all")
+    if not args.memory:
+        groups.discard("memory")
+    if not args.pg and any(STEPS[s][2] == "pg" for s in steps):
+        print("PostgreSQL: no --pg and no IC_TEST_PG_URL: its steps are skipped.")
+        steps = [s for s in steps if STEPS[s][2] != "pg"]
+    cache = args.cache or corpus.default_cache()
+    missing = [n for n in sizes if steps and not (cache / corpus.key(n) / "done.json").exists()]
+    total, per_step = report.estimate(steps, sizes, args.repeats, args.max_rps, cache, missing)
+    print(f"Plan: {', '.join(f'{n:,}' for n in sizes)} sessions; steps {', '.join(steps) or '-'}"
+          f"{' + ' + ', '.join(sorted(groups)) if groups else ''}; {args.repeats} paired repeats; "
+          f"request rate {args.max_rps:g}/s for the program and the fetch floor; documents in {cache}")
+    print(f"Time budget for the transfer steps: about {total / 60:.0f} min "
+          f"({', '.join(f'{s} {v / 60:.1f}' for s, v in per_step.items())} min"
+          f"{'; making documents for ' + ', '.join(map(str, missing)) if missing else ''})"
+          f"{'; recording and memory figures come on top (a few minutes)' if groups else ''}.")
+    print(f"Machine at start: {report.load()}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="ic-bench-"))
+    try:
+        by_size: dict[int, dict[str, list[dict]]] = {}
+        for n in sizes:
+            if steps:
+                by_size[n] = transfer_bench(args, work, corpus.ensure(n, cache), steps)
+        if len(by_size) > 1:
+            report.print_per_session(by_size)
+        if by_size:
+            report.remember(cache, by_size, {label: name for name, (label, _, _) in STEPS.items()})
+        if "recording" in groups:
+            recording_bench(args, work)
+        if "memory" in groups:
+            import memory
+
+            memory.memory_bench(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nMachine at end: {report.load()}")
+    return 0
 
 
 class Bench:
@@ -72,14 +190,16 @@ class Bench:
         self.args, self.work = args, work
         self.rows: dict[str, list[dict]] = {}
 
-    def step(self, label: str, kind: str, cfg: dict, pg: bool = False) -> dict:
+    def step(self, label: str, kind: str, cfg: dict, db: str | None = None) -> dict:
         home = self.work / f"home-{uuid.uuid4().hex[:8]}"
         cfg = {**cfg, "home": str(home)}
         drop = None
-        if pg:
+        if db == "pg":
             cfg["url"], drop = fresh_pg(self.args.pg)
-        elif "url" in cfg and cfg["url"] == "sqlite":
+        elif db == "sqlite":
             cfg["url"] = f"sqlite:///{home / 'bench.db'}"
+        elif db == "folder":
+            cfg["out_dir"] = str(home / "out")
         try:
             result = run_child(kind, cfg, home)
         finally:
@@ -90,92 +210,82 @@ class Bench:
         return result
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sessions", type=int, default=2000, help="simulated sessions (100000 for the big figure)")
-    ap.add_argument("--repeats", type=int, default=3, help="paired repeats of every step (median and spread shown)")
-    ap.add_argument("--pg", "--pg-url", dest="pg", default=os.environ.get("IC_TEST_PG_URL"),
-                    help="PostgreSQL server URL (a fresh database is made per step); default IC_TEST_PG_URL")
-    ap.add_argument("--max-rps", type=float, default=20.0,
-                    help="request rate of the program AND of the fetch floor (the appliance allows 20/s)")
-    ap.add_argument("--recording-mb", type=int, default=200, help="size of the recording for the download figure")
-    ap.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
-                    help="also print the memory figures (1M-row listing, one huge session, import-xml)")
-    ap.add_argument("--listing-rows", type=int, default=1_000_000)
-    ap.add_argument("--huge-mb", type=int, default=200)
-    ap.add_argument("--only", help="comma list of groups to run: transfer,recording,memory")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.child:
-        return _child_main(args.child)
-
-    groups = set((args.only or "transfer,recording,memory").split(","))
-    if not args.memory:
-        groups.discard("memory")
-    work = Path(tempfile.mkdtemp(prefix="ic-bench-"))
-    try:
-        if "transfer" in groups:
-            transfer_bench(args, work)
-        if "recording" in groups:
-            recording_bench(args, work)
-        if "memory" in groups:
-            import memory
-
-            memory.memory_bench(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
-
-
-def transfer_bench(args: argparse.Namespace, work: Path) -> None:
-    from ic.simulator import Simulator
+def transfer_bench(args: argparse.Namespace, work: Path, docs, steps: list[str]) -> dict[str, list[dict]]:
+    import corpus
 
     bench = Bench(args, work)
-    sim = Simulator(sessions=args.sessions, seed=5, in_progress=0, rate_per_second=max(20, int(args.max_rps) + 1),
-                    rate_per_hour=10**9).start()
+    sim = corpus.make_simulator(docs.sessions, rate_per_second=max(20, int(args.max_rps) + 1), rate_per_hour=10**9)
+    if not corpus.attach(sim, docs):
+        print("note: the simulator's store has changed shape: it makes its XML itself (warmed up before measuring)")
+        for s in sim.sessions:
+            sim.session_xml(s.lsid)
+    sim.start()
+    n = docs.sessions
     try:
-        xml_dir = work / "xml"
-        xml_dir.mkdir()
-        n = _fetch_documents(sim, xml_dir)
-        docs = sorted(xml_dir.glob("*.xml"))
-        size = sum(p.stat().st_size for p in docs)
-        print(f"{n} sessions, {size / 1048576:.1f} MiB of session XML in {len(docs)} documents; "
-              f"{args.repeats} paired repeats; request rate {args.max_rps:g}/s for the program and the fetch floor")
-        if not args.pg:
-            print("PostgreSQL: no --pg and no IC_TEST_PG_URL: its rows are skipped.")
-        base = {"xml_dir": str(xml_dir), "host": sim.host, "ca_file": sim.ca_file, "client_id": sim.client_id,
+        print(f"\n{n:,} sessions, {docs.bytes / 1048576:.1f} MiB of session XML in {docs.documents} documents; "
+              f"{args.repeats} paired repeats", flush=True)
+        base = {"xml_dir": str(docs.xml_dir), "host": sim.host, "ca_file": sim.ca_file, "client_id": sim.client_id,
                 "client_secret": sim.client_secret, "max_rps": args.max_rps}
-        ratios: dict[str, list[float]] = {k: [] for k in TARGETS if k != "recording"}
-        for _ in range(args.repeats):
-            before = sim.stats["requests"]
-            fetch = bench.step("fetch (requests)", "floor_fetch", base)
-            fetch["requests"] = sim.stats["requests"] - before
-            it = bench.step("lxml iterparse", "floor_iterparse", base)
-            ex = bench.step("sqlite3 executemany", "floor_sqlite", {**base, "url": "sqlite"})
-            files = bench.step("files + fsync", "floor_files", {**base, "out_dir": str(work / f"f-{uuid.uuid4().hex}")})
-            parse = bench.step("our parser", "prog_parse", base)
-            sql = bench.step("our SQL dest (SQLite)", "prog_sql", {**base, "url": "sqlite"})
-            folder = bench.step("our folder dest", "prog_folder", {**base, "out_dir": str(work / f"d-{uuid.uuid4().hex}")})
-            before = sim.stats["requests"]
-            e2e = bench.step("end to end (SQLite)", "prog_e2e", {**base, "url": "sqlite"})
-            e2e["requests"] = sim.stats["requests"] - before
-            ratios["parser"].append(parse["seconds"] / it["seconds"])
-            ratios["SQL SQLite"].append(sql["seconds"] / ex["seconds"])
-            ratios["folder"].append(folder["seconds"] / files["seconds"])
-            ratios["e2e SQLite"].append(e2e["seconds"] / (fetch["seconds"] + it["seconds"] + ex["seconds"]))
-            if args.pg:
-                cp = bench.step("psycopg COPY", "floor_copy", base, pg=True)
-                sqlpg = bench.step("our SQL dest (PostgreSQL)", "prog_sql", base, pg=True)
+        ratios: dict[str, list[float]] = {k: [] for k, (prog, floors, _, _) in RATIOS.items()
+                                          if prog in steps and all(f in steps for f in floors)}
+        problems: list[str] = []
+        for rep in range(args.repeats):
+            order = steps if rep % 2 == 0 else steps[::-1]
+            got: dict[str, dict] = {}
+            for name in order:
+                label, kind, db = STEPS[name]
                 before = sim.stats["requests"]
-                e2epg = bench.step("end to end (PostgreSQL)", "prog_e2e", base, pg=True)
-                e2epg["requests"] = sim.stats["requests"] - before
-                ratios["SQL PostgreSQL"].append(sqlpg["seconds"] / cp["seconds"])
-                ratios["e2e PostgreSQL"].append(e2epg["seconds"] / (fetch["seconds"] + it["seconds"] + cp["seconds"]))
-            print("  repeat: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in ratios.items() if v), flush=True)
-        print_steps(bench.rows, n)
-        print_ratios(ratios)
+                got[name] = bench.step(label, kind, base, db)
+                if name in ("fetch", "e2e-sqlite", "e2e-pg"):
+                    got[name]["requests"] = sim.stats["requests"] - before
+            for key in ratios:
+                prog, floors, _, _ = RATIOS[key]
+                ratios[key].append(got[prog]["seconds"] / sum(got[f]["seconds"] for f in floors))
+            problems += check(got, n, rep + 1)
+            print(f"  repeat {rep + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in ratios.items() if v)
+                  + f"  ({report.load()})", flush=True)
+        print(f"\n{n:,} sessions:")
+        report.print_steps(bench.rows, n)
+        report.print_ratios(ratios, {k: v[3] for k, v in RATIOS.items()}, {k: v[2] for k, v in RATIOS.items()})
+        notes(bench.rows)
+        for p in problems:
+            print(f"CHECK FAILED: {p}")
+        if not problems:
+            print("checks: every step handled all sessions; floor and program wrote the same rows, files and bytes")
     finally:
         sim.stop()
+    return bench.rows
+
+
+def check(got: dict[str, dict], sessions: int, rep: int) -> list[str]:
+    """What the floor and the program produced must be the same, and complete."""
+    out = []
+    for name, r in got.items():
+        if "sessions" in r and r["sessions"] != sessions:
+            out.append(f"repeat {rep}: {name} handled {r['sessions']} of {sessions} sessions")
+    for group in SAME_ROWS:
+        have = [(g, got[g]["rows"]) for g in group if g in got]
+        for g, rows in have[1:]:
+            if rows != have[0][1]:
+                diff = {t: (have[0][1].get(t), rows.get(t)) for t in set(rows) | set(have[0][1])
+                        if rows.get(t) != have[0][1].get(t)}
+                out.append(f"repeat {rep}: {g} wrote other rows than {have[0][0]}: {diff}")
+    for group in SAME_FILES:
+        have = [(g, (got[g]["files"], got[g]["bytes"])) for g in group if g in got]
+        for g, figures in have[1:]:
+            if figures != have[0][1]:
+                out.append(f"repeat {rep}: {g} wrote {figures} (files, bytes), {have[0][0]} {have[0][1]}")
+    return out
+
+
+def notes(rows: dict[str, list[dict]]) -> None:
+    for label, results in rows.items():
+        durability = results[0].get("durability")
+        if durability:
+            print(f"  {label}: {', '.join(f'{k}={v}' for k, v in durability.items())}")
+        lazy = max((r.get("lazy") or 0) for r in results)
+        if lazy:
+            print(f"  {label}: {lazy} sessions had parts left to build; building them was timed")
 
 
 def recording_bench(args: argparse.Namespace, work: Path) -> None:
@@ -187,56 +297,40 @@ def recording_bench(args: argparse.Namespace, work: Path) -> None:
         import requests
 
         lsid = next(s.lsid for s in sim.sessions if s.has_recording)
-        tok = requests.post(f"{sim.base_url}/oauth2/token", auth=(sim.client_id, sim.client_secret),
+        with requests.Session() as http:
+            http.trust_env = False
+            tok = http.post(f"{sim.base_url}/oauth2/token", auth=(sim.client_id, sim.client_secret),
                             data={"grant_type": "client_credentials"}, verify=sim.ca_file, timeout=30).json()
         cfg = {"host": sim.host, "ca_file": sim.ca_file, "client_id": sim.client_id,
                "client_secret": sim.client_secret, "lsid": lsid, "token": tok["access_token"]}
         ratios: dict[str, list[float]] = {"recording": []}
-        tool = "curl"
-        for _ in range(args.repeats):
-            floor = bench.step("curl + fsync", "floor_curl", {**cfg, "out_dir": str(work / f"c-{uuid.uuid4().hex}")})
-            tool = floor["tool"]
-            ours = bench.step("our recording download", "prog_recording",
-                              {**cfg, "out_dir": str(work / f"r-{uuid.uuid4().hex}"),
-                               "spool_dir": str(work / f"s-{uuid.uuid4().hex}")})
-            ratios["recording"].append(ours["seconds"] / floor["seconds"])
-            for d in work.glob("[cr]-*"):
+        tool, renamed = "curl", []
+        for rep in range(args.repeats):
+            def floor() -> dict:
+                return bench.step("curl + fsync", "floor_curl", {**cfg, "out_dir": str(work / f"c-{uuid.uuid4().hex}")})
+
+            def ours() -> dict:
+                return bench.step("our recording download", "prog_recording",
+                                  {**cfg, "out_dir": str(work / f"r-{uuid.uuid4().hex}"),
+                                   "spool_dir": str(work / f"s-{uuid.uuid4().hex}")})
+
+            if rep % 2 == 0:
+                f = floor()
+                o = ours()
+            else:
+                o = ours()
+                f = floor()
+            tool = f["tool"]
+            renamed.append(o["renamed"])
+            ratios["recording"].append(o["seconds"] / f["seconds"])
+            for d in work.glob("[crs]-*"):
                 shutil.rmtree(d, ignore_errors=True)
-        print(f"\nOne {args.recording_mb} MiB recording ({tool} is the floor):")
-        print_steps(bench.rows, None)
-        print_ratios(ratios)
+        print(f"\nOne {args.recording_mb} MiB recording ({tool} is the floor; ours "
+              f"{'renamed into place' if all(renamed) else 'COPIED into place'}):")
+        report.print_steps(bench.rows, None)
+        report.print_ratios(ratios, {"recording": f"{tool} + fsync"}, {"recording": RECORDING_TARGET})
     finally:
         sim.stop()
-
-
-def print_steps(rows: dict[str, list[dict]], sessions: int | None) -> None:
-    print(f"\n{'step':<28}{'seconds median (min–max)':>28}{'per s':>9}{'peak RSS MiB':>14}{'written MiB':>13}"
-          f"{'requests':>10}")
-    for label, results in rows.items():
-        secs = [r["seconds"] for r in results]
-        med = statistics.median(secs)
-        rate = ""
-        if sessions and med:
-            rate = f"{sessions / med:.0f}"
-        elif results and results[0].get("bytes") and med:
-            rate = f"{results[0]['bytes'] / med / 1048576:.0f}MiB"
-        peak = statistics.median(r["peak_mb"] for r in results)
-        written = [r["written"] for r in results if r.get("written") is not None]
-        wtxt = f"{statistics.median(written) / 1048576:.1f}" if written else "-"
-        req = results[0].get("requests", "")
-        print(f"{label:<28}{spread(secs):>28}{rate:>9}{peak:>14.0f}{wtxt:>13}{req!s:>10}")
-
-
-def print_ratios(ratios: dict[str, list[float]]) -> None:
-    floors = {"parser": "lxml iterparse", "SQL SQLite": "sqlite3 executemany", "SQL PostgreSQL": "psycopg COPY",
-              "folder": "files + fsync", "e2e SQLite": "fetch + iterparse + executemany",
-              "e2e PostgreSQL": "fetch + iterparse + COPY", "recording": "curl + fsync"}
-    print(f"\n{'ratio (ours / floor)':<22}{'floor':<34}{'median (min–max)':>22}{'target':>8}  ok")
-    for key, values in ratios.items():
-        if not values:
-            continue
-        ok = "yes" if statistics.median(values) <= TARGETS[key] else "NO"
-        print(f"{key:<22}{floors[key]:<34}{spread(values):>22}{TARGETS[key]:>7.1f}x  {ok}")
 
 
 if __name__ == "__main__":

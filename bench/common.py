@@ -43,9 +43,22 @@ def own_written_bytes() -> int | None:
     return None
 
 
+# Variables that would point a bench process at the user's settings, route 127.0.0.1 through a proxy, swap the CA
+# bundle, or change how Python and malloc behave (and so the figures); the bench runs without them.
+_DROPPED_PREFIXES = ("IC_", "PYTHON", "MALLOC_")
+_DROPPED = {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GLIBC_TUNABLES", "http_proxy", "https_proxy", "all_proxy",
+            "no_proxy", "ftp_proxy"}
+
+
+def clean_environment(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items()
+            if not k.startswith(_DROPPED_PREFIXES) and k not in _DROPPED and k.lower() not in _DROPPED}
+
+
 def child_env(home: Path) -> dict[str, str]:
-    """The environment of a bench child: the caller's, minus anything that points at real settings."""
-    env = {k: v for k, v in os.environ.items() if k not in ("IC_SETTINGS", "IC_HOME", "PYTHONSTARTUP")}
+    """The environment of a bench child: the caller's, minus anything that points at real settings or changes the
+    figures (see clean_environment), with a private IC_HOME."""
+    env = clean_environment(dict(os.environ))
     env["IC_HOME"] = str(home)
     env["PYTHONPATH"] = str(ROOT)
     return env
@@ -54,11 +67,14 @@ def child_env(home: Path) -> dict[str, str]:
 def run_child(kind: str, cfg: dict, home: Path, timeout: float = 7200) -> dict:
     """Run one measured step in a fresh interpreter; it reports its own seconds and peak RSS as JSON."""
     home.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
     proc = subprocess.run([sys.executable, str(BENCH), "--child", kind], input=json.dumps(cfg), capture_output=True,
                           text=True, env=child_env(home), timeout=timeout, cwd=str(home))
     if proc.returncode != 0:
         raise SystemExit(f"bench step {kind} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall"] = time.monotonic() - start  # set-up included: for the time budget of later runs
+    return result
 
 
 def child_result(seconds: float, **extra) -> dict:
@@ -69,6 +85,22 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
+
+
+class Stopwatch:
+    """Adds up the timed parts of a step whose set-up (parsing the next batch, making rows) runs in between:
+    ``with watch: ...``; ``watch.seconds`` is the sum."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.perf_counter() - self._start
 
 
 def fresh_pg(base: str) -> tuple[str, Callable[[], None]]:
