@@ -333,12 +333,7 @@ class ApplianceClient:
         from ic.appliance import api_info as ai
 
         def consume(resp: requests.Response):
-            try:
-                body = resp.content
-            except requests.RequestException as exc:
-                raise _Retry(unreachable_error(exc, self.host, self.timeout)) from None
-            self._add_bytes(len(body))
-            return ai.parse(body, resp.headers.get("Content-Type"), self.host)
+            return ai.parse(self._read_body(resp), resp.headers.get("Content-Type"), self.host)
 
         for path, params in (("/api/command", {"action": "get_api_info"}), (ai.JSON_V2_PATH, None)):
             try:
@@ -470,13 +465,18 @@ class ApplianceClient:
                     self._clock_ref = (float(node.text.strip()), time.monotonic())
                 return
 
+    def _read_body(self, resp: requests.Response) -> bytes:
+        """The whole answer, counted; a connection dropped while reading is retried like any unreachable call."""
+        try:
+            body = resp.content
+        except requests.RequestException as exc:
+            raise _Retry(unreachable_error(exc, self.host, self.timeout)) from None
+        self._add_bytes(len(body))
+        return body
+
     def _xml_consumer(self, what: str) -> Callable[[requests.Response], Any]:
         def consume(resp: requests.Response):
-            try:
-                body = resp.content
-            except requests.RequestException as exc:
-                raise _Retry(unreachable_error(exc, self.host, self.timeout)) from None
-            self._add_bytes(len(body))
+            body = self._read_body(resp)
             try:
                 return docs.parse(body, self.host, what)
             except MalformedResponse as exc:
