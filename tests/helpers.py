@@ -543,6 +543,44 @@ def _dpapi_stand_in(fail_code: int = 0):
     return api, calls, (crypt32, kernel32, keep)
 
 
+# --- a realistic configuration for the screenshots (test_gui_screenshots, gui_fit_probe) ----------------------------
+def demo_settings(store, archive: Path, db: Path, first_schedule: str, **support_secrets) -> None:
+    """Sites Support (RS) and Privileged Access (PRA), destinations Archive Share (folder ``archive``) and Reporting
+    DB (SQLite file ``db``), and three schedules: ``first_schedule`` (session data of both sites every 15 minutes),
+    Recordings hourly, Nightly backup (02:00)."""
+    store.save_site(SiteConfig("Support", "support.example.com", "3f9c1e0b"), client_secret="x", **support_secrets)
+    store.save_site(SiteConfig("Privileged Access", "pra.example.com", "77aa01", product="pra"), client_secret="x")
+    store.save_destination(DestinationConfig("Archive Share", "folder", {"directory": str(archive)}))
+    store.save_destination(DestinationConfig("Reporting DB", "sql", {"url": f"sqlite:///{db}"}, secret_fields=("url",)))
+    store.save_schedule(ScheduleConfig(first_schedule, 900, [
+        TransferConfig("Support", "Reporting DB", ["session"]),
+        TransferConfig("Privileged Access", "Reporting DB", ["session"])]))
+    store.save_schedule(ScheduleConfig("Recordings hourly", 3600, [
+        TransferConfig("Support", "Archive Share", ["session", "recordings", "smsr", "shell"])]))
+    store.save_schedule(ScheduleConfig("Nightly backup", 86400, [TransferConfig("Support", "Archive Share",
+                                                                                ["backup"])], at_time="02:00"))
+
+
+def demo_history(store, schedule: str) -> None:
+    """30 hourly runs of ``schedule`` ending now, two of them failed (the status page's chart)."""
+    from datetime import datetime, timedelta, timezone
+
+    from ic.services.history import RunRecord, record_run
+
+    now = datetime.now(timezone.utc)
+    last = store.get_schedule(schedule).last_run
+    end = last.replace(tzinfo=timezone.utc) if last is not None else now  # the newest bar is the schedule's last run
+    for i in range(30):
+        started = end - timedelta(hours=29 - i)
+        failed = i in (7, 21)
+        record_run(store, RunRecord(schedule, started, started + timedelta(minutes=2),
+                                    status="failed" if failed else "ok", trigger="slot",
+                                    sessions=0 if failed else 20 + (i * 37) % 60,
+                                    recordings=0 if failed else (i * 13) % 25, failed=1 if failed else 0,
+                                    message="Cannot find support.example.com: check the site's host name."
+                                    if failed else ""))
+
+
 # --- the window (from test_gui_wizard) ------------------------------------------------------------------------------
 def make_app(**kw):
     from ic.gui.app import App

@@ -12,45 +12,16 @@ from pathlib import Path
 
 
 def configure(store, folder: Path) -> None:
-    from ic.settings import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
+    from tests.helpers import demo_history, demo_settings
 
-    store.save_site(SiteConfig("Support", "support.example.com", "3f9c1e0b"), client_secret="x",
-                    backup_password="b")
-    store.save_site(SiteConfig("Privileged Access", "pra.example.com", "77aa01", product="pra"), client_secret="x")
-    store.save_destination(DestinationConfig("Archive Share", "folder", {"directory": str(folder / "archive")}))
-    store.save_destination(DestinationConfig("Reporting DB", "sql", {"url": f"sqlite:///{folder / 'r.db'}"},
-                                             secret_fields=("url",)))
-    store.save_schedule(ScheduleConfig("Quarter-hourly session data from both sites", 900, [
-        TransferConfig("Support", "Reporting DB", ["session"]),
-        TransferConfig("Privileged Access", "Reporting DB", ["session"])]))
-    store.save_schedule(ScheduleConfig("Recordings hourly", 3600, [
-        TransferConfig("Support", "Archive Share", ["session", "recordings", "smsr", "shell"])]))
-    store.save_schedule(ScheduleConfig("Nightly backup", 86400, [TransferConfig("Support", "Archive Share",
-                                                                                ["backup"])], at_time="02:00"))
+    demo_settings(store, folder / "archive", folder / "r.db", "Quarter-hourly session data from both sites",
+                  backup_password="b")
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     store.mark_schedule_run("Recordings hourly", now - timedelta(minutes=20), "ok")
     store.mark_schedule_run("Nightly backup", now - timedelta(hours=7), "failed: Cannot find pra.example.com: "
                                                                          "check the site's host name.")
     store.set_setting("last_program_run", (now - timedelta(minutes=1)).isoformat() + "Z")
-    configure_history(store, "Recordings hourly")
-
-
-def configure_history(store, schedule: str) -> None:
-    """30 hourly runs of ``schedule`` ending now, two of them failed (the status page's chart)."""
-    from ic.services.history import RunRecord, record_run
-
-    now = datetime.now(timezone.utc)
-    last = store.get_schedule(schedule).last_run
-    end = last.replace(tzinfo=timezone.utc) if last is not None else now  # the newest bar is the schedule's last run
-    for i in range(30):
-        started = end - timedelta(hours=29 - i)
-        failed = i in (7, 21)
-        record_run(store, RunRecord(schedule, started, started + timedelta(minutes=2),
-                                    status="failed" if failed else "ok", trigger="slot",
-                                    sessions=0 if failed else 20 + (i * 37) % 60,
-                                    recordings=0 if failed else (i * 13) % 25, failed=1 if failed else 0,
-                                    message="Cannot find support.example.com: check the site's host name."
-                                    if failed else ""))
+    demo_history(store, "Recordings hourly")
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ic.gui.testing import pump, running_app, screenshot, type_text
+from ic.gui.testing import pump, screenshot, type_text
 from ic.settings import DestinationConfig, SiteConfig
 
 pytestmark = pytest.mark.usefixtures("xvfb")
@@ -24,12 +24,6 @@ def configured(store, simulator, tmp_path):
     store.save_destination(DestinationConfig("Imported", "sql", {"url": f"sqlite:///{tmp_path / 'imported.db'}"},
                                              secret_fields=("url",)))
     return store
-
-
-@pytest.fixture
-def app(configured):
-    with running_app() as a:
-        yield a
 
 
 def open_tester(app):

@@ -7,15 +7,9 @@ import logging
 
 import pytest
 
-from ic.gui.testing import pump, running_app, screenshot, type_text
+from ic.gui.testing import pump, screenshot, type_text
 
 pytestmark = pytest.mark.usefixtures("xvfb")
-
-
-@pytest.fixture
-def app(store):
-    with running_app() as a:
-        yield a
 
 
 def test_browse_for_an_sqlite_file_offers_a_new_file_with_a_db_filter(app, monkeypatch, tmp_path):

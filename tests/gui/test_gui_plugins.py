@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from ic.gui.testing import pump, running_app, screenshot, type_text
+from ic.gui.testing import pump, screenshot, type_text
 
 pytestmark = pytest.mark.usefixtures("xvfb")
-
-
-@pytest.fixture
-def app(store):
-    with running_app() as a:
-        yield a
 
 
 def open_plugins(app):

@@ -21,12 +21,6 @@ def configured(store, tmp_path):
     return store
 
 
-@pytest.fixture
-def app(configured):
-    with running_app() as a:
-        yield a
-
-
 def open_schedules(app):
     from ic.gui.dialogs.schedule import SchedulePanel
 

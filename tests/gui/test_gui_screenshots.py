@@ -10,38 +10,24 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ic.gui.testing import SCREENSHOT_DIR, pump, running_app, screenshot
-from ic.settings import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
+from ic.gui.testing import SCREENSHOT_DIR, pump, screenshot
+from tests.helpers import demo_history, demo_settings
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshot-main.png"
 
 
 @pytest.fixture
-def app(store, tmp_path):
-    store.save_site(SiteConfig("Support", "support.example.com", "3f9c1e0b"), client_secret="x")
-    store.save_site(SiteConfig("Privileged Access", "pra.example.com", "77aa01", product="pra"), client_secret="x")
-    store.save_destination(DestinationConfig("Archive Share", "folder", {"directory": str(tmp_path)}))
-    store.save_destination(DestinationConfig("Reporting DB", "sql", {"url": f"sqlite:///{tmp_path / 'r.db'}"},
-                                             secret_fields=("url",)))
-    store.save_schedule(ScheduleConfig("Session data every 15 minutes", 900, [
-        TransferConfig("Support", "Reporting DB", ["session"]),
-        TransferConfig("Privileged Access", "Reporting DB", ["session"])]))
-    store.save_schedule(ScheduleConfig("Recordings hourly", 3600, [
-        TransferConfig("Support", "Archive Share", ["session", "recordings", "smsr", "shell"])]))
-    store.save_schedule(ScheduleConfig("Nightly backup", 86400, [TransferConfig("Support", "Archive Share",
-                                                                                ["backup"])], at_time="02:00"))
+def configured(store, tmp_path):
+    demo_settings(store, tmp_path, tmp_path / "r.db", "Session data every 15 minutes")
     now = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
     store.mark_schedule_run("Session data every 15 minutes", now - timedelta(minutes=4), "ok")
     store.mark_schedule_run("Recordings hourly", now - timedelta(minutes=13), "ok")
     store.mark_schedule_run("Nightly backup", now.replace(hour=2, minute=0) - timedelta(days=0 if now.hour >= 2 else 1),
                             "ok")
     store.set_setting("last_program_run", (now - timedelta(minutes=1)).isoformat() + "Z")
-    from tests.gui.gui_fit_probe import configure_history
-
-    configure_history(store, "Recordings hourly")
-    with running_app() as a:
-        yield a
+    demo_history(store, "Recordings hourly")
+    return store
 
 
 def test_screenshot_of_the_main_window_and_every_dialog(app):

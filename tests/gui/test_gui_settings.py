@@ -3,41 +3,12 @@ and the Enter/Escape keys, driven through the real windows."""
 from __future__ import annotations
 
 import logging
-import socket
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from ic.gui.testing import press, pump, running_app, screenshot
+from ic.gui.testing import press, pump, screenshot
 
 pytestmark = pytest.mark.usefixtures("xvfb")
-
-
-@pytest.fixture
-def app(store):
-    with running_app() as a:
-        yield a
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = Inbox()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=port)
-    ctl.start()
-    yield port, inbox
-    ctl.stop()
 
 
 def test_application_settings_saved_and_reopened(app, store, tmp_path):
@@ -80,10 +51,10 @@ def test_scheduler_buttons_follow_the_status(app):
                                        "unregister": "disabled"}
 
 
-def test_notification_settings_saved_and_send_test_reaches_the_smtp_server(app, store, smtp):
+def test_notification_settings_saved_and_send_test_reaches_the_smtp_server(app, store, plain_smtp):
     from ic.gui.dialogs.notify import NotifyPanel
 
-    port, inbox = smtp
+    ctl, inbox = plain_smtp
     d = app.open(NotifyPanel)
     pump(app)
     f = d.fields
@@ -95,18 +66,18 @@ def test_notification_settings_saved_and_send_test_reaches_the_smtp_server(app, 
     f["recipients"].set("ops@example.com, admin@example.com")
     assert not d.panel.save()
     assert "port" in f["port"].error_text.lower()
-    f["port"].set(str(port))
+    f["port"].set(str(ctl.port))
     f["username"].set("")
     f["password"].set("mail-secret-1")
     screenshot(d, "notification-settings")
     d.panel.test_button.invoke()
     assert pump(app, lambda: d.panel.last_test is not None, timeout=30), d.panel.message.text
     assert d.panel.last_test.ok, d.panel.last_test.message
-    assert len(inbox.messages) == 1 and inbox.messages[0].rcpt_tos == ["ops@example.com", "admin@example.com"]
+    assert len(inbox.messages) == 1 and inbox.messages[0][1] == ["ops@example.com", "admin@example.com"]
     d.close()
     d = app.open(NotifyPanel)
     pump(app)
-    assert d.fields["host"].get() == "127.0.0.1" and d.fields["port"].get() == str(port)
+    assert d.fields["host"].get() == "127.0.0.1" and d.fields["port"].get() == str(ctl.port)
     assert d.fields["security"].get() == "None" and d.fields["enabled"].get() is True
     assert d.fields["password"].get() == ""
     assert d.fields["password"].widget.cget("placeholder_text") == "(saved — type to replace)"
@@ -281,12 +252,12 @@ def test_windows_install_prompt_asks_for_the_password_only_to_run_when_logged_of
     assert chosen == [None, "W1ndows-pw"] and not prompt.winfo_exists()
 
 
-def test_an_error_during_run_now_is_mailed(app, store, smtp, tmp_path):
+def test_an_error_during_run_now_is_mailed(app, store, plain_smtp, tmp_path):
     from ic.services import app_settings
     from ic.settings import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
 
-    port, inbox = smtp
-    app_settings.update_notification_settings(store, host="127.0.0.1", port=port, security="none",
+    ctl, inbox = plain_smtp
+    app_settings.update_notification_settings(store, host="127.0.0.1", port=ctl.port, security="none",
                                               sender="ic@example.com", to="ops@example.com", enabled=True)
     store.save_site(SiteConfig("Main", "main.invalid", "id"), client_secret="x")  # .invalid never resolves
     store.save_destination(DestinationConfig("Gone", "folder", {"directory": str(tmp_path / "missing")}))
@@ -298,5 +269,5 @@ def test_an_error_during_run_now_is_mailed(app, store, smtp, tmp_path):
     assert pump(app, lambda: not app.main.run_worker.running, timeout=120)
     assert app.main.message.kind == "error" and "Gone" in app.main.message.text, app.main.message.text
     inbox_ok = pump(app, lambda: len(inbox.messages) >= 1, timeout=30)
-    assert inbox_ok and inbox.messages[0].rcpt_tos == ["ops@example.com"]
+    assert inbox_ok and inbox.messages[0][1] == ["ops@example.com"]
     assert app.main.schedules.row("Broken")[5].startswith("Failed")

@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from ic.gui.testing import press, pump, running_app, screenshot
+from ic.gui.testing import press, pump, screenshot
 
 pytestmark = pytest.mark.usefixtures("xvfb")
-
-
-@pytest.fixture
-def app(store):
-    with running_app() as a:
-        yield a
 
 
 def open_sites(app):

@@ -123,12 +123,6 @@ def test_escape_in_the_wizard_asks_before_dropping_a_typed_site(store):
         app.close()
 
 
-@pytest.fixture
-def app(store):
-    with running_app() as a:
-        yield a
-
-
 def test_closing_a_dialog_with_changes_asks_and_save_keeps_them(app, store):
     from ic.gui.dialogs.site import SitePanel
 

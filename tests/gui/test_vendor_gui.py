@@ -15,11 +15,10 @@ pytestmark = pytest.mark.usefixtures("xvfb")
 
 
 @pytest.fixture
-def app(store, simulator, tmp_path):
+def configured(store, simulator, tmp_path):
     add_site(store, simulator, "Main")
     store.save_destination(DestinationConfig("Files", "folder", {"directory": str(tmp_path / "files")}))
-    with running_app() as a:
-        yield a
+    return store
 
 
 def test_schedule_dialog_asks_where_new_transfers_start(app, store, simulator):
