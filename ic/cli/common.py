@@ -95,9 +95,30 @@ def display_width(text: str) -> int:
     return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
+def print_table(headers: list[str], rows: list[list[str]], empty: str | None = None) -> None:
+    """Columns aligned for a terminal; ``empty``: the sentence printed instead when there are no rows."""
+    if not rows and empty is not None:
+        print(empty)
+        return
     table = [[str(x) for x in row] for row in [headers, *rows]]
     widths = [max(display_width(x) for x in col) for col in zip(*table)]
     for row in table:
         cells = [cell + " " * (width - display_width(cell)) for cell, width in zip(row, widths)]
         print("  ".join(cells).rstrip())
+
+
+def add_action(actions: argparse._SubParsersAction, name: str, helptext: str, *, examples: tuple[str, ...] = (),
+               description: str | None = None) -> argparse.ArgumentParser:
+    """One ACTION of a command group; ``examples`` are shown under its --help, a line each."""
+    if not examples:
+        return actions.add_parser(name, help=helptext, description=description)
+    return actions.add_parser(name, help=helptext, description=description,
+                              epilog="examples:\n  " + "\n  ".join(examples),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def remove_named(args: argparse.Namespace, noun: str, remove) -> int:
+    """`NOUN remove NAME`: the service's ``remove(store, name)``, then one line saying so."""
+    remove(store_from(args), args.name)
+    print(f"{noun} {args.name} removed.")
+    return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ic.cli.common import print_table, read_secret, store_from
+from ic.cli.common import add_action, print_table, read_secret, remove_named, store_from
 from ic.destinations.base import Destination, FieldSpec
 from ic.errors import ConfigError, ICError
 
@@ -18,26 +18,21 @@ EDIT_EXAMPLES = ("destination edit files --conflict Overwrite --retention 5",
                  "destination edit local --rename archive")
 
 
-def _with_examples(actions, name: str, helptext: str, description: str, examples: tuple[str, ...]):
-    return actions.add_parser(name, help=helptext, description=description, epilog="examples:\n  " + "\n  ".join(examples),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     actions = sub.add_parser("destination", help="plugin instances that receive the data (folder, SQL database, ...)"
                              ).add_subparsers(dest="destination_command", metavar="ACTION", required=True)
-    add = _with_examples(actions, "add", "add a destination",
-                         "Folder: --dir DIR [--name-format F] [--conflict C] [--retention N]. "
-                         "SQL: --url URL | --url-env VAR (else read from standard input) [--system-info]. "
-                         "Any plugin: --set KEY=VALUE.", ADD_EXAMPLES)
+    add = add_action(actions, "add", "add a destination", examples=ADD_EXAMPLES,
+                     description="Folder: --dir DIR [--name-format F] [--conflict C] [--retention N]. "
+                     "SQL: --url URL | --url-env VAR (else read from standard input) [--system-info]. "
+                     "Any plugin: --set KEY=VALUE.")
     add.add_argument("name", help="destination name (your choice; used by schedules and other commands)")
     add.add_argument("--type", required=True, help="plugin type: folder, sql, or an installed plugin's name")
     _add_plugin_options(add, editing=False)
     add.set_defaults(func=_add)
 
-    edit = _with_examples(actions, "edit", "change a destination; omitted options keep their value (the stored "
-                          "connection string too)", "The options of `destination add` (without --type), plus --rename "
-                          "NEW.", EDIT_EXAMPLES)
+    edit = add_action(actions, "edit", "change a destination; omitted options keep their value (the stored "
+                      "connection string too)", examples=EDIT_EXAMPLES,
+                      description="The options of `destination add` (without --type), plus --rename NEW.")
     edit.add_argument("name", help=NAME_HELP)
     edit.add_argument("--rename", metavar="NEW", help="new name (schedules using it follow)")
     _add_plugin_options(edit, editing=True)
@@ -174,11 +169,9 @@ def _list(args: argparse.Namespace) -> int:
 
     store = store_from(args)
     dests = store.list_destinations()
-    if not dests:
-        print("No destinations yet: add one with `destination add NAME --type folder --dir DIR` "
-              "or `destination add NAME --type sql --url-env VAR`.")
-        return 0
-    print_table(["NAME", "TYPE", "SETTINGS"], [[d.name, d.type, describe(store, d)] for d in dests])
+    print_table(["NAME", "TYPE", "SETTINGS"], [[d.name, d.type, describe(store, d)] for d in dests],
+                empty="No destinations yet: add one with `destination add NAME --type folder --dir DIR` "
+                      "or `destination add NAME --type sql --url-env VAR`.")
     return 0
 
 
@@ -198,9 +191,7 @@ def _test(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     from ic.services.destinations import remove_destination
 
-    remove_destination(store_from(args), args.name)
-    print(f"Destination {args.name} removed.")
-    return 0
+    return remove_named(args, "Destination", remove_destination)
 
 
 def _types(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ic.cli.common import print_table, store_from
+from ic.cli.common import add_action, print_table, remove_named, store_from
 from ic.errors import ConfigError
 from ic.services.schedules import KEEP, edit_schedule, remove_schedule, remove_transfer, save_schedule
 from ic.settings.models import ScheduleConfig, TransferConfig
@@ -19,13 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     sched = sub.add_parser("schedule", help="schedules: which site goes to which destination, and how often")
     ssub = sched.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
 
-    add = ssub.add_parser(
-        "add",
-        help="add a schedule (repeat --site/--destination/--data for more transfers, paired by position)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  schedule add Nightly --site demo --destination files --data session,recordings --every 1d "
-               "--at 02:00\n  schedule add Often --site demo --destination warehouse --every 15m",
-    )
+    add = add_action(ssub, "add", "add a schedule (repeat --site/--destination/--data for more transfers, paired by "
+                     "position)", examples=("schedule add Nightly --site demo --destination files --data "
+                                            "session,recordings --every 1d --at 02:00",
+                                            "schedule add Often --site demo --destination warehouse --every 15m"))
     add.add_argument("name", help="schedule name (your choice)")
     add.add_argument("--site", action="append", required=True, help="site to copy from (repeatable)")
     add.add_argument("--destination", action="append", required=True, help="destination to copy to (repeatable)")
@@ -38,13 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--start", metavar="WHEN", help=START_HELP)
     add.set_defaults(func=_add)
 
-    ed = ssub.add_parser(
-        "edit",
-        help="change a schedule's name, period, time of day or enabled state (its transfers stay)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='examples:\n  schedule edit Nightly --at 03:30\n  schedule edit Often --every 30m --at ""\n'
-               "  schedule edit Nightly --disable",
-    )
+    ed = add_action(ssub, "edit", "change a schedule's name, period, time of day or enabled state (its transfers "
+                    "stay)", examples=("schedule edit Nightly --at 03:30", 'schedule edit Often --every 30m --at ""',
+                                       "schedule edit Nightly --disable"))
     ed.add_argument("name", help="schedule name (see `schedule list`)")
     ed.add_argument("--rename", metavar="NEW", help="new schedule name")
     ed.add_argument("--every", help="Run Every: 15m, 2h, 1d ... (1 minute to 7 days)")
@@ -182,9 +175,6 @@ def _remove_transfer(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     schedules = store_from(args).list_schedules()
-    if not schedules:
-        print("No schedules yet: add one with `schedule add NAME --site S --destination D --every 15m`.")
-        return 0
     from datetime import datetime, timezone
 
     from ic.scheduling.due import next_run
@@ -204,7 +194,8 @@ def _list(args: argparse.Namespace) -> int:
             row.append(s.last_status or "")
         rows.append(row)
     headers = ["SCHEDULE NAME", "TRANSFERS", "PERIOD", "LAST RUN", "NEXT RUN"] + (["LAST STATUS"] if args.verbose else [])
-    print_table(headers, rows)
+    print_table(headers, rows,
+                empty="No schedules yet: add one with `schedule add NAME --site S --destination D --every 15m`.")
     if args.verbose:
         for s in schedules:
             for t in s.transfers:
@@ -219,9 +210,7 @@ def _local(utc_naive) -> str:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    remove_schedule(store_from(args), args.name)
-    print(f"Schedule {args.name} removed.")
-    return 0
+    return remove_named(args, "Schedule", remove_schedule)
 
 
 def _ask_start(args: argparse.Namespace):

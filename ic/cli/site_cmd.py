@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ic.cli.common import full_path, print_table, read_secret, store_from
+from ic.cli.common import add_action, full_path, print_table, read_secret, remove_named, store_from
 from ic.services.sites import remove_site, save_site
 from ic.settings.models import SiteConfig
 
@@ -12,13 +12,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     site = sub.add_parser("site", help="appliance sites to copy data from")
     ssub = site.add_subparsers(dest="site_command", metavar="ACTION", required=True)
 
-    add = ssub.add_parser(
-        "add", help="add a site (secret read from stdin or --client-secret-env)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  site add demo --host support.example.com --client-id ID    (then type the client secret)\n"
-               "  site add demo --host support.example.com --client-id ID --client-secret-env IC_SECRET"
-               "    (secret taken from the environment variable IC_SECRET)",
-    )
+    add = add_action(ssub, "add", "add a site (secret read from stdin or --client-secret-env)", examples=(
+        "site add demo --host support.example.com --client-id ID    (then type the client secret)",
+        "site add demo --host support.example.com --client-id ID --client-secret-env IC_SECRET"
+        "    (secret taken from the environment variable IC_SECRET)"))
     edit = ssub.add_parser("edit", help="change a site; omitted options keep their value")
     for p, required in ((add, True), (edit, False)):
         p.add_argument("name", help="site name (your choice; used by schedules and other commands)")
@@ -73,22 +70,17 @@ def _edit(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    sites = store_from(args).list_sites()
-    if not sites:
-        print("No sites yet: add one with `site add NAME --host HOST --client-id ID`.")
-        return 0
     rows = [
         [s.name, s.host, s.client_id, s.product, "yes" if s.has_backup_password else "no", s.ca_bundle or "system"]
-        for s in sites
+        for s in store_from(args).list_sites()
     ]
-    print_table(["NAME", "HOST", "CLIENT ID", "PRODUCT", "BACKUP PASSWORD", "CA"], rows)
+    print_table(["NAME", "HOST", "CLIENT ID", "PRODUCT", "BACKUP PASSWORD", "CA"], rows,
+                empty="No sites yet: add one with `site add NAME --host HOST --client-id ID`.")
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
-    remove_site(store_from(args), args.name)
-    print(f"Site {args.name} removed.")
-    return 0
+    return remove_named(args, "Site", remove_site)
 
 
 def _test(args: argparse.Namespace) -> int:
