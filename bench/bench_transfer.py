@@ -158,10 +158,13 @@ def main() -> int:
     print(f"Plan: {', '.join(f'{n:,}' for n in sizes)} sessions; steps {', '.join(steps) or '-'}"
           f"{' + ' + ', '.join(sorted(groups)) if groups else ''}; {args.repeats} paired repeats; "
           f"request rate {args.max_rps:g}/s for the program and the fetch floor; documents in {cache}")
-    print(f"Time budget for the transfer steps: about {total / 60:.0f} min "
-          f"({', '.join(f'{s} {v / 60:.1f}' for s, v in per_step.items())} min"
-          f"{'; making documents for ' + ', '.join(map(str, missing)) if missing else ''})"
-          f"{'; recording and memory figures come on top (a few minutes)' if groups else ''}.")
+    if steps:
+        print(f"Time budget for the transfer steps: about {total / 60:.0f} min "
+              f"({', '.join(f'{s} {v / 60:.1f}' for s, v in per_step.items())} min"
+              f"{'; making documents for ' + ', '.join(map(str, missing)) + ' sessions' if missing else ''})"
+              f"{'; ' + ' and '.join(sorted(groups)) + ' figures come on top (a few minutes)' if groups else ''}.")
+    else:
+        print(f"Time budget: a few minutes ({' and '.join(sorted(groups))} figures).")
     print(f"Machine at start: {report.load()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="ic-bench-"))
     try:

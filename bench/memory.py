@@ -79,6 +79,37 @@ def mem_listing(cfg: dict) -> dict:
     return child_result(seconds, rows=n, streaming=streaming)
 
 
+def mem_run_listing(cfg: dict) -> dict:
+    """`run_schedule` of a transfer into SQLite against an appliance of ``rows`` sessions, cancelled once the whole
+    listing is read and planned and the first batch is stored: the memory the run needs for the listing."""
+    import threading
+
+    from ic.services.runs import run_schedule
+    from ic.settings import open_store
+    from ic.settings.models import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
+    from ic.transfer import progress
+
+    store = open_store(f"sqlite:///{Path(cfg['home']) / 'settings.db'}")
+    store.save_site(SiteConfig("sim", cfg["host"], cfg["client_id"], cfg["ca_file"], "rs"),
+                    client_secret=cfg["client_secret"])
+    store.save_destination(DestinationConfig("db", "sql", {"url": f"sqlite:///{Path(cfg['home']) / 'out.db'}"},
+                                             secret_fields=("url",)))
+    store.save_schedule(ScheduleConfig("Bench", 900, [TransferConfig("sim", "db", ["session"])]))
+    cancel = threading.Event()
+    seen = {"found": 0, "done": 0}
+
+    def listener(ev) -> None:
+        seen["found"] = max(seen["found"], ev.sessions_found)
+        seen["done"] = max(seen["done"], ev.sessions_done)
+        if ev.phase == progress.SESSIONS and ev.sessions_found and ev.sessions_done >= 50:
+            cancel.set()
+
+    start = time.perf_counter()
+    run_schedule(store, "Bench", listener, cancel)
+    seconds = time.perf_counter() - start
+    return child_result(seconds, rows=seen["found"], stored=seen["done"])
+
+
 def mem_huge_session(cfg: dict) -> dict:
     """Parse the one-session document and store it into SQLite and into a folder, as a transfer would."""
     from ic.destinations.folder import FolderDestination
@@ -93,6 +124,7 @@ def mem_huge_session(cfg: dict) -> dict:
     for s in iter_sessions(cfg["path"], product="rs"):
         sql.store_sessions("bench-host", [s])
         folder.store_sessions("bench-host", [s])
+        getattr(s, "close", lambda: None)()  # a spilled session's temporary file goes now, as after a transfer
         n += 1
     seconds = time.perf_counter() - start
     sql.close()
@@ -114,7 +146,8 @@ def mem_import(cfg: dict) -> dict:
     return child_result(seconds, sessions=result.sessions, errors=result.errors)
 
 
-STEPS = {"mem_listing": mem_listing, "mem_huge_session": mem_huge_session, "mem_import": mem_import}
+STEPS = {"mem_listing": mem_listing, "mem_run_listing": mem_run_listing, "mem_huge_session": mem_huge_session,
+         "mem_import": mem_import}
 
 
 # --- parent ---------------------------------------------------------------------------------------------------------
@@ -146,9 +179,11 @@ def memory_bench(args, work: Path) -> None:
     outside.unlink()
     print(f"  (making a simulator of {args.listing_rows} sessions for the listing ...)", flush=True)
     sim = Simulator(sessions=args.listing_rows, seed=5, in_progress=0).start()
+    site = {"host": sim.host, "ca_file": sim.ca_file, "client_id": sim.client_id, "client_secret": sim.client_secret}
     try:
-        run(f"listing of {args.listing_rows} sessions", "mem_listing",
-            {"host": sim.host, "ca_file": sim.ca_file, "client_id": sim.client_id, "client_secret": sim.client_secret},
+        run(f"listing of {args.listing_rows} sessions (the client alone)", "mem_listing", site,
             lambda r: f"{r['rows']} rows{' (streamed)' if r['streaming'] else ' (list_sessions)'}")
+        run(f"run: listing and plan of {args.listing_rows} sessions, 1st batch", "mem_run_listing", site,
+            lambda r: f"{r['rows']} listed, {r['stored']} stored, then cancelled")
     finally:
         sim.stop()

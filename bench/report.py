@@ -51,21 +51,21 @@ def print_per_session(by_size: dict[int, dict[str, list[dict]]]) -> None:
     """Bytes written per session and peak RSS of every step, one column pair per size, and last / first."""
     sizes = sorted(by_size)
     labels = list(dict.fromkeys(label for size in sizes for label in by_size[size]))
-    head = "".join(f"{f'{size:,} sessions':>26}" for size in sizes)
-    print(f"\nPer session, by size (bytes this process wrote to storage per session; peak RSS of the fresh process):")
+    head = "".join(f"{f'{size:,} sessions':>27}" for size in sizes)
+    print("\nPer session, by size (bytes this process wrote to storage per session; peak RSS of the fresh process):")
     print(f"{'':<28}{head}" + (f"{f'{sizes[-1]:,} / {sizes[0]:,}':>22}" if len(sizes) > 1 else ""))
-    print(f"{'step':<28}" + f"{'written B/session':>18}{'peak MiB':>8}" * len(sizes)
+    print(f"{'step':<28}" + f"{'written B/session':>18}{'peak MiB':>9}" * len(sizes)
           + (f"{'written':>11}{'peak':>11}" if len(sizes) > 1 else ""))
     for label in labels:
         cells, figures = [], []
         for size in sizes:
             results = by_size[size].get(label)
             if not results:
-                cells.append(f"{'-':>18}{'-':>8}")
+                cells.append(f"{'-':>18}{'-':>9}")
                 figures.append(None)
                 continue
             written, peak = per_session(results, size)
-            cells.append(f"{'-' if written is None else f'{written:,.0f}':>18}{peak:>8.0f}")
+            cells.append(f"{'-' if written is None else f'{written:,.0f}':>18}{peak:>9.0f}")
             figures.append((written, peak))
         tail = ""
         if len(sizes) > 1 and figures[0] and figures[-1]:
