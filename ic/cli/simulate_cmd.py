@@ -11,6 +11,21 @@ import time
 from ic.errors import ConfigError
 
 
+# fault switches: (option, type, metavar, attribute of Simulator.faults, help)
+FAULTS = (
+    ("--rate-limit", int, "N", "rate_limit", "answer 429 to every Nth API request"),
+    ("--error-5xx-burst", int, "N", "error_5xx_burst", "answer 503 to the next N requests"),
+    ("--slow-seconds", float, "S", "slow_seconds", "delay every answer"),
+    ("--latency", float, "S", "latency_seconds",
+     "every API answer waits S seconds first (concurrent requests overlap)"),
+    ("--drop-mid-body", int, "N", "drop_mid_body", "cut the next N bodies mid-way"),
+    ("--evict-tokens", bool, None, "evict_tokens", "revoke all tokens at the next API request"),
+    ("--expired-recordings", bool, None, "expired_recordings", "recordings answer the 'expired' error"),
+    ("--error-documents", bool, None, "error_documents", "empty results answer <error>No sessions found…"),
+    ("--truncated-xml", int, "N", "truncated_xml", "truncate the next N XML documents"),
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="serve a simulated appliance over HTTPS on 127.0.0.1 (for testing)")
     p.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
@@ -28,16 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--namespace", help="XML namespace of reporting documents")
     p.add_argument("--gzip", action="store_true", help="gzip XML answers for clients that accept it")
     f = p.add_argument_group("fault switches")
-    f.add_argument("--rate-limit", type=int, default=0, metavar="N", help="answer 429 to every Nth API request")
-    f.add_argument("--error-5xx-burst", type=int, default=0, metavar="N", help="answer 503 to the next N requests")
-    f.add_argument("--slow-seconds", type=float, default=0, metavar="S", help="delay every answer")
-    f.add_argument("--latency", type=float, default=0, metavar="S",
-                   help="every API answer waits S seconds first (concurrent requests overlap)")
-    f.add_argument("--drop-mid-body", type=int, default=0, metavar="N", help="cut the next N bodies mid-way")
-    f.add_argument("--evict-tokens", action="store_true", help="revoke all tokens at the next API request")
-    f.add_argument("--expired-recordings", action="store_true", help="recordings answer the 'expired' error")
-    f.add_argument("--error-documents", action="store_true", help="empty results answer <error>No sessions found…")
-    f.add_argument("--truncated-xml", type=int, default=0, metavar="N", help="truncate the next N XML documents")
+    for option, kind, metavar, _attr, helptext in FAULTS:
+        if kind is bool:
+            f.add_argument(option, action="store_true", help=helptext)
+        else:
+            f.add_argument(option, type=kind, default=0, metavar=metavar, help=helptext)
     p.set_defaults(func=_simulate)
 
 
@@ -62,9 +72,8 @@ def _simulate(args: argparse.Namespace) -> int:
         token_type=args.token_type, namespace=args.namespace, client_id=args.client_id, ca_out=args.ca_out,
         gzip_xml=args.gzip,
     )
-    for name in ("rate_limit", "error_5xx_burst", "slow_seconds", "drop_mid_body", "evict_tokens",
-                 "expired_recordings", "error_documents", "truncated_xml"):
-        setattr(sim.faults, name, getattr(args, name))
+    for option, _kind, _metavar, attr, _help in FAULTS:
+        setattr(sim.faults, attr, getattr(args, option[2:].replace("-", "_")))
     sim.faults.latency_seconds = max(0.0, args.latency)
     try:
         sim.start(args.port)
