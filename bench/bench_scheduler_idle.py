@@ -26,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from common import child_env  # noqa: E402  (any environment: no IC_SETTINGS, proxy or CA bundle of the caller's)
+
 CHECKS_PER_DAY = 1440
 
 LAUNCHER = """
@@ -65,8 +68,7 @@ def _settings(home: Path) -> str:
 
 
 def tick_from_source(home: Path, ticks: int) -> tuple[float, float, float]:
-    env = {**os.environ, "IC_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    env.pop("IC_SETTINGS", None)
+    env = child_env(home)
     cpu = wchar = wbytes = 0.0
     for _ in range(ticks):
         out = subprocess.run([sys.executable, "-c", LAUNCHER], env=env, cwd=ROOT, capture_output=True, text=True,
@@ -81,8 +83,7 @@ def tick_one_file(exe: Path, home: Path, ticks: int) -> tuple[float, float, floa
     until they exit (the unpacking happens in the bootloader before the program starts)."""
     if not exe.exists():
         return None
-    env = {**os.environ, "IC_HOME": str(home)}
-    env.pop("IC_SETTINGS", None)
+    env = child_env(home)
     cpu = wchar = wbytes = 0.0
     for _ in range(ticks):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -139,6 +140,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="ic-bench-idle-") as tmp:
         home = Path(tmp)
+        env = child_env(home)  # this process measures the resident scheduler itself: the same clean environment
+        os.environ.clear()
+        os.environ.update(env)
         _settings(home)
         one_file = tick_one_file(Path(args.exe), home, args.ticks)
         if one_file:

@@ -24,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 PER = 10_000
@@ -83,8 +84,11 @@ def main() -> int:
     logging.getLogger("ic").setLevel(logging.ERROR)  # the table says it all (an incomplete archive is a warning)
 
     work = Path(tempfile.mkdtemp(prefix="ic-bench-verify-"))
-    os.environ["IC_HOME"] = str(work / "home")
-    os.environ.pop("IC_SETTINGS", None)
+    from common import child_env
+
+    env = child_env(work / "home")  # any environment: no IC_SETTINGS, proxy or CA bundle of the caller's
+    os.environ.clear()
+    os.environ.update(env)
     from ic.destinations.sql import SqlDestination
     from ic.services import verify as V
     from ic.settings import open_store
