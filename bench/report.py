@@ -121,4 +121,6 @@ def remember(cache: Path, by_size: dict[int, dict[str, list[dict]]], names: dict
             if step and results:
                 known[step] = statistics.median(r["wall"] for r in results if "wall" in r) / size
     cache.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(known, indent=1, sort_keys=True))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")  # several benches may finish at once
+    tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
+    os.replace(tmp, path)
