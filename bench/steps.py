@@ -26,7 +26,6 @@ from common import Stopwatch, child_result, libpq_url, timed
 
 BATCH = 50  # the engine's lsids per detail request and sessions per destination call
 FLOOR_CHUNK = 2000  # sessions per executemany / COPY round of the floors (one round at 2,000 sessions)
-IN_FLIGHT = 6  # detail requests in flight at once: the engine's figure, given to the fetch floor too
 
 
 # --- the complete model ----------------------------------------------------------------------------------------------
@@ -248,11 +247,15 @@ def _sqlite_text(rows: list[tuple]) -> list[tuple]:
 # --- floors ----------------------------------------------------------------------------------------------------------
 def floor_fetch(cfg: dict) -> dict:
     """requests alone: token, the listing, the same 50-lsid detail documents. Started at the program's request rate,
-    up to IN_FLIGHT at once (as the engine), each call closing its connection as the appliance's API asks; bodies
+    as many in flight as the engine, each call closing its connection as the appliance's API asks; bodies
     read whole, then dropped."""
     import requests
     from lxml import etree
 
+    try:  # as many detail requests in flight as the engine allows itself
+        from ic.transfer.engine import DEFAULT_DETAIL_WORKERS as in_flight
+    except ImportError:
+        in_flight = 6
     interval = 1.0 / cfg["max_rps"] if cfg.get("max_rps") else 0.0
     base = f"https://{cfg['host']}"
     local = threading.local()
@@ -295,7 +298,7 @@ def floor_fetch(cfg: dict) -> dict:
                        params={"generate_report": "SupportSessionListing", "end_time": "0", "duration": "0"})
         lsids = [e.get("lsid") for e in etree.fromstring(listing).iter("{*}session_summary")]
         del listing
-        with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
+        with ThreadPoolExecutor(max_workers=in_flight) as pool:
             futures = [pool.submit(call, "POST", "/api/reporting", headers=auth,
                                    data={"generate_report": "SupportSession", "lsids": ",".join(lsids[i:i + BATCH])})
                        for i in range(0, len(lsids), BATCH)]
