@@ -1,7 +1,7 @@
 """Fault switches of the simulator: set any attribute while the simulator runs; counters count down as used."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 
 
 @dataclass
@@ -17,7 +17,13 @@ class Faults:
     strict_lsids: bool = False  # an lsids= batch naming any unknown session is refused whole: <error>Invalid lsid.</error> [U]
     retry_after: int = 1  # seconds sent in Retry-After on 429
     latency_seconds: float = 0.0  # every /api answer waits this long first (appliance latency; requests overlap)
+    # one recording that always fails: key "LSID" (every recording of the session) or "LSID:KIND" or
+    # "LSID:KIND:INSTANCE" (KIND recordings | smsr | shell) -> "cut" (the body breaks off half way, every time) or
+    # "error" (an appliance <error> that is neither "expired" nor "no recording", every time)
+    broken_recordings: dict[str, str] = field(default_factory=dict)
+    # recordings far larger than recording_size: same keys as broken_recordings -> body size in bytes
+    big_recordings: dict[str, int] = field(default_factory=dict)
 
     def reset(self) -> None:
         for f in fields(self):
-            setattr(self, f.name, f.default)
+            setattr(self, f.name, f.default_factory() if f.default is MISSING else f.default)  # type: ignore[misc]

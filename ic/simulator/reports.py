@@ -22,6 +22,7 @@ EXPIRED = "This recording has expired and can no longer be viewed or downloaded.
 NO_RECORDING = "No recording exists for the given session."
 NO_SESSIONS = "No sessions found for the given search criteria."
 INVALID_LSID = "Invalid lsid."
+RECORDING_FAILED = "The recording could not be generated."  # faults.broken_recordings "error" (an appliance fault)
 
 # report -> (products, kind); kind: listing | sessions | recording kind
 REPORTS = {
@@ -179,11 +180,30 @@ def _recording(kind: str, params: dict[str, str], ctx: Context) -> Response:
         raise BadRequest(EXPIRED)
     if key in ctx.store.expired:
         raise BadRequest(EXPIRED)
+    if broken_recording(ctx.faults, kind, lsid, instance) == "error":
+        ctx.count_fault("broken_recordings")
+        raise BadRequest(RECORDING_FAILED)
     size = ctx.recording_size
+    big = _keyed(ctx.faults.big_recordings, kind, lsid, instance)
+    if big:
+        ctx.count_fault("big_recordings")
+        size = int(big)
     suffix = f"-{instance}" if kind in ("shell", "smsr") else ""
     name = f"{RECORDING_NAMES[kind]}-{s.lsid}{suffix}.flv"
     return Response(200, "video/x-flv", stream=lambda: recordings.chunks(key, size), length=size,
                     headers=[("Content-Disposition", f'attachment; filename="{name}"')])
+
+
+def broken_recording(faults: Faults, kind: str, lsid: str, instance: int | str | None) -> str | None:
+    """The faults.broken_recordings mode ("cut" | "error") of one recording, or None."""
+    return _keyed(faults.broken_recordings, kind, lsid, instance)
+
+
+def _keyed(table: dict, kind: str, lsid: str, instance: int | str | None):
+    if not table:
+        return None
+    inst = str(instance if instance not in (None, "") else 0)
+    return table.get(f"{lsid}:{kind}:{inst}") or table.get(f"{lsid}:{kind}") or table.get(lsid)
 
 
 def backup(ctx: Context, site: str, size: int, now: int) -> Response:

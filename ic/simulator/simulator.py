@@ -256,6 +256,8 @@ class Simulator:
                 resp.headers.append(("Content-Encoding", "gzip"))
             if resp.status == 200 and resp.content_length > 1 and self._take("drop_mid_body"):
                 drop = True
+            elif resp.status == 200 and not resp.xml and self._broken_cut(entry):
+                drop = True  # faults.broken_recordings "cut": this recording's body breaks off every time
         else:
             resp = Response(404, "text/html; charset=UTF-8", b"<html><body>404 Not Found</body></html>")
         account = self.client_id
@@ -268,6 +270,15 @@ class Simulator:
                 self._stats["by_report"][entry["report"]] += 1
         self.log.append(entry)
         return resp, drop
+
+    def _broken_cut(self, entry: dict) -> bool:
+        kind = reports.REPORTS.get(str(entry.get("report")), (None, None))[1]
+        params = entry.get("params") or {}
+        if kind not in reports.RECORDING_NAMES or reports.broken_recording(
+                self.faults, kind, params.get("lsid", "").strip(), params.get("instance")) != "cut":
+            return False
+        self._count("broken_recordings")
+        return True
 
     def _token(self, method: str, headers, body: bytes) -> Response:
         if method != "POST":

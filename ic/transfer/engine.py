@@ -39,6 +39,7 @@ recordings from the first-run look-back while session data continues from its cu
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import shutil
@@ -54,12 +55,15 @@ from typing import Callable, Iterable
 
 from ic import paths
 from ic.destinations.base import Destination, FileItem
-from ic.errors import ApplianceAPIError, Cancelled, ConfigError, ICError, RecordingUnavailable
+from ic.errors import (
+    ApplianceAPIError, ApplianceError, Cancelled, ConfigError, DestinationUnavailable, ICError, MalformedResponse,
+    RecordingUnavailable, ServerError, UnknownSession,
+)
 from ic.sessions.model import Session
 from ic.settings.models import DATA_TYPES, DestinationConfig, SiteConfig, TransferConfig
 from ic.transfer import planner, quarantine
 from ic.transfer import progress as P
-from ic.transfer.apply import Apply, reason_of
+from ic.transfer.apply import Apply, reason_of, session_fault_possible
 from ic.transfer.fetch import PARSE_RETRIES, DetailFetcher, Poisoned, is_unknown_session  # noqa: F401
 from ic.transfer.planner import FILE_KINDS
 from ic.transfer.state import DEFAULT_OVERLAP, TransferState, clock_went_back
@@ -76,6 +80,9 @@ LARGE_DONE = 500  # done-map size from which state saves go to the journal (see 
 SAVE_INTERVAL = 2.0  # seconds between throttled state saves
 CLOCK_TOLERANCE = 30  # seconds the appliance clock may seem to go back (Date header granularity, drift) unnoticed
 FUTURE_TOLERANCE = 300  # a session ending this far after the appliance's clock is logged as a claim from the future
+SUSPECTS_BEFORE_CHECK = 4  # failed recordings held before asking whether the appliance / destination itself is down
+# errors of one file that the file's own name or size explain (the destination works for other files)
+_FILE_ERRNOS = {errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ, errno.ERANGE, errno.EFBIG}
 
 
 @dataclass
@@ -114,6 +121,8 @@ class TransferResult:
     backups: int = 0
     warnings: list[str] = field(default_factory=list)
     quarantined: int = 0  # sessions set aside this run (see ic.transfer.quarantine)
+    files_quarantined: int = 0  # recordings set aside this run (download or store kept failing for that file)
+    files_unchanged: int = 0  # recordings already there byte for byte (a window re-listed): nothing new landed
 
     def summary(self) -> str:
         parts = [f"{self.sessions_stored} session(s)"]
@@ -129,6 +138,8 @@ class TransferResult:
             parts.append(f"{self.backups} backup(s)")
         if self.quarantined:
             parts.append(f"{self.quarantined} quarantined")
+        if self.files_quarantined:
+            parts.append(f"{self.files_quarantined} recording(s) set aside")
         return ", ".join(parts)
 
 
@@ -147,6 +158,45 @@ class _FileTask:
     data_type: str
     session: Session
     instance: int | None = None
+
+
+@dataclass
+class _FileFailure:
+    """A recording that failed: ``side`` "download" (the appliance, or the staging write) or "store"."""
+
+    exc: BaseException
+    side: str
+
+
+def _file_label(task: _FileTask) -> str:
+    return f"{task.data_type} {task.session.lsid}" + (f" #{task.instance}" if task.instance is not None else "")
+
+
+def _reason_key(task: _FileTask, exc: BaseException) -> str:
+    """What a failure says, without what names the file: two files refused "alike" have the same key."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc if isinstance(exc, OSError) else None
+    if cause is not None and cause.errno is not None:
+        return f"{type(exc).__name__}: errno {cause.errno}"
+    return reason_of(exc).replace(task.session.lsid, "<lsid>")
+
+
+def _file_fault_possible(exc: BaseException, side: str) -> bool:
+    """Could this failure be the one recording's own (rather than an appliance or destination that is down)?"""
+    if not isinstance(exc, Exception) or isinstance(exc, (Cancelled, ConfigError)):
+        return False
+    if isinstance(exc, OSError) and not isinstance(exc, ICError):
+        return exc.errno in _FILE_ERRNOS  # e.g. a file too big for the file system; a full disk is not
+    if isinstance(exc, DestinationUnavailable):
+        return isinstance(exc.__cause__, OSError) and exc.__cause__.errno in _FILE_ERRNOS
+    if side == "download":
+        # the appliance answered an error for this recording, or its download broke every time (cut short,
+        # malformed, 5xx): confirmed by a probe before it is set aside. Credentials, permission, TLS, rate limit and
+        # DNS are never one file's fault.
+        if isinstance(exc, ApplianceError):
+            return type(exc) is ApplianceAPIError or isinstance(exc, (MalformedResponse, ServerError)) or \
+                (exc.reason == "unreachable" and "Cannot find" not in str(exc))
+        return False
+    return session_fault_possible(exc)
 
 
 def _keeps_in_progress(dest: Destination) -> bool:
@@ -186,8 +236,10 @@ class TransferEngine:
         schedule: str | None = None,
         client_factory: Callable | None = None,
         destination_factory: Callable[[DestinationConfig], Destination] | None = None,
+        host_clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
+        self.host_clock = host_clock or time.time  # this computer's clock (unix s); tests fake nights with it
         self.listener = listener
         self.cancel = cancel or threading.Event()
         self.options = options or EngineOptions.from_store(store)
@@ -307,6 +359,9 @@ class _Run:
         self._appliance_now: int | None = None  # appliance clock at listing time
         self._files_pool: ThreadPoolExecutor | None = None  # recording downloads, shared by every batch
         self._inflight: dict[Future, _FileTask] = {}  # queued/running downloads not yet handed to the destination
+        self._forced_files: dict[str, list[tuple[str, int | None]]] = {}  # lsid -> set-aside recordings to retry
+        self._suspects: list[tuple[_FileTask, _FileFailure]] = []  # failed recordings not yet set aside
+        self._files_ok = 0  # recordings stored this run (proves destination and appliance work)
         self.apply = Apply(engine.store, site, dest_cfg, dest, self.states, result, persist=self.persist,
                            throttle=lambda: (LARGE_DONE, SAVE_INTERVAL))
         self.fetcher = DetailFetcher(client, tmp, site.host, workers=max(1, self.opts.detail_workers),
@@ -345,7 +400,7 @@ class _Run:
         end_from = planner.closed_bound(self.states, opts.overlap, self.first_bound)
         plan = self._plan(end_from)
         self._appliance_now = self._appliance_time()
-        host_at_listing = int(time.time())  # recorded with the appliance's now: the pair the next run compares
+        host_at_listing = int(self.engine.host_clock())  # recorded with the appliance's now: the pair the next run compares
         back = self._clock_went_back()
         if back:
             for st in self.states.values():
@@ -379,7 +434,7 @@ class _Run:
         if session_state is not None and _keeps_in_progress(self.dest):
             started = self._listing(start_time=session_state.start_bound(self.opts.overlap, self.first_bound))
         return planner.plan_window(closed, self.states, started=started,
-                                   skip=set(self._forced) | self.apply.quarantined)
+                                   skip=set(self._forced) | set(self._forced_files) | self.apply.quarantined)
 
     def _listing(self, **window) -> Iterable:
         """Listing rows, streamed when the client can (``iter_sessions_listing``); notes has_recording."""
@@ -414,7 +469,7 @@ class _Run:
         days = self.opts.initial_lookback_days
         if not days:
             return 0
-        now = self.client.appliance_time() or int(time.time())
+        now = self.client.appliance_time() or int(self.engine.host_clock())
         return max(0, int(now - days * 86400))
 
     # --- the appliance's clock ------------------------------------------------------------------------
@@ -430,7 +485,7 @@ class _Run:
         tolerance). Logged as a warning: sessions ending in the gap are listed by reaching back over it."""
         if self._appliance_now is None:
             return 0
-        host_now = int(time.time())
+        host_now = int(self.engine.host_clock())
         back = max((clock_went_back(st.clock, self._appliance_now, host_now) for st in self.states.values()),
                    default=0)
         if back <= CLOCK_TOLERANCE:
@@ -464,15 +519,20 @@ class _Run:
             log.warning("Could not read the quarantine folder: %s", exc)
             return
         for e in entries:
+            if e.kind is not None:
+                if e.kind in self.states:
+                    self._forced_files.setdefault(e.lsid, []).append((e.kind, e.instance))
+                continue
             types = [t for t in e.data_types if t in self.states]
             if types:
                 self._forced[e.lsid] = types
-        if not self._forced:
+        lsids = list(dict.fromkeys([*self._forced, *self._forced_files]))
+        if not lsids:
             return
-        log.info("%s: trying %d quarantined session(s) again.", self.result.transfer, len(self._forced))
-        self.tracker.update(phase=P.SESSIONS, sessions_found=len(self._forced),
-                            message=f"Trying {len(self._forced)} quarantined session(s) again")
-        self._process(list(self._forced), from_quarantine=True)
+        log.info("%s: trying %d quarantined session(s) again.", self.result.transfer, len(lsids))
+        self.tracker.update(phase=P.SESSIONS, sessions_found=len(lsids),
+                            message=f"Trying {len(lsids)} quarantined session(s) again")
+        self._process(lsids, from_quarantine=True)
 
     # --- sessions ----------------------------------------------------------------------------------
     def _process(self, lsids: list[str], from_quarantine: bool = False) -> None:
@@ -529,6 +589,10 @@ class _Run:
             elif plan.running:
                 running.append(s)
             files.extend(_FileTask(t, s, i) for t, i in plan.files)
+            if from_quarantine and not s.in_progress:
+                planned = set(plan.files)
+                files.extend(_FileTask(t, s, i) for t, i in self._forced_files.get(s.lsid, ())
+                             if (t, i) not in planned)
         # sessions: store, then the state (crash safety: state never ahead of the destination)
         if to_store or running:
             assert session_state is not None
@@ -624,6 +688,8 @@ class _Run:
         """Every queued recording stored (or found unavailable): before a window completes."""
         while self._inflight:
             self._arrivals(block=True)
+        if self._suspects:
+            self._settle_files(check=True)
         if self.tracker.event.phase == P.FILES:
             self.tracker.update(phase=P.SESSIONS, current=None)
 
@@ -636,7 +702,7 @@ class _Run:
         for fut in self._inflight:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 out = fut.result()
-                if out is not None and not isinstance(out, RecordingUnavailable):
+                if out is not None and not isinstance(out, (RecordingUnavailable, _FileFailure)):
                     Path(out.path).unlink(missing_ok=True)
         self._inflight.clear()
 
@@ -660,29 +726,39 @@ class _Run:
         return self.tmp
 
     def _fetch_file(self, task: _FileTask, target: Path):
-        """Runs in a worker thread: only the (thread-safe) client is used here."""
+        """Runs in a worker thread: only the (thread-safe) client is used here. A failure is handed back (not
+        raised) so that the caller can tell one bad recording from an appliance or destination that is down."""
         if self.engine.cancel.is_set():
             return None
         try:
             return self.client.download_recording(task.data_type, task.session.lsid, target, instance=task.instance)
         except RecordingUnavailable as exc:
             return exc
-        except ApplianceAPIError as exc:
-            if is_unknown_session(exc):  # "Invalid lsid.": the session aged out since its details came: gone too
-                return RecordingUnavailable(str(exc), exc.code)
-            raise
+        except UnknownSession as exc:  # "Invalid lsid.": the session aged out since its details came: gone too
+            return RecordingUnavailable(str(exc), exc.code)
+        except Exception as exc:  # noqa: BLE001 - sorted by _file_fault_possible in this run's thread
+            # writing the download (staging: the destination's file system) is the destination's side
+            if isinstance(exc, OSError) and not isinstance(exc, ICError):
+                err = DestinationUnavailable(f"Could not write a recording for destination "
+                                             f"{self.dest_cfg.name} in {target.parent} ({exc.strerror or exc}).")
+                err.__cause__ = exc
+                return _FileFailure(err, "store")
+            return _FileFailure(exc, "download")
 
     def _file_arrived(self, task: _FileTask, outcome) -> None:
         s, t = task.session, task.data_type
-        st = self.states[t]
-        label = f"{t} {s.lsid}" + (f" #{task.instance}" if task.instance is not None else "")
+        label = _file_label(task)
         if outcome is None:
             return  # cancelled before it started
+        if isinstance(outcome, _FileFailure):
+            self._file_failed(task, outcome)
+            return
         if isinstance(outcome, RecordingUnavailable):
             msg = f"The {label} recording on {self.site.host} is not available: {outcome}"
             log.warning(msg)
             self.result.warnings.append(msg)
             self.result.files_skipped += 1
+            self._release_file(task)  # a set-aside recording that expired since: nothing left to try
         else:
             self.tracker.update(current=label)
             item = FileItem(
@@ -696,16 +772,33 @@ class _Run:
             )
             try:
                 stored = self.dest.store_file(item)
+            except Exception as exc:  # noqa: BLE001 - sorted by _file_fault_possible
+                self._file_failed(task, _FileFailure(exc, "store"))
+                return
             finally:
                 Path(outcome.path).unlink(missing_ok=True)
+            how = getattr(stored, "how", "created") if stored is not None else None
             if stored is None:
                 self.result.files_skipped += 1
-            elif getattr(stored, "how", "created") == "kept":
+            elif how == "kept":
                 self.result.files_kept += 1
+            elif how == "unchanged":
+                self.result.files_unchanged += 1  # already there, byte for byte: nothing new landed
             else:
                 self.result.files_stored += 1
             self.result.bytes += outcome.size
             self.tracker.add(bytes=outcome.size)
+            self._files_ok += 1
+            self._release_file(task)
+            if self._suspects:
+                self._settle_files(check=False)  # a file went through since: the failures were those files' own
+        self._file_done(task)
+
+    def _file_done(self, task: _FileTask) -> None:
+        """One file of a session handled (stored, unavailable or set aside): the data type is done for the session
+        once every file of it is."""
+        s, t = task.session, task.data_type
+        st = self.states[t]
         key = (t, s.lsid)
         self._pending_files[key] -= 1
         if task.instance is not None:
@@ -717,6 +810,86 @@ class _Run:
                 self.apply.release(s.lsid, [t])
         self.apply.save(t)
         self.tracker.add(files_done=1)
+
+    # --- one recording that cannot be stored -------------------------------------------------------
+    def _file_failed(self, task: _FileTask, failure: "_FileFailure") -> None:
+        """A recording failed to download or store. Only a failure that may be that file's own (an appliance error
+        for that recording, a download cut short every time, a name or size the destination refuses) is held as a
+        suspect; anything else (destination down, disk full, credentials) fails the transfer now."""
+        if not _file_fault_possible(failure.exc, failure.side):
+            raise failure.exc
+        self._suspects.append((task, failure))
+        if len(self._suspects) >= SUSPECTS_BEFORE_CHECK:
+            self._settle_files(check=True)
+
+    def _settle_files(self, check: bool) -> None:
+        """Set the suspect recordings aside, unless the appliance or the destination itself turns out to be at
+        fault (``check``: no file went through since they failed). Then the transfer fails with nothing set aside."""
+        suspects, self._suspects = self._suspects, []
+        if check:
+            downloads = [f for _, f in suspects if f.side == "download"]
+            if downloads and not self._appliance_answers():
+                raise downloads[0].exc
+            stores = [(t, f) for t, f in suspects if f.side == "store"]
+            if stores:
+                try:
+                    self.dest.test()
+                except Exception:  # noqa: BLE001 - the destination itself does not work: the file's error says why
+                    raise stores[0][1].exc from None
+                fresh = [(t, f) for t, f in stores if not self._retrying_file(t)]
+                if not self._files_ok and len(fresh) >= 3 and len({t.session.lsid for t, _ in fresh}) >= 2 and \
+                        len({_reason_key(t, f.exc) for t, f in fresh}) == 1:
+                    raise fresh[0][1].exc  # every file refused alike: the destination's fault, not the files'
+        for task, failure in suspects:
+            self._set_file_aside(task, failure.exc)
+            self._file_done(task)
+
+    def _appliance_answers(self) -> bool:
+        """Does the appliance still answer a recording request (for a session that does not exist)?"""
+        probe = getattr(self.client, "probe_recordings", None)
+        if not callable(probe):
+            return True
+        try:
+            return probe() is None
+        except Exception as exc:  # noqa: BLE001 - unreachable, refused...: the appliance is at fault
+            log.debug("The appliance %s does not answer a recording request: %s", self.site.host, exc)
+            return False
+
+    def _retrying_file(self, task: _FileTask) -> bool:
+        return (task.data_type, task.instance) in self._forced_files.get(task.session.lsid, ())
+
+    def _set_file_aside(self, task: _FileTask, exc: BaseException) -> None:
+        """Quarantine one recording: ERROR the first time (the notification mail), a warning on later attempts;
+        tried again at each later run; it never holds the cursor back."""
+        s = task.session
+        label = task.data_type + (f" #{task.instance}" if task.instance is not None else "")
+        reason = reason_of(exc)
+        again = ""
+        first_time = True
+        if self.persist:
+            try:
+                entry = quarantine.put_file(self.site.host, s.lsid, self.dest_cfg.name, task.data_type,
+                                            task.instance, reason, getattr(exc, "field", None))
+                first_time = entry.attempts == 1
+                again = f" (attempt {entry.attempts})" if entry.attempts > 1 else ""
+                where = "; it is set aside and tried again on the next runs."
+            except OSError as err:
+                where = f"; it could not be recorded in the quarantine folder ({err.strerror or err})."
+        else:
+            where = "."
+        msg = (f"Recording {label} of session {s.lsid} from {self.site.host} could not be stored in destination "
+               f"{self.dest_cfg.name}{again}: {reason.rstrip('.')}{where}")
+        (log.error if first_time else log.warning)(msg)
+        self.result.warnings.append(msg)
+        self.result.files_quarantined += 1
+
+    def _release_file(self, task: _FileTask) -> None:
+        if self.persist and self._retrying_file(task):
+            try:
+                quarantine.release_file(self.site.host, task.session.lsid, self.dest_cfg.name, task.data_type,
+                                        task.instance)
+            except OSError as exc:
+                log.warning("Could not update the quarantine record of session %s: %s", task.session.lsid, exc)
 
     # --- backup ------------------------------------------------------------------------------------
     def _backup(self) -> None:
@@ -734,7 +907,7 @@ class _Run:
         self.tracker.add(files_done=1, bytes=dl.size)
         if self.persist:
             st = TransferState.from_json(self.engine.store.load_state(self.site.id, self.dest_cfg.id, "backup"))
-            st.last_backup = int(time.time())
+            st.last_backup = int(self.engine.host_clock())
             self.engine.store.save_state(self.site.id, self.dest_cfg.id, "backup", st.to_json())
 
     def _check_cancel(self) -> None:

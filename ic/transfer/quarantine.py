@@ -10,6 +10,9 @@ Layout under ``paths.data_dir()/quarantine/<site host>/``:
        "first_seen" (ISO UTC), "last_tried" (ISO UTC), "attempts", "gone": bool}
 
   ``gone``: the appliance no longer returns the session; it is no longer asked for, the files stay for a person.
+* ``<lsid>--<destination>@<kind>[-<instance>].json`` — one recording of a session that could not be stored (its
+  download keeps failing, or the destination refuses that one file): the same fields plus ``"kind"`` and
+  ``"instance"`` (``data_types`` is ``[kind]``); no XML is kept for it. The session data itself may be stored.
 
 File and folder names are made safe for any lsid or host (``:`` of a port, long or odd lsids: cut, plus a hash).
 Each file is written to a temp name and renamed into place, so a killed process never leaves a half record.
@@ -50,6 +53,15 @@ class QuarantineEntry:
     data_types: tuple[str, ...] = field(default=())
     last_tried: str | None = None
     gone: bool = False  # the appliance no longer has it: not asked for again
+    kind: str | None = None  # a set-aside recording: its data type (recordings | smsr | shell); None = the session
+    instance: int | None = None  # ... and its instance (Show My Screen / command shell)
+
+    @property
+    def file(self) -> str | None:
+        """A set-aside recording in words ("shell #1", "recordings"); None for a session."""
+        if self.kind is None:
+            return None
+        return self.kind if self.instance is None else f"{self.kind} #{self.instance}"
 
 
 def root() -> Path:
@@ -75,6 +87,11 @@ def xml_path(site_host: str, lsid: str) -> Path:
 
 def _record_path(site_host: str, lsid: str, destination: str) -> Path:
     return _site_dir(site_host) / f"{safe_name(lsid)}--{safe_name(destination)}.json"
+
+
+def _file_record_path(site_host: str, lsid: str, destination: str, kind: str, instance: int | None) -> Path:
+    tag = kind if instance is None else f"{kind}-{int(instance)}"
+    return _site_dir(site_host) / f"{safe_name(lsid)}--{safe_name(destination)}@{safe_name(tag)}.json"
 
 
 def _now() -> str:
@@ -119,7 +136,16 @@ def _entry(data: dict) -> QuarantineEntry:
         data_types=types,
         last_tried=data.get("last_tried"),
         gone=bool(data.get("gone")),
+        kind=str(data["kind"]) if data.get("kind") else None,
+        instance=_int_or_none(data.get("instance")),
     )
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return None if value is None or value == "" else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tuple[str, ...], reason: str,
@@ -156,6 +182,35 @@ def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tup
     return _entry(data)
 
 
+def put_file(site_host: str, lsid: str, destination: str, kind: str, instance: int | None, reason: str,
+             field: str | None = None) -> QuarantineEntry:
+    """Set one recording of a session aside for ``destination`` (or count one more failed attempt)."""
+    rec_path = _file_record_path(site_host, lsid, destination, kind, instance)
+    old = _read(rec_path) or {}
+    now = _now()
+    data = {
+        "lsid": lsid,
+        "site_host": site_host,
+        "destination": destination,
+        "data_types": [kind],
+        "kind": kind,
+        "instance": instance,
+        "field": field,
+        "reason": reason,
+        "first_seen": old.get("first_seen") or now,
+        "last_tried": now,
+        "attempts": int(old.get("attempts") or 0) + 1,
+        "gone": False,
+    }
+    _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
+    return _entry(data)
+
+
+def release_file(site_host: str, lsid: str, destination: str, kind: str, instance: int | None) -> None:
+    """The recording reached ``destination`` (or the appliance says it is no longer available): forget it."""
+    _file_record_path(site_host, lsid, destination, kind, instance).unlink(missing_ok=True)
+
+
 def release(site_host: str, lsid: str, destination: str, data_types: list[str] | tuple[str, ...] | None = None) -> None:
     """The session reached ``destination`` (for ``data_types``; None = all): forget it there. The raw XML goes with
     the last destination record of the session."""
@@ -170,18 +225,25 @@ def release(site_host: str, lsid: str, destination: str, data_types: list[str] |
         return
     rec_path.unlink(missing_ok=True)
     prefix = f"{safe_name(lsid)}--"
-    if not any(p.name.startswith(prefix) for p in _site_dir(site_host).glob("*.json")):
+    if not any(p.name.startswith(prefix) and "@" not in p.name  # a set-aside recording keeps no XML
+               for p in _site_dir(site_host).glob("*.json")):
         xml_path(site_host, lsid).unlink(missing_ok=True)
 
 
 def mark_gone(site_host: str, lsid: str, destination: str) -> None:
-    """The appliance no longer returns the session: stop asking for it (the files stay for a person to look at)."""
-    rec_path = _record_path(site_host, lsid, destination)
-    data = _read(rec_path)
-    if data is not None and not data.get("gone"):
-        data["gone"] = True
-        data["last_tried"] = _now()
-        _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
+    """The appliance no longer returns the session: stop asking for it (the files stay for a person to look at).
+    Set-aside recordings of the session for ``destination`` are marked gone too."""
+    paths_ = [_record_path(site_host, lsid, destination)]
+    prefix = f"{safe_name(lsid)}--{safe_name(destination)}@"
+    folder = _site_dir(site_host)
+    if folder.is_dir():
+        paths_ += [p for p in folder.glob("*.json") if p.name.startswith(prefix)]
+    for rec_path in paths_:
+        data = _read(rec_path)
+        if data is not None and not data.get("gone") and data.get("destination") == destination:
+            data["gone"] = True
+            data["last_tried"] = _now()
+            _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
 
 
 def list_quarantined(site_host: str | None = None) -> list[QuarantineEntry]:
