@@ -589,3 +589,49 @@ def make_app(**kw):
     app = App(**kw)
     pump(app, lambda: not app.wizard_pending)
     return app
+
+
+def open_connection_builder(app):
+    """Plugin Configuration with a new SQL Server destination and its connection builder open: (dialog, builder)."""
+    from ic.gui.dialogs.plugin import PluginPanel
+    from ic.gui.testing import pump
+
+    d = app.open(PluginPanel)
+    pump(app)
+    d.panel.type_var.set("SQL Server")
+    d.panel.add_button.invoke()
+    pump(app)
+    d.fields["url"].button.invoke()
+    pump(app)
+    return d, d.panel.connection_dialog
+
+
+def press_site_test(app, sim):
+    """The Site dialog filled in with the simulator's host, API account and CA (nothing saved), Test pressed and its
+    answer in: returns the dialog (``d.panel.last_test``, ``d.panel.message``)."""
+    from ic.gui.dialogs.site import SitePanel
+    from ic.gui.testing import pump
+
+    d = app.open(SitePanel)
+    pump(app)
+    for key, value in dict(name="Probe", host=sim.host, client_id=sim.client_id, client_secret=sim.client_secret,
+                           ca_bundle=str(sim.ca_file)).items():
+        d.fields[key].set(value)
+    d.panel.test_button.invoke()
+    assert pump(app, lambda: d.panel.last_test is not None, timeout=60)
+    return d
+
+
+def wizard_adds_a_folder(app, w, folder: Path) -> None:
+    """In the wizard: Next from the site step to Plugins, a folder destination "Archive" in ``folder`` typed in,
+    Next to the Schedule step."""
+    from ic.gui.testing import pump, type_text
+
+    w.next_button.invoke()
+    pump(app)
+    assert w.step_name == "Plugins"
+    type_text(w.fields["name"], "Archive")
+    type_text(w.fields["directory"], str(folder))
+    w.next_button.invoke()
+    pump(app)
+    assert w.step_name == "Schedule"

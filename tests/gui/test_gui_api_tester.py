@@ -9,6 +9,7 @@ import pytest
 
 from ic.gui.testing import pump, screenshot, type_text
 from ic.settings import DestinationConfig, SiteConfig
+from tests.helpers import press_site_test
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
@@ -185,17 +186,10 @@ def test_cancel_stops_the_download_and_the_window_stays_responsive(app, simulato
 
 def test_site_test_button_reaches_the_simulator_without_saving(store, simulator):
     from ic.gui.app import App
-    from ic.gui.dialogs.site import SitePanel
 
     app = App(show_wizard=False)
     try:
-        d = app.open(SitePanel)
-        pump(app)
-        for key, value in dict(name="Probe", host=simulator.host, client_id=simulator.client_id,
-                               client_secret=simulator.client_secret, ca_bundle=str(simulator.ca_file)).items():
-            d.fields[key].set(value)
-        d.panel.test_button.invoke()
-        assert pump(app, lambda: d.panel.last_test is not None, timeout=60)
+        d = press_site_test(app, simulator)
         assert d.panel.last_test.ok, d.panel.last_test.message
         assert d.panel.message.kind == "ok"
         assert store.list_sites() == []  # testing does not save

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from ic.gui.testing import pump, screenshot, type_text
+from tests.helpers import open_connection_builder
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
@@ -15,8 +16,6 @@ pytestmark = pytest.mark.usefixtures("xvfb")
 def test_browse_for_an_sqlite_file_offers_a_new_file_with_a_db_filter(app, monkeypatch, tmp_path):
     # Tk's own file dialog is replaced by a recorder here: its look is the platform's, not ours
     from tkinter import filedialog
-
-    from ic.gui.dialogs.plugin import PluginPanel
 
     asked = {}
 
@@ -26,14 +25,7 @@ def test_browse_for_an_sqlite_file_offers_a_new_file_with_a_db_filter(app, monke
 
     monkeypatch.setattr(filedialog, "asksaveasfilename", save_as)
     monkeypatch.setattr(filedialog, "askopenfilename", lambda **kw: pytest.fail("an Open dialog cannot make a file"))
-    d = app.open(PluginPanel)
-    pump(app)
-    d.panel.type_var.set("SQL Server")
-    d.panel.add_button.invoke()
-    pump(app)
-    d.fields["url"].button.invoke()
-    pump(app)
-    builder = d.panel.connection_dialog
+    d, builder = open_connection_builder(app)
     builder.fields["kind"].set("SQLite file")
     builder.conn.update()
     builder.fields["path"].button.invoke()
@@ -212,17 +204,9 @@ def test_plugin_test_is_enabled_again_after_a_failed_test(app, tmp_path):
 
 
 def test_escape_in_the_connection_builder_asks_before_dropping_typed_details(app):
-    from ic.gui.dialogs.plugin import PluginPanel
     from ic.gui.testing import press
 
-    d = app.open(PluginPanel)
-    pump(app)
-    d.panel.type_var.set("SQL Server")
-    d.panel.add_button.invoke()
-    pump(app)
-    d.fields["url"].button.invoke()
-    pump(app)
-    builder = d.panel.connection_dialog
+    d, builder = open_connection_builder(app)
     press(builder, "Escape")  # nothing typed: closes at once
     pump(app)
     assert not builder.winfo_exists()

@@ -10,6 +10,7 @@ import pytest
 
 from ic.gui import services_adapter
 from ic.gui.testing import pump, screenshot, type_text
+from tests.helpers import wizard_adds_a_folder
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
@@ -39,14 +40,7 @@ def test_first_start_to_a_nightly_schedule_and_a_test_download_os_scheduler_stan
         w.panel.test_button.invoke()
         assert pump(app, lambda: getattr(w.panel, "last_test", None) is not None, timeout=60)
         assert w.panel.last_test.ok, w.panel.last_test.message
-        w.next_button.invoke()
-        pump(app)
-        assert w.step_name == "Plugins"
-        type_text(w.fields["name"], "Archive")
-        type_text(w.fields["directory"], str(tmp_path / "archive"))
-        w.next_button.invoke()
-        pump(app)
-        assert w.step_name == "Schedule"
+        wizard_adds_a_folder(app, w, tmp_path / "archive")
         type_text(w.fields["name"], "Nightly")
         w.panel.add_button.invoke()
         pump(app)

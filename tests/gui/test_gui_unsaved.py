@@ -8,16 +8,9 @@ import pytest
 from ic.gui import services_adapter
 from ic.gui.testing import press, pump, running_app, screenshot, type_text
 from ic.settings import DestinationConfig, SiteConfig
+from tests.helpers import make_app, wizard_adds_a_folder
 
 pytestmark = pytest.mark.usefixtures("xvfb")
-
-
-def make_app(**kw):
-    from ic.gui.app import App
-
-    app = App(**kw)
-    pump(app, lambda: not app.wizard_pending)
-    return app
 
 
 def fill_site(fields, name="Main", host="support.example.com"):
@@ -207,14 +200,7 @@ def test_next_saves_a_filled_in_destination_too(store, tmp_path):
     try:
         w = app.open_wizard(start_at_database=False)
         pump(app)
-        w.next_button.invoke()  # the site step shows a new, empty form: nothing to save
-        pump(app)
-        assert w.step_name == "Plugins"
-        type_text(w.fields["name"], "Archive")
-        type_text(w.fields["directory"], str(tmp_path / "archive"))
-        w.next_button.invoke()
-        pump(app)
-        assert w.step_name == "Schedule"
+        wizard_adds_a_folder(app, w, tmp_path / "archive")  # the site step: a new, empty form, nothing to save
         assert [d.name for d in store.list_destinations()] == ["Archive"]
         assert "Archive" in w.fields["destination"].widget.cget("values")
     finally:

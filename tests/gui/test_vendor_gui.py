@@ -9,7 +9,7 @@ import pytest
 
 from ic.gui.testing import pump, running_app
 from ic.settings import DestinationConfig
-from tests.helpers import add_site
+from tests.helpers import add_site, press_site_test
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
@@ -188,17 +188,9 @@ def test_notification_settings_warn_when_the_password_goes_in_clear(store):
 def test_site_dialog_test_fails_without_backup_rights_with_that_sentence(store, simulator):
     """Done-when of issue 14: the Site dialog's Test (the service the window uses) fails on missing backup rights,
     and the sentence is what the two-line message shows first."""
-    from ic.gui.dialogs.site import SitePanel
-
     simulator.permissions["backup"] = False
     with running_app() as app:
-        d = app.open(SitePanel)
-        pump(app)
-        for key, value in dict(name="Probe", host=simulator.host, client_id=simulator.client_id,
-                               client_secret=simulator.client_secret, ca_bundle=str(simulator.ca_file)).items():
-            d.fields[key].set(value)
-        d.panel.test_button.invoke()
-        assert pump(app, lambda: d.panel.last_test is not None, timeout=60)
+        d = press_site_test(app, simulator)
         assert not d.panel.last_test.ok
         assert d.panel.message.kind == "error"
         assert d.panel.message.text.splitlines()[0] == (
