@@ -34,11 +34,11 @@ class DataType(StrEnum):
 
 DATA_TYPES = tuple(t.value for t in DataType)  # canonical order, plain strings
 DATA_TYPE_LABELS = {
-    "session": "Session data",
-    "recordings": "Session recordings",
-    "smsr": "Show My Screen recordings",
-    "shell": "Command shell recordings",
-    "backup": "Site backups",
+    DataType.SESSION: "Session data",
+    DataType.RECORDINGS: "Session recordings",
+    DataType.SMSR: "Show My Screen recordings",
+    DataType.SHELL: "Command shell recordings",
+    DataType.BACKUP: "Site backups",
 }
 FILE_ONLY_DATA_TYPES = tuple(t.value for t in DataType if t.is_file)
 

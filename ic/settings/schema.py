@@ -30,11 +30,15 @@ meta = Table(
     Column("value", LongText, nullable=False),
 )
 
-sites = Table(
+
+def _named(name: str, *columns: Column) -> Table:
+    """A table of named items (sites, destinations, schedules): an id, a unique name, then ``columns``."""
+    return Table(name, metadata, Column("id", Integer, primary_key=True, autoincrement=True),
+                 Column("name", Unicode(200), nullable=False, unique=True), *columns)
+
+
+sites = _named(
     "ic_site",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", Unicode(200), nullable=False, unique=True),
     Column("host", Unicode(300), nullable=False),
     Column("client_id", Unicode(300), nullable=False),
     Column("client_secret_enc", LongText, nullable=True),
@@ -43,21 +47,15 @@ sites = Table(
     Column("product", Unicode(20), nullable=False, default="detect"),
 )
 
-destinations = Table(
+destinations = _named(
     "ic_destination",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", Unicode(200), nullable=False, unique=True),
     Column("type", Unicode(100), nullable=False),
     Column("config_json", LongText, nullable=False),
     Column("secrets_enc", LongText, nullable=True),
 )
 
-schedules = Table(
+schedules = _named(
     "ic_schedule",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", Unicode(200), nullable=False, unique=True),
     Column("every_seconds", Integer, nullable=False),
     Column("at_time", Unicode(5), nullable=True),
     Column("enabled", Boolean, nullable=False, default=True),
@@ -145,25 +143,29 @@ scheduler_hosts = Table(
 )
 
 
+def _add_column(conn, column: Column) -> None:
+    """ALTER TABLE ... ADD a nullable column of this schema, unless an interrupted upgrade already added it."""
+    from sqlalchemy import DDL, inspect
+
+    table = column.table.name
+    if column.name not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(DDL(f"ALTER TABLE {table} ADD {column.name} {kind} NULL"))
+
+
 def _v1_to_v2(conn) -> None:
     """ic_schedule.last_slot: existing schedules are owed nothing before their last run (as they behaved)."""
-    from sqlalchemy import DDL, inspect, update
+    from sqlalchemy import update
 
-    columns = {c["name"] for c in inspect(conn).get_columns("ic_schedule")}
-    if "last_slot" not in columns:
-        kind = schedules.c.last_slot.type.compile(dialect=conn.dialect)
-        conn.execute(DDL(f"ALTER TABLE ic_schedule ADD last_slot {kind} NULL"))
+    _add_column(conn, schedules.c.last_slot)
     conn.execute(update(schedules).values(last_slot=schedules.c.last_run))
 
 
 def _v2_to_v3(conn) -> None:
     """ic_schedule.created: a never-run schedule's creation time moves out of last_slot (where schema 2 kept it)."""
-    from sqlalchemy import DDL, and_, inspect, update
+    from sqlalchemy import and_, update
 
-    columns = {c["name"] for c in inspect(conn).get_columns("ic_schedule")}
-    if "created" not in columns:
-        kind = schedules.c.created.type.compile(dialect=conn.dialect)
-        conn.execute(DDL(f"ALTER TABLE ic_schedule ADD created {kind} NULL"))
+    _add_column(conn, schedules.c.created)
     never_ran = and_(schedules.c.last_run.is_(None), schedules.c.last_slot.is_not(None),
                      schedules.c.at_time.is_not(None))
     conn.execute(update(schedules).where(never_ran).values(created=schedules.c.last_slot, last_slot=None))

@@ -18,6 +18,7 @@ from ic.settings import schema as s
 from ic.settings.models import (
     DATA_TYPES,
     PRODUCTS,
+    DataType,
     DestinationConfig,
     ScheduleConfig,
     SiteConfig,
@@ -138,18 +139,12 @@ class SettingsStore:
         elif clear_backup_password:
             values["backup_password_enc"] = None
         with self._begin(f"site {name}") as conn:
-            if site.id is None:
-                site_id = conn.execute(insert(s.sites).values(**values)).inserted_primary_key[0]
-            else:
-                conn.execute(update(s.sites).where(s.sites.c.id == site.id).values(**values))
-                site_id = site.id
+            site_id = _write(conn, s.sites, site.id, values)
         return self.get_site(site_id)
 
     def get_site(self, name_or_id: str | int) -> SiteConfig:
         with self.engine.connect() as conn:
-            row = conn.execute(select(s.sites).where(_by(s.sites, name_or_id))).mappings().first()
-        if row is None:
-            raise NotFound(f"There is no site named '{name_or_id}'; add it under Site Configuration.")
+            row = _named_row(conn, s.sites, name_or_id, "site", "Site Configuration")
         return _site_from_row(row)
 
     def list_sites(self) -> list[SiteConfig]:
@@ -216,19 +211,13 @@ class SettingsStore:
                 values["secrets_enc"] = self.secrets.encrypt(json.dumps(merged), "destination.secrets")
             else:
                 values["secrets_enc"] = self.secrets.encrypt(json.dumps(secrets), "destination.secrets") if secrets else None
-            if dest.id is None:
-                dest_id = conn.execute(insert(s.destinations).values(**values)).inserted_primary_key[0]
-            else:
-                conn.execute(update(s.destinations).where(s.destinations.c.id == dest.id).values(**values))
-                dest_id = dest.id
+            dest_id = _write(conn, s.destinations, dest.id, values)
         return self.get_destination(dest_id, reveal=False)
 
     def get_destination(self, name_or_id: str | int, reveal: bool = True) -> DestinationConfig:
         """The destination; with ``reveal`` its secret fields are decrypted into ``config``."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(s.destinations).where(_by(s.destinations, name_or_id))).mappings().first()
-        if row is None:
-            raise NotFound(f"There is no destination named '{name_or_id}'; add it under Plugin Configuration.")
+            row = _named_row(conn, s.destinations, name_or_id, "destination", "Plugin Configuration")
         config = json.loads(row["config_json"])
         secret_fields = tuple(config.pop("__secret_fields__", ()))
         if reveal and row["secrets_enc"]:
@@ -268,7 +257,7 @@ class SettingsStore:
             for t in types:
                 if t not in DATA_TYPES:
                     raise ConfigError(f"Unknown data type '{t}'; use one of {', '.join(DATA_TYPES)}.", field="data")
-            if "smsr" in types and site.product == "pra":  # VENDOR: PRA has no Show My Screen recordings
+            if DataType.SMSR in types and site.product == "pra":  # VENDOR: PRA has no Show My Screen recordings
                 raise ConfigError(f"Site {site.name} is a Privileged Remote Access site, which has no Show My Screen "
                                   f"recordings; untick Show My Screen in the transfer {site.name} -> {dest.name}.",
                                   field="data")
@@ -281,11 +270,8 @@ class SettingsStore:
                     select(s.schedules.c.last_slot).where(s.schedules.c.id == sched.id)).scalar()
                 if current is None:
                     values["created"] = created.replace(microsecond=0)
-            if sched.id is None:
-                sched_id = conn.execute(insert(s.schedules).values(**values)).inserted_primary_key[0]
-            else:
-                sched_id = sched.id
-                conn.execute(update(s.schedules).where(s.schedules.c.id == sched_id).values(**values))
+            sched_id = _write(conn, s.schedules, sched.id, values)
+            if sched.id is not None:  # its transfers are written again below
                 conn.execute(delete(s.transfers).where(s.transfers.c.schedule_id == sched_id))
             for r in rows:
                 conn.execute(insert(s.transfers).values(schedule_id=sched_id, **r))
@@ -293,9 +279,7 @@ class SettingsStore:
 
     def get_schedule(self, name_or_id: str | int) -> ScheduleConfig:
         with self.engine.connect() as conn:
-            row = conn.execute(select(s.schedules).where(_by(s.schedules, name_or_id))).mappings().first()
-            if row is None:
-                raise NotFound(f"There is no schedule named '{name_or_id}'; add it under Schedule Configuration.")
+            row = _named_row(conn, s.schedules, name_or_id, "schedule", "Schedule Configuration")
             trs = conn.execute(_transfer_rows().where(s.transfers.c.schedule_id == row["id"])).all()
         return _schedule_from_row(row, trs)
 
@@ -446,6 +430,22 @@ def _exists(conn: Connection, table, cond: list) -> bool:
 
 def _by(table, name_or_id: str | int):
     return table.c.id == name_or_id if isinstance(name_or_id, int) else table.c.name == name_or_id
+
+
+def _write(conn: Connection, table, row_id: int | None, values: dict) -> int:
+    """INSERT a new named item (``row_id`` None) or UPDATE the one with that id; returns its id."""
+    if row_id is None:
+        return conn.execute(insert(table).values(**values)).inserted_primary_key[0]
+    conn.execute(update(table).where(table.c.id == row_id).values(**values))
+    return row_id
+
+
+def _named_row(conn: Connection, table, name_or_id: str | int, noun: str, dialog: str):
+    """The row of a site, destination or schedule by name or id; NotFound says where to add it."""
+    row = conn.execute(select(table).where(_by(table, name_or_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"There is no {noun} named '{name_or_id}'; add it under {dialog}.")
+    return row
 
 
 def _transfer_rows():
