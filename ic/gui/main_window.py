@@ -25,6 +25,16 @@ def format_status(status: str | None) -> str:
     return status[:1].upper() + status[1:]
 
 
+def _last_run_words(schedule) -> str:
+    """No run in the history (a settings database from before it was kept, or history removed): the list's Last
+    Run and Last Result, not "Not run yet." beside a list that shows a time."""
+    last = getattr(schedule, "last_run", None)
+    if last is None:
+        return "Not run yet."
+    status = format_status(getattr(schedule, "last_status", None))
+    return f"{format_when(last)}{': ' + status if status else ''} (no details kept for that run)."
+
+
 LEGEND = "Blue: sessions · Green: recordings and backups · Red ✕: a failed run · Point at a bar for that run"
 
 
@@ -285,8 +295,8 @@ class MainPanel(ctk.CTkFrame):
         now = datetime.now(timezone.utc)
         runs = services.recent_runs(store, name, 30)
         self.details_title.configure(text=name)
-        self.last_words.configure(text=services.describe_run(runs[0], now) if runs else "Not run yet.")
         sched = getattr(self, "schedule_configs", {}).get(name)
+        self.last_words.configure(text=services.describe_run(runs[0], now) if runs else _last_run_words(sched))
         self.next_words.configure(text=services.next_run_sentence(sched, now, self.scheduler_state)
                                   if sched is not None else "")
         self.chart.set_runs(runs)

@@ -120,6 +120,33 @@ class Button(ctk.CTkButton):
     config = configure
 
 
+class OptionMenu(ctk.CTkOptionMenu):
+    """A CTkOptionMenu that looks disabled when it is (customtkinter keeps the blue fill, in dark mode the greyed
+    text on it is hard to tell from an enabled menu)."""
+
+    def __init__(self, master, **kwargs: Any) -> None:
+        kwargs.setdefault("text_color_disabled", DISABLED_TEXT)
+        state = kwargs.pop("state", "normal")
+        super().__init__(master, **kwargs)
+        self._enabled_colors = {k: self.cget(k) for k in ("fg_color", "button_color")}
+        if state == "disabled":
+            self.configure(state="disabled")
+
+    def configure(self, require_redraw: bool = False, **kwargs: Any) -> None:
+        enabled = getattr(self, "_enabled_colors", None)
+        if enabled is not None:
+            for key in ("fg_color", "button_color"):
+                if key in kwargs:
+                    enabled[key] = kwargs[key]
+            state = kwargs.get("state", self.cget("state"))
+            if "state" in kwargs or any(k in kwargs for k in enabled):
+                for key, colour in enabled.items():
+                    kwargs[key] = DISABLED_FG if state == "disabled" else colour
+        super().configure(require_redraw, **kwargs)
+
+    config = configure
+
+
 class Field:
     """One labelled input on a grid form, with a help line (optional) and its own error line underneath.
 
@@ -144,8 +171,8 @@ class Field:
         choices = tuple(choices)
         if kind == "choice":
             self.var = ctk.StringVar(value=choices[0] if choices else "")
-            self.widget = ctk.CTkOptionMenu(self.container, values=list(choices) or [""], variable=self.var,
-                                            width=min(width, 200), dynamic_resizing=False)
+            self.widget = OptionMenu(self.container, values=list(choices) or [""], variable=self.var,
+                                     width=min(width, 200), dynamic_resizing=False)
         elif kind == "bool":
             self.var = ctk.BooleanVar(value=False)
             self.widget = ctk.CTkCheckBox(self.container, text="", variable=self.var, onvalue=True, offvalue=False)

@@ -72,3 +72,101 @@ def _site(name):
     from ic.settings import SiteConfig
 
     return SiteConfig(name, "main.example.com", "id")
+
+
+def test_a_disabled_choice_menu_is_grey_too(store, tmp_path):
+    """Verify by schedule greys the site and destination menus (and by site and destination the schedule's): in
+    dark mode customtkinter's own disabled menu is the same blue with a slightly dimmer text."""
+    from ic.gui.dialogs.verify import BY_PAIR, BY_SCHEDULE, VerifyPanel
+
+    store.save_site(_site("Main"), client_secret="x")
+    store.save_destination(DestinationConfig("Files", "folder", {"directory": str(tmp_path / "files")}))
+    add_schedule_row(store)
+    with running_app() as app:
+        for mode in ("light", "dark"):
+            ctk.set_appearance_mode(mode)
+            d = app.open(VerifyPanel, schedule="Nightly")
+            pump(app)
+            p = d.panel
+            assert p.mode.get() == BY_SCHEDULE
+            assert menu_fill(p.site_menu) == grey() and menu_fill(p.destination_menu) == grey()
+            assert menu_fill(p.schedule_menu) != grey() and menu_fill(p.plan_menu) != grey()
+            p.mode.set(BY_PAIR)
+            p._update_buttons()
+            pump(app)
+            assert menu_fill(p.schedule_menu) == grey() and menu_fill(p.plan_menu) == grey()
+            assert menu_fill(p.site_menu) != grey() and menu_fill(p.destination_menu) != grey()
+            d.close(force=True)
+            pump(app)
+        ctk.set_appearance_mode("system")
+
+
+def test_closing_verify_with_a_changed_automatic_verify_asks_and_save_keeps_it(store, tmp_path):
+    """The automatic verify has its own Save button: choosing "Every week" and closing must not lose it."""
+    from ic.gui.dialogs.verify import VerifyPanel
+    from ic.services.verify import get_verify_plan
+
+    store.save_site(_site("Main"), client_secret="x")
+    store.save_destination(DestinationConfig("Files", "folder", {"directory": str(tmp_path / "files")}))
+    add_schedule_row(store)
+    with running_app() as app:
+        d = app.open(VerifyPanel, schedule="Nightly")
+        pump(app)
+        d.close()  # nothing changed: closes at once
+        pump(app)
+        assert not d.winfo_exists()
+
+        d = app.open(VerifyPanel, schedule="Nightly")
+        pump(app)
+        d.panel.plan_var.set("Every week")
+        d.panel.plan_repair.select()
+        d.close()
+        pump(app)
+        assert d.winfo_exists() and d.unsaved_prompt.winfo_exists()
+        assert "automatic verify of schedule Nightly" in d.unsaved_prompt.text
+        d.unsaved_prompt.buttons["Save"].invoke()
+        pump(app)
+        assert not d.winfo_exists()
+        plan = get_verify_plan(store, "Nightly")
+        assert (plan.every_seconds, plan.repair) == (7 * 86400, True)
+
+        d = app.open(VerifyPanel, schedule="Nightly")  # shows the saved plan, unchanged: closes at once
+        pump(app)
+        assert d.panel.plan_var.get() == "Every week"
+        d.close()
+        pump(app)
+        assert not d.winfo_exists()
+
+
+def test_status_page_shows_a_last_run_recorded_before_history_was_kept(store):
+    """The list says when the schedule last ran; the status page under it must not say "Not run yet."."""
+    from datetime import datetime, timedelta, timezone
+
+    from ic.gui.widgets import format_when
+
+    add_schedule_row(store)
+    when = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0) - timedelta(minutes=20)
+    store.mark_schedule_run("Nightly", when, "ok")
+    with running_app() as app:
+        app.main.schedules.select("Nightly")
+        pump(app)
+        words = app.main.last_words.cget("text")
+        assert words.startswith(f"{format_when(when)}: OK") and "Not run yet" not in words
+        assert app.main.schedules.row("Nightly")[3] == format_when(when)
+
+
+def menu_fill(menu) -> str:
+    return menu._canvas.itemcget("inner_parts_left", "fill")
+
+
+def add_schedule_row(store):
+    """Schedule Nightly: Main -> Files (both made when missing)."""
+    from ic.errors import NotFound
+    from ic.settings import ScheduleConfig, TransferConfig
+
+    try:
+        store.get_site("Main")
+    except NotFound:
+        store.save_site(_site("Main"), client_secret="x")
+        store.save_destination(DestinationConfig("Files", "folder", {"directory": "files"}))
+    store.save_schedule(ScheduleConfig("Nightly", 86400, [TransferConfig("Main", "Files", ["session"])]))

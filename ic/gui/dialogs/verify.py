@@ -13,7 +13,7 @@ from tkinter import filedialog
 import customtkinter as ctk
 
 from ic.gui.dialogs.base import Panel, user_message
-from ic.gui.widgets import Button, ListView
+from ic.gui.widgets import Button, ListView, OptionMenu
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui.verify")
@@ -43,15 +43,15 @@ class VerifyPanel(Panel):
         self.mode_menu.grid(row=0, column=0, columnspan=4, sticky="w", pady=(0, 6))
         ctk.CTkLabel(top, text="Schedule").grid(row=1, column=0, sticky="w", padx=(0, 6))
         self.schedule_var = ctk.StringVar(value="")
-        self.schedule_menu = ctk.CTkOptionMenu(top, variable=self.schedule_var, values=[""], width=220)
+        self.schedule_menu = OptionMenu(top, variable=self.schedule_var, values=[""], width=220)
         self.schedule_menu.grid(row=1, column=1, sticky="w")
         ctk.CTkLabel(top, text="Site").grid(row=2, column=0, sticky="w", padx=(0, 6), pady=(4, 0))
         self.site_var = ctk.StringVar(value="")
-        self.site_menu = ctk.CTkOptionMenu(top, variable=self.site_var, values=[""], width=220)
+        self.site_menu = OptionMenu(top, variable=self.site_var, values=[""], width=220)
         self.site_menu.grid(row=2, column=1, sticky="w", pady=(4, 0))
         ctk.CTkLabel(top, text="Destination").grid(row=2, column=2, sticky="w", padx=(16, 6), pady=(4, 0))
         self.destination_var = ctk.StringVar(value="")
-        self.destination_menu = ctk.CTkOptionMenu(top, variable=self.destination_var, values=[""], width=220)
+        self.destination_menu = OptionMenu(top, variable=self.destination_var, values=[""], width=220)
         self.destination_menu.grid(row=2, column=3, sticky="w", pady=(4, 0))
         ctk.CTkLabel(top, text="Only sessions started from / before (YYYY-MM-DD, optional)").grid(
             row=3, column=0, columnspan=2, sticky="w", pady=(6, 0))
@@ -63,7 +63,7 @@ class VerifyPanel(Panel):
         ctk.CTkLabel(top, text="Verify this schedule automatically").grid(row=4, column=0, columnspan=2, sticky="w",
                                                                           pady=(6, 0))
         self.plan_var = ctk.StringVar(value="Never")
-        self.plan_menu = ctk.CTkOptionMenu(top, variable=self.plan_var, values=list(PLAN_CHOICES), width=120)
+        self.plan_menu = OptionMenu(top, variable=self.plan_var, values=list(PLAN_CHOICES), width=120)
         self.plan_menu.grid(row=4, column=2, sticky="w", padx=(16, 6), pady=(6, 0))
         plan_row = ctk.CTkFrame(top, fg_color="transparent")
         plan_row.grid(row=4, column=3, sticky="w", pady=(6, 0))
@@ -146,6 +146,7 @@ class VerifyPanel(Panel):
             self.plan_menu.configure(values=list(PLAN_CHOICES) + [label])
         self.plan_var.set(label)
         (self.plan_repair.select if plan.repair else self.plan_repair.deselect)()
+        self.mark_clean()  # the form shows this schedule's saved plan
         if plan.start is not None and not self.start_entry.get().strip():
             self.start_entry.insert(0, plan.start.astimezone().strftime("%Y-%m-%d"))
         if plan.last is not None:
@@ -156,12 +157,25 @@ class VerifyPanel(Panel):
         else:
             self.plan_last.configure(text="")
 
-    def save_plan(self) -> None:
+    # --- the automatic verify has its own Save: closing with it changed asks first ------------------
+    def snapshot(self):
+        return (self.schedule_var.get(), self.plan_var.get(), bool(self.plan_repair.get()))
+
+    def has_changes(self) -> bool:
+        return bool(self.schedule_var.get()) and super().has_changes()
+
+    def describe_changes(self) -> str:
+        return f"the automatic verify of schedule {self.schedule_var.get()}"
+
+    def save(self) -> bool:
+        return self.save_plan()
+
+    def save_plan(self) -> bool:
         from ic.services import verify as V
 
         name = self.schedule_var.get()
         if not name:
-            return
+            return False
         every = PLAN_CHOICES.get(self.plan_var.get())
         if every is None:  # a period set from the command line, unchanged
             every = V.get_verify_plan(self.store(), name).every_seconds
@@ -172,7 +186,8 @@ class VerifyPanel(Panel):
             plan = V.set_verify_plan(self.store(), name, every, bool(self.plan_repair.get()), start)
         except Exception as exc:  # noqa: BLE001
             self.show_exception(exc)
-            return
+            return False
+        self.mark_clean()
         if plan.every_seconds:
             since = f" (sessions from {self.start_entry.get().strip()} on)" if plan.start else ""
             self.message.show(f"Schedule {name} will be verified {self.plan_var.get().lower()}{since}"
@@ -180,6 +195,7 @@ class VerifyPanel(Panel):
                               "are on.", "ok")
         else:
             self.message.show(f"Schedule {name} is no longer verified automatically.", "ok")
+        return True
 
     @staticmethod
     def _site_for(store, destination: str) -> str | None:
