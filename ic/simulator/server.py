@@ -88,25 +88,8 @@ class Handler(BaseHTTPRequestHandler):
         """The Date header shows the appliance clock (host clock + clock_offset)."""
         return formatdate(self.server.sim.now_float() if timestamp is None else timestamp, usegmt=True)
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
     def _serve(self) -> None:
+        """Every method (GET, POST, PUT, DELETE, HEAD, PATCH) is answered here: the routes decide what is allowed."""
         sim = self.server.sim
         raw_length = (self.headers.get("Content-Length") or "0").strip()
         if not raw_length.isdigit():
@@ -146,6 +129,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(chunk)
             written += len(chunk)
         sim._count_bytes(written)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
 
     def _abort(self) -> None:
         """Close the TCP connection without a TLS close_notify, mid-body: the client sees a short read."""
