@@ -24,6 +24,9 @@ def watched(monkeypatch):
 
         def when_visible():
             if box.winfo_viewable():
+                x, w, sw = box.winfo_rootx(), box.winfo_width(), box.winfo_screenwidth()
+                y, h, sh = box.winfo_rooty(), box.winfo_height(), box.winfo_screenheight()
+                seen["placed"] = (abs(x + w // 2 - sw // 2) <= 2 and 0 < y and y + h < sh)  # middle, on screen
                 seen["refusals"].append((text, box.text, box.kind))
                 box.buttons["OK"].invoke()
             else:
@@ -50,7 +53,7 @@ def test_settings_option_naming_a_missing_file_is_refused_in_a_message_and_nothi
     assert entry.main(["--settings", f"sqlite:///{typo}"]) == 1
     assert watched["apps"] == []  # the main window never opened
     [(text, shown, kind)] = watched["refusals"]
-    assert shown == text and kind == "error"
+    assert shown == text and kind == "error" and watched["placed"]
     assert text.startswith(f"The settings database file {typo} does not exist")
     assert text.endswith("; the settings database is set by the --settings option.")
     assert "\n" not in text and "Traceback" not in text and text.count(". ") == 0  # one sentence
