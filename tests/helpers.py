@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, select, text
 from ic import secrets
 from ic.destinations import connection_string as cs
 from ic.destinations import sql_schema as t
+from ic.destinations.base import Destination
 from ic.destinations.sql import SqlDestination
 from ic.scheduling.task import RunResult
 from ic.scheduling.task_windows import TASK_NAME, TASK_NS
@@ -126,6 +127,23 @@ def fast_engine(store_, **kw):
     return TransferEngine(store_, client_factory=client, **kw)
 
 
+class PlainDestination(Destination):
+    """The least a destination plugin must define (no fields, test() says ok, stores nothing): tests subclass it."""
+
+    type_name = "plain"
+    display_name = "Plain"
+
+    @classmethod
+    def fields(cls):
+        return []
+
+    def test(self):
+        return "ok"
+
+    def store_sessions(self, site_host, sessions):
+        return 0
+
+
 # --- the real command line in a subprocess (from test_transfer_crash) -----------------------------------------------
 def cli(*args: str, wait: bool = True, home: Path | None = None, **kw):
     """Run main.py with this test's IC_HOME (from conftest's environment) or ``home``."""
@@ -215,6 +233,15 @@ def dump(url: str) -> dict[str, list[dict]]:
             out[table.name] = rows
     engine.dispose()
     return out
+
+
+def stored_in_sqlite(tmp_path: Path, sessions) -> dict[str, list[dict]]:
+    """The dump of ``sessions`` stored by the SQL destination into a new SQLite file: what a real database holds."""
+    lite = f"sqlite:///{tmp_path / 'ic.db'}"
+    real = dest(lite)
+    real.store_sessions(HOST, sessions)
+    real.close()
+    return dump(lite)
 
 
 # --- a stand-in pyodbc: SQL SERVER ITSELF IS MOCKED (from test_sqlserver_dialect) -----------------------------------

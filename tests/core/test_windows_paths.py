@@ -120,17 +120,20 @@ def test_schedule_lock_on_windows_locks_a_byte_past_the_pid_windows_only_stand_i
     # The PID is readable at offset 0 (byte 0 is not locked) and the file did not grow to the lock offset.
     assert held.path.read_bytes() == f"{os.getpid()}\n".encode()
     assert locking.calls == [("lock", lock.WINDOWS_LOCK_OFFSET, 1)]
-    # "Another process": its own handle on the same file cannot take the lock.
-    other = os.open(held.path, os.O_RDWR)
+    _another_handle_cannot_lock(lock, held.path)  # "another process": its own handle on the same file
+    held.release()
+    assert locking.calls[-1] == ("unlock", lock.WINDOWS_LOCK_OFFSET, 1) and not locking.regions
+    with lock.ScheduleLock("Nightly", tmp_path):  # free again
+        pass
+
+
+def _another_handle_cannot_lock(lock, path) -> None:
+    other = os.open(path, os.O_RDWR)
     try:
         with pytest.raises(OSError):
             lock._lock(other)
     finally:
         os.close(other)
-    held.release()
-    assert locking.calls[-1] == ("unlock", lock.WINDOWS_LOCK_OFFSET, 1) and not locking.regions
-    with lock.ScheduleLock("Nightly", tmp_path):  # free again
-        pass
 
 
 @pytest.mark.skipif(os.name != "nt", reason="real msvcrt.locking: Windows CI only")
@@ -139,12 +142,7 @@ def test_real_windows_lock_leaves_the_pid_readable(tmp_path):
 
     with lock.ScheduleLock("Nightly", tmp_path) as held:
         assert held.path.read_bytes().strip() == str(os.getpid()).encode()  # another handle can read the PID
-        other = os.open(held.path, os.O_RDWR)
-        try:
-            with pytest.raises(OSError):
-                lock._lock(other)
-        finally:
-            os.close(other)
+        _another_handle_cannot_lock(lock, held.path)
 
 
 # --- file names and paths (ic/destinations/naming.py, folder.py) ---------------------------------------------------

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ic.destinations.base import Destination, FileItem
+from ic.destinations.base import FileItem
 from ic.destinations.folder import FolderDestination
 from ic.destinations.folder_lock import STAGING_NAME
 from ic.sessions.model import Session
+from tests.helpers import PlainDestination
 
 HOST = "h"
 NAME = "h-support-k.flv"
@@ -34,21 +35,7 @@ def visible(d: Path) -> list[str]:
 
 
 def test_base_destination_offers_no_staging():
-    class Plain(Destination):
-        type_name = "plain"
-        display_name = "Plain"
-
-        @classmethod
-        def fields(cls):
-            return []
-
-        def test(self):
-            return "ok"
-
-        def store_sessions(self, site_host, sessions):
-            return 0
-
-    assert Plain("p", {}).staging_dir() is None
+    assert PlainDestination("p", {}).staging_dir() is None
 
 
 def test_staging_dir_is_inside_the_destination_on_the_same_file_system(tmp_path):

@@ -25,7 +25,9 @@ from ic.destinations.sql import SqlDestination, engine_kwargs
 from ic.errors import DestinationUnavailable
 from ic.sessions.model import Event, EventData
 from ic.settings import schema as settings_schema
-from tests.helpers import HOST, MS18, FakeSqlServer, dest, dump, pra_session, rs_session, settings_on_mock_sql_server
+from tests.helpers import (
+    HOST, MS18, FakeSqlServer, dest, dump, pra_session, rs_session, settings_on_mock_sql_server, stored_in_sqlite,
+)
 
 MAX_PARAMS = 2100  # SQL Server's limit per statement (SQLAlchemy batches at 2099)
 
@@ -144,11 +146,7 @@ def test_ids_from_output_rows_in_any_order_land_on_the_right_parents_on_mock_sql
     sessions = busy_sessions(n=12, events=300)  # 12 x 305 events: several insertmanyvalues batches
     d, server = mock_sql_server_destination()
     d.store_sessions(HOST, sessions)
-    lite = f"sqlite:///{tmp_path / 'ic.db'}"
-    real = dest(lite)
-    real.store_sessions(HOST, sessions)
-    real.close()
-    assert mock_dump(server) == dump(lite)
+    assert mock_dump(server) == stored_in_sqlite(tmp_path, sessions)
 
 
 def test_storing_again_deletes_children_before_parents_on_mock_sql_server():
@@ -383,11 +381,7 @@ def test_real_sql_server_round_trip(tmp_path):
     assert d.store_sessions(HOST, sessions) == 50
     assert d.store_sessions(HOST, sessions) == 50  # replaced, not duplicated
     d.close()
-    lite = f"sqlite:///{tmp_path / 'ic.db'}"
-    real = dest(lite)
-    real.store_sessions(HOST, sessions)
-    real.close()
-    assert dump(url) == dump(lite)
+    assert dump(url) == stored_in_sqlite(tmp_path, sessions)
 
 
 def test_login_failure_names_destination_on_mock_sql_server():

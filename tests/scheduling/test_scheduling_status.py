@@ -139,18 +139,26 @@ def _table_exists(url: str) -> bool:
         eng.dispose()
 
 
+def _reopened(store, *statements: str):
+    """Run ``statements`` on the settings database (to make it look older), close it and open it again."""
+    from ic.settings.store import SettingsStore
+
+    with store.engine.begin() as conn:
+        for sql in statements:
+            conn.execute(text(sql))
+    store.close()
+    return SettingsStore(store.url)
+
+
 def test_schema_1_database_is_migrated_keeping_last_run_as_served(tmp_path, ic_home):
     from ic.settings.store import SettingsStore
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     store = SettingsStore(url)
     store.save_schedule(ScheduleConfig("Old", 86400, at_time="02:00"))
-    with store.engine.begin() as conn:  # make it look like a schema 1 database with a run last night
-        conn.execute(text("ALTER TABLE ic_schedule DROP COLUMN last_slot"))
-        conn.execute(text("UPDATE ic_schedule SET last_run = '2026-06-10 00:00:40.000000'"))
-        conn.execute(text("UPDATE ic_meta SET value = '1' WHERE key = 'schema_version'"))
-    store.close()
-    store = SettingsStore(url)
+    store = _reopened(store, "ALTER TABLE ic_schedule DROP COLUMN last_slot",  # a schema 1 database, run last night
+                      "UPDATE ic_schedule SET last_run = '2026-06-10 00:00:40.000000'",
+                      "UPDATE ic_meta SET value = '1' WHERE key = 'schema_version'")
     try:
         assert store.schema_version() == 3
         old = store.get_schedule("Old")
@@ -190,12 +198,9 @@ def test_schema_2_database_moves_a_never_run_schedules_creation_out_of_last_slot
     store.save_schedule(ScheduleConfig("Fresh", 86400, at_time="02:00"), now=NOW)
     store.save_schedule(ScheduleConfig("Ran", 86400, at_time="03:00"), now=NOW)
     store.mark_schedule_run("Ran", datetime(2026, 6, 11, 1, 0, 5), "ok", slot=datetime(2026, 6, 11, 1, 0))
-    with store.engine.begin() as conn:  # schema 2 kept the creation time in last_slot
-        conn.execute(text("UPDATE ic_schedule SET last_slot = created WHERE name = 'Fresh'"))
-        conn.execute(text("ALTER TABLE ic_schedule DROP COLUMN created"))
-        conn.execute(text("UPDATE ic_meta SET value = '2' WHERE key = 'schema_version'"))
-    store.close()
-    store = SettingsStore(url)
+    store = _reopened(store, "UPDATE ic_schedule SET last_slot = created WHERE name = 'Fresh'",  # schema 2 kept the
+                      "ALTER TABLE ic_schedule DROP COLUMN created",  # creation time in last_slot
+                      "UPDATE ic_meta SET value = '2' WHERE key = 'schema_version'")
     try:
         assert store.schema_version() == 3
         fresh, ran = store.get_schedule("Fresh"), store.get_schedule("Ran")

@@ -7,14 +7,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ic.destinations.base import Destination
 from ic.errors import ApplianceAPIError, Cancelled, DestinationUnavailable
 from ic.services.runs import export, run_schedule
 from ic.settings.models import SiteConfig
 from ic.transfer.engine import TransferEngine
 from tests.helpers import (
-    add_folder, add_schedule, add_site, add_sql, count_kinds, expected_files, fast_engine, rows, session_rows,
-    snapshot,
+    PlainDestination, add_folder, add_schedule, add_site, add_sql, count_kinds, expected_files, fast_engine, rows,
+    session_rows, snapshot,
 )
 
 ALL_FILES = ["session", "recordings", "smsr", "shell", "backup"]
@@ -189,18 +188,11 @@ def test_unreachable_appliance_marks_run_complete_but_failed(store, tmp_path, ca
     del engine_mod
 
 
-class _BuggyDestination(Destination):
+class _BuggyDestination(PlainDestination):
     """A plugin with a bug: an unexpected exception is an internal error, not an outside failure."""
 
     type_name = "buggy"
     display_name = "Buggy"
-
-    @classmethod
-    def fields(cls):
-        return []
-
-    def test(self):
-        return "ok"
 
     def store_sessions(self, site_host, sessions):
         raise ZeroDivisionError("bug")
