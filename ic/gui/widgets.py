@@ -394,10 +394,12 @@ class MessageLabel(ctk.CTkFrame):
     """The message line of a dialog: errors in red, success in green, warnings in amber, info in the normal colour.
 
     Its height is fixed (two lines) and its text wraps at its own width, so a long message never pushes the
-    buttons around; a longer text is cut with "…" (``text`` keeps all of it).
+    buttons around; a longer text is cut with "… (more)" (``text`` keeps all of it) and a click on it shows the
+    whole message in a message window (``full_box``).
     """
 
     LINES = 2
+    MORE = " … (more)"
 
     def __init__(self, master, **kwargs) -> None:
         font = _font(master, "list")
@@ -410,7 +412,10 @@ class MessageLabel(ctk.CTkFrame):
         self._default_color = self.label.cget("text_color")
         self._text = ""
         self.kind = "info"
+        self.clipped = False
+        self.full_box: MessageBox | None = None
         self.bind("<Configure>", lambda _e: self._fit(), add=True)
+        self.label.bind("<Button-1>", lambda _e: self.show_all(), add=True)
 
     def show(self, text: str, kind: str = "info") -> None:
         color = {"error": ERROR_COLOR, "ok": OK_COLOR, "warn": WARN_COLOR}.get(kind, self._default_color)
@@ -422,7 +427,17 @@ class MessageLabel(ctk.CTkFrame):
     def _fit(self) -> None:
         width = max(200, self.winfo_width() - 8)
         self.label.configure(wraplength=width)
-        self.label.configure(text=_clip(self._text, self._font, width, self.LINES))
+        shown = _clip(self._text, self._font, width, self.LINES, self.MORE)
+        self.clipped = shown != self._text
+        self.label.configure(text=shown, cursor="hand2" if self.clipped else "")
+
+    def show_all(self) -> "MessageBox | None":
+        """The whole of a message that was cut, in a message window (none when it fits)."""
+        if not self.clipped:
+            return None
+        kind = {"error": "error", "warn": "warning"}.get(self.kind, "info")
+        self.full_box = MessageBox(self.winfo_toplevel(), "Message", self._text, kind=kind)
+        return self.full_box
 
     def clear(self) -> None:
         self.show("")
@@ -436,18 +451,19 @@ class MessageLabel(ctk.CTkFrame):
         return self.label.cget("text")
 
 
-def _clip(text: str, font, width: int, lines: int) -> str:
-    """Cut ``text`` so that it wraps into at most ``lines`` lines of ``width`` pixels (roughly: words are kept)."""
+def _clip(text: str, font, width: int, lines: int, more: str = " …") -> str:
+    """Cut ``text`` so that it wraps into at most ``lines`` lines of ``width`` pixels (roughly: words are kept),
+    ending with ``more``."""
     budget = width * lines - font.measure("MMMM")  # what word wrapping wastes at line ends
     if font.measure(text) <= budget:
         return text
     words, out = text.split(" "), ""
     for word in words:
         trial = f"{out} {word}".strip()
-        if font.measure(trial + " …") > budget:
+        if font.measure(trial + more) > budget:
             break
         out = trial
-    return out + " …"
+    return out + more
 
 
 def style_treeview(widget) -> ttk.Style:

@@ -74,7 +74,7 @@ def test_a_long_message_does_not_move_the_buttons_and_tabs_do_not_move_the_downl
     d.panel.message.show("A very long sentence " * 40, "error")
     pump(app)
     assert d.panel.save_button.winfo_rooty() == before
-    assert d.panel.message.shown.endswith("…") and d.panel.message.text.startswith("A very long")
+    assert d.panel.message.shown.endswith("… (more)") and d.panel.message.text.startswith("A very long")
     t = app.open(ApiTesterPanel)
     pump(app)
     row = t.panel.download_button.winfo_rooty()

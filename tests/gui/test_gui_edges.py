@@ -170,3 +170,27 @@ def add_schedule_row(store):
         store.save_site(_site("Main"), client_secret="x")
         store.save_destination(DestinationConfig("Files", "folder", {"directory": "files"}))
     store.save_schedule(ScheduleConfig("Nightly", 86400, [TransferConfig("Main", "Files", ["session"])]))
+
+
+def test_a_message_cut_to_two_lines_says_so_and_a_click_shows_all_of_it(store):
+    """A long sentence under a form is cut (the buttons must not move); the person can still read all of it."""
+    from ic.gui.dialogs.site import SitePanel
+
+    long = ("Cannot connect to support.example.com: the appliance's certificate is not trusted by this computer "
+            "(self-signed certificate in certificate chain); add the appliance's CA certificate as the site's CA "
+            "Bundle under Site Configuration, or install it in the Windows certificate store, then click Test. ") * 3
+    with running_app() as app:
+        d = app.open(SitePanel)
+        pump(app)
+        m = d.panel.message
+        m.show("Site Main saved.", "ok")
+        pump(app)
+        assert not m.clipped and m.show_all() is None
+        m.show(long, "error")
+        pump(app)
+        assert m.clipped and m.shown.endswith("… (more)") and long.startswith(m.shown[:-len("… (more)")].strip())
+        m.label._label.event_generate("<Button-1>")  # the person clicks the cut sentence
+        pump(app)
+        assert m.full_box is not None and m.full_box.winfo_exists()
+        assert m.full_box.text == long and m.full_box.kind == "error"
+        m.full_box.buttons["OK"].invoke()
