@@ -171,7 +171,7 @@ def main() -> int:
         by_size: dict[int, dict[str, list[dict]]] = {}
         for n in sizes:
             if steps:
-                by_size[n] = transfer_bench(args, work, corpus.ensure(n, cache), steps)
+                by_size[n] = transfer_bench(args, work, n, cache, steps)
         if len(by_size) > 1:
             report.print_per_session(by_size)
         if by_size:
@@ -213,16 +213,36 @@ class Bench:
         return result
 
 
-def transfer_bench(args: argparse.Namespace, work: Path, docs, steps: list[str]) -> dict[str, list[dict]]:
+def serving(args: argparse.Namespace, sessions: int, cache: Path):
+    """A started simulator serving the cached documents, and those documents; made again when this simulator
+    would make other documents than the cached ones (its code changed since)."""
     import corpus
 
+    for remake in (False, True):
+        docs = corpus.ensure(sessions, cache, remake=remake)
+        sim = corpus.make_simulator(sessions, rate_per_second=max(20, int(args.max_rps) + 1), rate_per_hour=10**9)
+        attached = corpus.attach(sim, docs)
+        if not attached and isinstance(getattr(sim.store, "_xml", None), dict) and not remake:
+            print("the cached documents differ from what this simulator makes: making them again")
+            continue
+        if not attached:
+            print("note: the simulator's store has changed shape: it makes its XML itself (warmed up before measuring)")
+            for s in sim.sessions:
+                sim.session_xml(s.lsid)
+        sim.start()
+        if corpus.same_first_document(sim, docs):
+            return sim, docs
+        sim.stop()
+        if remake:
+            raise SystemExit("the simulator does not answer the documents it just made the same way twice")
+        print("the simulator wraps its documents differently from the cached ones: making them again")
+    raise AssertionError("unreachable")
+
+
+def transfer_bench(args: argparse.Namespace, work: Path, sessions: int, cache: Path,
+                   steps: list[str]) -> dict[str, list[dict]]:
     bench = Bench(args, work)
-    sim = corpus.make_simulator(docs.sessions, rate_per_second=max(20, int(args.max_rps) + 1), rate_per_hour=10**9)
-    if not corpus.attach(sim, docs):
-        print("note: the simulator's store has changed shape: it makes its XML itself (warmed up before measuring)")
-        for s in sim.sessions:
-            sim.session_xml(s.lsid)
-    sim.start()
+    sim, docs = serving(args, sessions, cache)
     n = docs.sessions
     try:
         print(f"\n{n:,} sessions, {docs.bytes / 1048576:.1f} MiB of session XML in {docs.documents} documents; "

@@ -7,12 +7,12 @@ of it in memory; here it is made once, streamed to disk, and served from disk af
   docs/batch-NNNNNN.xml  50 sessions each, the exact bytes the appliance answers to the engine's 50-lsid detail call;
   sessions.xml + index.json  every ``<session>`` element as the simulator serves it, back to back, and where each is;
   done.json  written last (a folder without it was cut short and is made again).
-The key holds a digest of ic/simulator's source: a simulator change makes new documents.
+Before use the cache is checked against the simulator of this run (the order of its sessions, three sessions' XML
+and the first document, byte for byte); documents a changed simulator would make otherwise are made again.
 """
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -33,15 +33,8 @@ def default_cache() -> Path:
     return Path(base) / "ic-bench"
 
 
-def _simulator_digest() -> str:
-    h = hashlib.sha1()
-    for path in sorted((ROOT / "ic" / "simulator").glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:12]
-
-
 def key(sessions: int) -> str:
-    return f"rs-{sessions}-seed{SEED}-anchor{ANCHOR}-sim{_simulator_digest()}"
+    return f"rs-{sessions}-seed{SEED}-anchor{ANCHOR}"
 
 
 class DiskXml:
@@ -124,13 +117,15 @@ def make_simulator(sessions: int, rate_per_second: float, rate_per_hour: int):
 
 
 def attach(sim, corpus: Corpus) -> bool:
-    """Serve the cached XML instead of making it (checked on three sessions against what this simulator makes);
-    False when the simulator's store has changed shape or disagrees (it then makes the XML itself)."""
+    """Serve the cached XML instead of making it, once it is known to be what this simulator makes (the same
+    sessions in the same order, and three of them the same to the byte); False otherwise."""
     store = sim.store
     if not isinstance(getattr(store, "_xml", None), dict):
         return False
-    cached = corpus.xml_map()
     lsids = [s.lsid for s in store.sessions]
+    if lsids != list(corpus.index):  # the documents were fetched in listing order: the index has that order
+        return False
+    cached = corpus.xml_map()
     for lsid in {lsids[0], lsids[len(lsids) // 2], lsids[-1]}:
         if sim.session_xml(lsid) != cached.get(lsid):
             cached.close()
@@ -139,17 +134,36 @@ def attach(sim, corpus: Corpus) -> bool:
     return True
 
 
-def ensure(sessions: int, cache_root: Path, say=print) -> Corpus:
-    """The cached documents of ``sessions`` sessions, made now (streamed to disk) when missing or stale."""
+def same_first_document(sim, corpus: Corpus) -> bool:
+    """The running simulator answers the first document's request with the cached bytes (the wrapper too)."""
+    import requests
+
+    lsids = list(corpus.index)[:BATCH]
+    with requests.Session() as http:
+        http.trust_env = False
+        http.verify = sim.ca_file
+        tok = http.post(f"{sim.base_url}/oauth2/token", auth=(sim.client_id, sim.client_secret),
+                        data={"grant_type": "client_credentials"}, timeout=60).json()["access_token"]
+        r = http.post(f"{sim.base_url}/api/reporting", headers={"Authorization": f"Bearer {tok}"},
+                      data={"generate_report": "SupportSession", "lsids": ",".join(lsids)}, timeout=60)
+    first = sorted(corpus.xml_dir.glob("*.xml"))[0]
+    return r.status_code == 200 and r.content == first.read_bytes()
+
+
+def ensure(sessions: int, cache_root: Path, say=print, remake: bool = False) -> Corpus:
+    """The cached documents of ``sessions`` sessions, made now (streamed to disk) when missing or ``remake``."""
     name = key(sessions)
     folder = cache_root / name
-    if (folder / "done.json").exists():
+    if not remake and (folder / "done.json").exists():
         return Corpus.load(folder)
     with _locked(cache_root / f".{name}.lock"):
-        if (folder / "done.json").exists():
+        older = sorted(cache_root.glob(f"{name}-sim*/done.json"))  # named by an earlier version of this module
+        if not remake and not (folder / "done.json").exists() and older:
+            os.replace(older[-1].parent, folder)
+        if not remake and (folder / "done.json").exists():
             return Corpus.load(folder)
-        for stale in cache_root.glob(f"rs-{sessions}-seed{SEED}-*"):
-            shutil.rmtree(stale, ignore_errors=True)  # made by an older simulator
+        for stale in [folder, *cache_root.glob(f"{name}-sim*")]:
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = cache_root / f".{name}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "docs").mkdir(parents=True)
