@@ -3,11 +3,12 @@ the same run on the same data, every figure taken in a fresh child process (its 
 
     python bench/bench_transfer.py [--sessions 2000[,100000]] [--repeats 3] [--pg URL] [--steps LIST]
                                    [--max-rps 20] [--recording-mb 200] [--memory | --no-memory]
-                                   [--listing-rows 1000000] [--huge-mb 200] [--cache DIR]
+                                   [--listing-rows 1000000] [--huge-mb 200] [--cache DIR] [--no-floors]
 
 --steps (default all): a comma list of ratios (parser, sql-sqlite, sql-pg, folder, e2e-sqlite, e2e-pg: each runs
 its program step and its floors), single steps (fetch, iterparse, executemany, copy, files), or groups (transfer =
-every ratio above, recording, memory). --only is the older spelling of the groups.
+every ratio above, recording, memory). --only is the older spelling of the groups. --no-floors keeps only the
+program's steps (bytes written and peak RSS per session at a large size, without ratios).
 
 Floors (not our code): HTTPS fetch of the same documents with requests (token, listing, 50-lsid detail requests,
 started at the program's request rate with as many in flight as the engine, each closing its connection, as the
@@ -125,6 +126,8 @@ def main() -> int:
     ap.add_argument("--max-rps", type=float, default=20.0,
                     help="request rate of the program AND of the fetch floor (the appliance allows 20/s)")
     ap.add_argument("--steps", help="comma list of ratios, steps or groups to run (default: all); see above")
+    ap.add_argument("--no-floors", action="store_true",
+                    help="run only the program's steps of the chosen ratios (per-session figures, no ratios)")
     ap.add_argument("--only", help="comma list of groups to run: transfer,recording,memory (older spelling)")
     ap.add_argument("--cache", type=Path, help="folder keeping the session documents between runs")
     ap.add_argument("--recording-mb", type=int, default=200, help="size of the recording for the download figure")
@@ -147,6 +150,8 @@ def main() -> int:
     except ValueError:
         raise SystemExit("--sessions: a number of sessions, or a comma list of them (2000,100000).") from None
     steps, groups = parse_selection(args.steps or args.only or "all")
+    if args.no_floors:
+        steps = [s for s in steps if STEPS[s][1].startswith("prog_")]
     if not args.memory:
         groups.discard("memory")
     if not args.pg and any(STEPS[s][2] == "pg" for s in steps):
@@ -265,8 +270,8 @@ def transfer_bench(args: argparse.Namespace, work: Path, sessions: int, cache: P
                 prog, floors, _, _ = RATIOS[key]
                 ratios[key].append(got[prog]["seconds"] / sum(got[f]["seconds"] for f in floors))
             problems += check(got, n, rep + 1)
-            print(f"  repeat {rep + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in ratios.items() if v)
-                  + f"  ({report.load()})", flush=True)
+            done = ", ".join(f"{k} {v[-1]:.2f}" for k, v in ratios.items() if v) or "done"
+            print(f"  repeat {rep + 1}: {done}  ({report.load()})", flush=True)
         print(f"\n{n:,} sessions:")
         report.print_steps(bench.rows, n)
         report.print_ratios(ratios, {k: v[3] for k, v in RATIOS.items()}, {k: v[2] for k, v in RATIOS.items()})
@@ -274,7 +279,8 @@ def transfer_bench(args: argparse.Namespace, work: Path, sessions: int, cache: P
         for p in problems:
             print(f"CHECK FAILED: {p}")
         if not problems:
-            print("checks: every step handled all sessions; floor and program wrote the same rows, files and bytes")
+            print("checks: every step handled all sessions"
+                  + ("; floor and program wrote the same rows, files and bytes" if ratios else ""))
     finally:
         sim.stop()
     return bench.rows

@@ -33,6 +33,8 @@ def print_steps(rows: dict[str, list[dict]], sessions: int | None) -> None:
 
 
 def print_ratios(ratios: dict[str, list[float]], floors: dict[str, str], targets: dict[str, float]) -> None:
+    if not any(ratios.values()):
+        return
     print(f"\n{'ratio (ours / floor)':<22}{'floor':<34}{'median (min–max)':>22}{'target':>8}  met")
     for key, values in ratios.items():
         if not values:
