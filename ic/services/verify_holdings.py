@@ -19,10 +19,11 @@ from pathlib import Path
 
 from ic.destinations import naming
 from ic.errors import ConfigError, DestinationUnavailable, ICError
+from ic.settings.models import DataType
 
 log = logging.getLogger("ic.verify")
 
-FILE_KINDS = ("recordings", "smsr", "shell")
+FILE_KINDS = (DataType.RECORDINGS, DataType.SMSR, DataType.SHELL)
 XML_EXTENSIONS = ("xml",)
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _PLAIN = re.compile(r"[A-Za-z0-9]{1,200}")  # naming.clean_value leaves such a value as it is
@@ -238,7 +239,7 @@ def _parse(data: bytes, name: str):
 
 def instances_of(s) -> dict[str, set]:
     """Command shell and Show My Screen instances the session announces (the engine downloads exactly these)."""
-    return {k: set(s.recording_instances(k)) for k in ("shell", "smsr")}
+    return {k: set(s.recording_instances(k)) for k in (DataType.SHELL, DataType.SMSR)}
 
 
 def _facts(s) -> tuple:
@@ -340,9 +341,10 @@ class _Patterns:
         self.has_host = "SUPPORT_SITE_HOST" in used
         flags = re.IGNORECASE if os.name == "nt" else 0
         self.kinds = []
-        for kind in ("smsr", "shell", "recordings"):
-            kind_fmt = fmt if kind == "recordings" else naming.format_for(fmt, kind, "%INSTANCE%")  # type: ignore[arg-type]
-            self.kinds.append((kind, re.compile(self._regex(kind_fmt, inst=r"\d+" if kind != "recordings" else ""),
+        for kind in (DataType.SMSR, DataType.SHELL, DataType.RECORDINGS):
+            recordings = kind == DataType.RECORDINGS
+            kind_fmt = fmt if recordings else naming.format_for(fmt, kind, "%INSTANCE%")  # type: ignore[arg-type]
+            self.kinds.append((kind, re.compile(self._regex(kind_fmt, inst="" if recordings else r"\d+"),
                                                 flags | re.DOTALL)))
         self.xml = re.compile(self._regex(fmt), flags | re.DOTALL)
         self.xml_any_host = re.compile(self._regex(fmt, host=r".+?"), flags | re.DOTALL)
@@ -391,13 +393,13 @@ class _Patterns:
                 continue
             inst_text = groups.get("inst")
             instance = int(inst_text) if inst_text else None
-            if kind != "recordings" and instance is None:
+            if kind != DataType.RECORDINGS and instance is None:
                 instance = 0
             return lsid, kind, instance
         return None
 
 
-_KIND_WORDS = (("shell", ("shell", "csr")), ("smsr", ("smsr", "show", "screen")))
+_KIND_WORDS = ((DataType.SHELL, ("shell", "csr")), (DataType.SMSR, ("smsr", "show", "screen")))
 
 
 def _by_words(base: str, cleaned: dict[str, str], by_lseq: dict[str, str]):
@@ -413,10 +415,10 @@ def _by_words(base: str, cleaned: dict[str, str], by_lseq: dict[str, str]):
         numbers = [int(w) for w in rest[:-1] if w.isdigit()] if rest else []
         for kind, hints in _KIND_WORDS:
             if any(h in w for w in rest + [x.lower() for x in words[:i]] for h in hints):
-                return lsid, kind, numbers[0] if numbers else (0 if kind == "shell" else None)
+                return lsid, kind, numbers[0] if numbers else (0 if kind == DataType.SHELL else None)
         if numbers:  # an instance number but no kind word (e.g. a format with %INSTANCE%): shell or Show My Screen
             return lsid, None, numbers[0]
-        return lsid, "recordings", None
+        return lsid, DataType.RECORDINGS, None
     return None
 
 
