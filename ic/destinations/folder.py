@@ -65,7 +65,7 @@ from ic.destinations.base import Destination, FieldSpec, FileItem, StoredPath
 from ic.destinations.folder_index import file_sessions, session_digest
 from ic.destinations.folder_lock import STAGING_NAME, FolderLock, Staging, sweep
 from ic.errors import ConfigError, DestinationError, DestinationUnavailable, ICError
-from ic.sessions.model import Session
+from ic.sessions.model import RawXml, Session
 
 log = logging.getLogger(__name__)
 
@@ -622,6 +622,9 @@ class FolderDestination(Destination):
                 view = memoryview(source)
                 while view:
                     view = view[os.write(fd, view):]
+            elif isinstance(source, RawXml):  # a session too big to hold: streamed from its temporary file
+                with open(fd, "wb", closefd=False) as out:
+                    source.write_to(out)
             else:
                 with open(fd, "wb", closefd=False) as out, _open_source(source) as src:
                     shutil.copyfileobj(src, out, _CHUNK)

@@ -5,8 +5,113 @@ schema needs numbers. Unknown elements are kept in ``extra`` as (tag, text) pair
 """
 from __future__ import annotations
 
+import io
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import BinaryIO, Iterator, Protocol
+
+
+class _RawSource(Protocol):
+    size: int
+
+    def open(self) -> BinaryIO: ...
+
+    def close(self) -> None: ...
+
+
+class RawXml:
+    """A session's raw XML document, in memory (bytes) or in a temporary file (a session too big to hold: see
+    :mod:`ic.sessions.spill`). Writers stream it (:meth:`write_to`, :meth:`open`) instead of taking its bytes.
+
+    Equal to the same bytes (or another RawXml of them); ``bytes(raw)`` / :meth:`read` read it whole."""
+
+    __slots__ = ("_data", "_source", "__weakref__")
+    CHUNK = 1 << 20
+
+    def __init__(self, data: bytes | bytearray | memoryview | _RawSource) -> None:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            self._data, self._source = bytes(data), None
+        else:
+            self._data, self._source = None, data
+
+    @property
+    def size(self) -> int:
+        return len(self._data) if self._data is not None else self._source.size
+
+    @property
+    def in_memory(self) -> bool:
+        return self._data is not None
+
+    def open(self) -> BinaryIO:
+        """A binary file object reading the document from its beginning (close it when done)."""
+        return io.BytesIO(self._data) if self._data is not None else self._source.open()
+
+    def read(self) -> bytes:
+        if self._data is not None:
+            return self._data
+        with self.open() as fh:
+            return fh.read()
+
+    def write_to(self, fh: BinaryIO) -> int:
+        """Copy the document into the binary file ``fh`` (in chunks for a file-backed one); returns the size."""
+        if self._data is not None:
+            fh.write(self._data)
+            return len(self._data)
+        with self.open() as src:
+            shutil.copyfileobj(src, fh, self.CHUNK)
+        return self.size
+
+    def chunks(self) -> Iterator[bytes]:
+        with self.open() as src:
+            while chunk := src.read(self.CHUNK):
+                yield chunk
+
+    def close(self) -> None:
+        """Let go of a file-backed document now (its temporary file is removed); bytes stay readable."""
+        if self._source is not None:
+            self._source.close()
+
+    def __bytes__(self) -> bytes:
+        return self.read()
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (bytes, bytearray, memoryview)):
+            other = RawXml(other)
+        if not isinstance(other, RawXml):
+            return NotImplemented
+        if self.size != other.size:
+            return False
+        if self._data is not None and other._data is not None:
+            return self._data == other._data
+        return _same_chunks(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        where = "in memory" if self._data is not None else "on disk"
+        return f"RawXml({self.size} bytes {where})"
+
+
+def _same_chunks(a: RawXml, b: RawXml) -> bool:
+    with a.open() as fa, b.open() as fb:
+        while True:
+            x, y = fa.read(RawXml.CHUNK), fb.read(RawXml.CHUNK)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def as_raw(value: bytes | RawXml | None) -> RawXml:
+    """The RawXml of a ``Session.raw_xml`` value (bytes for an ordinary session, RawXml for a spilled one)."""
+    return value if isinstance(value, RawXml) else RawXml(value or b"")
 
 
 @dataclass
@@ -151,9 +256,10 @@ class Session:
     customers: list[Customer] = field(default_factory=list)
     representatives: list[Representative] = field(default_factory=list)
     teams: list[Team] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)  # a spilled session: a re-iterable with len() (spill.py)
     extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
-    raw_xml: bytes = b""  # a complete XML document holding just this session, as the appliance sent it
+    raw_xml: bytes | RawXml = b""  # a complete XML document holding just this session, as the appliance sent
+    # it: bytes, or a RawXml kept in a temporary file for a session too big to hold (stream it: see ``raw``)
     source_line: int | None = field(default=None, compare=False)  # line of <session> in the parsed source
     namespace: str | None = None  # XML namespace of the document ("" / None: no namespace)
     primary_customer_gsnumber: str | None = None
@@ -161,6 +267,24 @@ class Session:
     primary_rep_id: str | None = None
     chat_view_url: str | None = None
     recording_view_url: str | None = None
+
+    @property
+    def raw(self) -> RawXml:
+        """``raw_xml`` as a :class:`RawXml` whatever form it takes: write it with ``raw.write_to(fh)``."""
+        return as_raw(self.raw_xml)
+
+    @property
+    def spilled(self) -> bool:
+        """The session was too big to hold: its raw XML is in a temporary file and its events are read from it."""
+        return isinstance(self.raw_xml, RawXml) and not self.raw_xml.in_memory
+
+    def close(self) -> None:
+        """Remove a spilled session's temporary file now (it also goes when the session is garbage collected)."""
+        if isinstance(self.raw_xml, RawXml):
+            self.raw_xml.close()
+        close = getattr(self.events, "close", None)
+        if close is not None:
+            close()
 
     @property
     def in_progress(self) -> bool:

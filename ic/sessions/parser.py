@@ -3,6 +3,9 @@
 A response can be hundreds of MB, so it is never held as one tree: lxml ``iterparse`` fires on the end of each
 top-level ``<session>`` (any namespace), the element is converted, serialised into ``Session.raw_xml``, then cleared
 and the already-handled siblings are deleted. Entities are never expanded, no DTD is loaded, nothing is fetched.
+Content outside sessions is deleted as it is read. One session bigger than ``spill.SPILL_OVER`` is spilled: its bytes
+go to a temporary file, its events are dropped from the tree as they end, and the Session's ``raw_xml`` and
+``events`` read that file again (:mod:`ic.sessions.spill`).
 """
 from __future__ import annotations
 
@@ -16,12 +19,13 @@ from typing import BinaryIO, Callable, Iterator
 
 from lxml import etree
 
-from ic.errors import ApplianceAPIError, ParseError, SessionValueError
-from ic.sessions.convert import detect_product, session_from_element
-from ic.sessions.model import Session
+from ic.errors import ApplianceAPIError, ICError, ParseError, SessionValueError
+from ic.sessions import spill as _spill
+from ic.sessions.convert import _event, _name_event_parties, detect_product, session_from_element
+from ic.sessions.model import Event, RawXml, Session
 from ic.sessions.xmlutil import local, namespace, text
 
-Source = str | os.PathLike | BinaryIO | bytes | bytearray
+Source = str | os.PathLike | BinaryIO | bytes | bytearray | RawXml
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -34,6 +38,8 @@ def iter_sessions(
     *,
     source: str | None = None,
     huge_tree: bool = True,
+    spill_over: int | None = None,
+    spill_dir: str | os.PathLike | None = None,
 ) -> Iterator[Session]:
     """Yield every ``<session>`` of a session_list document, in document order.
 
@@ -43,6 +49,10 @@ def iter_sessions(
     (``/sra/`` namespace or jumpoint/jump_group elements mean PRA).
     ``huge_tree`` (default on) lets libxml2 take text nodes over 10 MB and nesting up to 2048 levels; entities are
     never expanded either way.
+    ``spill_over`` (default ``spill.SPILL_OVER``, 16 MiB): a session whose bytes pass it is kept in a temporary file
+    in ``spill_dir`` (default: the data folder's tmp) instead of memory; its ``raw_xml`` is then a file-backed
+    :class:`RawXml` and its ``events`` are re-read from the file when iterated. ``Session.close()`` removes the file
+    (garbage collection does too).
 
     Raises ApplianceAPIError for an ``<error>`` document and ParseError for malformed XML; a ParseError comes
     only after every session that was complete before the break has been yielded. A session that cannot be read
@@ -57,7 +67,8 @@ def iter_sessions(
     try:
         while True:
             try:
-                yield from _parse(stream, name, product, huge_tree, rejected)
+                yield from _parse(stream, name, product, huge_tree, rejected,
+                                  _spill.SPILL_OVER if spill_over is None else spill_over, spill_dir)
                 break
             except _TooDeep as deep:
                 data = _load(xml) if data is None else data
@@ -89,12 +100,21 @@ class _TooDeep(Exception):
 
 
 def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
-           rejected: list[SessionValueError]) -> Iterator[Session]:
-    tap = _Tap(stream)
+           rejected: list[SessionValueError], spill_over: int = _spill.SPILL_OVER,
+           spill_dir: str | os.PathLike | None = None) -> Iterator[Session]:
+    tap = _Tap(stream, spill_over, spill_dir, huge_tree)
+    try:
+        yield from _parse_tapped(tap, name, product, huge_tree, rejected)
+    finally:
+        tap.discard()  # a session spilled when the parse stopped (error, or the caller stopped reading)
+
+
+def _parse_tapped(tap: "_Tap", name: str, product: str | None, huge_tree: bool,
+                  rejected: list[SessionValueError]) -> Iterator[Session]:
     events = etree.iterparse(
         tap,
         events=("start", "end"),
-        tag="{*}session",
+        tag=("{*}session", "{*}session_list"),
         resolve_entities=False,
         load_dtd=False,
         dtd_validation=False,
@@ -108,34 +128,48 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
     pending_error: etree._Element | None = None
     try:
         for kind, elem in events:
+            if elem.tag[-5:] == "_list":  # <session_list>: the root, whose content outside sessions is dropped
+                if kind == "start" and tap.root is None and elem.getparent() is None:
+                    tap.root = elem
+                continue
             if kind == "start":
                 depth += 1
                 if depth == 1:
                     current = (elem.get("lsid"), elem.sourceline)
+                    tap.begin(elem)
                 continue
             depth -= 1
             if depth:
                 continue  # an element called "session" inside a session is content, not a session
             parent = elem.getparent()
             ns = namespace(elem.tag)
+            spilled = None
             try:
-                if next(islice(elem.iter(*_SPECIAL), 1, None), None) is None:  # one walk in C for the usual case
-                    had_entities, plain = False, True  # (the session itself is the walk's first node)
+                spilled = tap.spilled(elem, name)
+                if spilled is not None:
+                    session = _spilled_session(elem, ns, product, spilled, tap, name)
                 else:
-                    had_entities = _entities_to_text(elem)
-                    plain = _plain_markup(elem)
-                session = session_from_element(elem, detect_product(ns, elem, product), ns)
-                check_session(session, name)
-                # once the session's bytes are found its tree is no longer needed: freed before they are copied
-                # (a 200 MB session is not held three times)
-                release = None if had_entities else partial(elem.clear, keep_tail=False)
-                original = tap.take(elem.get("lsid"), elem.sourceline, plain, release)
-                session.raw_xml = (original if original is not None and not had_entities
-                                   else standalone_document(elem, ns))
+                    if next(islice(elem.iter(*_SPECIAL), 1, None), None) is None:  # one walk in C, usual case
+                        had_entities, plain = False, True  # (the session itself is the walk's first node)
+                    else:
+                        had_entities = _entities_to_text(elem)
+                        plain = _plain_markup(elem)
+                    session = session_from_element(elem, detect_product(ns, elem, product), ns)
+                    check_session(session, name)
+                    # once the session's bytes are found its tree is no longer needed: freed before they are copied
+                    # (a 200 MB session is not held three times)
+                    release = None if had_entities else partial(elem.clear, keep_tail=False)
+                    original = tap.take(elem.get("lsid"), elem.sourceline, plain, release)
+                    session.raw_xml = (original if original is not None and not had_entities
+                                       else standalone_document(elem, ns))
             except SessionValueError as exc:
+                if spilled is not None:
+                    spilled.close()
                 rejected.append(exc)
                 session = None
             except (ValueError, ArithmeticError, RecursionError, LookupError, TypeError) as exc:
+                if spilled is not None:
+                    spilled.close()
                 lsid = elem.get("lsid")
                 rejected.append(SessionValueError(
                     f"Session {lsid or '(no lsid)'} in {name} (line {elem.sourceline}) cannot be read: "
@@ -161,6 +195,8 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
         if depth and "excessive depth" in detail.lower():
             raise _TooDeep(error, current[0], current[1]) from None
         raise error from None
+    if pending_error is None:
+        pending_error = tap.error  # an <error> of the root dropped with the content outside sessions
     root = events.root
     if root is None:
         return
@@ -175,6 +211,38 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
         raise ParseError(
             f"{name} is not a session list (its root element is <{local(root.tag)}>).", source=name, line=1
         )
+
+
+def _spilled_session(elem: etree._Element, ns: str | None, product: str | None, raw: RawXml, tap: "_Tap",
+                     name: str) -> Session:
+    """A session whose bytes went to a temporary file while it was parsed: its tree holds everything but the events
+    (dropped as they ended); they are read again from the file whenever ``session.events`` is iterated."""
+    session = session_from_element(elem, detect_product(ns, elem, product), ns)
+    index, count = tap.event_count(elem)
+    session.events = []  # (the last event or two still in the tree: the spilled ones replace them)
+    check_session(session, name)
+    reps, customers = session.representatives, session.customers
+
+    def finish(batch: list[Event]) -> None:
+        for e in batch:
+            if e.timestamp is not None and not TIME_MIN <= e.timestamp <= TIME_MAX:
+                e.timestamp = None
+        _name_event_parties(_Parties(reps, customers, batch))
+
+    session.events = _spill.SpilledEvents(raw._source, details_index=index, count=count,  # type: ignore[arg-type]
+                                          convert=partial(_event, tx=text), finish=finish,
+                                          huge_tree=tap.huge_tree)
+    session.raw_xml = raw
+    return session
+
+
+class _Parties:
+    """What convert's party naming reads of a session, for one batch of a spilled session's events."""
+
+    __slots__ = ("representatives", "customers", "events")
+
+    def __init__(self, representatives: list, customers: list, events: list[Event]) -> None:
+        self.representatives, self.customers, self.events = representatives, customers, events
 
 
 # The years a datetime can hold: a time outside them cannot be stored or shown anywhere.
@@ -201,6 +269,8 @@ _ROOT_TAG = re.compile(rb"<(?![?!])[^\s>/]+(?:[^>\"']|\"[^\"]*\"|'[^']*')*>")
 def _load(xml: Source) -> bytes | None:
     if isinstance(xml, (bytes, bytearray)):
         return bytes(xml)
+    if isinstance(xml, RawXml):
+        return xml.read()
     if isinstance(xml, (str, os.PathLike)):
         try:
             with open(xml, "rb") as fh:
@@ -306,7 +376,8 @@ class _Tap:
     _OPEN = re.compile(rb"<((?:[A-Za-z_][\w.\-]*:)?)session(?=[\s/>])")
     _LSID = re.compile(rb"""\slsid\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, spill_over: int = _spill.SPILL_OVER,
+                 spill_dir: str | os.PathLike | None = None, huge_tree: bool = True) -> None:
         self.raw = raw
         self.buf = bytearray()
         self.lines = 1  # line number of buf[0]
@@ -316,17 +387,196 @@ class _Tap:
         self.pending = False  # a session's start is in the buffer: keep everything from there
         self._tags: dict[bytes, re.Pattern] = {}
         self._closes: dict[bytes, re.Pattern] = {}
+        # content outside sessions and spilling (see _prune and _start_spill)
+        self.spill_over, self.spill_dir, self.huge_tree = spill_over, spill_dir, huge_tree
+        self.root: etree._Element | None = None  # the document's root once known: its finished content is dropped
+        self.session: etree._Element | None = None  # the top-level session being parsed
+        self.error: etree._Element | None = None  # the first <error> dropped with the content outside sessions
+        self.no_spill = False  # this session cannot be cut out of the bytes with certainty: held in memory
+        self.spilling: _spill.SpillFile | None = None  # the current session's bytes go here
+        self.scanner: _spill.EndScanner | None = None
+        self.spill_lines = 0  # newlines of the session's bytes spilled so far
+        self.finished: tuple[etree._Element, _spill.SpillFile] | None = None  # spilled whole, until its end event
+        self.pruned: dict[etree._Element, int] = {}  # events dropped from each <session_details> of a spilled one
 
     KEEP = 1 << 20  # bytes kept before the buffer is trimmed of content outside sessions
     BIG = 16 << 20  # a session this big has its freed tree handed back to the system before its bytes are copied
 
     def read(self, size: int = -1) -> bytes:
+        if self.root is not None:
+            self._prune()  # (lxml reads between feeds: every event of the bytes read so far has been handled)
         data = self.raw.read(size)
         if self.on and data:
+            if self.spilling is not None:
+                self._spill_more(data)
+                return data
             self.buf += data
             if len(self.buf) > self.KEEP and not self.pending:
                 self._trim()
+            if len(self.buf) > self.spill_over and self.session is not None and not self.no_spill:
+                self._start_spill()
         return data
+
+    # --- content outside sessions, and a spilled session's events, are dropped as they end ----------------------
+    def begin(self, session: etree._Element) -> None:
+        """A top-level session starts (its start event)."""
+        self.session, self.no_spill, self.pruned = session, False, {}
+        if self.root is None:
+            root = session.getroottree().getroot()
+            if root is not session:
+                self.root = root
+
+    def _prune(self) -> None:
+        """Delete every finished element along the open path from the root (all but the last child at each
+        level: the last one may still be growing). Sessions among them were handled at their end event. The open
+        session is left alone, but for the finished events of one being spilled."""
+        node = self.root
+        while node is not None:
+            if node is self.session:
+                if self.spilling is not None:
+                    self._prune_events(node)
+                return
+            n = len(node)
+            if n == 0:
+                return
+            if n > 1:
+                if self.error is None:
+                    last = node[n - 1]
+                    for c in node.iterchildren("{*}error"):
+                        if c is not last:
+                            self.error = c  # kept alive by this reference after the delete
+                        break
+                del node[:n - 1]
+            node = node[0]
+
+    def _prune_events(self, session: etree._Element) -> None:
+        if not len(session):
+            return
+        details = session[len(session) - 1]
+        tag = details.tag
+        if not isinstance(tag, str) or tag[tag.rfind("}") + 1:] != "session_details":
+            return
+        n = len(details)
+        if n < 2:
+            return
+        events = sum(1 for _ in details.iterchildren("{*}event"))
+        tag = details[n - 1].tag
+        if isinstance(tag, str) and tag[tag.rfind("}") + 1:] == "event":
+            events -= 1  # the last one stays (it may be open)
+        self.pruned[details] = self.pruned.get(details, 0) + events
+        del details[:n - 1]
+
+    def event_count(self, session: etree._Element) -> tuple[int, int]:
+        """(index of the session's last <session_details>, how many <event> children it had) of a spilled
+        session: the events ``session_from_element`` would have read."""
+        details = list(session.iterchildren("{*}session_details"))
+        if not details:
+            return 0, 0
+        last = details[-1]
+        return len(details) - 1, self.pruned.get(last, 0) + sum(1 for _ in last.iterchildren("{*}event"))
+
+    # --- spilling ---------------------------------------------------------------------------------------------------
+    def _start_spill(self) -> None:
+        """The current session passed ``spill_over`` bytes: its bytes so far, and from now on every byte up to its
+        end tag, go to a temporary file (as the document ``take`` would give), and its events are dropped."""
+        if self.prefix is None and not self._start(self.buf):
+            self.no_spill = True
+            return
+        buf, elem = self.buf, self.session
+        m = self._OPEN.search(buf)
+        if m is None or elem is None:
+            self.no_spill = True
+            return
+        start = m.start()
+        tag_end = buf.find(b">", start)
+        got = self._LSID.search(buf, start, tag_end) if tag_end > 0 else None
+        sent = got.group(1) if got and got.group(1) is not None else (got.group(2) if got else None)
+        here = self.lines + buf.count(b"\n", 0, start)
+        lsid, line = elem.get("lsid"), elem.sourceline
+        if sent is None or lsid is None or sent.decode("utf-8", "replace") != lsid or (line and here != line):
+            self.no_spill = True  # not cut out with certainty (see take): kept in memory as before
+            return
+        scanner = _spill.EndScanner(m.group(1))
+        if scanner.feed(buf, start) is not None:
+            self.no_spill = True  # it ends in what is already read: take() has it
+            return
+        try:
+            spill = _spill.SpillFile(self.spill_dir)
+        except OSError:
+            self.no_spill = True  # no temporary file: held in memory as before
+            return
+        before = bytes(buf[max(0, start - 256):start])
+        try:
+            spill.write(self.prefix)
+            spill.write(before[len(before.rstrip()):])  # the whitespace just before the session, as sent
+            with memoryview(buf) as view:
+                spill.write(view[start:])
+        except OSError as exc:
+            spill.close()
+            raise self._spill_error(exc) from None
+        self.spill_lines = buf.count(b"\n", start)
+        self.lines = here
+        self.spilling, self.scanner = spill, scanner
+        self.buf = bytearray()
+
+    def _spill_more(self, data: bytes) -> None:
+        spill, scanner = self.spilling, self.scanner
+        assert spill is not None and scanner is not None
+        end = scanner.feed(data)
+        try:
+            spill.write(data if end is None else memoryview(data)[:end])
+        except OSError as exc:
+            spill.close()
+            self.spilling = None
+            raise self._spill_error(exc) from None
+        if end is None:
+            self.spill_lines += data.count(b"\n")
+            return
+        self.spill_lines += data.count(b"\n", 0, end)
+        self.lines += self.spill_lines  # the line of the byte after the session
+        self.buf = bytearray(data[end:])
+        self.finished = (self.session, spill)  # type: ignore[assignment]
+        self.spilling = self.scanner = None
+
+    def _spill_error(self, exc: OSError) -> ICError:
+        where = _spill.spill_dir(self.spill_dir)
+        return ICError(f"A session too big to hold in memory could not be written to the temporary folder {where} "
+                       f"({exc.strerror or exc}); free space there and run again.")
+
+    def spilled(self, session: etree._Element, name: str) -> RawXml | None:
+        """At a top-level session's end: its spilled document (a file-backed RawXml), or None when it was not
+        spilled. SessionValueError when it was but its end could not be found in the bytes."""
+        self.session = None
+        finished, self.finished = self.finished, None
+        if finished is not None and finished[0] is session:
+            spill = finished[1]
+            self.pending = False
+            try:
+                spill.write(b"\n" + self.close + b"\n")
+                spill.finish()
+            except OSError as exc:
+                spill.close()
+                raise self._spill_error(exc) from None
+            return RawXml(spill)
+        if finished is not None:
+            finished[1].close()
+        if self.spilling is not None:
+            self.spilling.close()
+            self.spilling = self.scanner = None
+            self._off()
+            lsid = session.get("lsid")
+            raise SessionValueError(
+                f"Session {lsid or '(no lsid)'} in {name} (line {session.sourceline}) is too big to hold in memory "
+                "and its end could not be found in the document's bytes.", source=name, line=session.sourceline,
+                lsid=lsid)
+        return None
+
+    def discard(self) -> None:
+        """Remove the temporary file of a session still being spilled (the parse stopped)."""
+        for spill in (self.spilling, self.finished[1] if self.finished else None):
+            if spill is not None:
+                spill.close()
+        self.spilling = self.scanner = self.finished = None
 
     def _trim(self) -> None:
         """Drop bytes that no session can claim (content outside sessions): keep memory flat for them."""
@@ -488,7 +738,7 @@ def _api_error(elem: etree._Element) -> ApplianceAPIError:
 def _name_of(source: Source) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
-    if isinstance(source, (bytes, bytearray)):
+    if isinstance(source, (bytes, bytearray, RawXml)):
         return "session XML"
     name = getattr(source, "name", None)
     return name if isinstance(name, str) and name else "session XML"
@@ -497,6 +747,8 @@ def _name_of(source: Source) -> str:
 def _open(source: Source, name: str) -> tuple[BinaryIO, bool]:
     if isinstance(source, (bytes, bytearray)):
         return io.BytesIO(bytes(source)), True
+    if isinstance(source, RawXml):
+        return source.open(), True
     if isinstance(source, (str, os.PathLike)):
         try:
             return open(Path(source), "rb"), True
