@@ -49,6 +49,30 @@ def ask_save_then_close(window, panel: "Panel", question: str):
     return ask_unsaved(window, question, save_then_close, lambda: window.close(force=True))
 
 
+class RaisedWhenShown(ctk.CTkToplevel):
+    """A window brought to the front once it is drawn (some window managers open a new one behind its owner).
+    Call ``cancel_raise()`` when it closes, or the pending call would touch a destroyed window."""
+
+    _raise_id: str | None = None
+
+    def raise_when_shown(self, focus: bool = False) -> None:
+        self._raise_id = self.after(60, lambda: self._raise_now(focus))
+
+    def _raise_now(self, focus: bool) -> None:
+        self._raise_id = None
+        try:
+            self.lift()
+            if focus:
+                self.focus_force()
+        except tkinter.TclError:
+            pass
+
+    def cancel_raise(self) -> None:
+        if self._raise_id is not None:
+            self.after_cancel(self._raise_id)
+            self._raise_id = None
+
+
 class TaskPrompt(ctk.CTkToplevel):
     """A small window asking what installing the scheduler task needs (Install / Cancel; Enter / Escape).
 
@@ -336,7 +360,7 @@ class ListEditorPanel(Panel):
                                       title=f"Delete {self.noun}")
 
 
-class PanelDialog(ctk.CTkToplevel):
+class PanelDialog(RaisedWhenShown):
     """A window holding one Panel. Open through :func:`open_dialog` so there is only ever one of each."""
 
     def __init__(self, ctx: AppContext, panel_class: type[Panel], **panel_kwargs: Any) -> None:
@@ -352,19 +376,11 @@ class PanelDialog(ctk.CTkToplevel):
         self.bind("<KP_Enter>", self._on_return)
         self.bind("<Escape>", lambda _e: self.close())
         self.protocol("WM_DELETE_WINDOW", self.close)
-        self._raise_id = self.after(60, self._raise)
+        self.raise_when_shown(focus=True)
 
     @property
     def fields(self):
         return self.panel.fields
-
-    def _raise(self) -> None:
-        self._raise_id = None
-        try:
-            self.lift()
-            self.focus_force()
-        except tkinter.TclError:
-            pass
 
     def _on_return(self, event) -> str | None:
         if isinstance(event.widget, tkinter.Text):
@@ -383,9 +399,7 @@ class PanelDialog(ctk.CTkToplevel):
             self.unsaved_prompt = ask_save_then_close(self, self.panel, f"Save the changes to "
                                                       f"{self.panel.describe_changes()} before closing?")
             return
-        if self._raise_id is not None:
-            self.after_cancel(self._raise_id)
-            self._raise_id = None
+        self.cancel_raise()
         self.panel.on_close()
         if self.ctx.dialogs.get(self.panel_class) is self:
             del self.ctx.dialogs[self.panel_class]

@@ -8,7 +8,8 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError, ICError
 from ic.gui import services_adapter as services
-from ic.gui.widgets import Button, Form, MessageLabel, apply_icon, ask_unsaved, fit_geometry
+from ic.gui.dialogs.base import RaisedWhenShown, own_window
+from ic.gui.widgets import Button, Form, MessageLabel, ask_unsaved
 
 AUTH_SQL, AUTH_WINDOWS = "SQL Server authentication", "Windows authentication"
 
@@ -114,17 +115,14 @@ class ConnectionFields:
         return self.fields["connection_string"].widget.get()
 
 
-class ConnectionStringDialog(ctk.CTkToplevel):
+class ConnectionStringDialog(RaisedWhenShown):
     """Modal-less builder: OK hands the full URL to ``on_ok`` (a SQL destination's Connection String field)."""
 
     KINDS = {"SQL Server": "sqlserver", "PostgreSQL": "postgresql", "MySQL / MariaDB": "mysql", "SQLite file": "sqlite"}
 
     def __init__(self, master, on_ok: Callable[[str], None], url: str | None = None) -> None:
         super().__init__(master)
-        apply_icon(self)
-        self.title("Connection String")
-        fit_geometry(self, 640, 560)
-        self.minsize(520, 420)
+        own_window(self, master.winfo_toplevel(), "Connection String", size=(640, 560), min_size=(520, 420))
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.pack(side="bottom", fill="x", padx=12, pady=(4, 12))  # packed first: never cut
         self.message = MessageLabel(self)
@@ -146,20 +144,10 @@ class ConnectionStringDialog(ctk.CTkToplevel):
         self.bind("<Return>", lambda _e: self.ok())
         self.bind("<Escape>", lambda _e: self.cancel())
         self.protocol("WM_DELETE_WINDOW", self.cancel)
-        try:
-            self.transient(master.winfo_toplevel())
-        except Exception:  # noqa: BLE001
-            pass
-        self._lift_id = self.after(60, self._lift)
-
-    def _lift(self) -> None:
-        self._lift_id = None
-        self.lift()
+        self.raise_when_shown()
 
     def destroy(self) -> None:
-        if getattr(self, "_lift_id", None) is not None:
-            self.after_cancel(self._lift_id)
-            self._lift_id = None
+        self.cancel_raise()
         super().destroy()
 
     def _snapshot(self):

@@ -14,7 +14,7 @@ from typing import Callable
 import customtkinter as ctk
 
 from ic.gui.context import AppContext
-from ic.gui.dialogs.base import Panel, ask_save_then_close, own_window
+from ic.gui.dialogs.base import Panel, RaisedWhenShown, ask_save_then_close, own_window
 from ic.gui.dialogs.plugin import PluginPanel
 from ic.gui.dialogs.schedule import SchedulePanel
 from ic.gui.dialogs.settings_db import SettingsDbPanel
@@ -38,7 +38,7 @@ STEPS: list[tuple[str, type[Panel], str]] = [
 ]
 
 
-class WizardDialog(ctk.CTkToplevel):
+class WizardDialog(RaisedWhenShown):
     WIDTH, HEIGHT = 980, 660
 
     def __init__(self, ctx: AppContext, start_at_database: bool = True,
@@ -70,11 +70,7 @@ class WizardDialog(ctk.CTkToplevel):
         self.bind("<Escape>", lambda _e: self.close())
         self.protocol("WM_DELETE_WINDOW", self.close)
         self.show_step(0 if start_at_database else 1)
-        self._lift_id = self.after(60, self._lift)
-
-    def _lift(self) -> None:
-        self._lift_id = None
-        self.lift()
+        self.raise_when_shown()
 
     def _rewrap(self, event) -> None:
         """The intro wraps at the window's width (the window's, not the label's own: no resize loop)."""
@@ -181,9 +177,7 @@ class WizardDialog(ctk.CTkToplevel):
             self.prompt = ask_save_then_close(self, self.panel, f"Save the changes to "
                                               f"{self.panel.describe_changes()} before closing the setup?")
             return
-        if self._lift_id is not None:
-            self.after_cancel(self._lift_id)
-            self._lift_id = None
+        self.cancel_raise()
         if self.panel is not None:
             self.panel.on_close()
         if self.ctx.store is None:
