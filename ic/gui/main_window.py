@@ -173,18 +173,19 @@ class MainPanel(ctk.CTkFrame):
         self.details = ctk.CTkFrame(self)
         self.details.pack(side="bottom", fill="x", padx=12, pady=(4, 6))
         self.details.grid_columnconfigure(1, weight=1)
-        self.details_title = ctk.CTkLabel(self.details, text="", font=bold, anchor="w")
+        self.details_title = ctk.CTkLabel(self.details, text="", font=bold, anchor="w", justify="left",
+                                          wraplength=800)
         self.details_title.grid(row=0, column=0, columnspan=2, sticky="w", padx=12, pady=(6, 0))
         ctk.CTkLabel(self.details, text="Last run:", anchor="w").grid(row=1, column=0, sticky="nw", padx=(12, 8))
         self.last_words = ctk.CTkLabel(self.details, text="", anchor="w", justify="left", wraplength=700)
         self.last_words.grid(row=1, column=1, sticky="w", padx=(0, 12))
         ctk.CTkLabel(self.details, text="Next run:", anchor="w").grid(row=2, column=0, sticky="nw", padx=(12, 8))
-        self.next_words = ctk.CTkLabel(self.details, text="", anchor="w")
+        self.next_words = ctk.CTkLabel(self.details, text="", anchor="w", justify="left", wraplength=700)
         self.next_words.grid(row=2, column=1, sticky="w", padx=(0, 12))
         self.chart = RunChart(self.details, on_point=self._point)
         self.chart.grid(row=3, column=0, columnspan=2, sticky="ew", padx=12, pady=(2, 0))
         self.chart_caption = ctk.CTkLabel(self.details, text=LEGEND, anchor="w", text_color=HELP_COLOR,
-                                          font=ctk.CTkFont(size=12))
+                                          font=ctk.CTkFont(size=12), justify="left", wraplength=800)
         self.chart_caption.grid(row=4, column=0, columnspan=2, sticky="w", padx=12, pady=(0, 6))
         master.bind("<Configure>", self._rewrap, add=True)
 
@@ -225,9 +226,13 @@ class MainPanel(ctk.CTkFrame):
     def _rewrap(self, event) -> None:
         """Long sentences wrap at the window's width (the window's, not the label's own: no resize loop)."""
         if event.widget is self.master:
-            wrap = max(300, event.width - 170)
+            wrap = max(300, event.width - 170)  # beside "Last run:" / "Next run:"
             if abs(wrap - int(self.last_words.cget("wraplength"))) > 8:
                 self.last_words.configure(wraplength=wrap)
+                self.next_words.configure(wraplength=wrap)
+                # a 200-character schedule name, a failed run's reason under the chart: full width
+                self.details_title.configure(wraplength=wrap + 110)
+                self.chart_caption.configure(wraplength=wrap + 110)
 
     def _set_appearance_mode(self, mode_string: str) -> None:
         """customtkinter calls this when light/dark changes: the chart (a plain canvas) is drawn again."""

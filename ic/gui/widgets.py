@@ -122,10 +122,12 @@ class Button(ctk.CTkButton):
 
 class OptionMenu(ctk.CTkOptionMenu):
     """A CTkOptionMenu that looks disabled when it is (customtkinter keeps the blue fill, in dark mode the greyed
-    text on it is hard to tell from an enabled menu)."""
+    text on it is hard to tell from an enabled menu), and keeps its width: a 200-character site name is cut in the
+    menu (its list shows all of it) instead of widening the window past the screen."""
 
     def __init__(self, master, **kwargs: Any) -> None:
         kwargs.setdefault("text_color_disabled", DISABLED_TEXT)
+        kwargs.setdefault("dynamic_resizing", False)
         state = kwargs.pop("state", "normal")
         super().__init__(master, **kwargs)
         self._enabled_colors = {k: self.cget(k) for k in ("fg_color", "button_color")}

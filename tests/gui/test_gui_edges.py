@@ -194,3 +194,46 @@ def test_a_message_cut_to_two_lines_says_so_and_a_click_shows_all_of_it(store):
         assert m.full_box is not None and m.full_box.winfo_exists()
         assert m.full_box.text == long and m.full_box.kind == "error"
         m.full_box.buttons["OK"].invoke()
+
+
+LONG = ("Quarterly archive of the support site for the compliance team in the Frankfurt data centre " * 3)[:180]
+
+
+def _inside(widget, outer) -> bool:
+    x, y, w, h = widget.winfo_rootx(), widget.winfo_rooty(), widget.winfo_width(), widget.winfo_height()
+    ox, oy, ow, oh = outer.winfo_rootx(), outer.winfo_rooty(), outer.winfo_width(), outer.winfo_height()
+    return w > 1 and h > 1 and ox - 1 <= x and oy - 1 <= y and x + w <= ox + ow + 1 and y + h <= oy + oh + 1
+
+
+def test_names_of_the_longest_allowed_kind_never_push_a_window_past_the_screen_or_hide_a_button(store, tmp_path):
+    """180-character site, destination and schedule names (200 are allowed): the main window, Verify and the
+    Schedule window keep their size; Verify's menus keep their width (the plan's Save stays in the window); a
+    transfer's Remove button stays visible (the names wrap)."""
+    from ic.gui.dialogs.schedule import SchedulePanel
+    from ic.gui.dialogs.verify import VerifyPanel
+    from ic.gui.testing import layout_problems
+    from ic.settings import ScheduleConfig, SiteConfig, TransferConfig
+
+    store.save_site(SiteConfig(LONG + " site", "main.example.com", "id"), client_secret="x")
+    store.save_destination(DestinationConfig(LONG + " folder", "folder", {"directory": str(tmp_path / "f")}))
+    store.save_schedule(ScheduleConfig(LONG + " schedule", 900, [TransferConfig(LONG + " site", LONG + " folder",
+                                                                                ["session"])]))
+    budget = (1024, 768 - 70)
+    with running_app() as app:
+        app.geometry("960x660")
+        pump(app)
+        assert layout_problems(app, budget) == []
+        title = app.main.details_title
+        assert title.cget("text") == LONG + " schedule" and title.winfo_reqwidth() <= app.winfo_width()
+
+        d = app.open(VerifyPanel, schedule=LONG + " schedule")
+        pump(app)
+        assert layout_problems(d, budget) == []
+        assert _inside(d.panel.plan_button, d) and d.panel.destination_menu.winfo_width() < 300
+
+        s = app.open(SchedulePanel, select=LONG + " schedule")
+        pump(app)
+        assert layout_problems(s, budget) == []
+        [row] = s.panel.rows
+        assert row.remove_button.winfo_ismapped() and _inside(row.remove_button, row)
+        assert _inside(row.title_label, row)

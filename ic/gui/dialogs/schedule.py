@@ -23,11 +23,12 @@ class TransferRow(ctk.CTkFrame):
         self.panel, self.site, self.destination, self.accepts_files = panel, site, destination, accepts_files
         head = ctk.CTkFrame(self, fg_color="transparent")
         head.pack(fill="x", padx=6, pady=(4, 0))
-        ctk.CTkLabel(head, text=f"{site}  →  {destination}", font=ctk.CTkFont(weight="bold"), anchor="w").pack(
-            side="left")
         self.remove_button = Button(head, text="Remove", width=70, secondary=True,
                                            command=lambda: panel.remove_transfer(self))
-        self.remove_button.pack(side="right")
+        self.remove_button.pack(side="right")  # packed first: long names wrap, they never push Remove out of sight
+        self.title_label = ctk.CTkLabel(head, text=f"{site}  →  {destination}", font=ctk.CTkFont(weight="bold"),
+                                        anchor="w", justify="left", wraplength=440)
+        self.title_label.pack(side="left")
         boxes = ctk.CTkFrame(self, fg_color="transparent")
         boxes.pack(fill="x", padx=6, pady=(2, 6))
         self.checks: dict[str, ctk.CTkCheckBox] = {}
