@@ -9,8 +9,15 @@ Extensions (documented in docs/PLUGINS.md):
 - id columns are BIGINT (INTEGER on SQLite, where only INTEGER PRIMARY KEY auto-increments): replacing sessions
   that were in progress uses up ids.
 Text is Unicode/UnicodeText, so SQL Server gets NVARCHAR(n)/NVARCHAR(max) (never the deprecated NTEXT).
+
+Each table is described once, column by column with where its value comes from in the session model
+(:class:`Field`): that one description makes the ``Table`` and the function that turns a model object into the
+table's row (a tuple in :attr:`Shape.columns` order, over-long text clipped to its column).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import (
     BigInteger,
@@ -39,151 +46,91 @@ LongText = UnicodeText().with_variant(mssql.NVARCHAR(), "mssql").with_variant(my
 metadata = MetaData()
 
 
+# --- one description per table: its columns and where each value comes from ------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    """One column. ``source``: the model attribute holding its value; None = given by the writer (ids, the parent's
+    id, the site host). ``kind``: "text" (clipped to the column), "flag" (bool stored as 1/0), "time" (unix seconds,
+    turned into what the driver takes by the writer's ``stamp``), "value" (as is)."""
+
+    column: Column
+    source: str | None = None
+    kind: str = "value"
+
+
+def _text(name: str, type_, source: str | None = None, **kw) -> Field:
+    return Field(Column(name, type_, **kw), source or name, "text")
+
+
+def _value(name: str, type_, source: str | None = None, kind: str = "value") -> Field:
+    return Field(Column(name, type_), source or name, kind)
+
+
+def _given(column: Column) -> Field:
+    return Field(column)
+
+
 def _pk() -> Column:
     return Column("id", ID, primary_key=True, autoincrement=True)
 
 
-def _fk(name: str, target: str) -> Column:
-    return Column(name, ID, ForeignKey(target, ondelete="CASCADE"), nullable=False, index=True)
+def _fk(name: str, target: str) -> Field:
+    return _given(Column(name, ID, ForeignKey(target, ondelete="CASCADE"), nullable=False, index=True))
 
 
-session = Table(
-    "session",
-    metadata,
-    _pk(),
-    Column("lsid", Unicode(100), nullable=False),
-    Column("type", Unicode(50)),
-    Column("start_time", DateTime),
-    Column("end_time", DateTime),
-    Column("duration", Unicode(20)),
-    Column("file_transfers", Integer),
-    Column("host_name", Unicode(255), nullable=False),
-    Column("external_key", LongText),
-    Column("public_site_id", Unicode(50)),
-    Column("public_site_name", Unicode(255)),
-    Column("lseq", BigInteger),
-    # PRA extension
-    Column("jump_group_id", Unicode(50)),
-    Column("jump_group_name", Unicode(255)),
-    Column("jump_group_type", Unicode(50)),
-    Column("jumpoint_id", Unicode(50)),
-    Column("jumpoint_name", Unicode(255)),
-    UniqueConstraint("host_name", "lsid", name="uq_session_host_lsid"),
-)
-Index("ix_session_start_time", session.c.start_time)
+@dataclass(frozen=True)
+class Shape:
+    """How rows of one table are made: ``given`` columns (the writer's values, in this order) then the ``fields``
+    taken from a model object; ``row(lead, item, stamp)`` returns ``lead + (values of the fields)``."""
 
-session_event = Table(
-    "session_event",
-    metadata,
-    _pk(),
-    _fk("session_id", "session.id"),
-    Column("type", Unicode(100)),
-    Column("event_time", DateTime),
-    Column("performed_by", LongText),
-    Column("performed_by_type", Unicode(50)),
-    Column("destination", LongText),
-    Column("destination_type", Unicode(50)),
-)
+    table: Table
+    given: tuple[str, ...]
+    fields: tuple[str, ...]
+    row: Callable[[tuple, Any, Callable], tuple]
 
-session_event_data = Table(
-    "session_event_data",
-    metadata,
-    _pk(),
-    _fk("session_event_id", "session_event.id"),
-    Column("name", Unicode(255)),
-    Column("value", LongText),
-)
+    def columns(self, with_id: bool = False) -> tuple[str, ...]:
+        return (("id",) if with_id else ()) + self.given + self.fields
 
-system_information = Table(
-    "system_information",
-    metadata,
-    _pk(),
-    _fk("session_event_id", "session_event.id"),
-    Column("category", Unicode(255)),
-    Column("information", LongText),
-)
-
-user = Table(
-    "user",
-    metadata,
-    _pk(),
-    Column("gs_number", Unicode(50)),
-    _fk("session_id", "session.id"),
-    Column("user_id", Unicode(50)),
-    Column("user_name", Unicode(255)),
-    Column("display_name", Unicode(255)),
-    Column("public_display_name", Unicode(255)),
-    Column("display_number", Unicode(50)),
-    Column("public_ip", Unicode(100)),
-    Column("private_ip", Unicode(100)),
-    Column("is_owner", Integer),
-    Column("is_primary", Integer),
-    Column("duration", Integer),
-    Column("host_name", Unicode(255)),
-    Column("operating_system", Unicode(255)),
-)
-
-team = Table(
-    "team",
-    metadata,
-    _pk(),
-    _fk("session_id", "session.id"),
-    Column("team_id", Unicode(50)),
-    Column("name", Unicode(255)),
-    Column("is_primary", Integer),
-)
-
-endpoint = Table(
-    "endpoint",
-    metadata,
-    _pk(),
-    _fk("session_id", "session.id"),
-    Column("gs_number", Unicode(50)),
-    Column("issue", LongText),
-    Column("issue_description", LongText),
-    Column("display_name", Unicode(255)),
-    Column("company_name", Unicode(255)),
-    Column("company_code", Unicode(255)),
-    Column("public_ip", Unicode(100)),
-    Column("private_ip", Unicode(100)),
-    Column("rpat_support", Integer),
-    Column("host_name", Unicode(255)),
-    Column("operating_system", Unicode(255)),
-)
-
-custom_attribute = Table(
-    "custom_attribute",
-    metadata,
-    _pk(),
-    _fk("session_id", "session.id"),
-    Column("display_name", Unicode(255)),
-    Column("code_name", Unicode(255)),
-    Column("value", LongText),
-)
-
-# Children of session, deleted before the session row (explicitly, so no reliance on ON DELETE CASCADE support).
-SESSION_CHILDREN = (user, team, endpoint, custom_attribute)
-EVENT_CHILDREN = (session_event_data, system_information)
-ALL_TABLES = (session, session_event, session_event_data, system_information, user, team, endpoint, custom_attribute)
+    def rows(self, lead: tuple, items: Iterable, stamp: Callable = from_unix) -> list[tuple]:
+        row = self.row
+        return [row(lead, item, stamp) for item in items]
 
 
-def max_lengths(table: Table) -> dict[str, int]:
-    """column name -> declared length of its bounded text columns (values are clipped to fit, never rejected)."""
-    return {c.name: c.type.length for c in table.columns if isinstance(c.type, Unicode) and c.type.length}
+SHAPES: dict[str, Shape] = {}
 
 
-# --- rows: how a parsed Session maps onto the tables ------------------------------------------
-def _flag(value: bool) -> int:
-    return 1 if value else 0
+def _table(name: str, *fields: Field, extra: tuple = ()) -> Table:
+    """The Table (id first, then the fields' columns in order) and its Shape in SHAPES."""
+    table = Table(name, metadata, _pk(), *(f.column for f in fields), *extra)
+    given = tuple(f.column.name for f in fields if f.source is None)
+    taken = [f for f in fields if f.source is not None]
+    SHAPES[name] = Shape(table, given, tuple(f.column.name for f in taken), _row_function(name, taken))
+    return table
 
 
-def _clip(table: Table, row: dict) -> dict:
-    """Cut over-long text to its column's length, so one odd value never makes a whole session fail."""
-    for name, length in _LENGTHS[table.name]:
-        value = row[name]
-        if value is not None and len(value) * 2 > length and isinstance(value, str):
-            row[name] = clip_text(value, length)
-    return row
+def _row_function(name: str, fields: list[Field]) -> Callable[[tuple, Any, Callable], tuple]:
+    """A function building one row from one model object, written out for its columns (as dataclasses and
+    namedtuple do): one attribute read and, for bounded text, one length test per column, no loop per value.
+    Text is clipped only when it may not fit (more than half the length in characters: see clip_text)."""
+    lines = ["def row(lead, r, stamp):"]
+    values = []
+    for i, f in enumerate(fields):
+        v = f"v{i}"
+        values.append(v)
+        if f.kind == "flag":
+            lines.append(f"    {v} = 1 if r.{f.source} else 0")
+            continue
+        lines.append(f"    {v} = r.{f.source}")
+        length = getattr(f.column.type, "length", None)
+        if f.kind == "time":
+            lines.append(f"    if {v} is not None: {v} = stamp({v})")
+        elif f.kind == "text" and length:
+            lines.append(f"    if {v} is not None and len({v}) * 2 > {length} and isinstance({v}, str): "
+                         f"{v} = clip({v}, {length})")
+    lines.append(f"    return lead + ({', '.join(values)}{',' if values else ''})")
+    namespace: dict[str, Any] = {"clip": clip_text}
+    exec(compile("\n".join(lines), f"<row of {name}>", "exec"), namespace)  # noqa: S102 - our own column names
+    return namespace["row"]
 
 
 def clip_text(value: str, length: int) -> str:
@@ -198,121 +145,174 @@ def clip_text(value: str, length: int) -> str:
     return units.decode("utf-16-le", "surrogatepass")
 
 
+# --- the tables -------------------------------------------------------------------------------------------------------
+session = _table(
+    "session",
+    _text("lsid", Unicode(100), nullable=False),
+    _text("type", Unicode(50), "session_type"),
+    _value("start_time", DateTime, kind="time"),
+    _value("end_time", DateTime, kind="time"),
+    _text("duration", Unicode(20)),
+    _value("file_transfers", Integer, "file_transfer_count"),
+    _given(Column("host_name", Unicode(255), nullable=False)),
+    _text("external_key", LongText),
+    _text("public_site_id", Unicode(50)),
+    _text("public_site_name", Unicode(255)),
+    _value("lseq", BigInteger),
+    # PRA extension
+    _text("jump_group_id", Unicode(50)),
+    _text("jump_group_name", Unicode(255)),
+    _text("jump_group_type", Unicode(50)),
+    _text("jumpoint_id", Unicode(50)),
+    _text("jumpoint_name", Unicode(255)),
+    extra=(UniqueConstraint("host_name", "lsid", name="uq_session_host_lsid"),),
+)
+Index("ix_session_start_time", session.c.start_time)
+
+session_event = _table(
+    "session_event",
+    _fk("session_id", "session.id"),
+    _text("type", Unicode(100), "event_type"),
+    _value("event_time", DateTime, "timestamp", kind="time"),
+    _text("performed_by", LongText),
+    _text("performed_by_type", Unicode(50)),
+    _text("destination", LongText),
+    _text("destination_type", Unicode(50)),
+)
+
+session_event_data = _table(
+    "session_event_data",
+    _fk("session_event_id", "session_event.id"),
+    _text("name", Unicode(255)),
+    _text("value", LongText),
+)
+
+system_information = _table(
+    "system_information",
+    _fk("session_event_id", "session_event.id"),
+    _text("category", Unicode(255), "name"),
+    _text("information", LongText, "information_xml"),
+)
+
+user = _table(
+    "user",
+    _text("gs_number", Unicode(50), "gsnumber"),
+    _fk("session_id", "session.id"),
+    _text("user_id", Unicode(50)),
+    _text("user_name", Unicode(255), "username"),
+    _text("display_name", Unicode(255)),
+    _text("public_display_name", Unicode(255)),
+    _text("display_number", Unicode(50)),
+    _text("public_ip", Unicode(100)),
+    _text("private_ip", Unicode(100)),
+    _value("is_owner", Integer, kind="flag"),
+    _value("is_primary", Integer, kind="flag"),
+    _value("duration", Integer, "seconds_involved"),
+    _text("host_name", Unicode(255), "hostname"),
+    _text("operating_system", Unicode(255), "os"),
+)
+
+team = _table(
+    "team",
+    _fk("session_id", "session.id"),
+    _text("team_id", Unicode(50)),
+    _text("name", Unicode(255)),
+    _value("is_primary", Integer, kind="flag"),
+)
+
+endpoint = _table(
+    "endpoint",
+    _fk("session_id", "session.id"),
+    _text("gs_number", Unicode(50), "gsnumber"),
+    _text("issue", LongText),
+    _text("issue_description", LongText),
+    _text("display_name", Unicode(255)),
+    _text("company_name", Unicode(255)),
+    _text("company_code", Unicode(255)),
+    _text("public_ip", Unicode(100)),
+    _text("private_ip", Unicode(100)),
+    _value("rpat_support", Integer, kind="flag"),
+    _text("host_name", Unicode(255), "hostname"),
+    _text("operating_system", Unicode(255), "os"),
+)
+
+custom_attribute = _table(
+    "custom_attribute",
+    _fk("session_id", "session.id"),
+    _text("display_name", Unicode(255)),
+    _text("code_name", Unicode(255)),
+    _text("value", LongText),
+)
+
+# Children of session, deleted before the session row (explicitly, so no reliance on ON DELETE CASCADE support).
+SESSION_CHILDREN = (user, team, endpoint, custom_attribute)
+EVENT_CHILDREN = (session_event_data, system_information)
+ALL_TABLES = (session, session_event, session_event_data, system_information, user, team, endpoint, custom_attribute)
+# (table, the Session attribute holding its items): the session's children, in insert order
+SESSION_ITEMS = ((user, "representatives"), (team, "teams"), (endpoint, "customers"),
+                 (custom_attribute, "custom_attributes"))
+
+
+def max_lengths(table: Table) -> dict[str, int]:
+    """column name -> declared length of its bounded text columns (values are clipped to fit, never rejected)."""
+    return {c.name: c.type.length for c in table.columns if isinstance(c.type, Unicode) and c.type.length}
+
+
+# --- rows as dicts (SQLAlchemy's insert(); the bench) and tuples (the bulk writers): both from SHAPES ---------------
+def _dicts(table: Table, lead: tuple, items) -> list[dict]:
+    shape = SHAPES[table.name]
+    cols = shape.columns()
+    return [dict(zip(cols, r)) for r in shape.rows(lead, items)]
+
+
 def session_row(host_name: str, s: Session) -> dict:
-    return _clip(session, {
-        "lsid": s.lsid,
-        "type": s.session_type,
-        "start_time": from_unix(s.start_time),
-        "end_time": from_unix(s.end_time),
-        "duration": s.duration,
-        "file_transfers": s.file_transfer_count,
-        "host_name": host_name,
-        "external_key": s.external_key,
-        "public_site_id": s.public_site_id,
-        "public_site_name": s.public_site_name,
-        "lseq": s.lseq,
-        "jump_group_id": s.jump_group_id,
-        "jump_group_name": s.jump_group_name,
-        "jump_group_type": s.jump_group_type,
-        "jumpoint_id": s.jumpoint_id,
-        "jumpoint_name": s.jumpoint_name,
-    })
+    return _dicts(session, (storable_host(host_name),), (s,))[0]
 
 
 def user_rows(session_id: int, s: Session) -> list[dict]:
-    return [_clip(user, {
-        "gs_number": r.gsnumber,
-        "session_id": session_id,
-        "user_id": r.user_id,
-        "user_name": r.username,
-        "display_name": r.display_name,
-        "public_display_name": r.public_display_name,
-        "display_number": r.display_number,
-        "public_ip": r.public_ip,
-        "private_ip": r.private_ip,
-        "is_owner": _flag(r.is_owner),
-        "is_primary": _flag(r.is_primary),
-        "duration": r.seconds_involved,
-        "host_name": r.hostname,
-        "operating_system": r.os,
-    }) for r in s.representatives]
+    return _dicts(user, (session_id,), s.representatives)
 
 
 def team_rows(session_id: int, s: Session) -> list[dict]:
-    return [_clip(team, {"session_id": session_id, "team_id": t.team_id, "name": t.name, "is_primary": _flag(t.is_primary)})
-            for t in s.teams]
+    return _dicts(team, (session_id,), s.teams)
 
 
 def endpoint_rows(session_id: int, s: Session) -> list[dict]:
-    return [_clip(endpoint, {
-        "session_id": session_id,
-        "gs_number": c.gsnumber,
-        "issue": c.issue,
-        "issue_description": c.issue_description,
-        "display_name": c.display_name,
-        "company_name": c.company_name,
-        "company_code": c.company_code,
-        "public_ip": c.public_ip,
-        "private_ip": c.private_ip,
-        "rpat_support": _flag(c.rpat_support),
-        "host_name": c.hostname,
-        "operating_system": c.os,
-    }) for c in s.customers]
+    return _dicts(endpoint, (session_id,), s.customers)
 
 
 def custom_attribute_rows(session_id: int, s: Session) -> list[dict]:
-    return [_clip(custom_attribute, {"session_id": session_id, "display_name": a.display_name, "code_name": a.code_name,
-                                     "value": a.value}) for a in s.custom_attributes]
+    return _dicts(custom_attribute, (session_id,), s.custom_attributes)
 
 
 def event_row(session_id: int, e: Event) -> dict:
-    return _clip(session_event, {
-        "session_id": session_id,
-        "type": e.event_type,
-        "event_time": from_unix(e.timestamp),
-        "performed_by": e.performed_by,
-        "performed_by_type": e.performed_by_type,
-        "destination": e.destination,
-        "destination_type": e.destination_type,
-    })
+    return _dicts(session_event, (session_id,), (e,))[0]
 
 
 def event_data_rows(event_id: int, e: Event) -> list[dict]:
-    return [_clip(session_event_data, {"session_event_id": event_id, "name": d.name, "value": d.value}) for d in e.data]
+    return _dicts(session_event_data, (event_id,), e.data)
 
 
-# --- the same two high-volume rows as tuples in column order (the bulk writers); kept equal to the dicts above ---
-EVENT_COLUMNS = ("id", "session_id", "type", "event_time", "performed_by", "performed_by_type", "destination",
-                 "destination_type")
-EVENT_DATA_COLUMNS = ("session_event_id", "name", "value")
+def system_information_rows(event_id: int, e: Event) -> list[dict]:
+    return _dicts(system_information, (event_id,), e.system_information)
+
+
+EVENT_COLUMNS = SHAPES["session_event"].columns(with_id=True)
+EVENT_DATA_COLUMNS = SHAPES["session_event_data"].columns()
 
 
 def event_values(event_id: int, session_id: int, e: Event, stamp=from_unix) -> tuple:
     """event_row as a tuple of EVENT_COLUMNS; ``stamp`` turns unix seconds into what the driver takes."""
-    kind, pt, dt = e.event_type, e.performed_by_type, e.destination_type
-    return (event_id, session_id,
-            kind if kind is None or len(kind) <= 50 else clip_text(kind, 100),
-            None if e.timestamp is None else stamp(e.timestamp),
-            e.performed_by,
-            pt if pt is None or len(pt) <= 25 else clip_text(pt, 50),
-            e.destination,
-            dt if dt is None or len(dt) <= 25 else clip_text(dt, 50))
+    return SHAPES["session_event"].row((event_id, session_id), e, stamp)
 
 
 def event_data_values(event_id: int, e: Event) -> list[tuple]:
     """event_data_rows as tuples of EVENT_DATA_COLUMNS."""
-    return [(event_id, d.name if d.name is None or len(d.name) <= 127 else clip_text(d.name, 255), d.value)
-            for d in e.data]
-
-
-def system_information_rows(event_id: int, e: Event) -> list[dict]:
-    return [_clip(system_information, {"session_event_id": event_id, "category": c.name, "information": c.information_xml})
-            for c in e.system_information]
+    return SHAPES["session_event_data"].rows((event_id,), e.data)
 
 
 SESSION_CHILD_ROWS = ((user, user_rows), (team, team_rows), (endpoint, endpoint_rows),
                       (custom_attribute, custom_attribute_rows))
-_LENGTHS = {t.name: tuple(max_lengths(t).items()) for t in ALL_TABLES}
 
 
 # --- what the storage types can hold: checked before anything is written ---------------------------
@@ -339,11 +339,13 @@ def _reject(s: Session, field: str, value: object, why: str) -> SessionValueErro
                              lsid=s.lsid, field=field)
 
 
-def check_storable(s: Session) -> None:
+def check_storable(s: Session, events: bool = True) -> None:
     """Raise SessionValueError (naming the lsid and the field) for a value the storage columns cannot hold.
 
     The key (lsid) is never clipped: a clipped key would not match the delete that replaces the session later.
-    Other text is clipped to its column (see _clip); numbers and times out of their column's range are refused."""
+    Other text is clipped to its column (see clip_text); numbers and times out of their column's range are refused.
+    ``events=False``: the caller checks each event's time (check_event_time) as it writes the event, so that the
+    events of a session (read back from disk for a huge one) are gone through once."""
     if not s.lsid or not s.lsid.strip():
         raise _reject(s, "lsid", s.lsid, "is empty")
     if utf16_length(s.lsid) > LSID_LENGTH:
@@ -354,9 +356,15 @@ def check_storable(s: Session) -> None:
     _time_in(s, "end_time", s.end_time)
     for r in s.representatives:
         _int_in(s, "seconds_involved", r.seconds_involved, INT32)
-    for e in s.events:
-        if e.timestamp is not None and not TIME_RANGE[0] <= e.timestamp <= TIME_RANGE[1]:
-            _time_in(s, "event timestamp", e.timestamp)
+    if events:
+        for e in s.events:
+            if e.timestamp is not None and not TIME_RANGE[0] <= e.timestamp <= TIME_RANGE[1]:
+                _time_in(s, "event timestamp", e.timestamp)
+
+
+def check_event_time(s: Session, timestamp: int) -> None:
+    """check_storable's test of one event's time (raises SessionValueError outside TIME_RANGE)."""
+    _time_in(s, "event timestamp", timestamp)
 
 
 def _int_in(s: Session, field: str, value: int | None, bounds: tuple[int, int]) -> None:
