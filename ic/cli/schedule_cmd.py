@@ -7,7 +7,7 @@ import argparse
 from ic.cli.common import add_action, print_table, remove_named, store_from
 from ic.errors import ConfigError
 from ic.services.schedules import KEEP, edit_schedule, remove_schedule, remove_transfer, save_schedule
-from ic.settings.models import ScheduleConfig, TransferConfig
+from ic.settings.models import DataType, ScheduleConfig, TransferConfig
 from ic.settings.validation import format_period, parse_period
 
 DATA_HELP = "data types, comma separated: session, recordings, smsr, shell, backup"
@@ -78,7 +78,7 @@ def _transfers(sites: list[str], dests: list[str], datas: list[str] | None) -> l
         raise ConfigError(
             f"Give as many --destination as --site options (got {len(sites)} site(s), {len(dests)} destination(s))."
         )
-    datas = datas or ["session"]
+    datas = datas or [DataType.SESSION]
     if len(datas) == 1 and len(sites) > 1:
         datas = datas * len(sites)
     if len(datas) != len(sites):

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from ic.errors import ConfigError, ICError
-from ic.settings.models import DATA_TYPES, TransferConfig
+from ic.settings.models import DATA_TYPES, DataType, TransferConfig
 from ic.transfer.state import TransferState
 
-STATEFUL_TYPES = tuple(t for t in DATA_TYPES if t != "backup")  # backups have no session cursor
+STATEFUL_TYPES = tuple(t for t in DATA_TYPES if t != DataType.BACKUP)  # backups have no session cursor
 DEFAULT_PER_HOUR = 15_000  # documented API limit per account [V]
 DEFAULT_RPS = 20.0
 

@@ -36,7 +36,7 @@ from ic.errors import Cancelled, ConfigError, ICError, ScheduleBusy
 from ic.scheduling.due import FUTURE_TOLERANCE, Due, due_for
 from ic.scheduling.lease import DEFAULT_TTL, Lease, LeaseKeeper, holders
 from ic.services.history import RunRecord, record_run
-from ic.settings.models import DATA_TYPES, TransferConfig
+from ic.settings.models import DATA_TYPES, DataType, TransferConfig
 from ic.transfer.engine import ExportRequest, TransferEngine, TransferResult
 from ic.transfer.lock import ScheduleLock
 from ic.transfer.progress import Listener
@@ -414,7 +414,7 @@ def export(
 
     No cursor state is read or written, so it never disturbs the schedules. Expected errors propagate (ICError).
     """
-    types = parse_data_types(data_types or ["session"])
+    types = parse_data_types(data_types or [DataType.SESSION])
     if lsid is None and start is None:
         raise ConfigError("Give a start date and duration, or a session ID (LSID), to export.")
     if lsid is not None and not lsid.strip():
@@ -444,7 +444,8 @@ def export(
         record_run(store, record)
 
 
-_ALIASES = {"session-data": "session", "sessions": "session", "recording": "recordings", "backups": "backup"}
+_ALIASES = {"session-data": DataType.SESSION, "sessions": DataType.SESSION, "recording": DataType.RECORDINGS,
+            "backups": DataType.BACKUP}
 
 
 def parse_data_types(values: list[str] | str) -> list[str]:

@@ -17,7 +17,7 @@ from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import Panel, user_message
 from ic.gui.widgets import Button, CheckList, Form, ListView
 from ic.gui.worker import Worker
-from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES
+from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, DataType
 
 log = logging.getLogger("ic.gui.api_tester")  # the IC Log: "test, then check the log" (the guide)
 
@@ -43,7 +43,7 @@ def _operations(master) -> dict[str, ctk.CTkCheckBox]:
     for i, dt in enumerate(DATA_TYPES):
         box = ctk.CTkCheckBox(frame, text=DATA_TYPE_LABELS[dt])
         box.grid(row=i // 3, column=i % 3, sticky="w", padx=4, pady=2)
-        if dt == "session":
+        if dt == DataType.SESSION:
             box.select()
         checks[dt] = box
     frame.checks = checks
