@@ -53,12 +53,12 @@ def plan_window(closed: Iterable, states: Mapping[str, TransferState], *, starte
     closed_ids: set[str] = set()
     for row in closed:
         closed_ids.add(row.lsid)
-        if row.lsid not in skipped and any(row.lsid not in st.done for st in states.values()):
+        if row.lsid not in skipped and any(not st.handled(row.lsid) for st in states.values()):
             wanted[row.lsid] = None
     session_state = states.get(SESSION)
     if started is not None and session_state is not None:
         for row in started:
-            if row.lsid not in closed_ids and row.lsid not in session_state.done and row.lsid not in skipped:
+            if row.lsid not in closed_ids and not session_state.handled(row.lsid) and row.lsid not in skipped:
                 wanted[row.lsid] = None
         for lsid in session_state.in_progress:
             if lsid not in session_state.done and lsid not in skipped:

@@ -11,8 +11,11 @@ Shape (version 1)::
      "in_progress": {"<lsid>": <start_time>, ...},  # seen without end_time: fetched again until they end
      "partial": {"<lsid>": [0, 2]},       # command-shell instances already stored for a session not yet done
      "last_backup": 1718700000 | null,    # host time of the last stored backup (information only)
-     "clock": [1718700000, 1718699990] | null}  # [appliance now, host now] when the last window was listed:
+     "clock": [1718700000, 1718699990] | null,  # [appliance now, host now] when the last window was listed:
                                           # the next run sees whether the appliance clock went back since
+     "recent": {"<lsid>": <end_time>, ...}}  # done lsids pruned from ``done`` in the last RECENT_SPAN seconds
+                                          # below the cursor (at most RECENT_MAX): a window that reaches back
+                                          # over an appliance clock step skips them instead of storing them again
 
 The cursor trusts only the appliance's clock: it never passes the appliance's own "now" at listing time (a session
 claiming an end in 2100 is stored, stays in ``done`` and does not move the cursor), and when the appliance clock went
@@ -30,6 +33,8 @@ from dataclasses import dataclass, field
 
 STATE_VERSION = 1
 DEFAULT_OVERLAP = 120  # seconds re-queried below the cursor: appliance bounds are inclusive and commits lag
+RECENT_SPAN = 7 * 86400  # seconds of finished lsids remembered below the overlap (a clock step back or ahead)
+RECENT_MAX = 20_000  # ... at most this many (the newest): the state stays small on a busy appliance
 
 
 @dataclass
@@ -41,6 +46,7 @@ class TransferState:
     partial: dict[str, list[int]] = field(default_factory=dict)
     last_backup: int | None = None
     clock: tuple[int, int] | None = None  # (appliance now, host now) at the last completed window's listing
+    recent: dict[str, int] = field(default_factory=dict)  # finished lsids below the overlap (see module docstring)
     reach_back: int = field(default=0, repr=False)  # not saved: seconds the appliance clock went back (this run)
     ops: list[tuple] = field(default_factory=list, repr=False, compare=False)  # not saved: changes since the last
     # save, for the journal (ic/transfer/journal.py)
@@ -62,6 +68,7 @@ class TransferState:
             partial={str(k): sorted(int(i) for i in v) for k, v in (data.get("partial") or {}).items()},
             last_backup=_int_or_none(data.get("last_backup")),
             clock=_clock(data.get("clock")),
+            recent=_recent(data.get("recent")),
         )
 
     def to_json(self) -> dict:
@@ -74,6 +81,7 @@ class TransferState:
             "partial": self.partial,
             "last_backup": self.last_backup,
             "clock": list(self.clock) if self.clock else None,
+            "recent": self.recent,
         }
 
     # --- window logic -------------------------------------------------------------------------
@@ -89,9 +97,13 @@ class TransferState:
             return max(0, first_bound)
         return max(0, self.start_cursor - overlap - self.reach_back)
 
+    def handled(self, lsid: str) -> bool:
+        """Finished for this data type (in the current window, or recently below it)."""
+        return lsid in self.done or lsid in self.recent
+
     def needs(self, lsid: str, end_time: int | None, overlap: int, first_bound: int) -> bool:
         """Should this data type still handle a closed session returned by a listing?"""
-        if lsid in self.done:
+        if self.handled(lsid):
             return False
         if end_time is not None and end_time < self.end_bound(overlap, first_bound):
             return False  # older than this type's window: finished in an earlier window and pruned since
@@ -177,7 +189,14 @@ class TransferState:
         self.reach_back = 0
         if self.cursor is not None:
             keep_from = self.cursor - overlap
+            recent_from = keep_from - RECENT_SPAN
+            older = {k: v for k, v in self.done.items() if v is not None and recent_from <= v < keep_from}
             self.done = {k: v for k, v in self.done.items() if v is not None and v >= keep_from}
+            recent = {k: v for k, v in self.recent.items() if recent_from <= v < keep_from and k not in self.done}
+            recent.update(older)
+            if len(recent) > RECENT_MAX:
+                recent = dict(sorted(recent.items(), key=lambda kv: kv[1])[-RECENT_MAX:])
+            self.recent = recent
         if listed is not None:
             # every listed session is done now; a half-stored one that was not listed has left the appliance
             self.partial = {k: v for k, v in self.partial.items() if k in listed}
@@ -204,6 +223,17 @@ def _clock(value) -> tuple[int, int] | None:
         return int(a), int(h)
     except (TypeError, ValueError):
         return None
+
+
+def _recent(value) -> dict[str, int]:
+    out: dict[str, int] = {}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            try:
+                out[str(k)] = int(v)
+            except (TypeError, ValueError):
+                continue
+    return out
 
 
 def _int_or_none(value) -> int | None:
