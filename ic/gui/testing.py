@@ -38,13 +38,15 @@ def screenshot(window, name: str, directory: Path | None = None) -> Path:
     if menu:  # a tkinter menu bar sits above the client area on X11, inside the wrapper window: include it
         top = _wrapper_top(window)
         h, y = h + (y - top), top
+    part = directory / f".{name}.{os.getpid()}.png"  # then renamed: tests on other workers may write the same name
     try:
         from PIL import ImageGrab
 
-        ImageGrab.grab(bbox=(x, y, x + w, y + h), xdisplay=os.environ.get("DISPLAY")).save(path)
+        ImageGrab.grab(bbox=(x, y, x + w, y + h), xdisplay=os.environ.get("DISPLAY")).save(part)
     except Exception:  # noqa: BLE001 - e.g. a 16-bit display: fall back to ImageMagick's import
-        subprocess.run(["import", "-window", "root", "-crop", f"{w}x{h}+{x}+{y}", "+repage", str(path)],
+        subprocess.run(["import", "-window", "root", "-crop", f"{w}x{h}+{x}+{y}", "+repage", str(part)],
                        check=True, capture_output=True, timeout=30)
+    os.replace(part, path)
     return path
 
 
