@@ -613,13 +613,33 @@ def shrink_scrollbar(scrollable, height: int) -> None:
 
 
 class CheckList(ctk.CTkScrollableFrame):
-    """A multi-select list of check boxes; ``checks[name]`` reaches each box."""
+    """A multi-select list of check boxes; ``checks[name]`` reaches each box. A long name wraps at the list's width
+    (two sites named alike differ at the end of their names: a name cut at the edge would hide which is which)."""
 
     def __init__(self, master, items: Iterable[str] = (), height: int = 110, **kwargs) -> None:
         super().__init__(master, height=height, **kwargs)
         shrink_scrollbar(self, height)
         self.checks: dict[str, ctk.CTkCheckBox] = {}
+        self.wrap = 0
+        canvas = getattr(self, "_parent_canvas", None)
+        if canvas is not None:
+            canvas.bind("<Configure>", lambda _e: self._rewrap(), add=True)
         self.set_items(items)
+
+    def _rewrap(self) -> None:
+        wrap = max(120, self._parent_canvas.winfo_width() - 48)  # less the box and its padding
+        if wrap != self.wrap:
+            self.wrap = wrap
+            for box in self.checks.values():
+                self._wrap_box(box)
+
+    def _wrap_box(self, box) -> None:
+        label = getattr(box, "_text_label", None)  # customtkinter's text of the check box (a tkinter Label)
+        if label is not None and self.wrap:
+            try:
+                label.configure(wraplength=self.wrap, justify="left")
+            except tkinter.TclError:
+                pass
 
     def set_items(self, items: Iterable[str], labels: dict[str, str] | None = None) -> None:
         chosen = set(self.selected())
@@ -629,6 +649,7 @@ class CheckList(ctk.CTkScrollableFrame):
         for item in items:
             box = ctk.CTkCheckBox(self, text=(labels or {}).get(item, item))
             box.pack(anchor="w", pady=2, padx=4)
+            self._wrap_box(box)
             if item in chosen:
                 box.select()
             self.checks[item] = box

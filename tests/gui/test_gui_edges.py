@@ -237,3 +237,23 @@ def test_names_of_the_longest_allowed_kind_never_push_a_window_past_the_screen_o
         [row] = s.panel.rows
         assert row.remove_button.winfo_ismapped() and _inside(row.remove_button, row)
         assert _inside(row.title_label, row)
+
+
+def test_two_sites_named_alike_can_be_told_apart_in_the_api_testers_lists(store, tmp_path):
+    """Their long names differ at the end: each wraps inside the list instead of being cut at its edge."""
+    from ic.gui.dialogs.api_tester import ApiTesterPanel
+    from ic.settings import SiteConfig
+
+    for town in ("Frankfurt", "Munich"):
+        store.save_site(SiteConfig(f"{LONG} {town}", f"{town.lower()}.example.com", "id"), client_secret="x")
+    with running_app() as app:
+        d = app.open(ApiTesterPanel)
+        pump(app)
+        sites = d.panel.sites
+        canvas = sites._parent_canvas
+        right = canvas.winfo_rootx() + canvas.winfo_width()
+        for name, box in sites.checks.items():
+            label = box._text_label
+            assert label.cget("text") == name
+            # all it needs is inside the list (a label wider than its room is drawn cut)
+            assert label.winfo_rootx() + label.winfo_reqwidth() <= right, name
