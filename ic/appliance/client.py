@@ -94,6 +94,11 @@ class _Retry(Exception):
         self.error = error
         self.retry_after = retry_after
 
+    @classmethod
+    def after(cls, error: ApplianceError, resp: requests.Response) -> "_Retry":
+        """Retried after the wait the appliance's Retry-After header asks for, when it gives one."""
+        return cls(error, parse_retry_after(resp.headers.get("Retry-After")))
+
 
 class ApplianceClient:
     def __init__(
@@ -641,18 +646,12 @@ class ApplianceClient:
                     f"The API account on {self.host} lacks permission {permission}; enable it on the appliance."
                 )
             if status == 429:
-                raise _Retry(
-                    RateLimited(
-                        f"The appliance at {self.host} kept refusing requests over its API rate limit (HTTP 429); "
-                        "try again later or lower the request rate."
-                    ),
-                    parse_retry_after(resp.headers.get("Retry-After")),
-                )
+                raise _Retry.after(RateLimited(
+                    f"The appliance at {self.host} kept refusing requests over its API rate limit (HTTP 429); "
+                    "try again later or lower the request rate."), resp)
             if status >= 500:
-                raise _Retry(
-                    ServerError(f"The appliance at {self.host} kept failing with HTTP {status}; try again later."),
-                    parse_retry_after(resp.headers.get("Retry-After")),
-                )
+                raise _Retry.after(ServerError(
+                    f"The appliance at {self.host} kept failing with HTTP {status}; try again later."), resp)
             raise ApplianceAPIError(
                 f"The appliance at {self.host} answered {what} with HTTP {status}; check the host name and that the "
                 "appliance's XML API is enabled.",
@@ -667,10 +666,8 @@ class ApplianceClient:
         if status == 429 or status >= 500:
             label = "rate limit (HTTP 429)" if status == 429 else f"HTTP {status}"
             cls = RateLimited if status == 429 else ServerError
-            raise _Retry(
-                cls(f"The appliance at {self.host} kept refusing the token request ({label}); try again later."),
-                parse_retry_after(resp.headers.get("Retry-After")),
-            )
+            raise _Retry.after(
+                cls(f"The appliance at {self.host} kept refusing the token request ({label}); try again later."), resp)
         raise AuthenticationFailed(
             f"The appliance at {self.host} refused the token request (HTTP {status}); check the site's host name and "
             "the API account."
