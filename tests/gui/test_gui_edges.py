@@ -257,3 +257,28 @@ def test_two_sites_named_alike_can_be_told_apart_in_the_api_testers_lists(store,
             assert label.cget("text") == name
             # all it needs is inside the list (a label wider than its room is drawn cut)
             assert label.winfo_rootx() + label.winfo_reqwidth() <= right, name
+
+
+def test_saving_the_settings_database_location_says_it_is_connecting_before_the_window_waits(store, tmp_path,
+                                                                                             monkeypatch):
+    """Setup > Settings Database > Save opens the database in the window's thread (a silent server holds it up to
+    the 30-second login timeout): the message line says so first, drawn before the wait."""
+    from ic.gui import services_adapter
+    from ic.gui.dialogs.settings_db import SettingsDbPanel
+
+    seen = []
+    real = services_adapter.open_settings
+
+    def watching(url=None):  # the real call; it only notes what the window showed at that moment
+        seen.append(d.panel.message.text)
+        seen.append(d.panel.message.label._label.cget("text"))  # what Tk has drawn, not only what was asked
+        return real(url)
+
+    monkeypatch.setattr(services_adapter, "open_settings", watching)
+    with running_app() as app:
+        d = app.open(SettingsDbPanel)
+        pump(app)
+        d.fields["path"].set(str(tmp_path / "other.db"))
+        assert d.panel.save(), d.panel.message.text
+        assert seen and seen[0].startswith("Connecting to the settings database") and seen[1].startswith("Connecting")
+        assert d.panel.message.text.startswith("Settings database saved")

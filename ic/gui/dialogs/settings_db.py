@@ -93,6 +93,10 @@ class SettingsDbPanel(Panel):
         url = self._url()
         if url is None:
             return False
+        # a server that does not answer holds this for up to its login timeout: say so before the window waits
+        self.message.show("Connecting to the settings database (a server that does not answer takes up to 30 "
+                          "seconds)…")
+        self.update_idletasks()
         try:
             services.open_settings(url).close()  # fail here, not at the next start
             services.save_settings_location(url)
