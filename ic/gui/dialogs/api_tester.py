@@ -37,8 +37,18 @@ def plain_line(line: str) -> str:
 NO_SITE = "(none: session data only)"
 
 
+def _tab_columns(tab, left: str) -> None:
+    """A tab's two columns: ``left`` and Destinations, titles over lists that take the room the window has."""
+    tab.grid_columnconfigure((0, 1), weight=1)
+    tab.grid_rowconfigure(1, weight=1)
+    ctk.CTkLabel(tab, text=left, anchor="w").grid(row=0, column=0, sticky="w", padx=6)
+    ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
+
+
 def _operations(master) -> dict[str, ctk.CTkCheckBox]:
+    """The data type check boxes (Session data ticked), on row 3 of the tab."""
     frame = ctk.CTkFrame(master, fg_color="transparent")
+    frame.grid(row=3, column=0, columnspan=2, sticky="w", padx=6, pady=4)
     checks = {}
     for i, dt in enumerate(DATA_TYPES):
         box = ctk.CTkCheckBox(frame, text=DATA_TYPE_LABELS[dt])
@@ -46,8 +56,7 @@ def _operations(master) -> dict[str, ctk.CTkCheckBox]:
         if dt == DataType.SESSION:
             box.select()
         checks[dt] = box
-    frame.checks = checks
-    return frame
+    return checks
 
 
 class ApiTesterPanel(Panel):
@@ -87,10 +96,7 @@ class ApiTesterPanel(Panel):
 
     # --- building ---------------------------------------------------------------------------
     def _build_sessions(self, tab) -> None:
-        tab.grid_columnconfigure((0, 1), weight=1)
-        tab.grid_rowconfigure(1, weight=1)  # the lists take the room the window has
-        ctk.CTkLabel(tab, text="Sites", anchor="w").grid(row=0, column=0, sticky="w", padx=6)
-        ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
+        _tab_columns(tab, "Sites")
         self.sites = CheckList(tab, height=70)
         self.sites.grid(row=1, column=0, sticky="nsew", padx=6)
         self.destinations = CheckList(tab, height=70)
@@ -106,16 +112,11 @@ class ApiTesterPanel(Panel):
         self.form.add("lsid", "or Session ID", width=260)
         self.form.fields["start"].set((datetime.now() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M"))
         self.form.fields["duration"].set("1")
-        ops = _operations(tab)
-        ops.grid(row=3, column=0, columnspan=2, sticky="w", padx=6, pady=4)
-        self.operations = ops.checks
+        self.operations = _operations(tab)
         self.fields = dict(self.form.fields)
 
     def _build_xml(self, tab) -> None:
-        tab.grid_columnconfigure((0, 1), weight=1)
-        tab.grid_rowconfigure(1, weight=1)  # the lists take the room the window has
-        ctk.CTkLabel(tab, text="XML files", anchor="w").grid(row=0, column=0, sticky="w", padx=6)
-        ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
+        _tab_columns(tab, "XML files")
         files = ctk.CTkFrame(tab, fg_color="transparent")
         files.grid(row=1, column=0, sticky="nsew", padx=6)
         self.xml_files = ListView(files, [("path", "File", 360)], height=3, selectmode="extended")
@@ -132,9 +133,7 @@ class ApiTesterPanel(Panel):
         self.xml_form.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(6, 0))
         self.xml_form.add("site", "Site for recordings and backups", "choice", width=260)
         self.xml_form.add("site_host", "or Site Host Name (labels the sessions)", width=260)
-        ops = _operations(tab)
-        ops.grid(row=3, column=0, columnspan=2, sticky="w", padx=6, pady=4)
-        self.xml_operations = ops.checks
+        self.xml_operations = _operations(tab)
         from ic.gui.dialogs.adhoc_site import AdHocSiteFields  # VENDOR hook: host + credentials typed in
 
         self.xml_adhoc = AdHocSiteFields(tab)
