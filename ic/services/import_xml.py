@@ -2,6 +2,8 @@
 
 Shared by `import-xml` on the command line and the GUI. Files are streamed (never loaded whole); a malformed file
 keeps the sessions that were complete before the break and the error is reported, then the next file is read.
+Memory stays flat: a batch is stored once it holds BATCH_SIZE sessions or BATCH_BYTES of session XML, a session too
+big to hold is kept on disk by the parser (``ic.sessions.spill``) and its temporary file is removed once stored.
 
 Which site host the rows get (SQL ``session.host_name``; the folder plugin's %SUPPORT_SITE_HOST%), first match wins:
 1. ``site_host`` given explicitly;  2. the host of the configured site named ``site``;
@@ -25,6 +27,7 @@ from ic.settings import SettingsStore
 
 UNKNOWN_HOST = "unknown"
 BATCH_SIZE = 50
+BATCH_BYTES = 32 << 20  # session XML held in memory before the batch is stored (a spilled session counts nothing)
 
 
 @dataclass
@@ -65,6 +68,7 @@ def import_xml_files(
     *,
     site_host: str | None = None,
     batch_size: int = BATCH_SIZE,
+    batch_bytes: int = BATCH_BYTES,
     progress: Callable[[Path, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> ImportResult:
@@ -74,18 +78,25 @@ def import_xml_files(
 
     result = ImportResult()
     pending: list[tuple[str | None, Session]] = []
+    held = 0  # bytes of session XML in pending
     file_host: str | None = None
 
     def flush() -> None:
+        nonlocal held
         by_host: dict[str, list[Session]] = {}
         for host, s in pending:
             if host is None:
                 host = file_host or UNKNOWN_HOST
                 result.unknown_host += host == UNKNOWN_HOST
             by_host.setdefault(host, []).append(s)
-        for host, sessions in by_host.items():
-            result.sessions += destination.store_sessions(host, sessions)
-        pending.clear()
+        try:
+            for host, sessions in by_host.items():
+                result.sessions += destination.store_sessions(host, sessions)
+        finally:
+            for _, s in pending:
+                s.close()  # a spilled session's temporary file goes now, not at garbage collection
+            pending.clear()
+            held = 0
 
     for raw in paths:
         path = Path(raw)
@@ -98,7 +109,8 @@ def import_xml_files(
                 host = site_host or host_from_urls(s)
                 file_host = file_host or host
                 pending.append((host, s))
-                if len(pending) >= batch_size:
+                held += 0 if s.spilled else len(s.raw_xml)
+                if len(pending) >= batch_size or held >= batch_bytes:
                     flush()
                     if progress:
                         progress(path, result.sessions)

@@ -98,12 +98,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data) -> None:
+    """``data``: bytes, or a session's RawXml (streamed: a huge session's XML is never read whole)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".~q-", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if hasattr(data, "write_to"):
+                data.write_to(fh)
+            else:
+                fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -151,7 +155,7 @@ def _int_or_none(value) -> int | None:
 def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tuple[str, ...], reason: str,
         field: str | None = None, raw: bytes | Path | None = None) -> QuarantineEntry:
     """Set a session aside for ``destination`` (or count one more failed attempt); keeps the newest raw XML
-    (``raw``: bytes, or a file that is moved in)."""
+    (``raw``: bytes, a session's RawXml (streamed), or a file that is moved in)."""
     rec_path = _record_path(site_host, lsid, destination)
     old = _read(rec_path) or {}
     types = list(dict.fromkeys([*(old.get("data_types") or []), *data_types])) if old else list(data_types)
