@@ -145,3 +145,68 @@ def test_a_recording_too_big_for_the_file_system_is_set_aside_but_every_file_too
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, old_handler)
+
+
+class _FolderRefusing:
+    """Real File System destinations whose file system refuses recordings the way the plugin reports it
+    (DestinationUnavailable caused by the OSError): for one session (a name it rejects), or for every file (full)."""
+
+    @staticmethod
+    def plugin(errno_code: int, only_lsid: str | None):
+        import errno as errno_mod
+        import os
+
+        from ic.destinations.folder import FolderDestination
+        from ic.errors import DestinationUnavailable
+
+        class Refusing(FolderDestination):
+            def store_file(self, item):
+                if item.kind != "backup" and (only_lsid is None or item.session.lsid == only_lsid):
+                    err = DestinationUnavailable(f"Could not write a file in folder x ({os.strerror(errno_code)}).")
+                    err.__cause__ = OSError(errno_code, os.strerror(errno_code))
+                    raise err
+                return super().store_file(item)
+
+        assert errno_mod.errorcode[errno_code]
+        return Refusing
+
+    @classmethod
+    def engine(cls, errno_code: int, only_lsid: str | None = None):
+        from ic.appliance import client_for_site
+        from ic.transfer.engine import TransferEngine
+
+        plugin = cls.plugin(errno_code, only_lsid)
+
+        def factory(store_, **kw):
+            def client(s, site):
+                return client_for_site(s, site, max_rps=200, base_delay=0.02, max_delay=0.2)
+
+            return TransferEngine(store_, client_factory=client,
+                                  destination_factory=lambda cfg: plugin(cfg.name, cfg.config), **kw)
+
+        return factory
+
+
+def test_a_name_the_file_system_rejects_sets_that_recording_aside(store, make_simulator, tmp_path):
+    import errno
+
+    sim = make_simulator(sessions=12, seed=2, recording_size=1500, rate_per_second=500)
+    _setup(store, sim, tmp_path / "files")
+    victim = _with_shell(sim)
+    out = run_schedule(store, "R", engine_factory=_FolderRefusing.engine(errno.ENAMETOOLONG, victim.lsid),
+                       raise_internal=True)
+    assert out.ok, out.message()
+    entries = quarantine.list_quarantined()
+    assert {e.lsid for e in entries} == {victim.lsid} and len(entries) == 1 + victim.shell_instances
+    assert all("too long" in e.reason for e in entries)
+
+
+def test_a_full_disk_fails_the_transfer_with_nothing_set_aside(store, make_simulator, tmp_path):
+    import errno
+
+    sim = make_simulator(sessions=12, seed=2, recording_size=1500, rate_per_second=500)
+    site, dest = _setup(store, sim, tmp_path / "files")
+    out = run_schedule(store, "R", engine_factory=_FolderRefusing.engine(errno.ENOSPC))
+    assert out.status == "failed" and "No space left" in out.message(), out.message()
+    assert quarantine.list_quarantined() == []
+    assert TransferState.from_json(store.load_state(site.id, dest.id, "recordings")).cursor is None
