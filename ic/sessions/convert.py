@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 
 from lxml import etree
 
@@ -72,29 +73,36 @@ def session_from_element(elem: etree._Element, product: str, ns: str | None) -> 
     rep_elems: list[etree._Element] = []
     cust_elems: list[etree._Element] = []
     tx = text if _HAS_NIL(elem) else fast_text  # xsi:nil is rare: look for it once per session, in C
-    for c in elem.iterchildren(tag=_ELEMENTS):
-        name = c.tag
-        name = name[name.find("}") + 1:]
+    lget = _LOCAL.get
+    for c in elem:
+        tag = c.tag
+        name = lget(tag)
+        if name is None:
+            name = _local_name(tag)
+        attr = _TEXT_FIELDS.get(name)
+        if attr is not None:
+            setattr(s, attr, tx(c))
+            continue
         handler = _SIMPLE.get(name)
         if handler is not None:
-            handler(s, c)
+            handler(s, c, tx)
+        elif name == "session_details":
+            s.events = [event_from_element(e, tx) for e in c.iterchildren("{*}event")]  # filtered in C
+        elif name == "rep_list":
+            rep_elems.extend(c.iterchildren("{*}representative"))
+        elif name == "customer_list":
+            cust_elems.extend(c.iterchildren("{*}customer"))
         elif name == "custom_attributes":
             s.custom_attributes = [_custom_attribute(a) for n, a in children(c) if n == "custom_attribute"]
         elif name == "command_shell_recordings":
             s.command_shell_recordings = [
                 _shell(r, i) for i, (n, r) in enumerate(children(c)) if n == "command_shell_recording"
             ]
-        elif name == "customer_list":
-            cust_elems.extend(c.iterchildren("{*}customer"))
-        elif name == "rep_list":
-            rep_elems.extend(c.iterchildren("{*}representative"))
         elif name == "primary_team":
             primary_team = Team(team_id=c.get("id") or child_text(c, "id"), name=_team_name(c), is_primary=True)
         elif name == "team_list":
             team_list.extend(_team(t) for n, t in children(c) if n == "team")
-        elif name == "session_details":
-            s.events = [_event(e, tx) for e in c.iterchildren("{*}event")]  # filtered in C
-        else:
+        elif name:  # (not a comment, PI or entity)
             s.extra.append((name, serialize_plain(c)))
     if not s.session_type:
         s.session_type = "support"
@@ -107,73 +115,78 @@ def session_from_element(elem: etree._Element, product: str, ns: str | None) -> 
 
 
 # --- simple session children ------------------------------------------------------------------
-def _set(attr: str, conv=lambda v: v):
-    def apply(s: Session, e: etree._Element) -> None:
-        setattr(s, attr, conv(text(e)))
+_TEXT_FIELDS = {  # local name -> Session attribute, text as sent
+    "duration": "duration",
+    "external_key": "external_key",
+    "session_chat_view_url": "chat_view_url",
+    "session_chat_download_url": "chat_download_url",
+    "session_recording_view_url": "recording_view_url",
+    "session_recording_download_url": "recording_download_url",
+}
+
+
+def _set_int(attr: str):
+    def apply(s: Session, e: etree._Element, tx) -> None:
+        setattr(s, attr, to_int(tx(e)))
 
     return apply
 
 
-def _sequence(value: int | None) -> int | None:
+def _lseq(s: Session, e: etree._Element, tx) -> None:
     """A sequence number below 0 is no sequence number."""
-    return None if value is None or value < 0 else value
+    value = to_int(tx(e))
+    s.lseq = None if value is None or value < 0 else value
 
 
-def _public_site(s: Session, e: etree._Element) -> None:
+def _public_site(s: Session, e: etree._Element, tx) -> None:
     s.public_site_id = e.get("id")
-    s.public_site_name = text(e)
+    s.public_site_name = tx(e)
 
 
-def _jumpoint(s: Session, e: etree._Element) -> None:
+def _jumpoint(s: Session, e: etree._Element, tx) -> None:
     s.jumpoint_id = e.get("id")
-    s.jumpoint_name = text(e)
+    s.jumpoint_name = tx(e)
 
 
-def _jump_group(s: Session, e: etree._Element) -> None:
+def _jump_group(s: Session, e: etree._Element, tx) -> None:
     s.jump_group_id = e.get("id")
     s.jump_group_type = e.get("type")
-    s.jump_group_name = text(e)
+    s.jump_group_name = tx(e)
 
 
-def _primary_customer(s: Session, e: etree._Element) -> None:
-    s.primary_customer = text(e)
+def _primary_customer(s: Session, e: etree._Element, tx) -> None:
+    s.primary_customer = tx(e)
     s.primary_customer_gsnumber = e.get("gsnumber")
 
 
-def _primary_rep(s: Session, e: etree._Element) -> None:
-    s.primary_rep = text(e)
+def _primary_rep(s: Session, e: etree._Element, tx) -> None:
+    s.primary_rep = tx(e)
     s.primary_rep_gsnumber = e.get("gsnumber")
     s.primary_rep_id = e.get("id")
 
 
-def _start(s: Session, e: etree._Element) -> None:
+def _start(s: Session, e: etree._Element, tx) -> None:
     s.start_time = time_of(e)
 
 
-def _end(s: Session, e: etree._Element) -> None:
+def _end(s: Session, e: etree._Element, tx) -> None:
     ts = time_of(e)
     s.end_time = ts if ts else None  # empty or 0: still in progress / closed abnormally
 
 
-def _session_type(s: Session, e: etree._Element) -> None:
-    s.session_type = (text(e) or "").strip()
+def _session_type(s: Session, e: etree._Element, tx) -> None:
+    s.session_type = (tx(e) or "").strip()
 
 
 _SIMPLE = {
     "session_type": _session_type,
-    "lseq": _set("lseq", lambda v: _sequence(to_int(v))),
+    "lseq": _lseq,
     "start_time": _start,
     "end_time": _end,
-    "duration": _set("duration"),
     "public_site": _public_site,
-    "external_key": _set("external_key"),
-    "session_chat_view_url": _set("chat_view_url"),
-    "session_chat_download_url": _set("chat_download_url"),
-    "session_recording_view_url": _set("recording_view_url"),
-    "session_recording_download_url": _set("recording_download_url"),
-    "file_transfer_count": _set("file_transfer_count", to_int),
-    "file_move_count": _set("file_move_count", to_int),
-    "file_delete_count": _set("file_delete_count", to_int),
+    "file_transfer_count": _set_int("file_transfer_count"),
+    "file_move_count": _set_int("file_move_count"),
+    "file_delete_count": _set_int("file_delete_count"),
     "jumpoint": _jumpoint,
     "jump_group": _jump_group,
     "primary_customer": _primary_customer,
@@ -378,40 +391,68 @@ def _party_name(names: dict[tuple[str, str], str], by_gs: dict[str, str], kind: 
 
 
 # --- events -----------------------------------------------------------------------------------
-def _event(e: etree._Element, tx=text) -> Event:
+_LOCAL: dict[object, str] = {etree.Comment: "", etree.ProcessingInstruction: "", etree.Entity: ""}
+_LOCAL_MAX = 4096  # distinct tags remembered (a hostile document cannot grow the cache without bound)
+
+
+def _local_name(tag: object) -> str:
+    """Local name of a child's tag ("" for a comment, PI or entity: not an element), remembered per full tag so the
+    hot loops do one dict lookup instead of slicing a fresh string per element."""
+    name = _LOCAL.get(tag)
+    if name is None:
+        if not isinstance(tag, str):
+            return ""
+        name = sys.intern(tag[tag.find("}") + 1:])
+        if len(_LOCAL) < _LOCAL_MAX:
+            _LOCAL[tag] = name
+    return name
+
+
+def event_from_element(e: etree._Element, tx=text) -> Event:
+    """One ``<event>`` element -> :class:`Event` (any namespace). ``tx`` reads an element's text: ``text`` (the
+    default: honours xsi:nil) or ``fast_text`` for a subtree known to hold no xsi:nil. Party names of empty
+    ``performed_by``/``destination`` elements are filled in afterwards by :func:`_name_event_parties` (it needs the
+    session's participants); event times outside the years 1-9999 are the caller's to clear (parser.check_session).
+    Used for every event of a session, and by the parser to build a spilled session's events one at a time."""
     get = e.get
     try:
         timestamp = int(get("timestamp"))  # the appliance's form; anything else takes the general path
     except (TypeError, ValueError):
         timestamp = time_attr(e)
     ev = Event(get("event_type") or "", timestamp)
+    if not len(e):
+        return ev
     body_at: int | None = None  # index of the ("body", ..) data row: body and encoded_body give ONE row
     data = ev.data
-    for x in e.iterchildren(tag=_ELEMENTS):
+    lget = _LOCAL.get
+    for x in e:
         tag = x.tag
-        name = tag[tag.find("}") + 1:]
+        name = lget(tag)
+        if name is None:
+            name = _local_name(tag)
         if name == "performed_by":
             ev.performed_by, ev.performed_by_type, ev.performed_by_gsnumber = tx(x), x.get("type"), x.get("gsnumber")
         elif name == "destination":
             ev.destination, ev.destination_type, ev.destination_gsnumber = tx(x), x.get("type"), x.get("gsnumber")
         elif name == "data":
             append = data.append
-            for v in x.iterchildren(tag=_ELEMENTS):
+            for v in x:
                 vtag = v.tag
-                if vtag[vtag.find("}") + 1:] == "value":
+                vname = lget(vtag)
+                if vname is None:
+                    vname = _local_name(vtag)
+                if vname == "value":
                     value = v.get("value")
                     append(EventData(v.get("name") or "", value if value is not None else tx(v) or ""))
-                else:
+                elif vname:
                     ev.extra.append((f"data/{local(vtag)}", serialize_plain(v)))
+        elif not name:
+            continue  # a comment, PI or entity between the event's elements
         elif name == "body":
             if ev.body_encoded:
                 continue  # encoded_body already gave the exact text; <body> may have lost characters
             ev.body = tx(x)
             body_at = _put_body(ev, body_at, ev.body or "")
-        elif name == "encoded_body":
-            ev.body = _decode_body(tx(x))
-            ev.body_encoded = True
-            body_at = _put_body(ev, body_at, ev.body)
         elif name == "filename":
             ev.filename = tx(x)
             data.append(EventData("filename", ev.filename or ""))
@@ -419,6 +460,10 @@ def _event(e: etree._Element, tx=text) -> Event:
             value = tx(x)
             ev.filesize = to_int(value)
             data.append(EventData("filesize", (value or "").strip()))
+        elif name == "encoded_body":
+            ev.body = _decode_body(tx(x))
+            ev.body_encoded = True
+            body_at = _put_body(ev, body_at, ev.body)
         elif name == "files":
             for n, f in children(x):
                 if n != "file":
@@ -436,6 +481,9 @@ def _event(e: etree._Element, tx=text) -> Event:
         else:
             ev.extra.append((name, serialize_plain(x)))
     return ev
+
+
+_event = event_from_element  # the name the parser (spilled sessions) has used
 
 
 def _put_body(ev: Event, at: int | None, value: str) -> int:
@@ -456,15 +504,33 @@ def _decode_body(value: str | None) -> str:
 
 
 def _category(e: etree._Element, tx=text) -> SystemInfoCategory:
-    cat = SystemInfoCategory(name=e.get("name") or "")
-    for x in e.iterchildren(tag=_ELEMENTS):
-        name = x.tag
-        name = name[name.find("}") + 1:]
+    cat = SystemInfoCategory(e.get("name") or "")
+    lget = _LOCAL.get
+    for x in e:
+        tag = x.tag
+        name = lget(tag)
+        if name is None:
+            name = _local_name(tag)
         if name == "description":
-            cat.description.extend((f.get("name") or "", tx(f) or "") for f in x.iterchildren("{*}field"))
+            cat.description.extend(_fields(x, tx))
         elif name == "data":
             rows = cat.rows
-            for row in x.iterchildren("{*}row"):
-                rows.append([(f.get("name") or "", tx(f) or "") for f in row.iterchildren("{*}field")])
+            for row in x:
+                tag = row.tag
+                name = lget(tag)
+                if (name if name is not None else _local_name(tag)) == "row":
+                    rows.append(_fields(row, tx))
     cat.information_xml = serialize_plain(e)
     return cat
+
+
+def _fields(parent: etree._Element, tx) -> list[tuple[str, str]]:
+    """(name, text) of each ``field`` child."""
+    out = []
+    lget = _LOCAL.get
+    for f in parent:
+        tag = f.tag
+        name = lget(tag)
+        if (name if name is not None else _local_name(tag)) == "field":
+            out.append((f.get("name") or "", tx(f) or ""))
+    return out
