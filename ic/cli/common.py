@@ -122,3 +122,26 @@ def remove_named(args: argparse.Namespace, noun: str, remove) -> int:
     remove(store_from(args), args.name)
     print(f"{noun} {args.name} removed.")
     return 0
+
+
+class LiveLine:
+    """One line rewritten in place on a terminal (stderr by default). Not a terminal (``tty`` False): the caller
+    prints plain lines, or nothing; ``enabled`` False (--quiet): nothing at all."""
+
+    def __init__(self, enabled: bool = True, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and self.stream is not None
+        self.tty = bool(self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty())
+        self._width = 0
+
+    def show(self, line: str) -> None:
+        self.stream.write("\r" + line + " " * max(0, self._width - len(line)))
+        self._width = len(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the line (the next output starts on its own line)."""
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ic.cli.common import add_action, print_table, read_secret, remove_named, store_from
+from ic.cli.common import LiveLine, add_action, print_table, read_secret, remove_named, store_from
 from ic.destinations.base import Destination, FieldSpec
 from ic.errors import ConfigError, ICError
 
@@ -223,25 +223,10 @@ def _import_xml(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-class _ImportProgress:
+class _ImportProgress(LiveLine):
     """import-xml progress: a live line on a terminal (stderr); nothing when output goes to a file or a pipe,
     where only the errors and the summary belong."""
 
-    def __init__(self, enabled: bool = True, stream=None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = enabled and self.stream is not None
-        self.tty = bool(self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty())
-        self._width = 0
-
     def __call__(self, path, sessions: int) -> None:
-        if not self.tty:
-            return
-        line = f"{path}: {sessions} session(s) stored so far"
-        self.stream.write("\r" + line + " " * max(0, self._width - len(line)))
-        self._width = len(line)
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self._width:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.tty:
+            self.show(f"{path}: {sessions} session(s) stored so far")

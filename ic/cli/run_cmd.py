@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 
 from ic import notify
-from ic.cli.common import store_from
+from ic.cli.common import LiveLine, store_from
 from ic.errors import ConfigError, ScheduleBusy
 from ic.transfer.progress import CANCELLED, DONE, FAILED, ProgressEvent
 
@@ -184,17 +184,14 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
-class TerminalProgress:
+class TerminalProgress(LiveLine):
     """Listener: a one-line progress bar on a terminal (stderr), plain lines at phase changes otherwise."""
 
     def __init__(self, enabled: bool = True, stream=None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = enabled and self.stream is not None
-        self.tty = bool(self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty())
+        super().__init__(enabled, stream)
         self._last = 0.0
         self._phase: tuple[str, str] | None = None
         self._seen: set[tuple[str, str]] = set()
-        self._width = 0
 
     def __call__(self, ev: ProgressEvent) -> None:
         if not self.enabled:
@@ -214,14 +211,9 @@ class TerminalProgress:
         if not (changed or final) and now - self._last < 0.1:
             return
         self._last = now
-        line = self.format(ev)
-        pad = max(0, self._width - len(line))
-        self.stream.write("\r" + line + " " * pad)
-        self._width = len(line)
+        self.show(self.format(ev))
         if final:
-            self.stream.write("\n")
-            self._width = 0
-        self.stream.flush()
+            self.close()
 
     @staticmethod
     def format(ev: ProgressEvent) -> str:
@@ -241,9 +233,3 @@ class TerminalProgress:
         if ev.eta_seconds is not None and ev.phase not in (DONE, FAILED, CANCELLED):
             parts.append(f"ETA {int(ev.eta_seconds) // 60}:{int(ev.eta_seconds) % 60:02d}")
         return " | ".join(parts)[:160]
-
-    def close(self) -> None:
-        if self.tty and self._width:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._width = 0
