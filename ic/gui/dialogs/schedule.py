@@ -8,7 +8,7 @@ from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
 from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, format_when, shrink_scrollbar
 from ic.settings import ScheduleConfig, TransferConfig
-from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES
+from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES, DataType
 from ic.settings.validation import format_period
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
@@ -32,7 +32,7 @@ class TransferRow(ctk.CTkFrame):
         boxes = ctk.CTkFrame(self, fg_color="transparent")
         boxes.pack(fill="x", padx=6, pady=(2, 6))
         self.checks: dict[str, ctk.CTkCheckBox] = {}
-        wanted = set(data_types or ["session"])
+        wanted = set(data_types or [DataType.SESSION])
         for i, dt in enumerate(DATA_TYPES):
             box = ctk.CTkCheckBox(boxes, text=DATA_TYPE_LABELS[dt])
             box.grid(row=i // 3, column=i % 3, sticky="w", padx=4, pady=1)
