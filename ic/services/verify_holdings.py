@@ -326,7 +326,8 @@ def quick_read(data: bytes):
                 instance = int(text) if text.isdigit() else 0
                 break
         smsr.add(0 if instance is None else instance)
-    return (lsid, int(lseq_m.group(1)) if lseq_m else None, start, in_progress, {DataType.SHELL: shells, DataType.SMSR: smsr})
+    return (lsid, int(lseq_m.group(1)) if lseq_m else None, start, in_progress,
+            {DataType.SHELL: shells, DataType.SMSR: smsr})
 
 
 class _Patterns:
