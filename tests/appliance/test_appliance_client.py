@@ -680,36 +680,39 @@ def test_invalid_lsid_error_is_an_unknown_session(make_simulator, out):
     assert list(out.iterdir()) == []
 
 
-def test_listing_is_streamed_through_a_temp_file_that_always_goes_away(make_simulator, tmp_path, monkeypatch):
+def temp_folder(tmp_path, monkeypatch) -> Path:
+    """tempfile's folder from now on, for this test alone: where the streamed listing's temp file is seen, and seen
+    gone (the simulator's own temp files were made before)."""
     import tempfile as tf
 
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tf, "tempdir", str(folder))
+    return folder
+
+
+def test_listing_is_streamed_through_a_temp_file_that_always_goes_away(make_simulator, tmp_path, monkeypatch):
     sim = make_simulator(sessions=300, in_progress=0)
-    tmp_path = tmp_path / "tmp"
-    tmp_path.mkdir()
-    monkeypatch.setattr(tf, "tempdir", str(tmp_path))
+    listing_tmp = temp_folder(tmp_path, monkeypatch)
     client = client_for(sim, product="rs")
     rows = client.iter_sessions_listing(end_time=0)
     first = next(rows)
-    assert [p.name[:11] for p in tmp_path.iterdir()] == ["ic-listing-"]  # on disk, not in memory
+    assert [p.name[:11] for p in listing_tmp.iterdir()] == ["ic-listing-"]  # on disk, not in memory
     rest = list(rows)
     assert [first.lsid] + [r.lsid for r in rest] == [s.lsid for s in sim.sessions]
-    assert list(tmp_path.iterdir()) == []
+    assert list(listing_tmp.iterdir()) == []
     partial = client.iter_sessions_listing(end_time=0)
     next(partial)
     partial.close()  # the caller stops early
-    assert list(tmp_path.iterdir()) == []
+    assert list(listing_tmp.iterdir()) == []
     assert client.list_sessions(end_time=0) == [first] + rest  # list_sessions is the same, as a list
 
 
 def test_streamed_listing_checks_the_whole_answer_before_the_first_row(make_simulator, tmp_path, monkeypatch):
-    import tempfile as tf
-
     from ic.errors import MalformedResponse
 
     sim = make_simulator(sessions=60, in_progress=0)
-    tmp_path = tmp_path / "tmp"
-    tmp_path.mkdir()
-    monkeypatch.setattr(tf, "tempdir", str(tmp_path))
+    listing_tmp = temp_folder(tmp_path, monkeypatch)
     client = client_for(sim, product="rs")
     sim.faults.truncated_xml = 1  # cut short once: asked again, nothing yielded twice
     assert len(list(client.iter_sessions_listing(end_time=0))) == 60
@@ -721,4 +724,4 @@ def test_streamed_listing_checks_the_whole_answer_before_the_first_row(make_simu
     sim.faults.reset()
     sim.faults.error_documents = True  # "No sessions found" is an empty listing
     assert list(client.iter_sessions_listing(start_time=1, duration=1)) == []
-    assert list(tmp_path.iterdir()) == []
+    assert list(listing_tmp.iterdir()) == []

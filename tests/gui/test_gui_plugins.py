@@ -16,6 +16,16 @@ def open_plugins(app):
     return d
 
 
+def delete(app, d, name):
+    """Select destination ``name``, press Delete and confirm."""
+    d.panel.list.select(name)
+    pump(app)
+    d.panel.delete_button.invoke()
+    pump(app)
+    d.panel.confirm.buttons["Delete"].invoke()
+    pump(app)
+
+
 def add(d, label):
     d.panel.type_var.set(label)
     d.panel.add_button.invoke()
@@ -199,20 +209,10 @@ def test_delete_destination_asks_clears_the_form_and_refuses_one_in_use(app, sto
     store.save_site(SiteConfig("S", "s.example.com", "id"), client_secret="x")
     store.save_schedule(ScheduleConfig("Nightly", 86400, [TransferConfig("S", "Busy", ["session"])]))
     d = open_plugins(app)
-    d.panel.list.select("Old")
-    pump(app)
-    d.panel.delete_button.invoke()
-    pump(app)
-    d.panel.confirm.buttons["Delete"].invoke()
-    pump(app)
+    delete(app, d, "Old")
     assert [x.name for x in store.list_destinations()] == ["Busy"]
     assert d.panel.message.text == "Destination Old deleted."
     assert d.panel.list.keys() == ["Busy"] and d.panel.current.name == "Busy"  # the form shows what is left
-    d.panel.list.select("Busy")
-    pump(app)
-    d.panel.delete_button.invoke()
-    pump(app)
-    d.panel.confirm.buttons["Delete"].invoke()
-    pump(app)
+    delete(app, d, "Busy")
     assert "used by a schedule" in d.panel.message.text
     assert [x.name for x in store.list_destinations()] == ["Busy"]
