@@ -16,9 +16,11 @@ from ic.gui.commands import Command
 from ic.gui.context import AppContext
 from ic.gui.dialogs.base import PanelDialog, open_dialog
 from ic.gui.main_window import MainPanel
-from ic.gui.widgets import MessageBox, apply_icon, ask_unsaved, fit_geometry, show_error, style_menu
+from ic.gui.widgets import (MessageBox, apply_icon, ask_unsaved, fit_geometry, fit_minsize, show_error,
+                             style_menu)
 
 log = logging.getLogger("ic.gui")
+MENU_BAR_HEIGHT = 30  # real pixels above the window's client area (a tkinter menu bar is not scaled)
 
 
 class App(ctk.CTk):
@@ -30,8 +32,8 @@ class App(ctk.CTk):
         super().__init__()
         apply_icon(self)
         self.title(f"Integration Client {__version__}")
-        fit_geometry(self, 960, 660)
-        self.minsize(720, 520)
+        fit_geometry(self, 960, 660, reserve_height=MENU_BAR_HEIGHT)
+        fit_minsize(self, 720, 520)
         self.last_error: str | None = None
         self.error_box: MessageBox | None = None
         self.ctx = AppContext(self)

@@ -13,7 +13,7 @@ import customtkinter as ctk
 
 from ic.gui import services_adapter as services
 from ic.gui.context import AppContext
-from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, ListView, MessageLabel, format_when
+from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, ListView, MessageLabel, format_when, widget_scaling
 from ic.gui.worker import Worker
 
 def format_status(status: str | None) -> str:
@@ -226,7 +226,9 @@ class MainPanel(ctk.CTkFrame):
     def _rewrap(self, event) -> None:
         """Long sentences wrap at the window's width (the window's, not the label's own: no resize loop)."""
         if event.widget is self.master:
-            wrap = max(300, event.width - 170)  # beside "Last run:" / "Next run:"
+            # beside "Last run:" / "Next run:"; in customtkinter's units (it scales a wrap length by the display's
+            # scaling, the event's width is in real pixels)
+            wrap = max(300, int(event.width / widget_scaling(self)) - 170)
             if abs(wrap - int(self.last_words.cget("wraplength"))) > 8:
                 self.last_words.configure(wraplength=wrap)
                 self.next_words.configure(wraplength=wrap)

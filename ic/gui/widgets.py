@@ -392,6 +392,9 @@ class Form(ctk.CTkFrame):
         return orphans
 
 
+_DRAWN_FONTS: dict[tuple[str, int], Any] = {}
+
+
 class MessageLabel(ctk.CTkFrame):
     """The message line of a dialog: errors in red, success in green, warnings in amber, info in the normal colour.
 
@@ -427,11 +430,26 @@ class MessageLabel(ctk.CTkFrame):
         self._fit()
 
     def _fit(self) -> None:
-        width = max(200, self.winfo_width() - 8)
-        self.label.configure(wraplength=width)
-        shown = _clip(self._text, self._font, width, self.LINES, self.MORE)
+        # customtkinter multiplies the wrap length (and the font) by the display scaling; the frame's width is in
+        # real pixels: wrap in its units, measure with the font as drawn, in real pixels
+        scale = widget_scaling(self)
+        real = max(200, self.winfo_width() - round(8 * scale))
+        self.label.configure(wraplength=int(real / scale))
+        shown = _clip(self._text, self._drawn_font(), real, self.LINES, self.MORE)
         self.clipped = shown != self._text
         self.label.configure(text=shown, cursor="hand2" if self.clipped else "")
+
+    def _drawn_font(self):
+        """The label's font as Tk draws it (customtkinter's size times the display scaling)."""
+        import tkinter.font
+
+        spec = str(self.label._label.cget("font")) if hasattr(self.label, "_label") else ""
+        if not spec:
+            return self._font
+        font = _DRAWN_FONTS.get((spec, id(self._root())))
+        if font is None:
+            font = _DRAWN_FONTS[(spec, id(self._root()))] = tkinter.font.Font(root=self._root(), font=spec)
+        return font
 
     def show_all(self) -> "MessageBox | None":
         """The whole of a message that was cut, in a message window (none when it fits)."""
@@ -454,18 +472,28 @@ class MessageLabel(ctk.CTkFrame):
 
 
 def _clip(text: str, font, width: int, lines: int, more: str = " …") -> str:
-    """Cut ``text`` so that it wraps into at most ``lines`` lines of ``width`` pixels (roughly: words are kept),
-    ending with ``more``."""
-    budget = width * lines - font.measure("MMMM")  # what word wrapping wastes at line ends
-    if font.measure(text) <= budget:
+    """Cut ``text`` so that, wrapped at word ends as Tk wraps a label at ``width`` pixels, it takes at most
+    ``lines`` lines, ending with ``more`` when cut."""
+    # Tk lays a label's text out glyph by glyph (no kerning: a few % wider than font.measure) and keeps the space
+    # after a line's last word within the wrap length
+    width = int(width * 0.95) - font.measure(" ")
+    out_lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        trial = f"{line} {word}" if line else word
+        if line and font.measure(trial) > width:
+            out_lines.append(line)
+            line = word
+            if len(out_lines) == lines:  # this word would begin one line too many
+                break
+        else:
+            line = trial
+    else:
         return text
-    words, out = text.split(" "), ""
-    for word in words:
-        trial = f"{out} {word}".strip()
-        if font.measure(trial + more) > budget:
-            break
-        out = trial
-    return out + more
+    last = out_lines[-1]
+    while last and font.measure(last + more) > width:
+        last = last.rsplit(" ", 1)[0] if " " in last else ""
+    return " ".join(out_lines[:-1] + [last]).strip() + more
 
 
 def style_treeview(widget) -> ttk.Style:
@@ -791,20 +819,53 @@ def screen_budget(window) -> tuple[int, int]:
     return window.winfo_screenwidth(), window.winfo_screenheight() - 70
 
 
-def fit_geometry(window, width: int, height: int) -> tuple[int, int]:
-    """Give ``window`` its wanted size, shrunk to the screen budget, centred over its master, never off screen."""
+def widget_scaling(widget) -> float:
+    """customtkinter's widget scaling (the display's scaling on Windows): it multiplies a label's wrap length and
+    font by it, while winfo_width() answers in real pixels."""
+    try:
+        return float(widget._get_widget_scaling()) or 1.0
+    except Exception:  # noqa: BLE001 - a plain tkinter widget: no scaling
+        return 1.0
+
+
+def window_scaling(window) -> float:
+    """customtkinter's window scaling (the display's scaling on Windows: 1.25 at 125 %). ``geometry()`` and
+    ``minsize()`` multiply the sizes they are given by it; the screen is measured in real pixels."""
+    try:
+        return float(window._get_window_scaling()) or 1.0
+    except Exception:  # noqa: BLE001 - a plain tkinter window: no scaling
+        return 1.0
+
+
+def fit_geometry(window, width: int, height: int, reserve_height: int = 0) -> tuple[int, int]:
+    """Give ``window`` its wanted size, shrunk to the screen budget, centred over its master, never off screen.
+
+    Sizes are in customtkinter's units (multiplied by the display scaling: 960 x 660 takes 1200 x 825 real pixels
+    at 125 %, more than a 1366 x 768 laptop has); the budget and the position are in real pixels.
+    ``reserve_height``: real pixels the window has above its client area (a menu bar)."""
+    scale = window_scaling(window)
     max_w, max_h = screen_budget(window)
-    width, height = min(width, max_w), min(height, max_h)
+    max_h -= reserve_height
+    width, height = min(width, int(max_w / scale)), min(height, int(max_h / scale))
+    real_w, real_h = round(width * scale), round(height * scale)
     try:
         master = window.master.winfo_toplevel() if window.master is not None else None
         if master is not None and master.winfo_viewable():
-            x = master.winfo_rootx() + (master.winfo_width() - width) // 2
-            y = master.winfo_rooty() + (master.winfo_height() - height) // 2
+            x = master.winfo_rootx() + (master.winfo_width() - real_w) // 2
+            y = master.winfo_rooty() + (master.winfo_height() - real_h) // 2
         else:
-            x, y = (max_w - width) // 2, (max_h - height) // 2
+            x, y = (max_w - real_w) // 2, (max_h - real_h) // 2
     except tkinter.TclError:
         x, y = 0, 0
-    x = max(0, min(x, max_w - width))
-    y = max(0, min(y, max_h - height))
+    x = max(0, min(x, max_w - real_w))
+    y = max(0, min(y, max_h - real_h))
     window.geometry(f"{width}x{height}+{x}+{y}")
     return width, height
+
+
+def fit_minsize(window, width: int, height: int) -> None:
+    """``window.minsize``, but never more than the screen budget (at 150 % a 940 x 600 minimum is 1410 x 900 real
+    pixels: the window could not be made small enough for the screen)."""
+    scale = window_scaling(window)
+    max_w, max_h = screen_budget(window)
+    window.minsize(min(width, int(max_w / scale)), min(height, int(max_h / scale)))

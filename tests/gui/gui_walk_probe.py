@@ -70,9 +70,14 @@ def main() -> int:
     parser.add_argument("--mode", choices=("light", "dark"), default="light")
     parser.add_argument("--tag", default="screen")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--scaling", type=float, default=1.0, help="display scaling, as Windows sets it (1.25 ...)")
     args = parser.parse_args()
 
     import customtkinter as ctk
+
+    if args.scaling != 1.0:
+        ctk.set_window_scaling(args.scaling)
+        ctk.set_widget_scaling(args.scaling)
 
     from ic.gui.app import App
     from ic.gui.dialogs.api_tester import ApiTesterPanel

@@ -282,3 +282,59 @@ def test_saving_the_settings_database_location_says_it_is_connecting_before_the_
         assert d.panel.save(), d.panel.message.text
         assert seen and seen[0].startswith("Connecting to the settings database") and seen[1].startswith("Connecting")
         assert d.panel.message.text.startswith("Settings database saved")
+
+
+def test_windows_fit_the_screen_at_150_percent_display_scaling(store, tmp_path):
+    """On Windows customtkinter multiplies every window size by the display's scaling (1.25, 1.5 on laptops): the
+    main window and a dialog with a large minimum size still fit the screen budget, and lie on the screen."""
+    from ic.gui.dialogs.schedule import SchedulePanel
+    from ic.gui.widgets import screen_budget
+
+    add_schedule_row(store)
+    ctk.set_window_scaling(1.5)
+    ctk.set_widget_scaling(1.5)
+    try:
+        with running_app() as app:
+            d = app.open(SchedulePanel, select="Nightly")
+            pump(app)
+            max_w, max_h = screen_budget(app)
+            for window in (app, d):
+                window.update_idletasks()
+                x, y, w, h = (window.winfo_x(), window.winfo_y(), window.winfo_width(), window.winfo_height())
+                assert w <= max_w and h <= max_h, (window.title(), w, h, max_w, max_h)
+                assert 0 <= x and x + w <= max_w and 0 <= y and y + h <= max_h, (window.title(), x, y, w, h)
+            d.close(force=True)
+            pump(app)
+    finally:
+        ctk.set_window_scaling(1.0)
+        ctk.set_widget_scaling(1.0)
+
+
+def test_at_150_percent_scaling_a_long_message_and_the_status_page_stay_inside_the_window(store):
+    """customtkinter multiplies wrap lengths by the display scaling while windows measure real pixels: wrapped at
+    the real width, a message ran past the window's edge and below its two lines without "(more)"."""
+    from ic.gui.dialogs.site import SitePanel
+
+    add_schedule_row(store)
+    ctk.set_window_scaling(1.5)
+    ctk.set_widget_scaling(1.5)
+    try:
+        with running_app() as app:
+            app.main.schedules.select("Nightly")
+            pump(app)
+            d = app.open(SitePanel)
+            pump(app)
+            m = d.panel.message
+            m.show("The appliance answered with an error the client cannot use; " * 12, "error")
+            pump(app)
+            inner = m.label._label
+            assert m.shown.endswith("… (more)")
+            assert inner.winfo_reqwidth() <= m.winfo_width() + 2 and inner.winfo_reqheight() <= m.winfo_height() + 2
+            app.main.details_title.configure(text=LONG)
+            app.main.chart_caption.configure(text=LONG)
+            pump(app)
+            for label in (app.main.details_title, app.main.chart_caption):
+                assert label._label.winfo_reqwidth() <= app.main.details.winfo_width(), label.cget("text")[:20]
+    finally:
+        ctk.set_window_scaling(1.0)
+        ctk.set_widget_scaling(1.0)

@@ -11,7 +11,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError, ICError
 from ic.gui.context import AppContext
 from ic.gui.widgets import (ERROR_COLOR, Button, Field, Form, ListView, MessageLabel, apply_icon, ask_unsaved,
-                            confirm_delete, fit_geometry)
+                            confirm_delete, fit_geometry, fit_minsize)
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui")
@@ -33,7 +33,7 @@ def own_window(window: tkinter.Toplevel, owner, title: str, *, size: tuple[int, 
     if size is not None:
         fit_geometry(window, *size)
     if min_size is not None:
-        window.minsize(*min_size)
+        fit_minsize(window, *min_size)
     try:
         window.transient(owner)
     except tkinter.TclError:
