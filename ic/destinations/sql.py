@@ -428,8 +428,8 @@ class _PostgresWriter:
             raise _driver_error(self.conn, statement, exc) from None
 
     def insert_numbered(self, table, columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
-        ids = list(self.conn.execute(text("SELECT nextval(:s) FROM generate_series(1, :n)"),
-                                     {"s": self.sequences[table.name], "n": len(rows)}).scalars())
+        ids = self.conn.execute(text("SELECT array(SELECT nextval(:s) FROM generate_series(1, :n))"),
+                                {"s": self.sequences[table.name], "n": len(rows)}).scalar_one()  # one row back
         self.insert(table, ("id",) + columns, [(i, *r) for i, r in zip(ids, rows)])
         return ids
 
