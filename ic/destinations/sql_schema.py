@@ -146,6 +146,16 @@ def clip_text(value: str, length: int) -> str:
 
 
 # --- the tables -------------------------------------------------------------------------------------------------------
+def _addresses() -> tuple[Field, Field]:
+    """The IP addresses of a representative's or a customer's machine (user and endpoint rows)."""
+    return _text("public_ip", Unicode(100)), _text("private_ip", Unicode(100))
+
+
+def _machine() -> tuple[Field, Field]:
+    """That machine's name and operating system."""
+    return _text("host_name", Unicode(255), "hostname"), _text("operating_system", Unicode(255), "os")
+
+
 session = _table(
     "session",
     _text("lsid", Unicode(100), nullable=False),
@@ -203,13 +213,11 @@ user = _table(
     _text("display_name", Unicode(255)),
     _text("public_display_name", Unicode(255)),
     _text("display_number", Unicode(50)),
-    _text("public_ip", Unicode(100)),
-    _text("private_ip", Unicode(100)),
+    *_addresses(),
     _value("is_owner", Integer, kind="flag"),
     _value("is_primary", Integer, kind="flag"),
     _value("duration", Integer, "seconds_involved"),
-    _text("host_name", Unicode(255), "hostname"),
-    _text("operating_system", Unicode(255), "os"),
+    *_machine(),
 )
 
 team = _table(
@@ -229,11 +237,9 @@ endpoint = _table(
     _text("display_name", Unicode(255)),
     _text("company_name", Unicode(255)),
     _text("company_code", Unicode(255)),
-    _text("public_ip", Unicode(100)),
-    _text("private_ip", Unicode(100)),
+    *_addresses(),
     _value("rpat_support", Integer, kind="flag"),
-    _text("host_name", Unicode(255), "hostname"),
-    _text("operating_system", Unicode(255), "os"),
+    *_machine(),
 )
 
 custom_attribute = _table(
