@@ -39,7 +39,7 @@ import argparse
 import json
 import os
 import shutil
-import statistics
+import signal
 import sys
 import tempfile
 import uuid
@@ -139,6 +139,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.child:
         return _child_main(args.child)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still removes its work folder
     clean = clean_environment(dict(os.environ))  # this process serves and fetches too: no proxy, no CA bundle
     os.environ.clear()
     os.environ.update(clean)
@@ -158,7 +159,7 @@ def main() -> int:
         print("PostgreSQL: no --pg and no IC_TEST_PG_URL: its steps are skipped.")
         steps = [s for s in steps if STEPS[s][2] != "pg"]
     cache = args.cache or corpus.default_cache()
-    missing = [n for n in sizes if steps and not (cache / corpus.key(n) / "done.json").exists()]
+    missing = [n for n in sizes if steps and not corpus.cached(n, cache)]
     total, per_step = report.estimate(steps, sizes, args.repeats, args.max_rps, cache, missing)
     print(f"Plan: {', '.join(f'{n:,}' for n in sizes)} sessions; steps {', '.join(steps) or '-'}"
           f"{' + ' + ', '.join(sorted(groups)) if groups else ''}; {args.repeats} paired repeats; "

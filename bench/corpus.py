@@ -150,6 +150,11 @@ def same_first_document(sim, corpus: Corpus) -> bool:
     return r.status_code == 200 and r.content == first.read_bytes()
 
 
+def cached(sessions: int, cache_root: Path) -> bool:
+    name = key(sessions)
+    return (cache_root / name / "done.json").exists() or any(cache_root.glob(f"{name}-sim*/done.json"))
+
+
 def ensure(sessions: int, cache_root: Path, say=print, remake: bool = False) -> Corpus:
     """The cached documents of ``sessions`` sessions, made now (streamed to disk) when missing or ``remake``."""
     name = key(sessions)
