@@ -10,16 +10,11 @@ import pytest
 pytest_plugins = ["tests.sim_fixtures"]
 
 
-def pytest_configure(config):
-    # tests/run.sh runs the suite on two workers (pytest-xdist, --dist loadgroup): tests that share something outside
-    # their own IC_HOME/tmp dir (the frozen build, the user's crontab) carry the same xdist_group mark and run on one
-    # worker. Declared here too, so that --strict-markers accepts the mark where pytest-xdist is not installed.
-    config.addinivalue_line("markers", "xdist_group(name): run these tests on the same pytest-xdist worker")
-
-
 def pytest_collection_modifyitems(config, items):
-    """The slow tests first (in their own order): with two workers, the long ones start at once and the quick ones
-    fill in behind them, instead of one long test running alone at the end."""
+    """The slow tests first (in their own order): with two workers (tests/run.sh: pytest-xdist --dist loadfile, one
+    test file on one worker), the long ones start at once and the quick ones fill in behind them, instead of one long
+    test running alone at the end. Tests that share something outside their own IC_HOME and temp dir (the frozen
+    build, the user's crontab) stay in one file."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from ic import __version__
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("frozen")]  # pytest -n: one worker builds, runs them all
+pytestmark = pytest.mark.slow  # one file: under pytest-xdist --dist loadfile, one worker builds and runs them all
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE_NAME = "IntegrationClient.exe" if sys.platform == "win32" else "IntegrationClient"

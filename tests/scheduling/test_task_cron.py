@@ -21,7 +21,6 @@ from ic.scheduling.task_cron import MARKER, CronTask
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="cron is the Linux scheduler"),
     pytest.mark.skipif(shutil.which("crontab") is None, reason="the cron package is not installed"),
-    pytest.mark.xdist_group("crontab"),  # not root: the user's own crontab, one test at a time (pytest -n)
 ]
 
 OTHER_LINES = ['MAILTO=""', "0 3 * * * /usr/local/bin/nightly-backup.sh --full # nightly", "# a comment", ""]
