@@ -95,6 +95,14 @@ class Nights:
             return POISONS[kind][0](body) if kind else body
 
         sim.store.session_xml = serving
+        window = sim.store.window
+        self.dup_listing = False
+
+        def listing(key, t, duration):  # the same rows twice in one listing
+            found = window(key, t, duration)
+            return found + found[::3] if self.dup_listing else found
+
+        sim.store.window = listing
 
     # --- one night ---------------------------------------------------------------------------------------------
     def true_now(self, night: int) -> datetime:
@@ -175,6 +183,7 @@ class Nights:
             # this host's clock runs days ahead for one night, then is corrected: a Last Run in the future (two
             # nights ahead in a row could read the same day twice: that slot is served, rightly not run again)
             self.host_ahead = r.choice((2, 3)) * 86400
+        self.dup_listing = k == 7 or r.random() < 0.2
         f = sim.faults
         broken = dict(f.broken_recordings)
         f.reset()
