@@ -338,3 +338,23 @@ def test_at_150_percent_scaling_a_long_message_and_the_status_page_stay_inside_t
     finally:
         ctk.set_window_scaling(1.0)
         ctk.set_widget_scaling(1.0)
+
+
+def test_at_150_percent_scaling_the_api_testers_xml_files_tab_keeps_its_add_button(store):
+    """A short window (a 1366x768 laptop at 125 % has about 560 scaled pixels of height): the file list shrinks,
+    the Add…/Remove buttons under it stay (they were squeezed out: no way to add a file)."""
+    from ic.gui.dialogs.api_tester import ApiTesterPanel
+
+    ctk.set_window_scaling(1.5)
+    ctk.set_widget_scaling(1.5)
+    try:
+        with running_app() as app:
+            d = app.open(ApiTesterPanel)
+            pump(app)
+            d.panel.tabs.set("XML Files")
+            pump(app)
+            add = d.panel.xml_add_button
+            assert add.winfo_ismapped() and _inside(add, d)
+    finally:
+        ctk.set_window_scaling(1.0)
+        ctk.set_widget_scaling(1.0)

@@ -119,10 +119,10 @@ class ApiTesterPanel(Panel):
         _tab_columns(tab, "XML files")
         files = ctk.CTkFrame(tab, fg_color="transparent")
         files.grid(row=1, column=0, sticky="nsew", padx=6)
+        row = ctk.CTkFrame(files, fg_color="transparent")
+        row.pack(side="bottom", fill="x", pady=(4, 0))  # packed first: a short window shrinks the list, not Add…
         self.xml_files = ListView(files, [("path", "File", 360)], height=3, selectmode="extended")
         self.xml_files.pack(fill="both", expand=True)
-        row = ctk.CTkFrame(files, fg_color="transparent")
-        row.pack(fill="x", pady=(4, 0))
         self.xml_add_button = Button(row, text="Add…", width=80, command=self.add_files_dialog)
         self.xml_add_button.pack(side="left")
         Button(row, text="Remove", width=80, secondary=True, command=self.remove_files).pack(side="left",
