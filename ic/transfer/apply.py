@@ -128,7 +128,8 @@ class Apply:
         first_time = True
         if self.persist:
             try:
-                entry = quarantine.put(self.site.host, lsid, self.dest_cfg.name, data_types, reason, field, raw)
+                entry = quarantine.put(self.site.host, lsid, self.dest_cfg.name, data_types, reason, field, raw,
+                                       destination_id=self.dest_cfg.id)
                 first_time = entry.attempts == 1
                 again = f" (attempt {entry.attempts})" if entry.attempts > 1 else ""
                 where = f" Its XML is kept in {entry.path}{again}"

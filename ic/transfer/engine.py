@@ -514,7 +514,7 @@ class _Run:
     def _retry_quarantine(self) -> None:
         """Sessions quarantined for this destination by earlier runs are asked for again by lsid first."""
         try:
-            entries = quarantine.pending(self.site.host, self.dest_cfg.name)
+            entries = quarantine.pending(self.site.host, self.dest_cfg.name, self.dest_cfg.id)
         except OSError as exc:
             log.warning("Could not read the quarantine folder: %s", exc)
             return
@@ -869,7 +869,8 @@ class _Run:
         if self.persist:
             try:
                 entry = quarantine.put_file(self.site.host, s.lsid, self.dest_cfg.name, task.data_type,
-                                            task.instance, reason, getattr(exc, "field", None))
+                                            task.instance, reason, getattr(exc, "field", None),
+                                            destination_id=self.dest_cfg.id)
                 first_time = entry.attempts == 1
                 again = f" (attempt {entry.attempts})" if entry.attempts > 1 else ""
                 where = "; it is set aside and tried again on the next runs."

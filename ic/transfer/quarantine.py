@@ -55,6 +55,7 @@ class QuarantineEntry:
     gone: bool = False  # the appliance no longer has it: not asked for again
     kind: str | None = None  # a set-aside recording: its data type (recordings | smsr | shell); None = the session
     instance: int | None = None  # ... and its instance (Show My Screen / command shell)
+    destination_id: int | None = None  # the settings id of the destination: its records follow a rename
 
     @property
     def file(self) -> str | None:
@@ -142,6 +143,7 @@ def _entry(data: dict) -> QuarantineEntry:
         gone=bool(data.get("gone")),
         kind=str(data["kind"]) if data.get("kind") else None,
         instance=_int_or_none(data.get("instance")),
+        destination_id=_int_or_none(data.get("destination_id")),
     )
 
 
@@ -153,7 +155,8 @@ def _int_or_none(value) -> int | None:
 
 
 def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tuple[str, ...], reason: str,
-        field: str | None = None, raw: bytes | Path | None = None) -> QuarantineEntry:
+        field: str | None = None, raw: bytes | Path | None = None, *,
+        destination_id: int | None = None) -> QuarantineEntry:
     """Set a session aside for ``destination`` (or count one more failed attempt); keeps the newest raw XML
     (``raw``: bytes, a session's RawXml (streamed), or a file that is moved in)."""
     rec_path = _record_path(site_host, lsid, destination)
@@ -171,6 +174,7 @@ def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tup
         "last_tried": now,
         "attempts": int(old.get("attempts") or 0) + 1,
         "gone": False,
+        "destination_id": destination_id if destination_id is not None else old.get("destination_id"),
     }
     # the record first: a concurrent release() for another destination then sees it and keeps the XML
     _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
@@ -187,7 +191,7 @@ def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tup
 
 
 def put_file(site_host: str, lsid: str, destination: str, kind: str, instance: int | None, reason: str,
-             field: str | None = None) -> QuarantineEntry:
+             field: str | None = None, *, destination_id: int | None = None) -> QuarantineEntry:
     """Set one recording of a session aside for ``destination`` (or count one more failed attempt)."""
     rec_path = _file_record_path(site_host, lsid, destination, kind, instance)
     old = _read(rec_path) or {}
@@ -205,6 +209,7 @@ def put_file(site_host: str, lsid: str, destination: str, kind: str, instance: i
         "last_tried": now,
         "attempts": int(old.get("attempts") or 0) + 1,
         "gone": False,
+        "destination_id": destination_id if destination_id is not None else old.get("destination_id"),
     }
     _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
     return _entry(data)
@@ -268,6 +273,30 @@ def list_quarantined(site_host: str | None = None) -> list[QuarantineEntry]:
     return out
 
 
-def pending(site_host: str, destination: str) -> list[QuarantineEntry]:
-    """Entries of one site and destination that the appliance may still have (to try again)."""
+def pending(site_host: str, destination: str, destination_id: int | None = None) -> list[QuarantineEntry]:
+    """Entries of one site and destination that the appliance may still have (to try again). ``destination_id``:
+    records written under an earlier name of the same destination are renamed to ``destination`` first (a
+    destination renamed in the settings keeps its quarantine)."""
+    if destination_id is not None:
+        follow_rename(site_host, destination, destination_id)
     return [e for e in list_quarantined(site_host) if e.destination == destination and not e.gone]
+
+
+def follow_rename(site_host: str, destination: str, destination_id: int) -> int:
+    """Records of destination ``destination_id`` kept under another name move to ``destination``; returns how many."""
+    moved = 0
+    for e in list_quarantined(site_host):
+        if e.destination_id != destination_id or e.destination == destination:
+            continue
+        old_path = (_file_record_path(site_host, e.lsid, e.destination, e.kind, e.instance) if e.kind
+                    else _record_path(site_host, e.lsid, e.destination))
+        data = _read(old_path)
+        if data is None:
+            continue
+        data["destination"] = destination
+        new_path = (_file_record_path(site_host, e.lsid, destination, e.kind, e.instance) if e.kind
+                    else _record_path(site_host, e.lsid, destination))
+        _write_atomic(new_path, json.dumps(data, indent=1).encode("utf-8"))
+        old_path.unlink(missing_ok=True)
+        moved += 1
+    return moved

@@ -210,3 +210,29 @@ def test_a_full_disk_fails_the_transfer_with_nothing_set_aside(store, make_simul
     assert out.status == "failed" and "No space left" in out.message(), out.message()
     assert quarantine.list_quarantined() == []
     assert TransferState.from_json(store.load_state(site.id, dest.id, "recordings")).cursor is None
+
+
+def test_quarantine_follows_a_renamed_destination(store, make_simulator, tmp_path):
+    from ic.services.destinations import edit_destination
+    from tests.helpers import closed_middle, poison, time_out_of_range
+
+    sim = make_simulator(sessions=12, seed=6, recording_size=1500, rate_per_second=500)
+    folder = tmp_path / "files"
+    _setup(store, sim, folder)
+    victim = _with_shell(sim)
+    sim.faults.broken_recordings[f"{victim.lsid}:shell:0"] = "error"
+    bad = closed_middle(sim)
+    if bad == victim.lsid:
+        bad = next(s.lsid for s in sim.sessions if s.end_time and s.lsid != victim.lsid)
+    healed = poison(sim, bad, time_out_of_range)
+    assert _run(store).ok
+    assert {(e.lsid, e.destination) for e in quarantine.list_quarantined()} == {(victim.lsid, "files"), (bad, "files")}
+
+    edit_destination(store, "files", rename="archive")  # the schedule follows the destination by id
+    sim.faults.broken_recordings.clear()
+    healed.clear()
+    out = _run(store)
+    assert out.ok and out.results[0].files_stored >= 1 and out.results[0].sessions_stored == 1, out.message()
+    assert quarantine.list_quarantined() == []
+    assert any(n.endswith("-shell-0.flv") for n in _names(folder, victim.lsid))
+    assert any(bad in p.name for p in folder.glob("*.xml"))
