@@ -43,6 +43,8 @@ class RunChart(ctk.CTkCanvas):
     a failed run as a red bar with a cross, a cancelled one grey. Pointing at a bar shows that run in words."""
 
     HEIGHT = 84
+    EMPTY = "No runs yet: the chart fills as the schedule runs."
+    empty_text = EMPTY
     COLORS = {"sessions": ("#3b8ed0", "#5aa7e8"), "files": ("#2e7d32", "#66bb6a"), "failed": ("#c62828", "#ef5350"),
               "cancelled": ("#9e9e9e", "#757575"), "axis": ("#b0b0b0", "#555555"), "bg": ("#f9f9fa", "#2b2b2b"),
               "text": ("#555555", "#b0b0b0")}
@@ -72,8 +74,7 @@ class RunChart(ctk.CTkCanvas):
         top, bottom, left = 16, height - 6, 6
         self.create_line(left, bottom, width - 6, bottom, fill=self._color("axis"))
         if not self.runs:
-            self.create_text(width // 2, height // 2, text="No runs yet: the chart fills as the schedule runs.",
-                             fill=self._color("text"))
+            self.create_text(width // 2, height // 2, text=self.empty_text, fill=self._color("text"))
             return
         peak = max(max(r.sessions + r.recordings + r.backups for r in self.runs), 1)
         self.create_text(left, 2, anchor="nw", text=f"Last {len(self.runs)} runs · highest {peak} items",
@@ -306,6 +307,9 @@ class MainPanel(ctk.CTkFrame):
         self.last_words.configure(text=services.describe_run(runs[0], now) if runs else _last_run_words(sched))
         self.next_words.configure(text=services.next_run_sentence(sched, now, self.scheduler_state)
                                   if sched is not None else "")
+        # a last run from before the history was kept: the chart has nothing to show, not "no runs yet"
+        self.chart.empty_text = (RunChart.EMPTY if sched is None or sched.last_run is None else
+                                 "No run details kept yet: the chart fills as the schedule runs.")
         self.chart.set_runs(runs)
         self._point(None)
 
