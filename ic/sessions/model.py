@@ -301,6 +301,9 @@ class Session:
         if kind == "shell":
             return sorted({rec.instance for rec in self.command_shell_recordings})
         if kind == "smsr":
+            memo = getattr(self.events, "memo", None)  # a spilled session's events: read from disk once for this
+            if memo is not None and "smsr" in memo:
+                return list(memo["smsr"])
             found: set[int] = set()
             for ev in self.events:
                 if "show my screen" in (ev.event_type or "").lower():
@@ -309,6 +312,8 @@ class Session:
                         found.add(int(values[0]) if values else 0)
                     except ValueError:
                         found.add(0)
+            if memo is not None:
+                memo["smsr"] = sorted(found)
             return sorted(found)
         if kind == "recordings":
             return [0] if self.has_recording else []

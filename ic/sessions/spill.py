@@ -184,6 +184,7 @@ class SpilledEvents:
         self._convert, self._finish = convert, finish
         self._huge_tree = huge_tree
         self._batch = batch
+        self.memo: dict[str, object] = {}  # facts drawn from the events (Session.recording_instances), read once
 
     def __len__(self) -> int:
         return self._count

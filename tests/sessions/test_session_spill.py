@@ -251,3 +251,17 @@ def test_a_spilled_session_is_stored_the_same_in_sql(engine, spill_dir, tmp_path
         dumps.append(dump(url))
     assert dumps[0] == dumps[1] == dumps[2]
     assert len(dumps[1]["session_event"]) == 2 + 405
+
+
+def test_without_pread_the_spill_is_read_through_one_locked_handle(spill_dir, monkeypatch):
+    """Windows has no os.pread: readers share the file handle, positioned under a lock for each read."""
+    data = document(huge(events=200))
+    (held,) = list(iter_sessions(data))
+    monkeypatch.delattr(os, "pread")
+    (s,) = list(iter_sessions(data, spill_over=OVER, spill_dir=spill_dir))
+    with s.raw.open() as a, s.raw.open() as b:  # two readers at once, each with its own position
+        assert a.read(100) == b.read(100) == held.raw_xml[:100]
+        assert a.read() == held.raw_xml[100:]
+    assert s == held
+    assert s.recording_instances("smsr") == [2] and s.events.memo["smsr"] == [2]  # read once, then remembered
+    s.close()
