@@ -144,7 +144,7 @@ def fetch_for_xml(store, files, destination: str, data_types: list[str], *, site
             continue
         result.files += done.files_stored
         result.skipped += done.files_skipped
-        result.kept += getattr(done, "files_kept", 0)
+        result.kept += done.files_kept + done.files_unchanged  # already there (Skip, or the same bytes)
         if progress:
             progress(f"{destination}: recordings for {lsid} ({n + 1}/{len(lsids)})")
     if DataType.BACKUP in data_types and not cancel.is_set():
