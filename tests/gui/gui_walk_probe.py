@@ -43,44 +43,6 @@ def configure(store, folder: Path) -> None:
     store.set_setting("last_program_run", (now - timedelta(minutes=1)).isoformat() + "Z")
 
 
-def on_screen_problems(window) -> list[str]:
-    """The window and each of its mapped buttons must lie on the screen (where the window manager put them)."""
-    from ic.gui.testing import _in_scroller, walk
-
-    sw, sh = window.winfo_screenwidth(), window.winfo_screenheight()
-    title = window.title() if hasattr(window, "title") else str(window)
-    problems = []
-    x, y, w, h = window.winfo_rootx(), window.winfo_rooty(), window.winfo_width(), window.winfo_height()
-    if x < 0 or y < 0 or x + w > sw or y + h > sh:
-        problems.append(f"{title}: the window at {x},{y} size {w}x{h} is not all on the {sw}x{sh} screen")
-    for child in walk(window):
-        if _in_scroller(child, window):
-            continue  # a scrolled area shows part of its content on purpose
-        if not child.winfo_ismapped():
-            # laid out, its parent shown, yet not drawn: the geometry manager had no room left for it (a row of
-            # buttons squeezed out of a window that is too short)
-            if (child.winfo_manager() in ("pack", "grid") and child.master.winfo_ismapped()
-                    and child.winfo_reqheight() > 1):
-                problems.append(f"{title}: {type(child).__name__} {_label(child)}({child}) has no room left: it "
-                                "is not shown")
-            continue
-        if not any(c.__name__ == "CTkButton" for c in type(child).__mro__):
-            continue
-        cx, cy, cw, ch = child.winfo_rootx(), child.winfo_rooty(), child.winfo_width(), child.winfo_height()
-        if cx < 0 or cy < 0 or cx + cw > sw or cy + ch > sh:
-            problems.append(f"{title}: the button {child.cget('text')!r} at {cx},{cy} size {cw}x{ch} is off the "
-                            f"{sw}x{sh} screen")
-    return problems
-
-
-def _label(widget) -> str:
-    try:
-        text = widget.cget("text")
-    except Exception:  # noqa: BLE001 - a frame has no text
-        return ""
-    return f"{text!r} " if text else ""
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=("light", "dark"), default="light")
@@ -108,6 +70,7 @@ def main() -> int:
     from ic.gui.dialogs.verify import VerifyPanel
     from ic.gui.testing import layout_problems, pump, screenshot
     from ic.gui.widgets import show_error
+    from tests.helpers import on_screen_problems
     from ic.settings import open_store
 
     out = Path(args.out)

@@ -76,7 +76,7 @@ def test_the_checker_sees_a_button_off_the_screen(xvfb):
 
     from ic.gui.testing import pump
     from ic.gui.widgets import Button
-    from tests.gui.gui_walk_probe import on_screen_problems
+    from tests.helpers import on_screen_problems
 
     root = ctk.CTk()
     try:
