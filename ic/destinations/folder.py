@@ -879,7 +879,11 @@ class _SessionCompare:
         return [b for b in file_sessions(path) if b.lsid == self.session.lsid]
 
     def ended_version_in(self, path: Path) -> bool:
-        return os.path.isfile(naming.long_path(path)) and any(b.ended for b in self._theirs(path))
+        if not os.path.isfile(naming.long_path(path)):
+            return False
+        if _too_big_for_a_tree(path):
+            return _ended_streamed(path, self.session.lsid)
+        return any(b.ended for b in self._theirs(path))
 
     def against(self, path: Path) -> str | None:
         """"same" (adopt it), "newer-there" (we are running, the file holds the ended version) or None."""
@@ -892,6 +896,31 @@ class _SessionCompare:
         if self.in_progress and any(b.ended for b in theirs):
             return "newer-there"
         return None
+
+
+def _too_big_for_a_tree(path: Path) -> bool:
+    """A file whose session the parser would spill: not read as one tree (a 200 MB file would take GBs)."""
+    from ic.sessions import spill
+
+    try:
+        return os.path.getsize(naming.long_path(path)) > spill.SPILL_OVER
+    except OSError:
+        return False
+
+
+def _ended_streamed(path: Path, lsid: str) -> bool:
+    """Does the file hold the ended version of ``lsid``? Read with the streaming parser (flat memory); an unreadable
+    file holds nothing, as for ``file_sessions``."""
+    from ic.sessions.parser import iter_sessions
+
+    ended = False
+    try:
+        for s in iter_sessions(naming.long_path(path)):
+            ended = ended or (s.lsid == lsid and not s.in_progress)
+            s.close()
+    except (ICError, OSError, ValueError):
+        return False
+    return ended
 
 
 def _fsync_dir(d: Path) -> None:
