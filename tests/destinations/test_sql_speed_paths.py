@@ -181,3 +181,37 @@ def test_huge_session_on_mock_sql_server_is_chunked_and_every_row_lands_on_its_p
     got = {tb.name: [{c.name: r.get(c.name) for c in tb.columns} for r in server.tables.get(tb.name, [])]
            for tb in t.ALL_TABLES}
     assert got == dump(lite)
+
+
+def spilled_document(events: int) -> bytes:
+    ns = "http://www.bomgar.com/namespaces/API/reporting"
+    body = "".join(f'<event timestamp="{1700000010 + i}" event_type="Chat Message"><performed_by type="representative"'
+                   f' gsnumber="1">Rep</performed_by><body>{i} {"x" * 80}</body></event>\n' for i in range(events))
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="{ns}">\n<session lsid="spilled-1">'
+            '<session_type>support</session_type><lseq>7</lseq>'
+            '<start_time timestamp="1700000000">2023-11-14T22:13:20+00:00</start_time>'
+            '<end_time timestamp="1700003600">2023-11-14T23:13:20+00:00</end_time>'
+            f'<session_details>\n{body}</session_details></session>\n</session_list>\n').encode()
+
+
+def test_a_really_spilled_session_is_read_back_from_disk_once_per_store(tmp_path, monkeypatch):
+    from ic.sessions import spill
+    from ic.sessions.parser import iter_sessions
+
+    passes = []
+    real_iter = spill.SpilledEvents.__iter__
+    monkeypatch.setattr(spill.SpilledEvents, "__iter__", lambda self: (passes.append(1), real_iter(self))[1])
+    folder = tmp_path / "spill"
+    folder.mkdir()
+    (s,) = list(iter_sessions(spilled_document(2600), product="rs", spill_over=64 << 10, spill_dir=folder))
+    assert s.spilled
+    url = f"sqlite:///{tmp_path / 'ic.db'}"
+    d = dest(url)
+    d.store_sessions(HOST, [])
+    passes.clear()
+    assert d.store_sessions(HOST, [s]) == 1
+    d.close()
+    assert len(passes) == 1
+    db = dump(url)
+    assert len(db["session_event"]) == 2600 and db["session_event_data"][-1]["value"].startswith("2599 ")
+    s.close()
