@@ -43,6 +43,7 @@ never any other file. (The Content-Disposition name is only used for its extensi
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import itertools
 import json
@@ -887,6 +888,8 @@ class _SessionCompare:
 
     def against(self, path: Path) -> str | None:
         """"same" (adopt it), "newer-there" (we are running, the file holds the ended version) or None."""
+        if self.written is not None and (_too_big_for_a_tree(path) or _too_big_for_a_tree(self.written)):
+            return self._against_streamed(path)
         theirs = self._theirs(path)
         if not theirs:
             return None
@@ -894,6 +897,19 @@ class _SessionCompare:
         if mine is not None and any(b.digest == mine.digest for b in theirs):
             return "same"
         if self.in_progress and any(b.ended for b in theirs):
+            return "newer-there"
+        return None
+
+    def _against_streamed(self, path: Path) -> str | None:
+        """``against`` for files too big to read as a tree: both sides digested as a stream (one digest form)."""
+        theirs = _streamed_briefs(path, self.session.lsid)
+        if not theirs:
+            return None
+        assert self.written is not None
+        mine = _streamed_briefs(self.written, self.session.lsid)
+        if mine and any(digest == mine[0][1] for _, digest in theirs):
+            return "same"
+        if self.in_progress and any(ended for ended, _ in theirs):
             return "newer-there"
         return None
 
@@ -921,6 +937,76 @@ def _ended_streamed(path: Path, lsid: str) -> bool:
     except (ICError, OSError, ValueError):
         return False
     return ended
+
+
+def _streamed_briefs(path: Path, lsid: str) -> list[tuple[bool, str]]:
+    """(ended, digest) of each top-level ``<session lsid=..>`` of an XML file, read as a stream with every finished
+    element deleted (flat memory for a huge file). The digest ignores namespaces, comments, PIs and runs of white
+    space like folder_index's, in a form of its own: compare it only with another streamed digest. [] when the file
+    is not readable XML."""
+    from lxml import etree
+
+    def norm(text: str | None) -> str:
+        return " ".join(text.split()) if text else ""
+
+    def local(tag: str) -> str:
+        return tag.rpartition("}")[2]
+
+    out: list[tuple[bool, str]] = []
+    h = None
+    stack: list[bool] = []  # per open element of the session: its text hashed yet
+    ended: bool | None = None
+    try:
+        parsed = etree.iterparse(naming.long_path(path), events=("start", "end"), remove_comments=True,
+                                 remove_pis=True, resolve_entities=False, load_dtd=False, no_network=True,
+                                 huge_tree=True)
+        for kind, el in parsed:
+            if h is None:
+                if kind == "start":
+                    parent = el.getparent()
+                    if (local(el.tag) == "session" and el.get("lsid") == lsid
+                            and (parent is None or parent.getparent() is None)):
+                        h, stack, ended = hashlib.sha256(), [], None
+                    else:
+                        continue
+                else:
+                    parent = el.getparent()
+                    if parent is not None and parent.getparent() is None:  # finished content outside the session
+                        el.clear(keep_tail=False)
+                        while el.getprevious() is not None:
+                            del parent[0]
+                    continue
+            if kind == "start":
+                parent = el.getparent()
+                if stack:  # a child: its parent's text and its previous sibling's tail are complete now
+                    if not stack[-1]:
+                        h.update(repr(("t", norm(parent.text))).encode("utf-8", "surrogatepass"))
+                        stack[-1] = True
+                    previous = el.getprevious()
+                    if previous is not None:
+                        h.update(repr(("tail", norm(previous.tail))).encode("utf-8", "surrogatepass"))
+                        while el.getprevious() is not None:
+                            del parent[0]
+                attrs = sorted((local(k), v) for k, v in el.attrib.items())
+                h.update(repr(("<", local(el.tag), attrs)).encode("utf-8", "surrogatepass"))
+                stack.append(False)
+                continue
+            if not stack.pop():
+                h.update(repr(("t", norm(el.text))).encode("utf-8", "surrogatepass"))
+            if len(el):
+                h.update(repr(("tail", norm(el[len(el) - 1].tail))).encode("utf-8", "surrogatepass"))
+            h.update(b">")
+            if len(stack) == 1 and ended is None and local(el.tag) == "end_time":
+                nil = any(local(k) == "nil" and v == "true" for k, v in el.attrib.items())
+                stamp = (el.get("timestamp") or el.get("ts") or "").strip()
+                ended = not nil and not (stamp in ("", "0") and not (el.text or "").strip())
+            el.clear(keep_tail=True)  # (its tail is hashed when the next sibling starts or its parent ends)
+            if not stack:
+                out.append((bool(ended), h.hexdigest()))
+                h = None
+    except (etree.XMLSyntaxError, OSError, ValueError):
+        return []
+    return out
 
 
 def _fsync_dir(d: Path) -> None:

@@ -49,3 +49,34 @@ def test_a_huge_running_session_is_stored_again_without_reading_the_file_as_a_tr
     assert all(size <= OVER for size in trees), trees  # no big file was read as one tree
     d.close()
     assert [p.name for p in out.iterdir() if not p.name.startswith(".ic-")] == ["support.example.com-support-long-1.xml"]
+
+
+def test_a_huge_session_written_differently_is_recognised_as_the_same_without_a_tree(tmp_path, monkeypatch):
+    """File Name Conflict Handling AppendNumber: the same session written with other white space and a comment (as
+    another client would) is adopted, a changed one gets a numbered copy, a running one never covers the ended one;
+    the files are digested as streams (no big file read as one tree)."""
+    monkeypatch.setattr(spill, "SPILL_OVER", OVER)
+    trees: list[int] = []
+    real = folder_mod.file_sessions
+    monkeypatch.setattr(folder_mod, "file_sessions", lambda p: (trees.append(os.path.getsize(p)), real(p))[1])
+    out = tmp_path / "out"
+
+    def store(data: bytes) -> dict:
+        d = FolderDestination("files", {"directory": str(out), "conflict": "AppendNumber"})  # a new run each time
+        (s,) = list(iter_sessions(data))
+        assert s.spilled
+        d.store_sessions(HOST, [s])
+        s.close()
+        d.close()
+        return {p.name: p.read_bytes() for p in out.iterdir() if p.suffix == ".xml"}
+
+    ended = doc(200, True)
+    other_client = ended.replace(b"</event>\n", b"</event>\n    ").replace(
+        b"<session_details>", b"<session_details>\n  <!-- written by another client -->")
+    assert other_client != ended
+    first = store(ended)
+    assert store(other_client) == first  # the same session: adopted, no x.1.xml
+    assert store(doc(150, False)) == first  # a running version never covers the ended one
+    changed = store(doc(210, True))
+    assert sorted(changed) == ["support.example.com-support-long-1.1.xml", "support.example.com-support-long-1.xml"]
+    assert all(size <= OVER for size in trees), trees
