@@ -28,7 +28,11 @@ session that began at/after t, running ones included; bounds are inclusive):
 4. Recordings of each closed session in the batch are downloaded by a small thread pool (sharing the one
    rate-limited client) into the destination's staging folder (or the run's temp folder) and handed to
    ``destination.store_file`` one by one from this thread; the state records each stored file (command-shell
-   instances individually).
+   instances individually). One recording that cannot be stored (its download breaks off or is refused every time,
+   the destination refuses that one file's name or size) is set aside in the quarantine like a bad session and
+   tried again at each later run; it never holds the cursor. Failed files wait as suspects until a later file goes
+   through, or until the appliance (a recording probe) and the destination (``test()``, not every file refused
+   alike) are checked: if either is down, the transfer fails with nothing set aside (``_settle_files``).
 5. When every lsid of the window is handled, the cursor moves to the newest end time among the sessions of the
    closed listing (not a running session that ended later: sessions closing meanwhile were not listed), capped at
    the appliance's now, and the done map is pruned to the overlap. A run killed before that restarts the same
