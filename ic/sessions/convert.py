@@ -38,9 +38,6 @@ from ic.sessions.xmlutil import (
 PRA_ONLY = frozenset({"jumpoint", "jump_group"})
 
 
-_ELEMENTS = etree.Element  # iterchildren(tag=_ELEMENTS): element children only, filtered in C
-
-
 def fast_text(x: etree._Element) -> str:
     """``text`` for a session known to hold no xsi:nil attribute (checked once per session, in C)."""
     if len(x):
@@ -244,26 +241,35 @@ def _customer(e: etree._Element, s: Session, tx=text) -> Customer:
     gs = e.get("gsnumber")
     c = Customer(gsnumber=gs)
     primary_flag: str | None = None
-    for x in e.iterchildren(tag=_ELEMENTS):
+    lget = _LOCAL.get
+    fast = tx is fast_text
+    for x in e:
         tag = x.tag
-        name = tag[tag.find("}") + 1:]
-        if name == "primary_cust":
+        name = lget(tag)
+        if name is None:
+            name = _local_name(tag)
+        if not name:
+            continue  # a comment, PI or entity
+        attr = _CUSTOMER_FIELDS.get(name)
+        if attr is not None:
+            setattr(c, attr, (x.text or "") if fast and not len(x) else tx(x))
+        elif name == "primary_cust":
             primary_flag = tx(x)
         elif name == "info":
-            for i in x.iterchildren(tag=_ELEMENTS):
+            for i in x:
                 n = i.tag
-                n = n[n.find("}") + 1:]
+                n = lget(n) or _local_name(n)
+                if not n:
+                    continue
                 attr = _CUSTOMER_INFO.get(n)
                 if n == "issue":
                     # the guide's endpoint.issue is "the numeric ID of the issue": @id (or <id>) when the appliance
                     # gives one [U]; otherwise the text as sent (the whole element stays in raw_xml either way)
                     c.issue = (i.get("id") or child_text(i, "id") or "").strip() or tx(i)
                 elif attr:
-                    setattr(c, attr, tx(i))
+                    setattr(c, attr, (i.text or "") if fast and not len(i) else tx(i))
                 else:
                     c.extra.append((f"info/{n}", serialize_plain(i)))
-        elif name in _CUSTOMER_FIELDS:
-            setattr(c, _CUSTOMER_FIELDS[name], tx(x))
         elif name in ("rpat", "rpat_support"):
             c.rpat_support = to_bool(tx(x))
         else:
@@ -299,10 +305,16 @@ def _representative(e: etree._Element, s: Session, tx=text) -> Representative:
     gs = e.get("gsnumber")
     r = Representative(gsnumber=gs, user_id=e.get("id"))
     primary_flag: str | None = None
-    for x in e.iterchildren(tag=_ELEMENTS):
+    lget = _LOCAL.get
+    fast = tx is fast_text
+    for x in e:
         tag = x.tag
-        name = tag[tag.find("}") + 1:]
-        value = tx(x)
+        name = lget(tag)
+        if name is None:
+            name = _local_name(tag)
+        if not name:
+            continue  # a comment, PI or entity
+        value = (x.text or "") if fast and not len(x) else tx(x)
         attr = _REP_FIELDS.get(name)
         if attr is not None:
             setattr(r, attr, value)
@@ -425,15 +437,18 @@ def event_from_element(e: etree._Element, tx=text) -> Event:
     body_at: int | None = None  # index of the ("body", ..) data row: body and encoded_body give ONE row
     data = ev.data
     lget = _LOCAL.get
+    fast = tx is fast_text  # leaf text read inline (the hot path: no xsi:nil in the session)
     for x in e:
         tag = x.tag
         name = lget(tag)
         if name is None:
             name = _local_name(tag)
         if name == "performed_by":
-            ev.performed_by, ev.performed_by_type, ev.performed_by_gsnumber = tx(x), x.get("type"), x.get("gsnumber")
+            ev.performed_by = (x.text or "") if fast and not len(x) else tx(x)
+            ev.performed_by_type, ev.performed_by_gsnumber = x.get("type"), x.get("gsnumber")
         elif name == "destination":
-            ev.destination, ev.destination_type, ev.destination_gsnumber = tx(x), x.get("type"), x.get("gsnumber")
+            ev.destination = (x.text or "") if fast and not len(x) else tx(x)
+            ev.destination_type, ev.destination_gsnumber = x.get("type"), x.get("gsnumber")
         elif name == "data":
             append = data.append
             for v in x:
@@ -528,9 +543,10 @@ def _fields(parent: etree._Element, tx) -> list[tuple[str, str]]:
     """(name, text) of each ``field`` child."""
     out = []
     lget = _LOCAL.get
+    fast = tx is fast_text
     for f in parent:
         tag = f.tag
         name = lget(tag)
         if (name if name is not None else _local_name(tag)) == "field":
-            out.append((f.get("name") or "", tx(f) or ""))
+            out.append((f.get("name") or "", ((f.text or "") if fast and not len(f) else tx(f)) or ""))
     return out
