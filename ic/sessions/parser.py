@@ -389,6 +389,8 @@ class _Tap:
         self._closes: dict[bytes, re.Pattern] = {}
         # content outside sessions and spilling (see _prune and _start_spill)
         self.spill_over, self.spill_dir, self.huge_tree = spill_over, spill_dir, huge_tree
+        self.limit = spill_over  # lowered to spill.SPILL_OVER_LATER once DOCUMENT_BUDGET bytes were handed out
+        self.held = 0  # bytes of this document's sessions handed out in memory
         self.root: etree._Element | None = None  # the document's root once known: its finished content is dropped
         self.session: etree._Element | None = None  # the top-level session being parsed
         self.error: etree._Element | None = None  # the first <error> dropped with the content outside sessions
@@ -413,7 +415,7 @@ class _Tap:
             self.buf += data
             if len(self.buf) > self.KEEP and not self.pending:
                 self._trim()
-            if len(self.buf) > self.spill_over and self.session is not None and not self.no_spill:
+            if len(self.buf) > self.limit and self.session is not None and not self.no_spill:
                 self._start_spill()
         return data
 
@@ -640,6 +642,9 @@ class _Tap:
         if end <= self.KEEP:
             del buf[:end]
         self.pending = False
+        self.held += len(raw)
+        if self.held > _spill.DOCUMENT_BUDGET:
+            self.limit = min(self.spill_over, _spill.SPILL_OVER_LATER)
         return raw
 
     def _plain_end(self, buf: bytearray, start: int, prefix: bytes) -> int | None:

@@ -24,6 +24,10 @@ from lxml import etree
 from ic.sessions.model import Event
 
 SPILL_OVER = 16 << 20  # bytes of one session above which it is kept on disk instead of in memory
+# A caller may hold every session of a document at once (a transfer stores a batch of 50 together): once this many
+# bytes of one document's sessions were handed out in memory, a session over SPILL_OVER_LATER is spilled too.
+DOCUMENT_BUDGET = 64 << 20
+SPILL_OVER_LATER = 1 << 20
 SPILL_DIR: Path | None = None  # None: the data folder's tmp (ic.paths.data_dir() / "tmp")
 PREFIX = "ic-spill-"
 STALE_SECONDS = 60  # a named spill file this old that can be removed belongs to no live process

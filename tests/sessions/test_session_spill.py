@@ -265,3 +265,18 @@ def test_without_pread_the_spill_is_read_through_one_locked_handle(spill_dir, mo
     assert s == held
     assert s.recording_instances("smsr") == [2] and s.events.memo["smsr"] == [2]  # read once, then remembered
     s.close()
+
+
+def test_once_a_document_handed_out_its_budget_smaller_sessions_are_spilled_too(spill_dir, monkeypatch):
+    """A transfer holds a whole batch of sessions at once: after DOCUMENT_BUDGET bytes of one document held in
+    memory, sessions over SPILL_OVER_LATER are spilled (same values)."""
+    monkeypatch.setattr(spill, "DOCUMENT_BUDGET", 500_000)
+    monkeypatch.setattr(spill, "SPILL_OVER_LATER", OVER)
+    data = document(*(huge(f"h{i}", events=200) for i in range(6)))
+    held = list(iter_sessions(data))
+    got = list(iter_sessions(data, spill_over=16 << 20, spill_dir=spill_dir))
+    assert [s.spilled for s in got] == [False, False, False, False, True, True]  # ~150 KB each
+    assert got == held
+    for s in got:
+        s.close()
+    assert spill_fds(spill_dir) == []
