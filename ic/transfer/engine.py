@@ -404,7 +404,7 @@ class _Run:
         end_from = planner.closed_bound(self.states, opts.overlap, self.first_bound)
         plan = self._plan(end_from)
         self._appliance_now = self._appliance_time()
-        host_at_listing = int(self.engine.host_clock())  # recorded with the appliance's now: the pair the next run compares
+        host_at_listing = int(self.engine.host_clock())  # with the appliance's now: the pair the next run compares
         back = self._clock_went_back()
         if back:
             for st in self.states.values():
