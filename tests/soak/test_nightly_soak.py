@@ -274,7 +274,9 @@ class Nights:
 def test_nights_of_a_misbehaving_appliance_never_wedge_lose_or_duplicate(store, make_simulator, tmp_path, pg_url,
                                                                        caplog, seed):
     caplog.set_level(logging.WARNING, logger="ic")
-    sim = make_simulator(sessions=15, seed=seed, in_progress=3, recording_size=1200, rate_per_second=1000)
+    product = "pra" if seed % 3 == 0 else "rs"  # every 3rd seed a Privileged Remote Access appliance
+    sim = make_simulator(sessions=15, seed=seed, in_progress=3, recording_size=1200, rate_per_second=1000,
+                         product=product)
     soak = Nights(store, sim, tmp_path, pg_url, seed)
     try:
         for k in range(NIGHTS):
