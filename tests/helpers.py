@@ -665,7 +665,10 @@ def wizard_adds_a_folder(app, w, folder: Path) -> None:
 
 
 def on_screen_problems(window) -> list[str]:
-    """The window and each of its mapped buttons must lie on the screen (where the window manager put them)."""
+    """The window and each of its mapped buttons must lie on the screen (where the window manager put them); no
+    widget is left without room and each list shows at least one row."""
+    from tkinter import ttk
+
     from ic.gui.testing import _in_scroller, walk
 
     sw, sh = window.winfo_screenwidth(), window.winfo_screenheight()
@@ -675,6 +678,12 @@ def on_screen_problems(window) -> list[str]:
     if x < 0 or y < 0 or x + w > sw or y + h > sh:
         problems.append(f"{title}: the window at {x},{y} size {w}x{h} is not all on the {sw}x{sh} screen")
     for child in walk(window):
+        if isinstance(child, ttk.Treeview) and child.winfo_ismapped():
+            # a list given less room than its heading and one row shows nothing to choose from (scrolled or not)
+            row = int(float(ttk.Style(child).lookup(child.cget("style") or "Treeview", "rowheight") or 20))
+            if child.winfo_height() < 2 * row:
+                problems.append(f"{title}: the list ({child}) is {child.winfo_height()} pixels high: it shows no row "
+                                f"(a row takes {row})")
         if _in_scroller(child, window):
             continue  # a scrolled area shows part of its content on purpose
         if not child.winfo_ismapped():
@@ -700,3 +709,39 @@ def _text_of(widget) -> str:
     except Exception:  # noqa: BLE001 - a frame has no text
         return ""
     return f"{text!r} " if text else ""
+
+
+def start_screen(width: int, height: int):
+    """An Xvfb screen of that size with openbox on it (a real window manager): (display name, processes); skips
+    the test when either is not installed."""
+    import shutil
+
+    import pytest
+
+    if not shutil.which("Xvfb"):
+        pytest.skip("Xvfb is not installed")
+    if not shutil.which("openbox"):
+        pytest.skip("openbox is not installed (.ci/apt-packages.txt lists it)")
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten",
+                             "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        xvfb.kill()
+        pytest.fail("Xvfb did not start")
+    name = f":{number}"
+    wm = subprocess.Popen(["openbox", "--sm-disable"], env={**os.environ, "DISPLAY": name},
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return name, (wm, xvfb)
+
+
+def stop_screen(processes) -> None:
+    for p in processes:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -8,7 +8,8 @@ error message, Delete?, Unsaved changes, and each step of the first-run wizard.
 For each it checks ic.gui.testing.layout_problems, plus what the window manager did: the window, and every button in
 it, lies on the screen (a button half below the screen's edge cannot be pressed). Saves a screenshot of each.
 Run by tests/gui/test_gui_walk.py as ``python -m tests.gui.gui_walk_probe --mode light|dark --tag NAME --out DIR``;
-prints one JSON object: {"problems": [...], "screenshots": [...], "screen": [w, h]}. IC_HOME must be a fresh folder.
+prints one JSON object: {"problems": ["[window-name] problem", ...], "screenshots": [...], "screen": [w, h]}.
+IC_HOME must be a fresh folder.
 """
 from __future__ import annotations
 
@@ -86,8 +87,8 @@ def main() -> int:
         pump(window, lambda: window.winfo_viewable(), timeout=10)
         pump(window)
         window.update()
-        problems.extend(layout_problems(window))
-        problems.extend(on_screen_problems(window))
+        found = layout_problems(window) + on_screen_problems(window)
+        problems.extend(f"[{name}] {p}" for p in found)  # which step of the walk (a wizard's steps share a title)
         shots.append(str(screenshot(window, f"{args.tag}-{args.mode}-{name}", out)))
 
     app = App(show_wizard=False)
@@ -186,6 +187,9 @@ def main() -> int:
     w = app.open_wizard(start_at_database=True)
     for step in range(4):
         check(w, f"wizard-step-{step + 1}")
+        text, room = w.intro._label.winfo_reqwidth(), w.intro.winfo_width()
+        if text > room + 2:  # wrapped wider than the label: the words run past the window's edge
+            problems.append(f"[wizard-step-{step + 1}] the intro is {text} pixels wide in a {room}-pixel label")
         if step < 3:
             w.skip()
             pump(app)

@@ -6,51 +6,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import start_screen, stop_screen
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-artifacts" / "screenshots" / "walk"
 
 
-def _screen(width: int, height: int):
-    """Xvfb of that size with openbox on it; (display name, processes)."""
-    if not shutil.which("Xvfb"):
-        pytest.skip("Xvfb is not installed")
-    if not shutil.which("openbox"):
-        pytest.skip("openbox is not installed (.ci/apt-packages.txt lists it)")
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten",
-                             "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        xvfb.kill()
-        pytest.fail("Xvfb did not start")
-    name = f":{number}"
-    wm = subprocess.Popen(["openbox", "--sm-disable"], env={**os.environ, "DISPLAY": name},
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return name, (wm, xvfb)
-
-
-def _stop(processes) -> None:
-    for p in processes:
-        p.terminate()
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 @pytest.mark.parametrize("width,height,mode", [(1024, 768, "dark"), (1280, 800, "light")])
 def test_every_window_walked_through_fits_the_screen_under_a_window_manager(width, height, mode, tmp_path):
-    name, processes = _screen(width, height)
+    name, processes = start_screen(width, height)
     try:
         home = tmp_path / "home"
         home.mkdir()
@@ -60,7 +30,7 @@ def test_every_window_walked_through_fits_the_screen_under_a_window_manager(widt
                               f"{width}x{height}", "--out", str(OUT)], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=300)
     finally:
-        _stop(processes)
+        stop_screen(processes)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["screen"] == [width, height]
