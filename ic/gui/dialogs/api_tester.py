@@ -14,7 +14,7 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
-from ic.gui.dialogs.base import Panel, user_message
+from ic.gui.dialogs.base import FitOrScroll, Panel, user_message
 from ic.gui.widgets import Button, CheckList, Form, ListView
 from ic.gui.worker import Worker
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, DataType
@@ -43,6 +43,14 @@ def _tab_columns(tab, left: str) -> None:
     tab.grid_rowconfigure(1, weight=1)
     ctk.CTkLabel(tab, text=left, anchor="w").grid(row=0, column=0, sticky="w", padx=6)
     ctk.CTkLabel(tab, text="Destinations", anchor="w").grid(row=0, column=1, sticky="w", padx=6)
+
+
+def _scrolled(tab) -> ctk.CTkFrame:
+    """Where a tab's content goes: it scrolls when the window is too short for it (125 % display scaling on a
+    768-pixel-high screen), so the lists keep their rows and no field is cut."""
+    scroller = FitOrScroll(tab, height=120)
+    scroller.pack(fill="both", expand=True)
+    return scroller.content
 
 
 def _operations(master) -> dict[str, ctk.CTkCheckBox]:
@@ -74,8 +82,8 @@ class ApiTesterPanel(Panel):
         run.pack(side="bottom", fill="x", padx=10, pady=(4, 0))
         self.tabs = ctk.CTkTabview(self, height=330)
         self.tabs.pack(fill="both", expand=True, padx=10, pady=(0, 0))
-        self._build_sessions(self.tabs.add("Sessions"))
-        self._build_xml(self.tabs.add("XML Files"))
+        self._build_sessions(_scrolled(self.tabs.add("Sessions")))
+        self._build_xml(_scrolled(self.tabs.add("XML Files")))
 
         bar_row = ctk.CTkFrame(run, fg_color="transparent")
         bar_row.pack(fill="x")

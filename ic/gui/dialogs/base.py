@@ -49,6 +49,64 @@ def ask_save_then_close(window, panel: "Panel", question: str):
     return ask_unsaved(window, question, save_then_close, lambda: window.close(force=True))
 
 
+class FitOrScroll(ctk.CTkScrollableFrame):
+    """Holds a form in ``content``: the content fills the frame when there is room and scrolls, with a scroll bar,
+    when the window is shorter than the content (125 % display scaling on a 1366 x 768 laptop): no field is cut off.
+
+    It asks for only ``height`` units itself, so a long form never makes its window ask for more than the screen.
+    """
+
+    def __init__(self, master, height: int = 160, **kwargs: Any) -> None:
+        kwargs.setdefault("fg_color", "transparent")
+        super().__init__(master, height=height, corner_radius=0, **kwargs)
+        self._scrolling = True
+        self.grid_columnconfigure(0, weight=1)
+        self.grid_rowconfigure(0, weight=1)
+        self.content = ctk.CTkFrame(self, fg_color="transparent", corner_radius=0)
+        self.content.grid(row=0, column=0, sticky="nsew")
+        self.bind("<Configure>", self._show_bar, add=True)
+        # the window sees the focus events of all its widgets: Tab onto a field out of view scrolls to it
+        self.winfo_toplevel().bind("<FocusIn>", self._see_focus, add=True)
+
+    def _see_focus(self, event) -> None:
+        try:
+            if not self.winfo_exists() or not self._scrolling:
+                return
+            widget = self.nametowidget(str(event.widget))
+        except (tkinter.TclError, KeyError):
+            return  # this frame is gone (a wizard step shown before) or the widget is not a Python one
+        if not str(widget).startswith(str(self.content) + "."):
+            return
+        canvas = self._parent_canvas
+        total = max(1, self.winfo_height())
+        top = widget.winfo_rooty() - self.winfo_rooty()  # within the scrolled content
+        bottom, view_top, view_height = top + widget.winfo_height(), canvas.canvasy(0), canvas.winfo_height()
+        if top < view_top:
+            canvas.yview_moveto(top / total)
+        elif bottom > view_top + view_height:
+            canvas.yview_moveto((bottom - view_height) / total)
+
+    def _fit_frame_dimensions_to_canvas(self, event) -> None:
+        # the content is as wide as the visible area and at least as high (its row's minimum): a content that
+        # grows (an error under a field) still makes this frame ask for more and so scroll
+        canvas = self._parent_canvas
+        canvas.itemconfigure(self._create_window_id, width=canvas.winfo_width())
+        self.grid_rowconfigure(0, minsize=canvas.winfo_height())
+        self._show_bar()
+
+    def _show_bar(self, _event=None) -> None:
+        canvas = self._parent_canvas
+        need = self.content.winfo_reqheight() > canvas.winfo_height() + 1
+        if need != self._scrolling:
+            self._scrolling = need
+            if need:
+                self._scrollbar.grid()
+            else:
+                self._scrollbar.grid_remove()
+        if not need:
+            canvas.yview_moveto(0)
+
+
 class RaisedWhenShown(ctk.CTkToplevel):
     """A window brought to the front once it is drawn (some window managers open a new one behind its owner).
     Call ``cancel_raise()`` when it closes, or the pending call would touch a destroyed window."""

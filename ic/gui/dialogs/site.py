@@ -5,7 +5,7 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
-from ic.gui.dialogs.base import ListEditorPanel
+from ic.gui.dialogs.base import FitOrScroll, ListEditorPanel
 from ic.gui.widgets import Form
 from ic.settings import SiteConfig
 
@@ -26,8 +26,10 @@ class SitePanel(ListEditorPanel):
         body = self._build_body()
         self._build_list(body, 300, [("name", "Site", 110), ("host", "Host", 140)], 220, "New")
 
-        self.form = Form(body)
-        self.form.grid(row=0, column=1, sticky="nsew")
+        scroller = FitOrScroll(body)  # a short window (125 % scaling, the wizard's intro above) scrolls the form
+        scroller.grid(row=0, column=1, sticky="nsew")
+        self.form = Form(scroller.content)
+        self.form.pack(fill="both", expand=True)
         f = self.form
         f.add("name", "Site Name", required=True)
         f.add("host", "Host", required=True, help="The site's host name without https://, e.g. support.example.com")

@@ -19,7 +19,7 @@ from ic.gui.dialogs.plugin import PluginPanel
 from ic.gui.dialogs.schedule import SchedulePanel
 from ic.gui.dialogs.settings_db import SettingsDbPanel
 from ic.gui.dialogs.site import SitePanel
-from ic.gui.widgets import Button, MessageBox
+from ic.gui.widgets import Button, MessageBox, widget_scaling
 
 STEPS: list[tuple[str, type[Panel], str]] = [
     ("Settings database", SettingsDbPanel,
@@ -49,7 +49,7 @@ class WizardDialog(RaisedWhenShown):
         own_window(self, ctx.root, "Integration Client Setup", size=(self.WIDTH, self.HEIGHT), min_size=(760, 520))
         self.header = ctk.CTkLabel(self, text="", font=ctk.CTkFont(size=17, weight="bold"), anchor="w")
         self.header.pack(fill="x", padx=16, pady=(10, 0))
-        self.intro = ctk.CTkLabel(self, text="", wraplength=900, justify="left", anchor="w")
+        self.intro = ctk.CTkLabel(self, text="", wraplength=600, justify="left", anchor="w")
         self.intro.pack(fill="x", padx=16, pady=(2, 2))
         self.bind("<Configure>", self._rewrap, add=True)
         nav = ctk.CTkFrame(self, fg_color="transparent")
@@ -75,7 +75,8 @@ class WizardDialog(RaisedWhenShown):
     def _rewrap(self, event) -> None:
         """The intro wraps at the window's width (the window's, not the label's own: no resize loop)."""
         if event.widget is self:
-            wrap = max(300, event.width - 60)
+            # in customtkinter's units: it multiplies a wrap length by the display scaling, the width is real pixels
+            wrap = max(300, int(event.width / widget_scaling(self.intro)) - 60)
             if abs(wrap - int(self.intro.cget("wraplength"))) > 8:
                 self.intro.configure(wraplength=wrap)
 
