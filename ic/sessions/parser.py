@@ -21,7 +21,7 @@ from lxml import etree
 
 from ic.errors import ApplianceAPIError, ICError, ParseError, SessionValueError
 from ic.sessions import spill as _spill
-from ic.sessions.convert import _event, _name_event_parties, detect_product, session_from_element
+from ic.sessions.convert import _name_event_parties, detect_product, event_from_element, session_from_element
 from ic.sessions.model import Event, RawXml, Session
 from ic.sessions.xmlutil import local, namespace, text
 
@@ -230,7 +230,7 @@ def _spilled_session(elem: etree._Element, ns: str | None, product: str | None, 
         _name_event_parties(_Parties(reps, customers, batch))
 
     session.events = _spill.SpilledEvents(raw._source, details_index=index, count=count,  # type: ignore[arg-type]
-                                          convert=partial(_event, tx=text), finish=finish,
+                                          convert=partial(event_from_element, tx=text), finish=finish,
                                           huge_tree=tap.huge_tree)
     session.raw_xml = raw
     return session
