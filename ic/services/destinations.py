@@ -143,7 +143,19 @@ def save_destination(store, name: str, type_name: str, config: dict[str, Any], *
     config = prepare(cls, {k: v for k, v in config.items() if not (k in secrets and not v)})
     _raise_first(problems(cls, config, saved_secrets))
     refuse_settings_database(store, name, cls, config)
-    return store.save_destination(DestinationConfig(name, type_name, config, id, secret_fields=secrets))
+    saved = store.save_destination(DestinationConfig(name, type_name, config, id, secret_fields=secrets))
+    if id is not None:
+        _quarantine_follows(store, saved)
+    return saved
+
+
+def _quarantine_follows(store, dest: DestinationConfig) -> None:
+    """A renamed destination keeps its quarantined sessions and recordings (verify lists them at once, not only
+    after the next run moved them)."""
+    from ic.transfer.quarantine import follow_rename
+
+    for host in {site.host for site in store.list_sites()}:
+        follow_rename(host, dest.name, dest.id)
 
 
 def edit_destination(store, name: str, changes: dict[str, Any] | None = None, *,
