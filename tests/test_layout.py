@@ -12,7 +12,8 @@ NOT_CODE = {"data", "example_plugin", "__pycache__"}  # fixtures and the example
 EXTRA_FOLDERS = {"core": "ic's top-level modules (logs, notify, secrets) and the package shape",
                  "packaging": "the frozen executable (build.spec)",
                  "soak": "seeded soak runs across the whole program"}
-ALLOWED = {"tests.helpers", "tests.gui.gui_fit_probe"}  # the probe is a script run by a GUI test, not a test module
+# the probes are scripts that a GUI test runs in a subprocess, not test modules
+ALLOWED = {"tests.helpers", "tests.gui.gui_fit_probe", "tests.gui.gui_walk_probe"}
 
 
 def _code_files() -> list[Path]:
