@@ -133,6 +133,7 @@ def test_import_of_a_file_holding_an_lsid_twice_writes_one_file_the_later_wins(t
     assert b"second" in (out / "h-support-dup.xml").read_bytes()
 
 
+@pytest.mark.slow
 def test_hundred_runs_leave_only_the_files_and_the_lock(tmp_path):
     """Think in days: run after run (in progress, then ended; some objects never closed) nothing piles up."""
     import gc

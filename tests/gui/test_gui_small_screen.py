@@ -55,6 +55,7 @@ def display(request):
                     p.kill()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["light", "dark"])
 def test_every_window_fits_1024x768_and_nothing_is_cut(display, mode, tmp_path):
     wm, name = display

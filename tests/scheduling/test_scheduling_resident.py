@@ -164,6 +164,7 @@ def _rss_kb() -> int:
     pytest.skip("no /proc")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="RSS is read from /proc")
 def test_memory_stays_flat_over_thousands_of_checks_and_hundreds_of_transfers(fast_store, make_simulator, tmp_path):
     import logging

@@ -177,6 +177,7 @@ def test_two_schedules_due_in_one_tick_both_run_every_night_and_run_now_moves_no
     assert {r.trigger for r in recent_runs(store, "First", 100)} == {"slot", "run now"}
 
 
+@pytest.mark.slow
 def test_a_schedule_saved_today_serves_the_slots_of_a_faked_spring_night(store):
     """A test (or a host) whose clock says an earlier date than when the schedule was saved: the schedule waits for
     its first slot on that clock, then serves every night."""

@@ -478,6 +478,7 @@ def test_odd_values_are_tolerated():
     assert ev.body == "%%%not base64"
 
 
+@pytest.mark.slow
 def test_streaming_memory_stays_small(tmp_path):
     """A ~50 MB response must not be held as one tree (libxml2 memory is outside tracemalloc: check RSS too)."""
     text = RS.read_text(encoding="utf-8")

@@ -416,6 +416,7 @@ def _soak(store, make_simulator, tmp_path, seed: int) -> Soak:
     return soak
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_soak_never_loses_or_duplicates(store, make_simulator, tmp_path, seed):
     soak = _soak(store, make_simulator, tmp_path, seed)
