@@ -711,17 +711,14 @@ def _text_of(widget) -> str:
     return f"{text!r} " if text else ""
 
 
-def start_screen(width: int, height: int):
-    """An Xvfb screen of that size with openbox on it (a real window manager): (display name, processes); skips
-    the test when either is not installed."""
+def start_xvfb(width: int, height: int):
+    """A separate Xvfb screen of that size: (its process, display name); skips the test when Xvfb is not installed."""
     import shutil
 
     import pytest
 
     if not shutil.which("Xvfb"):
         pytest.skip("Xvfb is not installed")
-    if not shutil.which("openbox"):
-        pytest.skip("openbox is not installed (.ci/apt-packages.txt lists it)")
     read, write = os.pipe()
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten",
                              "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -731,7 +728,19 @@ def start_screen(width: int, height: int):
     if not number:
         xvfb.kill()
         pytest.fail("Xvfb did not start")
-    name = f":{number}"
+    return xvfb, f":{number}"
+
+
+def start_screen(width: int, height: int):
+    """An Xvfb screen of that size with openbox on it (a real window manager): (display name, processes); skips
+    the test when either is not installed."""
+    import shutil
+
+    import pytest
+
+    if not shutil.which("openbox"):
+        pytest.skip("openbox is not installed (.ci/apt-packages.txt lists it)")
+    xvfb, name = start_xvfb(width, height)
     wm = subprocess.Popen(["openbox", "--sm-disable"], env={**os.environ, "DISPLAY": name},
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return name, (wm, xvfb)

@@ -14,27 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import start_xvfb
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start_xvfb(width: int = 1024, height: int = 768):
-    if not shutil.which("Xvfb"):
-        pytest.skip("Xvfb is not installed")
-    read, write = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten",
-                             "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.fail("Xvfb did not start")
-    return proc, f":{number}"
 
 
 @pytest.fixture(scope="module", params=["plain", "openbox"])
 def display(request):
-    proc, name = _start_xvfb()
+    proc, name = start_xvfb(1024, 768)
     wm = None
     if request.param == "openbox":
         if not shutil.which("openbox"):
