@@ -75,6 +75,9 @@ RATIOS = {
     "e2e-pg": ("e2e-pg", ["fetch", "iterparse", "copy"], 2.0, "fetch + iterparse + COPY"),
 }
 RECORDING_TARGET = 1.3
+# ratios whose both sides do all their work in the measured process: their CPU-seconds ratio is shown too (on a
+# loaded machine it is steadier than the wall-clock one; fsync, the network and PostgreSQL's server are not CPU here)
+CPU_RATIOS = ("parser", "sql-sqlite")
 # what must come out the same (checked per repeat): rows per table, and files + bytes
 SAME_ROWS = (("executemany", "sql-sqlite", "e2e-sqlite"), ("copy", "sql-pg", "e2e-pg"))
 SAME_FILES = (("files", "folder"),)
@@ -257,6 +260,7 @@ def transfer_bench(args: argparse.Namespace, work: Path, sessions: int, cache: P
                 "client_secret": sim.client_secret, "max_rps": args.max_rps}
         ratios: dict[str, list[float]] = {k: [] for k, (prog, floors, _, _) in RATIOS.items()
                                           if prog in steps and all(f in steps for f in floors)}
+        cpu_ratios: dict[str, list[float]] = {k: [] for k in CPU_RATIOS if k in ratios}
         problems: list[str] = []
         for rep in range(args.repeats):
             order = steps if rep % 2 == 0 else steps[::-1]
@@ -270,12 +274,15 @@ def transfer_bench(args: argparse.Namespace, work: Path, sessions: int, cache: P
             for key in ratios:
                 prog, floors, _, _ = RATIOS[key]
                 ratios[key].append(got[prog]["seconds"] / sum(got[f]["seconds"] for f in floors))
+                if key in cpu_ratios and all(got[s].get("cpu") for s in (prog, *floors)):
+                    cpu_ratios[key].append(got[prog]["cpu"] / sum(got[f]["cpu"] for f in floors))
             problems += check(got, n, rep + 1)
             done = ", ".join(f"{k} {v[-1]:.2f}" for k, v in ratios.items() if v) or "done"
             print(f"  repeat {rep + 1}: {done}  ({report.load()})", flush=True)
         print(f"\n{n:,} sessions:")
         report.print_steps(bench.rows, n)
         report.print_ratios(ratios, {k: v[3] for k, v in RATIOS.items()}, {k: v[2] for k, v in RATIOS.items()})
+        report.print_cpu_ratios(cpu_ratios)
         notes(bench.rows)
         for p in problems:
             print(f"CHECK FAILED: {p}")

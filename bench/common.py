@@ -77,30 +77,36 @@ def run_child(kind: str, cfg: dict, home: Path, timeout: float = 7200) -> dict:
     return result
 
 
+_CPU = [0.0]  # CPU seconds (all threads of this process) inside the timed parts: one step per process
+
+
 def child_result(seconds: float, **extra) -> dict:
-    return {"seconds": seconds, "peak_mb": own_peak_rss_mb(), "written": own_written_bytes(), **extra}
+    return {"seconds": seconds, "cpu": _CPU[0], "peak_mb": own_peak_rss_mb(), "written": own_written_bytes(),
+            **extra}
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
+    with Stopwatch() as watch:
+        value = fn()
+    return watch.seconds, value
 
 
 class Stopwatch:
     """Adds up the timed parts of a step whose set-up (parsing the next batch, making rows) runs in between:
-    ``with watch: ...``; ``watch.seconds`` is the sum."""
+    ``with watch: ...``; ``watch.seconds`` is the sum (wall clock). The CPU seconds spent inside go to the step's
+    ``cpu`` figure: on a loaded machine wall time also counts waiting for a core, CPU time does not."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self._start = 0.0
+        self._start = self._cpu = 0.0
 
     def __enter__(self) -> Stopwatch:
-        self._start = time.perf_counter()
+        self._start, self._cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds += time.perf_counter() - self._start
+        _CPU[0] += time.process_time() - self._cpu
 
 
 def fresh_pg(base: str) -> tuple[str, Callable[[], None]]:

@@ -15,8 +15,8 @@ def load() -> str:
 
 
 def print_steps(rows: dict[str, list[dict]], sessions: int | None) -> None:
-    print(f"\n{'step':<28}{'seconds median (min–max)':>28}{'per s':>9}{'peak RSS MiB':>14}{'written MiB':>13}"
-          f"{'requests':>10}")
+    print(f"\n{'step':<28}{'seconds median (min–max)':>28}{'CPU s':>7}{'per s':>9}{'peak RSS MiB':>14}"
+          f"{'written MiB':>13}{'requests':>10}")
     for label, results in rows.items():
         secs = [r["seconds"] for r in results]
         med = statistics.median(secs)
@@ -29,7 +29,9 @@ def print_steps(rows: dict[str, list[dict]], sessions: int | None) -> None:
         written = [r["written"] for r in results if r.get("written") is not None]
         wtxt = f"{statistics.median(written) / 1048576:.1f}" if written else "-"
         req = results[0].get("requests", "")
-        print(f"{label:<28}{spread(secs):>28}{rate:>9}{peak:>14.0f}{wtxt:>13}{req!s:>10}")
+        cpu = [r["cpu"] for r in results if r.get("cpu") is not None]
+        ctxt = f"{statistics.median(cpu):.2f}" if cpu else "-"
+        print(f"{label:<28}{spread(secs):>28}{ctxt:>7}{rate:>9}{peak:>14.0f}{wtxt:>13}{req!s:>10}")
 
 
 def print_ratios(ratios: dict[str, list[float]], floors: dict[str, str], targets: dict[str, float]) -> None:
@@ -41,6 +43,13 @@ def print_ratios(ratios: dict[str, list[float]], floors: dict[str, str], targets
             continue
         ok = "yes" if statistics.median(values) <= targets[key] else "NO"
         print(f"{key:<22}{floors[key]:<34}{spread(values):>22}{targets[key]:>7.1f}x  {ok}")
+
+
+def print_cpu_ratios(ratios: dict[str, list[float]]) -> None:
+    shown = {k: v for k, v in ratios.items() if v}
+    if shown:
+        print("  the same, in CPU seconds of the measured process (not slowed by waiting for a core): "
+              + ", ".join(f"{k} {spread(v)}" for k, v in shown.items()))
 
 
 def per_session(results: list[dict], sessions: int) -> tuple[float | None, float]:
