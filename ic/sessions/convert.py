@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import sys
+from collections.abc import Iterator
 
 from lxml import etree
 
@@ -243,13 +244,7 @@ def _customer(e: etree._Element, s: Session, tx=text) -> Customer:
     primary_flag: str | None = None
     lget = _LOCAL.get
     fast = tx is fast_text
-    for x in e:
-        tag = x.tag
-        name = lget(tag)
-        if name is None:
-            name = _local_name(tag)
-        if not name:
-            continue  # a comment, PI or entity
+    for name, x in _element_children(e):
         attr = _CUSTOMER_FIELDS.get(name)
         if attr is not None:
             setattr(c, attr, (x.text or "") if fast and not len(x) else tx(x))
@@ -305,15 +300,8 @@ def _representative(e: etree._Element, s: Session, tx=text) -> Representative:
     gs = e.get("gsnumber")
     r = Representative(gsnumber=gs, user_id=e.get("id"))
     primary_flag: str | None = None
-    lget = _LOCAL.get
     fast = tx is fast_text
-    for x in e:
-        tag = x.tag
-        name = lget(tag)
-        if name is None:
-            name = _local_name(tag)
-        if not name:
-            continue  # a comment, PI or entity
+    for name, x in _element_children(e):
         value = (x.text or "") if fast and not len(x) else tx(x)
         attr = _REP_FIELDS.get(name)
         if attr is not None:
@@ -405,6 +393,19 @@ def _party_name(names: dict[tuple[str, str], str], by_gs: dict[str, str], kind: 
 # --- events -----------------------------------------------------------------------------------
 _LOCAL: dict[object, str] = {etree.Comment: "", etree.ProcessingInstruction: "", etree.Entity: ""}
 _LOCAL_MAX = 4096  # distinct tags remembered (a hostile document cannot grow the cache without bound)
+
+
+def _element_children(e: etree._Element) -> Iterator[tuple[str, etree._Element]]:
+    """(local name, child) for each element child; comments, PIs and entities left out. (The session and event
+    loops, which run far more often, keep this inline.)"""
+    lget = _LOCAL.get
+    for x in e:
+        tag = x.tag
+        name = lget(tag)
+        if name is None:
+            name = _local_name(tag)
+        if name:
+            yield name, x
 
 
 def _local_name(tag: object) -> str:
@@ -520,21 +521,11 @@ def _decode_body(value: str | None) -> str:
 
 def _category(e: etree._Element, tx=text) -> SystemInfoCategory:
     cat = SystemInfoCategory(e.get("name") or "")
-    lget = _LOCAL.get
-    for x in e:
-        tag = x.tag
-        name = lget(tag)
-        if name is None:
-            name = _local_name(tag)
+    for name, x in _element_children(e):
         if name == "description":
             cat.description.extend(_fields(x, tx))
         elif name == "data":
-            rows = cat.rows
-            for row in x:
-                tag = row.tag
-                name = lget(tag)
-                if (name if name is not None else _local_name(tag)) == "row":
-                    rows.append(_fields(row, tx))
+            cat.rows.extend(_fields(row, tx) for row_name, row in _element_children(x) if row_name == "row")
     cat.information_xml = serialize_plain(e)
     return cat
 
