@@ -162,22 +162,9 @@ def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tup
     rec_path = _record_path(site_host, lsid, destination)
     old = _read(rec_path) or {}
     types = list(dict.fromkeys([*(old.get("data_types") or []), *data_types])) if old else list(data_types)
-    now = _now()
-    data = {
-        "lsid": lsid,
-        "site_host": site_host,
-        "destination": destination,
-        "data_types": types,
-        "field": field,
-        "reason": reason,
-        "first_seen": old.get("first_seen") or now,
-        "last_tried": now,
-        "attempts": int(old.get("attempts") or 0) + 1,
-        "gone": False,
-        "destination_id": destination_id if destination_id is not None else old.get("destination_id"),
-    }
     # the record first: a concurrent release() for another destination then sees it and keeps the XML
-    _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
+    data = _write_record(rec_path, old, {"lsid": lsid, "site_host": site_host, "destination": destination,
+                                         "data_types": types}, field, reason, destination_id)
     if isinstance(raw, Path):
         target = xml_path(site_host, lsid)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -194,15 +181,18 @@ def put_file(site_host: str, lsid: str, destination: str, kind: str, instance: i
              field: str | None = None, *, destination_id: int | None = None) -> QuarantineEntry:
     """Set one recording of a session aside for ``destination`` (or count one more failed attempt)."""
     rec_path = _file_record_path(site_host, lsid, destination, kind, instance)
-    old = _read(rec_path) or {}
+    data = _write_record(rec_path, _read(rec_path) or {},
+                         {"lsid": lsid, "site_host": site_host, "destination": destination, "data_types": [kind],
+                          "kind": kind, "instance": instance}, field, reason, destination_id)
+    return _entry(data)
+
+
+def _write_record(path: Path, old: dict, what: dict, field: str | None, reason: str,
+                  destination_id: int | None) -> dict:
+    """Write one quarantine record: ``what`` was set aside (again), with one more attempt counted."""
     now = _now()
     data = {
-        "lsid": lsid,
-        "site_host": site_host,
-        "destination": destination,
-        "data_types": [kind],
-        "kind": kind,
-        "instance": instance,
+        **what,
         "field": field,
         "reason": reason,
         "first_seen": old.get("first_seen") or now,
@@ -211,8 +201,8 @@ def put_file(site_host: str, lsid: str, destination: str, kind: str, instance: i
         "gone": False,
         "destination_id": destination_id if destination_id is not None else old.get("destination_id"),
     }
-    _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
-    return _entry(data)
+    _write_atomic(path, json.dumps(data, indent=1).encode("utf-8"))
+    return data
 
 
 def release_file(site_host: str, lsid: str, destination: str, kind: str, instance: int | None) -> None:
