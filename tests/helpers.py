@@ -754,3 +754,19 @@ def stop_screen(processes) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def new_schedule_with_a_transfer(app, site: str = "Main", destination: str = "Files"):
+    """Schedule Configuration with a new schedule "Nightly" and one transfer (``site`` -> ``destination``) added."""
+    from ic.gui.dialogs.schedule import SchedulePanel
+    from ic.gui.testing import pump
+
+    d = app.open(SchedulePanel)
+    pump(app)
+    d.fields["name"].set("Nightly")
+    d.fields["site"].set(site)
+    d.fields["destination"].set(destination)
+    pump(d)
+    d.panel.add_button.invoke()
+    pump(d)
+    return d

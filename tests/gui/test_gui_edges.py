@@ -8,7 +8,7 @@ import pytest
 from ic.gui.testing import pump, running_app
 from ic.gui.widgets import DISABLED_FG
 from ic.settings import DestinationConfig
-from tests.helpers import add_site
+from tests.helpers import add_site, new_schedule_with_a_transfer
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
@@ -46,20 +46,11 @@ def test_verify_window_greys_the_buttons_it_cannot_use(store, tmp_path):
 
 
 def test_estimate_button_is_grey_while_its_listing_runs(store, simulator, tmp_path):
-    from ic.gui.dialogs.schedule import SchedulePanel
-
     add_site(store, simulator, "Main")
     store.save_destination(DestinationConfig("Files", "folder", {"directory": str(tmp_path / "files")}))
     with running_app() as app:
-        d = app.open(SchedulePanel)
-        pump(app)
+        d = new_schedule_with_a_transfer(app)
         p = d.panel
-        d.fields["name"].set("Nightly")
-        d.fields["site"].set("Main")
-        d.fields["destination"].set("Files")
-        pump(d)
-        p.add_button.invoke()
-        pump(d)
         button = p.first_pull.estimate_button
         assert button.cget("state") == "normal" and drawn_fill(button) != grey()
         button.invoke()  # the listing runs in a worker; its answer comes back through the Tk loop, not yet pumped

@@ -9,7 +9,7 @@ import pytest
 
 from ic.gui.testing import pump, running_app
 from ic.settings import DestinationConfig
-from tests.helpers import add_site, press_site_test
+from tests.helpers import add_site, new_schedule_with_a_transfer, press_site_test
 
 pytestmark = pytest.mark.usefixtures("xvfb")
 
@@ -22,17 +22,8 @@ def configured(store, simulator, tmp_path):
 
 
 def test_schedule_dialog_asks_where_new_transfers_start(app, store, simulator):
-    from ic.gui.dialogs.schedule import SchedulePanel
-
-    d = app.open(SchedulePanel)
-    pump(app)
+    d = new_schedule_with_a_transfer(app)
     p = d.panel
-    d.fields["name"].set("Nightly")
-    d.fields["site"].set("Main")
-    d.fields["destination"].set("Files")
-    pump(d)
-    p.add_button.invoke()
-    pump(d)
     day = date.today() - timedelta(days=10)
     p.first_pull.set("date", day)
     p.first_pull.estimate()
