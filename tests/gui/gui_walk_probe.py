@@ -22,21 +22,10 @@ from pathlib import Path
 
 
 def configure(store, folder: Path) -> None:
-    from ic.settings import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
+    from tests.helpers import demo_settings
 
-    store.save_site(SiteConfig("Support", "support.example.com", "3f9c1e0b"), client_secret="x",
-                    backup_password="b")
-    store.save_site(SiteConfig("Privileged Access", "pra.example.com", "77aa01", product="pra"), client_secret="x")
-    store.save_destination(DestinationConfig("Archive Share", "folder", {"directory": str(folder / "archive")}))
-    store.save_destination(DestinationConfig("Reporting DB", "sql", {"url": f"sqlite:///{folder / 'r.db'}"},
-                                             secret_fields=("url",)))
-    store.save_schedule(ScheduleConfig("Quarter-hourly session data from both sites", 900, [
-        TransferConfig("Support", "Reporting DB", ["session"]),
-        TransferConfig("Privileged Access", "Reporting DB", ["session"])]))
-    store.save_schedule(ScheduleConfig("Recordings hourly", 3600, [
-        TransferConfig("Support", "Archive Share", ["session", "recordings", "smsr", "shell"])]))
-    store.save_schedule(ScheduleConfig("Nightly backup", 86400, [TransferConfig("Support", "Archive Share",
-                                                                                ["backup"])], at_time="02:00"))
+    demo_settings(store, folder / "archive", folder / "r.db", "Quarter-hourly session data from both sites",
+                  backup_password="b")
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     store.mark_schedule_run("Recordings hourly", now - timedelta(minutes=20), "ok")
     store.mark_schedule_run("Nightly backup", now - timedelta(hours=7), "failed: Cannot find pra.example.com: "
