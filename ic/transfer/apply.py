@@ -116,6 +116,8 @@ class Apply:
             self.dest.test()
         except Exception:  # noqa: BLE001 - the destination itself does not work: the original error says why
             raise first from None
+        quarantine.check_not_our_bug(self.site.host, self.dest_cfg.name, f"stored in destination {self.dest_cfg.name}",
+                                     [(s.lsid, e) for s, e in failed])
         if len(failed) >= 2 and len({reason_of(e) for _, e in failed}) == 1:
             raise first
 

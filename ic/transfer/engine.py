@@ -552,6 +552,9 @@ class _Run:
             label = f"session details {batch[0]}" + (" …" if len(batch) > 1 else "")
             self.tracker.update(phase=P.SESSIONS, current=label)
             details = self.fetcher.get(batch, ahead.pop(n))
+            if details.poisoned and not details.sessions:  # every session unreadable alike: our bug, not their data
+                quarantine.check_not_our_bug(self.site.host, self.dest_cfg.name, "read",
+                                             [(p.lsid, p.reason) for p in details.poisoned])
             for bad in details.poisoned:
                 self._poisoned(bad)
             if details.error is not None:

@@ -18,7 +18,7 @@ File and folder names are made safe for any lsid or host (``:`` of a port, long 
 Each file is written to a temp name and renamed into place, so a killed process never leaves a half record.
 
 Public read side (VERIFY helper, CLI): :func:`list_quarantined`. The engine uses :func:`put`, :func:`release`,
-:func:`pending` and :func:`mark_gone`.
+:func:`pending` and :func:`mark_gone`, and :func:`check_not_our_bug` before setting a whole batch aside.
 """
 from __future__ import annotations
 
@@ -28,12 +28,16 @@ import os
 import re
 import shutil
 import tempfile
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ic import paths
+from ic.errors import ICError
+
+log = logging.getLogger("ic.transfer")
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_NAME = 80
@@ -290,3 +294,51 @@ def follow_rename(site_host: str, destination: str, destination_id: int) -> int:
         old_path.unlink(missing_ok=True)
         moved += 1
     return moved
+
+
+# --- our bug, not the sessions' data ----------------------------------------------------------------------------------
+# Exception types that point at this program's own code failing on a session. A session's bad values raise ParseError /
+# SessionValueError, ValueError, ArithmeticError, RecursionError or UnicodeError: those are set aside as before.
+_OUR_BUG_TYPES = ("TypeError", "AttributeError", "NameError", "UnboundLocalError", "KeyError", "IndexError",
+                  "AssertionError", "NotImplementedError", "ImportError", "ModuleNotFoundError")
+_OUR_BUG_IN_TEXT = re.compile(r"\b(" + "|".join(_OUR_BUG_TYPES) + r"):")
+OUR_BUG_MIN = 3  # new sessions of one batch failing alike before it is called a bug (fewer: set aside as usual)
+
+
+def our_bug_type(failure: BaseException | str) -> str | None:
+    """The exception type's name when ``failure`` (an exception, or a reason text such as the parser's "... cannot be
+    read: TypeError: ...") is one that points at this program's code; else None."""
+    if isinstance(failure, BaseException):
+        name = type(failure).__name__
+        if name in _OUR_BUG_TYPES:
+            return name
+        failure = str(failure)
+    found = _OUR_BUG_IN_TEXT.search(failure or "")
+    return found.group(1) if found else None
+
+
+def check_not_our_bug(site_host: str, destination: str, what: str,
+                      failures: list[tuple[str, BaseException | str]]) -> None:
+    """Raise one sentence (an ICError: the transfer fails and its cursor stays) when every session of a batch in which
+    nothing else went through (``failures``: (lsid, exception or reason)) failed with the same exception type of this
+    program's code: setting them all aside would hide a bug and move the cursor past the whole window. Sessions set
+    aside by earlier runs do not count (their data was judged bad before); fewer than OUR_BUG_MIN new ones, or
+    differing types, are set aside as usual. ``what``: "read" or "stored in destination X"."""
+    fresh = [(lsid, f) for lsid, f in failures
+             if not _record_path(site_host, lsid, destination).exists()]
+    if len(fresh) < OUR_BUG_MIN or len(fresh) < len(failures):
+        return
+    names = {our_bug_type(f) for _, f in fresh}
+    if len(names) != 1 or None in names:
+        return
+    name = names.pop()
+    first = fresh[0][1]
+    if isinstance(first, BaseException):
+        log.error("The first of them failed like this (a fault in this program):", exc_info=first)
+    detail = " ".join(str(first).split())
+    detail = (detail[detail.find(f"{name}:"):] if f"{name}:" in detail else f"{name}: {detail}")[:200]
+    raise ICError(
+        f"All {len(fresh)} sessions of a batch from {site_host} could not be {what} because of the same {name}, a "
+        f"fault in this program rather than in the sessions' data ({detail.rstrip('.')}); nothing was set aside and "
+        "the transfer continues from the same place at its next run, so please report this error with the log."
+    )
