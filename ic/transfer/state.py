@@ -192,7 +192,9 @@ class TransferState:
             recent_from = keep_from - RECENT_SPAN
             older = {k: v for k, v in self.done.items() if v is not None and recent_from <= v < keep_from}
             self.done = {k: v for k, v in self.done.items() if v is not None and v >= keep_from}
-            recent = {k: v for k, v in self.recent.items() if recent_from <= v < keep_from and k not in self.done}
+            # no upper bound: a cursor capped back to the appliance's now (its clock went back) lowers keep_from,
+            # and an lsid remembered above the new bound is in neither map otherwise (stored again next run)
+            recent = {k: v for k, v in self.recent.items() if recent_from <= v and k not in self.done}
             recent.update(older)
             if len(recent) > RECENT_MAX:
                 recent = dict(sorted(recent.items(), key=lambda kv: kv[1])[-RECENT_MAX:])
