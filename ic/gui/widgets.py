@@ -581,6 +581,7 @@ class ListView(ctk.CTkFrame):
         self.configure(width=min(sum(c[2] for c in columns) + 24, self.MAX_ASK[0]),
                        height=rowheight * (min(height, self.MAX_ASK[1]) + 1) + 14)
         self.grid_propagate(False)
+        self._ic_wheel = self.tree  # the wheel over the list's frame scrolls the list
 
     def _xscroll(self, first, last) -> None:
         self.xbar.set(first, last)
@@ -640,7 +641,107 @@ def shrink_scrollbar(scrollable, height: int) -> None:
             pass
 
 
-class CheckList(ctk.CTkScrollableFrame):
+# --- the mouse wheel: only the innermost scrollable thing under the pointer scrolls ---------------------------------
+WHEEL_SEQUENCES = ("<MouseWheel>", "<Button-4>", "<Button-5>")
+SHIFT_MASK = 0x0001
+
+
+def _overflows(view: tuple[float, float]) -> bool:
+    """Its content is larger than what it shows (else there is nothing to scroll and the wheel goes outward)."""
+    first, last = (float(v) for v in view)
+    return first > 0.0 or last < 1.0
+
+
+def _scrolls(widget):
+    """What ``widget`` scrolls with the wheel, or None: a text box, a list, a scrolled frame's canvas."""
+    if isinstance(widget, (tkinter.Text, tkinter.Listbox, ttk.Treeview)):
+        return widget
+    if isinstance(widget, ctk.CTkTextbox):  # its scroll bars' master: the text box inside
+        return getattr(widget, "_textbox", None)
+    return getattr(widget, "_ic_wheel", None)  # a ScrollFrame (and its canvas and frame), a ListView
+
+
+def wheel_target(widget, horizontal: bool = False):
+    """The innermost scrollable thing at ``widget`` (where the pointer is) whose content does not fit: a list in a
+    scrolled page, not the page. None over a scroll bar (it scrolls what it belongs to by itself) or when nothing
+    around the pointer has more to show."""
+    while widget is not None:
+        if isinstance(widget, ctk.CTkScrollbar):
+            return None
+        target = _scrolls(widget)
+        if target is not None:
+            try:
+                view = target.xview() if horizontal else target.yview()
+            except tkinter.TclError:
+                view = (0.0, 1.0)
+            if _overflows(view):
+                return target
+        widget = getattr(widget, "master", None)
+    return None
+
+
+def wheel_steps(event) -> int:
+    """Units to scroll for one wheel event (negative: up), as customtkinter counts them on each system."""
+    if event.num == 4:
+        return -1
+    if event.num == 5:
+        return 1
+    try:
+        delta = int(event.delta or 0)
+    except (TypeError, ValueError):
+        return 0
+    if sys.platform.startswith("win"):
+        return -int(delta / 6) or (-1 if delta > 0 else 1 if delta < 0 else 0)  # canvas unit: one pixel
+    if sys.platform == "darwin":
+        return -delta
+    return -1 if delta > 0 else 1 if delta < 0 else 0  # X11 (Tk 8.7 sends MouseWheel there): one notch
+
+
+def install_wheel(widget) -> None:
+    """One handler per Tk interpreter for the wheel on every scrolled frame (instead of customtkinter's one per
+    frame, which scrolled a page and the list under the pointer together). Lists and text boxes scroll by their own
+    class bindings; this scrolls a ScrollFrame only when it is the innermost scrollable thing under the pointer."""
+    root = widget._root()
+    if getattr(root, "_ic_wheel_installed", False):
+        return
+    root._ic_wheel_installed = True
+
+    def on_wheel(event) -> None:
+        target_widget = event.widget
+        if isinstance(target_widget, str):
+            try:
+                target_widget = root.nametowidget(target_widget)
+            except (KeyError, tkinter.TclError):
+                return
+        horizontal = bool(int(event.state or 0) & SHIFT_MASK) if isinstance(event.state, int) else False
+        target = wheel_target(target_widget, horizontal)
+        if target is None or not getattr(target, "_ic_scroll_canvas", False):
+            return  # nothing to scroll, or a list / text box: its own binding scrolled it
+        steps = wheel_steps(event)
+        if steps:
+            (target.xview_scroll if horizontal else target.yview_scroll)(steps, "units")
+
+    for sequence in WHEEL_SEQUENCES:
+        root.bind_all(sequence, on_wheel, add=True)
+
+
+class ScrollFrame(ctk.CTkScrollableFrame):
+    """customtkinter's scrolled frame, but the wheel scrolls it only when the pointer is not over a scrollable thing
+    inside it (a list, a text box, another scrolled frame) that has more to show: see install_wheel."""
+
+    def __init__(self, master, **kwargs: Any) -> None:
+        super().__init__(master, **kwargs)
+        canvas = self._parent_canvas
+        canvas._ic_scroll_canvas = True
+        for part in (self, canvas, self._parent_frame):
+            part._ic_wheel = canvas
+        install_wheel(self)
+
+    def _mouse_wheel_all(self, event) -> None:
+        """customtkinter's own handler (bound for every frame on "all"): left to install_wheel's one handler."""
+
+
+class CheckList(ScrollFrame):
     """A multi-select list of check boxes; ``checks[name]`` reaches each box. A long name wraps at the list's width
     (two sites named alike differ at the end of their names: a name cut at the edge would hide which is which)."""
 

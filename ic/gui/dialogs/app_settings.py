@@ -9,7 +9,7 @@ import customtkinter as ctk
 from ic.gui import services_adapter as services
 from ic.gui.commands import Command, CommandSet
 from ic.gui.dialogs.base import Panel, TaskPrompt, user_message
-from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, Form
+from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, Form, ScrollFrame
 from ic.gui.worker import Worker
 
 
@@ -53,7 +53,7 @@ class AppSettingsPanel(Panel):
         row.pack(side="bottom", fill="x", padx=12)
         self.save_button = Button(row, text="Save", command=self.save)
         self.save_button.pack(side="right")
-        scroller = ctk.CTkScrollableFrame(self, fg_color="transparent")  # the list of settings grows with the engine
+        scroller = ScrollFrame(self, fg_color="transparent")  # the list of settings grows with the engine
         scroller.pack(fill="both", expand=True, padx=6, pady=6)
         self.form = Form(scroller)
         self.form.pack(fill="x")

@@ -11,7 +11,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError, ICError
 from ic.gui.context import AppContext
 from ic.gui.widgets import (ERROR_COLOR, Button, Field, Form, ListView, MessageLabel, apply_icon, ask_unsaved,
-                            confirm_delete, fit_geometry, fit_minsize)
+                            ScrollFrame, confirm_delete, fit_geometry, fit_minsize)
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui")
@@ -49,7 +49,7 @@ def ask_save_then_close(window, panel: "Panel", question: str):
     return ask_unsaved(window, question, save_then_close, lambda: window.close(force=True))
 
 
-class FitOrScroll(ctk.CTkScrollableFrame):
+class FitOrScroll(ScrollFrame):
     """Holds a form in ``content``: the content fills the frame when there is room and scrolls, with a scroll bar,
     when the window is shorter than the content (125 % display scaling on a 1366 x 768 laptop): no field is cut off.
 

@@ -11,7 +11,7 @@ from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
 from ic.gui.dialogs.connection_string import ConnectionStringDialog
-from ic.gui.widgets import Button, Field, Form, ListView
+from ic.gui.widgets import Button, Field, Form, ListView, ScrollFrame
 from ic.settings import DestinationConfig
 
 _GUI_KIND = {"text": "text", "password": "password", "choice": "choice", "bool": "bool", "int": "text",
@@ -48,7 +48,7 @@ class PluginPanel(ListEditorPanel):
         self.list = ListView(body, [("name", "Destination", 130), ("type", "Plugin", 100)], height=9,
                              on_select=self._on_select, max_width=220)
         self.list.grid(row=0, column=0, sticky="nsew", padx=(0, 10))
-        self.form_host = ctk.CTkScrollableFrame(body)
+        self.form_host = ScrollFrame(body)
         self.form_host.grid(row=0, column=1, sticky="nsew")
         self.form: Form | None = None
 

@@ -6,7 +6,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
-from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, format_when, shrink_scrollbar
+from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, ScrollFrame, format_when, shrink_scrollbar
 from ic.settings import ScheduleConfig, TransferConfig
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES, DataType
 from ic.settings.validation import format_period
@@ -100,7 +100,7 @@ class SchedulePanel(ListEditorPanel):
         self.transfers_error = ctk.CTkLabel(right, text="", text_color=ERROR_COLOR, anchor="w", height=0,
                                             font=ctk.CTkFont(size=12))
         self.transfers_error.pack(side="bottom", fill="x", padx=10)
-        self.transfers_frame = ctk.CTkScrollableFrame(right, height=90)
+        self.transfers_frame = ScrollFrame(right, height=90)
         shrink_scrollbar(self.transfers_frame, 90)
         self.no_transfers = ctk.CTkLabel(self.transfers_frame, text="No transfers yet: choose a site and a destination "
                                          "above, then click Add.", text_color=HELP_COLOR, anchor="w")
