@@ -11,9 +11,11 @@ recordings, or stored while in progress and ended since) or *quarantined* (set a
 transfer's next run fills anyway (the session ended after its cursor, or is still running, or was stored in progress)
 is *pending* — asked for with one more listing, from the transfer's cursor, only when there are gaps. A session the
 destination keeps but the appliance no longer lists is *extra* (normal after the appliance's retention). A recording
-the appliance lists but refused to serve during a repair is *unavailable* (remembered per site and destination).
+the appliance lists but refused to serve during a repair is *unavailable* (remembered per site and destination). A
+quarantined session the appliance no longer had when the engine asked for it again (twice, on two runs) is *expired*:
+released from the quarantine, its XML kept in the quarantine's expired folder.
 The archive is complete when nothing is missing, partial or quarantined (and, when backups are verified, a backup of
-the site is there); pending, extra and unavailable sessions are reported but do not make it incomplete.
+the site is there); pending, extra, unavailable and expired sessions are reported but do not make it incomplete.
 
 ``repair`` fetches what is missing, partial or pending with one-off exports by session ID through the normal engine: the
 schedules' cursors and done lists are never read or changed. Then it verifies again.
@@ -29,20 +31,21 @@ from __future__ import annotations
 from ic.services.verify_appliance import DETAIL_BATCH, Listed, appliance_listing, fetch_expected
 from ic.services.verify_check import default_types, parse_when, verify, verify_and_repair, verify_schedule
 from ic.services.verify_compare import classify, unavailable_key
-from ic.services.verify_memory import load_unavailable, pending_lsids, quarantined_lsids, save_unavailable
+from ic.services.verify_memory import (expired_lsids, load_unavailable, pending_lsids, quarantined_lsids,
+                                      save_unavailable)
 from ic.services.verify_plan import (VerifyPlan, due_verifications, get_verify_plan, mail_summary, set_verify_plan,
                                      tick_verifications)
 from ic.services.verify_repair import REPAIR_BATCH, repair
-from ic.services.verify_report import (CSV_COLUMNS, ENDED, EXTRA, INCOMPLETE, MISSING, NOTHING, PARTIAL, PENDING,
-                                       PRESENT, QUARANTINED, RUNNING, STATUSES, UNAVAILABLE, Finding, Progress,
-                                       RepairOutcome, VerifyReport, mail_text, summary_text, write_csv)
+from ic.services.verify_report import (CSV_COLUMNS, ENDED, EXPIRED, EXTRA, INCOMPLETE, MISSING, NOTHING, PARTIAL,
+                                       PENDING, PRESENT, QUARANTINED, RUNNING, STATUSES, UNAVAILABLE, Finding,
+                                       Progress, RepairOutcome, VerifyReport, mail_text, summary_text, write_csv)
 
 __all__ = [
-    "CSV_COLUMNS", "DETAIL_BATCH", "ENDED", "EXTRA", "INCOMPLETE", "MISSING", "NOTHING", "PARTIAL", "PENDING",
-    "PRESENT", "QUARANTINED", "REPAIR_BATCH", "RUNNING", "STATUSES", "UNAVAILABLE", "Finding", "Listed", "Progress",
-    "RepairOutcome", "VerifyPlan", "VerifyReport", "appliance_listing", "classify", "default_types",
-    "due_verifications", "fetch_expected", "get_verify_plan", "load_unavailable", "mail_summary", "mail_text",
-    "parse_when", "pending_lsids", "quarantined_lsids", "repair", "save_unavailable", "set_verify_plan",
+    "CSV_COLUMNS", "DETAIL_BATCH", "ENDED", "EXPIRED", "EXTRA", "INCOMPLETE", "MISSING", "NOTHING", "PARTIAL",
+    "PENDING", "PRESENT", "QUARANTINED", "REPAIR_BATCH", "RUNNING", "STATUSES", "UNAVAILABLE", "Finding", "Listed",
+    "Progress", "RepairOutcome", "VerifyPlan", "VerifyReport", "appliance_listing", "classify", "default_types",
+    "due_verifications", "expired_lsids", "fetch_expected", "get_verify_plan", "load_unavailable", "mail_summary",
+    "mail_text", "parse_when", "pending_lsids", "quarantined_lsids", "repair", "save_unavailable", "set_verify_plan",
     "summary_text", "tick_verifications", "unavailable_key", "verify", "verify_and_repair", "verify_schedule",
     "write_csv",
 ]

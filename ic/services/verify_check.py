@@ -13,7 +13,8 @@ from ic.errors import ConfigError, ICError
 from ic.services.verify_appliance import _check, _requests, appliance_listing, fetch_expected
 from ic.services.verify_compare import classify
 from ic.services.verify_holdings import FILE_KINDS, holdings_for
-from ic.services.verify_memory import load_unavailable, pending_lsids, quarantined_lsids, save_unavailable
+from ic.services.verify_memory import (expired_lsids, load_unavailable, pending_lsids, quarantined_lsids,
+                                      save_unavailable)
 from ic.services.verify_repair import repair
 from ic.services.verify_report import MISSING, PARTIAL, PENDING, Progress, VerifyReport
 from ic.settings.models import DATA_TYPES, DataType
@@ -87,14 +88,15 @@ def verify(store, site: str, destination: str, data_types: list[str] | None = No
         if kept != unavailable:  # forget sessions the appliance no longer holds
             save_unavailable(store, site_cfg.id, dest_cfg.id, kept)
         quarantined = quarantined_lsids(site_cfg.host, dest_cfg.name)
+        expired = expired_lsids(site_cfg.host, dest_cfg.name)
         keeps = bool(getattr(dest, "replaces_sessions", True))
         findings = classify(listing, holdings, types, quarantined=quarantined, unavailable=kept, window=window,
-                            keeps_in_progress=keeps)
+                            keeps_in_progress=keeps, expired=expired)
         if any(f.status in (MISSING, PARTIAL) for f in findings):  # gaps: which will the next run fill anyway?
             pending = pending_lsids(store, client, site_cfg, dest_cfg, types, listing)
             if pending:
                 findings = classify(listing, holdings, types, quarantined=quarantined, pending=pending,
-                                    unavailable=kept, window=window, keeps_in_progress=keeps)
+                                    unavailable=kept, window=window, keeps_in_progress=keeps, expired=expired)
         report = VerifyReport(site_cfg.name, dest_cfg.name, site_cfg.host, types, window, findings,
                               holdings.backups, DataType.BACKUP in types and accepts_files, holdings.unreadable, notes,
                               site_id=site_cfg.id, destination_id=dest_cfg.id)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from ic.services.verify_appliance import Listed
 from ic.services.verify_holdings import FILE_KINDS, Held, Holdings
-from ic.services.verify_report import (ENDED, EXTRA, MISSING, NOTHING, PARTIAL, PENDING, PRESENT, QUARANTINED,
-                                       RUNNING, UNAVAILABLE, Finding)
+from ic.services.verify_report import (ENDED, EXPIRED, EXTRA, MISSING, NOTHING, PARTIAL, PENDING, PRESENT,
+                                       QUARANTINED, RUNNING, UNAVAILABLE, Finding)
 from ic.settings.models import DATA_TYPES, DataType
 
 
@@ -12,8 +12,11 @@ def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *
              quarantined: dict[str, str] | set[str] = frozenset(),
              pending: dict[str, set[str]] | None = None,
              unavailable: set[str] = frozenset(), window: tuple[int | None, int | None] = (None, None),
-             keeps_in_progress: bool = True) -> list[Finding]:
-    """Pure: one Finding per session of the appliance, then one per extra session the destination keeps."""
+             keeps_in_progress: bool = True, expired: dict[str, str] | None = None) -> list[Finding]:
+    """Pure: one Finding per session of the appliance, then one per extra session the destination keeps.
+    ``expired``: lsid -> what expired (and where its XML is kept), for sessions released from the quarantine because
+    the appliance no longer has them: reported once per verify, not a gap."""
+    expired = {k: v for k, v in (expired or {}).items() if k not in listing and k not in quarantined}
     findings: list[Finding] = []
     file_types = [t for t in FILE_KINDS if t in types and holdings.accepts_files]
     for lsid, entry in listing.items():
@@ -78,7 +81,7 @@ def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *
                                 lacking or NOTHING, note, [t for t in DATA_TYPES if t in repair] if repair else NOTHING))
     start, end = window
     for lsid, held in holdings.sessions.items():
-        if lsid in listing or not held.anything:
+        if lsid in listing or not held.anything or lsid in expired:
             continue
         if start is not None:
             if held.start_time is None or held.start_time < start or (end is not None and held.start_time >= end):
@@ -86,6 +89,10 @@ def classify(listing: dict[str, Listed], holdings: Holdings, types: list[str], *
         findings.append(Finding(lsid, EXTRA, "gone", _held_words(held), [],
                                 "no longer on the appliance (normal after its retention)"))
     if start is None:
+        for lsid, what in expired.items():
+            held = holdings.sessions.get(lsid)
+            findings.append(Finding(lsid, EXPIRED, "gone", _held_words(held) if held else "", [],
+                                    f"set aside, then gone from the appliance before it could be stored ({what})"))
         # set aside by the engine, then aged out of the appliance: the quarantine holds the only copy
         for lsid in quarantined:
             held = holdings.sessions.get(lsid)

@@ -76,3 +76,24 @@ def quarantined_lsids(site_host: str, destination: str) -> dict[str, str]:
         if lsid and (dest in (None, "", destination)):
             out[str(lsid)] = str(get("path") or "")
     return out
+
+
+def expired_lsids(site_host: str, destination: str) -> dict[str, str]:
+    """lsid -> what expired and where its XML is kept, for quarantined sessions (or set-aside recordings) that the
+    appliance no longer had when the engine asked again: released from the quarantine into its ``expired`` folder."""
+    try:
+        from ic.transfer.quarantine import list_expired
+        entries = list_expired(site_host=site_host)
+    except Exception:  # noqa: BLE001 - an unreadable quarantine must not stop verify
+        log.warning("The expired quarantine records of %s could not be read.", site_host)
+        return {}
+    what: dict[str, list[str]] = {}
+    kept: dict[str, str] = {}
+    for e in entries:
+        if e.destination != destination:
+            continue
+        what.setdefault(e.lsid, []).append(e.file or "session")
+        if e.kind is None and e.path.is_file():
+            kept[e.lsid] = str(e.path)
+    return {lsid: ", ".join(items) + (f"; its XML is kept in {kept[lsid]}" if lsid in kept else "")
+            for lsid, items in what.items()}

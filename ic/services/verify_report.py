@@ -11,9 +11,11 @@ from typing import Callable, Iterable
 
 from ic.settings.models import DataType
 
-PRESENT, MISSING, PARTIAL, EXTRA, QUARANTINED, UNAVAILABLE, PENDING = (
-    "present", "missing", "partial", "extra", "quarantined", "unavailable", "pending")
-STATUSES = (PRESENT, MISSING, PARTIAL, PENDING, EXTRA, QUARANTINED, UNAVAILABLE)
+PRESENT, MISSING, PARTIAL, EXTRA, QUARANTINED, UNAVAILABLE, PENDING, EXPIRED = (
+    "present", "missing", "partial", "extra", "quarantined", "unavailable", "pending", "expired")
+# expired: set aside by the engine, then gone from the appliance (aged out) before it could be stored; released from
+# the quarantine with its XML kept in its expired folder. Reported, but no longer a gap the archive can close.
+STATUSES = (PRESENT, MISSING, PARTIAL, PENDING, EXTRA, QUARANTINED, UNAVAILABLE, EXPIRED)
 INCOMPLETE = (MISSING, PARTIAL, QUARANTINED)
 ENDED, RUNNING = "ended", "in progress"
 NOTHING: list = []  # shared by the findings that lack nothing (never appended to)
@@ -107,6 +109,9 @@ class VerifyReport:
         text = f"{head} ({', '.join(parts)})"
         if c[EXTRA]:
             text += f"; {c[EXTRA]} kept here that the appliance no longer holds (normal after its retention)"
+        if c[EXPIRED]:
+            text += (f"; {c[EXPIRED]} expired: set aside, then gone from the appliance before they could be stored "
+                     "(their XML is kept in the quarantine's expired folder)")
         if self.backup_checked:
             text += f"; newest backup {self.backups[0]}" if self.backups else "; no backup of the site is stored"
         text += f". Data verified: {', '.join(self.data_types) or 'none'}."
@@ -122,7 +127,7 @@ class VerifyReport:
         """One line per session that is not present (problems first), at most ``limit``."""
         if limit <= 0:
             return []
-        order = {MISSING: 0, PARTIAL: 1, QUARANTINED: 2, PENDING: 3, UNAVAILABLE: 4, EXTRA: 5}
+        order = {MISSING: 0, PARTIAL: 1, QUARANTINED: 2, EXPIRED: 3, PENDING: 4, UNAVAILABLE: 5, EXTRA: 6}
         rows = sorted((f for f in self.findings if f.status != PRESENT), key=lambda f: (order.get(f.status, 9), f.lsid))
         lines = []
         for f in rows[:limit]:

@@ -8,7 +8,7 @@ Window design (appliance API B3: ``end_*`` lists only CLOSED sessions that ended
 session that began at/after t, running ones included; bounds are inclusive):
 
 0. Sessions quarantined for this destination by earlier runs (``ic.transfer.quarantine``) are asked for again by
-   lsid; stored ones leave the quarantine, ones the appliance forgot are marked gone (their XML stays).
+   lsid; stored ones leave the quarantine, ones the appliance returns on no two runs in a row go to its expired folder.
 1. Closed sessions: ``list_sessions(end_time=cursor - overlap, duration=0)``. The cursor is the newest
    ``end_time@timestamp`` the appliance itself reported for a stored session, never the local clock, and never
    past the appliance's own now at listing time (Date header): a session claiming to end in 2100 is stored and
@@ -628,11 +628,8 @@ class _Run:
         for lsid in missing:
             if self.export and self.export.lsid == lsid:
                 continue  # a session ID typed by the user: _export reports it as an error
-            if from_quarantine:
-                msg = (f"Quarantined session {lsid} is no longer on {self.site.host}; its kept XML stays in the "
-                       "quarantine folder and it is not asked for again.")
-                if self.persist:
-                    quarantine.mark_gone(self.site.host, lsid, self.dest_cfg.name)
+            if from_quarantine:  # asked for by lsid, not returned: released once that happens on a 2nd run
+                msg = quarantine.mark_gone(self.site.host, lsid, self.dest_cfg.name)
             else:
                 msg = f"Session {lsid} was listed by {self.site.host} but its details were not returned; skipped."
                 for st in self.states.values():  # listed but not returned (deleted meanwhile): not asked again

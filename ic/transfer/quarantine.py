@@ -9,7 +9,11 @@ Layout under ``paths.data_dir()/quarantine/<site host>/``:
       {"lsid", "site_host", "destination", "data_types": ["session", ...], "field", "reason",
        "first_seen" (ISO UTC), "last_tried" (ISO UTC), "attempts", "gone": bool}
 
-  ``gone``: the appliance no longer returns the session; it is no longer asked for, the files stay for a person.
+  ``missing_runs``: runs in a row on which the appliance did not return the session asked for by lsid. At
+  CONFIRM_GONE it has aged out: the record is released from the quarantine (never on one empty answer: a transient
+  error must not drop it).
+* ``expired/`` — records released that way (``"expired"``: when) with the session's raw XML, for a person to keep:
+  the appliance no longer has the session, nothing asks for it again, and verify reports it as expired.
 * ``<lsid>--<destination>@<kind>[-<instance>].json`` — one recording of a session that could not be stored (its
   download keeps failing, or the destination refuses that one file): the same fields plus ``"kind"`` and
   ``"instance"`` (``data_types`` is ``[kind]``); no XML is kept for it. The session data itself may be stored.
@@ -17,8 +21,9 @@ Layout under ``paths.data_dir()/quarantine/<site host>/``:
 File and folder names are made safe for any lsid or host (``:`` of a port, long or odd lsids: cut, plus a hash).
 Each file is written to a temp name and renamed into place, so a killed process never leaves a half record.
 
-Public read side (VERIFY helper, CLI): :func:`list_quarantined`. The engine uses :func:`put`, :func:`release`,
-:func:`pending` and :func:`mark_gone`, and :func:`check_not_our_bug` before setting a whole batch aside.
+Public read side (VERIFY helper, CLI): :func:`list_quarantined`, :func:`list_expired`. The engine uses :func:`put`,
+:func:`release`, :func:`pending` and :func:`mark_gone`, and :func:`check_not_our_bug` before setting a whole batch
+aside.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ import shutil
 import tempfile
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,6 +46,8 @@ log = logging.getLogger("ic.transfer")
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_NAME = 80
+EXPIRED = "expired"  # sub-folder of a site's folder: records of sessions the appliance no longer has
+CONFIRM_GONE = 2  # runs in a row that must not get a quarantined session back before it counts as gone
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ class QuarantineEntry:
     path: Path  # the raw XML file (may be missing when the appliance sent nothing readable)
     data_types: tuple[str, ...] = field(default=())
     last_tried: str | None = None
-    gone: bool = False  # the appliance no longer has it: not asked for again
+    gone: bool = False  # the appliance no longer has it (an expired record, see list_expired)
     kind: str | None = None  # a set-aside recording: its data type (recordings | smsr | shell); None = the session
     instance: int | None = None  # ... and its instance (Show My Screen / command shell)
     destination_id: int | None = None  # the settings id of the destination: its records follow a rename
@@ -144,7 +151,7 @@ def _entry(data: dict) -> QuarantineEntry:
         path=xml_path(str(data["site_host"]), str(data["lsid"])),
         data_types=types,
         last_tried=data.get("last_tried"),
-        gone=bool(data.get("gone")),
+        gone=bool(data.get("expired")),
         kind=str(data["kind"]) if data.get("kind") else None,
         instance=_int_or_none(data.get("instance")),
         destination_id=_int_or_none(data.get("destination_id")),
@@ -233,37 +240,92 @@ def release(site_host: str, lsid: str, destination: str, data_types: list[str] |
         xml_path(site_host, lsid).unlink(missing_ok=True)
 
 
-def mark_gone(site_host: str, lsid: str, destination: str) -> None:
-    """The appliance no longer returns the session: stop asking for it (the files stay for a person to look at).
-    Set-aside recordings of the session for ``destination`` are marked gone too."""
-    paths_ = [_record_path(site_host, lsid, destination)]
-    prefix = f"{safe_name(lsid)}--{safe_name(destination)}@"
+def mark_gone(site_host: str, lsid: str, destination: str) -> str:
+    """The appliance did not return a quarantined session asked for by lsid (it aged out, or an answer came back
+    empty). Counted per record; on the CONFIRM_GONE-th run in a row the session is gone: its records for
+    ``destination`` (set-aside recordings included) move to ``expired/`` with its raw XML. Returns the sentence to
+    log (with the lsid, and where the XML is kept once released)."""
     folder = _site_dir(site_host)
+    live = [_record_path(site_host, lsid, destination)]
+    prefix = f"{safe_name(lsid)}--{safe_name(destination)}@"
     if folder.is_dir():
-        paths_ += [p for p in folder.glob("*.json") if p.name.startswith(prefix)]
-    for rec_path in paths_:
-        data = _read(rec_path)
-        if data is not None and not data.get("gone") and data.get("destination") == destination:
-            data["gone"] = True
+        live += [p for p in folder.glob("*.json") if p.name.startswith(prefix)]
+    records = [(p, d) for p in live if (d := _read(p)) is not None and d.get("destination") == destination]
+    try:
+        runs = 0
+        for rec_path, data in records:
+            # a record marked "gone" by an older version was not asked for since: this counts as its second miss
+            data["missing_runs"] = runs = max(int(data.get("missing_runs") or 0), 1 if data.get("gone") else 0) + 1
+            data["gone"] = False
             data["last_tried"] = _now()
-            _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
+            if runs < CONFIRM_GONE:
+                _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
+        if not records:
+            return f"Quarantined session {lsid} is no longer on {site_host}."
+        if runs < CONFIRM_GONE:
+            return (f"Quarantined session {lsid} was not returned by {site_host}; it is asked for once more at the "
+                    "next run and released from the quarantine if it is still gone then.")
+        kept = _expire(site_host, lsid, records)
+    except OSError as exc:
+        return (f"Quarantined session {lsid} is no longer on {site_host}, but its quarantine record could not be "
+                f"updated ({exc.strerror or exc}); it is asked for again at the next run.")
+    where = f"its XML is kept in {kept}" if kept else "no XML of it was kept"
+    return (f"Quarantined session {lsid} is gone from {site_host} (aged out before it could be stored in "
+            f"destination {destination}): it is released from the quarantine and {where}.")
+
+
+def _expire(site_host: str, lsid: str, records: list[tuple[Path, dict]]) -> Path | None:
+    """Move these records of one session to ``expired/`` (XML first, so a crash never leaves a record without it;
+    the live XML goes once no live session record of the lsid is left). Returns the expired XML's path, if any."""
+    folder = _site_dir(site_host) / EXPIRED
+    folder.mkdir(parents=True, exist_ok=True)
+    source = xml_path(site_host, lsid)
+    target = folder / source.name
+    if source.is_file() and not target.is_file():
+        tmp = folder / f".~q-{source.name}.{os.getpid()}-{threading.get_ident()}.part"
+        try:
+            os.link(source, tmp)  # another destination may still need the live XML: no copy of a big file
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    now = _now()
+    for rec_path, data in records:
+        data["expired"] = now
+        data["xml"] = str(target) if target.is_file() else None
+        _write_atomic(folder / rec_path.name, json.dumps(data, indent=1).encode("utf-8"))
+        rec_path.unlink(missing_ok=True)
+    prefix = f"{safe_name(lsid)}--"
+    if not any(p.name.startswith(prefix) and "@" not in p.name for p in _site_dir(site_host).glob("*.json")):
+        source.unlink(missing_ok=True)
+    return target if target.is_file() else None
+
+
+def list_expired(site_host: str | None = None) -> list[QuarantineEntry]:
+    """Records released because the appliance no longer had the session (``gone`` True; ``path``: the XML kept in
+    ``expired/``), oldest first; ``site_host`` limits it to one site."""
+    return [replace(e, path=path.parent / e.path.name, gone=True) for path, e in _listed(site_host, EXPIRED)]
 
 
 def list_quarantined(site_host: str | None = None) -> list[QuarantineEntry]:
     """Every quarantined (session, destination), oldest first; ``site_host`` limits it to one site."""
+    return [e for _, e in _listed(site_host)]
+
+
+def _listed(site_host: str | None, sub: str | None = None) -> list[tuple[Path, QuarantineEntry]]:
     base = root()
     if not base.is_dir():
         return []
     folders = [_site_dir(site_host)] if site_host is not None else [p for p in base.iterdir() if p.is_dir()]
-    out: list[QuarantineEntry] = []
+    out: list[tuple[Path, QuarantineEntry]] = []
     for folder in folders:
+        folder = folder / sub if sub else folder
         if not folder.is_dir():
             continue
         for path in folder.glob("*.json"):
             data = _read(path)
             if data is not None and (site_host is None or data["site_host"] == site_host):
-                out.append(_entry(data))
-    out.sort(key=lambda e: (e.first_seen, e.site_host, e.lsid, e.destination))
+                out.append((path, _entry(data)))
+    out.sort(key=lambda pe: (pe[1].first_seen, pe[1].site_host, pe[1].lsid, pe[1].destination))
     return out
 
 
@@ -273,24 +335,23 @@ def pending(site_host: str, destination: str, destination_id: int | None = None)
     destination renamed in the settings keeps its quarantine)."""
     if destination_id is not None:
         follow_rename(site_host, destination, destination_id)
-    return [e for e in list_quarantined(site_host) if e.destination == destination and not e.gone]
+    return [e for e in list_quarantined(site_host) if e.destination == destination]
 
 
 def follow_rename(site_host: str, destination: str, destination_id: int) -> int:
-    """Records of destination ``destination_id`` kept under another name move to ``destination``; returns how many."""
+    """Records of destination ``destination_id`` kept under another name move to ``destination`` (expired ones
+    too); returns how many."""
     moved = 0
-    for e in list_quarantined(site_host):
+    for old_path, e in [*_listed(site_host), *_listed(site_host, EXPIRED)]:
         if e.destination_id != destination_id or e.destination == destination:
             continue
-        old_path = (_file_record_path(site_host, e.lsid, e.destination, e.kind, e.instance) if e.kind
-                    else _record_path(site_host, e.lsid, e.destination))
         data = _read(old_path)
         if data is None:
             continue
         data["destination"] = destination
         new_path = (_file_record_path(site_host, e.lsid, destination, e.kind, e.instance) if e.kind
                     else _record_path(site_host, e.lsid, destination))
-        _write_atomic(new_path, json.dumps(data, indent=1).encode("utf-8"))
+        _write_atomic(old_path.parent / new_path.name, json.dumps(data, indent=1).encode("utf-8"))
         old_path.unlink(missing_ok=True)
         moved += 1
     return moved

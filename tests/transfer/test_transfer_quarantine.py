@@ -102,10 +102,13 @@ def test_postgresql_integer_out_of_range_quarantines_one_and_stores_the_innocent
     assert "range" in entry.reason.lower() or entry.field
 
 
-def test_session_the_appliance_forgot_stays_quarantined_but_is_not_asked_again(store, simulator, tmp_path):
+def test_session_the_appliance_forgot_is_released_to_expired_and_not_asked_again(store, simulator, tmp_path):
     victim, out = quarantined_then_forgotten(store, simulator, f"sqlite:///{tmp_path / 'out.db'}")
-    assert out.ok and any("no longer on" in w for w in out.results[0].warnings)
-    [entry] = quarantine.list_quarantined()
+    assert out.ok and any("not returned" in w for w in out.results[0].warnings)  # one miss: asked once more
+    out = run_schedule(store, "G", raise_internal=True)
+    assert out.ok and any("is gone from" in w for w in out.results[0].warnings)
+    assert quarantine.list_quarantined() == []
+    [entry] = quarantine.list_expired()
     assert entry.gone and entry.path.is_file()
     before = len(simulator.log)
     assert run_schedule(store, "G", raise_internal=True).ok
