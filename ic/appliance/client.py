@@ -304,12 +304,15 @@ class ApplianceClient:
         return self._reporting(params, consume, stream=True, what=report)
 
     def download_recording(
-        self, kind: str, lsid: str, dest_path: str | os.PathLike, instance: int | str | None = None
+        self, kind: str, lsid: str, dest_path: str | os.PathLike, instance: int | str | None = None,
+        *, retries: int | None = None,
     ) -> Download:
         """Stream one recording to ``dest_path`` + extension (or into ``dest_path`` if it is a folder).
 
         kind: "recordings" | "smsr" (Remote Support) | "shell" (needs ``instance``) | "user" (PRA).
         Raises RecordingUnavailable when the appliance says it expired or does not exist (no file is left).
+        ``retries``: at most this many retries instead of ``max_retries`` (a recording that failed the same way on
+        earlier runs and was set aside costs a second or two per run, not the whole backoff).
         """
         if kind not in RECORDING_KINDS:
             raise ValueError(f"unknown recording kind {kind!r}")
@@ -321,7 +324,8 @@ class ApplianceClient:
             params["instance"] = str(0 if instance is None else instance)
         stem = f"{lsid}-{params['instance']}" if "instance" in params else lsid
         return self._download(
-            "GET", "/api/reporting", params, None, Path(dest_path), "flv", report, _PERM_REPORTING, stem, True
+            "GET", "/api/reporting", params, None, Path(dest_path), "flv", report, _PERM_REPORTING, stem, True,
+            retries=retries,
         )
 
     def download_backup(self, dest_path: str | os.PathLike) -> Download:
@@ -497,7 +501,7 @@ class ApplianceClient:
                           permission=_PERM_REPORTING, stream=stream)
 
     def _download(self, method, path, params, data, dest: Path, fallback_ext: str, what: str, permission: str,
-                  default_stem: str, recording: bool) -> Download:
+                  default_stem: str, recording: bool, retries: int | None = None) -> Download:
         def consume(resp: requests.Response) -> Download:
             tmp = files.temp_path_for(dest)
             try:
@@ -520,7 +524,7 @@ class ApplianceClient:
                 files.remove_quietly(tmp if tmp.exists() else None)
 
         return self._call(method, path, params=params, data=data, consume=consume, what=what,
-                          permission=permission, stream=True)
+                          permission=permission, stream=True, retries=retries)
 
     def _stream(self, resp: requests.Response, tmp: Path, what: str) -> tuple[int, bytes]:
         try:
@@ -571,10 +575,12 @@ class ApplianceClient:
         data: dict | None = None,
         stream: bool = False,
         authorization: str | None = None,
+        retries: int | None = None,
     ) -> Any:
         """Send, retrying 429/5xx/dropped connections with backoff, re-minting once on 401. ``authorization``
-        set means this is the token request itself (Basic auth, no Bearer)."""
+        set means this is the token request itself (Basic auth, no Bearer). ``retries``: fewer than max_retries."""
         is_token_call = authorization is not None
+        limit = self.max_retries if retries is None else max(0, min(self.max_retries, int(retries)))
         failures = 0
         reauthed = False
         while True:
@@ -590,15 +596,15 @@ class ApplianceClient:
                 continue
             except _Retry as r:
                 failures += 1
-                if failures > self.max_retries:
+                if failures > limit:
                     log.warning("Giving up on %s at %s: %s", what, self.host, r.error)
                     raise r.error from None
                 delay = backoff_delay(failures, self.base_delay, self.max_delay, r.retry_after)
                 self._count("retries")
                 self._count("waited", delay)
-                log.info("Retrying %s at %s in %.2fs (%d of %d): %s", what, self.host, delay, failures,
-                         self.max_retries, r.error)
-                self._tell_retry(f"{r.error} Trying again in {max(1, round(delay))} s ({failures} of {self.max_retries}).")
+                log.info("Retrying %s at %s in %.2fs (%d of %d): %s", what, self.host, delay, failures, limit,
+                         r.error)
+                self._tell_retry(f"{r.error} Trying again in {max(1, round(delay))} s ({failures} of {limit}).")
                 self._sleep(delay)
 
     def _tell_retry(self, text: str) -> None:

@@ -84,6 +84,7 @@ LARGE_DONE = 500  # done-map size from which state saves go to the journal (see 
 SAVE_INTERVAL = 2.0  # seconds between throttled state saves
 CLOCK_TOLERANCE = 30  # seconds the appliance clock may seem to go back (Date header granularity, drift) unnoticed
 FUTURE_TOLERANCE = 300  # a session ending this far after the appliance's clock is logged as a claim from the future
+SET_ASIDE_RETRIES = 1  # client retries for a recording set aside by an earlier run (a first failure gets them all)
 SUSPECTS_BEFORE_CHECK = 4  # failed recordings held before asking whether the appliance / destination itself is down
 # errors of one file that the file's own name or size explain (the destination works for other files)
 _FILE_ERRNOS = {errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ, errno.ERANGE, errno.EFBIG}
@@ -734,8 +735,10 @@ class _Run:
         raised) so that the caller can tell one bad recording from an appliance or destination that is down."""
         if self.engine.cancel.is_set():
             return None
+        few = {"retries": SET_ASIDE_RETRIES} if self._retrying_file(task) else {}  # failed so on earlier runs
         try:
-            return self.client.download_recording(task.data_type, task.session.lsid, target, instance=task.instance)
+            return self.client.download_recording(task.data_type, task.session.lsid, target, instance=task.instance,
+                                                  **few)
         except RecordingUnavailable as exc:
             return exc
         except UnknownSession as exc:  # "Invalid lsid.": the session aged out since its details came: gone too
