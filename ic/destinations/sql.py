@@ -538,7 +538,9 @@ def _sqlite_connect(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     try:
-        cur.execute("PRAGMA journal_mode=WAL")
+        from ic.netshare import journal_mode_for_connection  # WAL, but the rollback journal on a network share
+
+        cur.execute(f"PRAGMA journal_mode={journal_mode_for_connection(dbapi_conn, 'SQLite destination')}")
     except Exception as exc:  # noqa: BLE001 - the driver's OperationalError; the database works as it is
         log.debug("SQLite destination keeps its journal mode: %s", exc)
     cur.execute("PRAGMA synchronous=FULL")

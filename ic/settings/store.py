@@ -491,7 +491,9 @@ def _site_from_row(row) -> SiteConfig:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")
+    from ic.netshare import journal_mode_for_connection  # WAL, but the rollback journal on a network share
+
+    cur.execute(f"PRAGMA journal_mode={journal_mode_for_connection(dbapi_conn, 'settings database')}")
     cur.close()
 
 
