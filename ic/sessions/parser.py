@@ -6,6 +6,11 @@ and the already-handled siblings are deleted. Entities are never expanded, no DT
 Content outside sessions is deleted as it is read. One session bigger than ``spill.SPILL_OVER`` is spilled: its bytes
 go to a temporary file, its events are dropped from the tree as they end, and the Session's ``raw_xml`` and
 ``events`` read that file again (:mod:`ic.sessions.spill`).
+
+Nothing may lose a session (issue 10), whatever the lxml version: libxml2 is fed piece by piece, each piece ending
+just after a session's end tag, and the events are handed out between pieces (lxml 6.2 drops the events read before
+a syntax error in the same fed chunk). After a session whose own XML is broken, a fresh parser goes on from that
+session's end (found by scanning the bytes as they stream by), fed the document's head again.
 """
 from __future__ import annotations
 
@@ -54,80 +59,230 @@ def iter_sessions(
     :class:`RawXml` and its ``events`` are re-read from the file when iterated. ``Session.close()`` removes the file
     (garbage collection does too).
 
-    Raises ApplianceAPIError for an ``<error>`` document and ParseError for malformed XML; a ParseError comes
-    only after every session that was complete before the break has been yielded. A session that cannot be read
-    (a time outside the years 1-9999, nesting deeper than libxml2 allows, any value the model cannot hold) is
-    skipped, the sessions after it are still yielded, and SessionValueError (naming its lsid and field) is raised at
-    the end; malformed XML wins over it.
+    Raises ApplianceAPIError for an ``<error>`` document and ParseError for malformed XML. Nothing may lose a
+    session: every session complete before a break is yielded first, whatever the lxml version. A session whose
+    own XML is broken (or nested deeper than libxml2 allows) is skipped and the sessions after it are still yielded;
+    the ParseError (for broken XML) or SessionValueError (``field`` "nesting") naming it comes at the end. A document
+    cut short, or broken outside any session where its end cannot be found, stops there with a ParseError. A
+    session that cannot be read (a time outside the years 1-9999, any value the model cannot hold) is skipped too,
+    with a SessionValueError (naming its lsid and field) at the end; malformed XML wins over it.
     """
     name = source_name or source or _name_of(xml)
     stream, owned = _open(xml, name)
     rejected: list[SessionValueError] = []
-    data: bytes | None = None  # the document again, only once a session nested too deep must be skipped
+    broken: list[ParseError] = []
     try:
-        while True:
-            try:
-                yield from _parse(stream, name, product, huge_tree, rejected,
-                                  _spill.SPILL_OVER if spill_over is None else spill_over, spill_dir)
-                break
-            except _TooDeep as deep:
-                data = _load(xml) if data is None else data
-                data = _resume_after(data, deep) if data is not None else None
-                if data is None:
-                    raise deep.error from None
-                if owned:
-                    stream.close()
-                stream, owned = io.BytesIO(data), True
-                rejected.append(SessionValueError(
-                    f"Session {deep.lsid or '(no lsid)'} in {name} is nested deeper than the XML parser allows "
-                    f"(line {deep.line}); it was set aside.", source=name, line=deep.line, lsid=deep.lsid,
-                    field="nesting"))
+        yield from _parse(stream, name, product, huge_tree, rejected, broken,
+                          _spill.SPILL_OVER if spill_over is None else spill_over, spill_dir)
     finally:
         if owned:
             stream.close()
-    if rejected:
-        first = rejected[0]
-        if len(rejected) > 1:
-            first.args = (f"{first} {len(rejected) - 1} more session(s) of {name} could not be read either.",)
-        first.rejected = rejected  # type: ignore[attr-defined]
-        raise first
+    for errors, what in ((broken, "were not valid XML either"), (rejected, "could not be read either")):
+        if errors:
+            first = errors[0]
+            if len(errors) > 1:
+                first.args = (f"{first} {len(errors) - 1} more session(s) of {name} {what}.",)
+            first.rejected = errors  # type: ignore[attr-defined]
+            raise first
 
 
-class _TooDeep(Exception):
-    def __init__(self, error: ParseError, lsid: str | None, line: int | None) -> None:
+class _Broken(Exception):
+    """The XML broke while the parser was fed (not at the document's end): maybe inside one session only."""
+
+    def __init__(self, error: ParseError, depth: int, lsid: str | None, line: int | None, deep: bool) -> None:
         super().__init__(str(error))
-        self.error, self.lsid, self.line = error, lsid, line
+        self.error, self.depth, self.lsid, self.line, self.deep = error, depth, lsid, line, deep
 
 
 def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
-           rejected: list[SessionValueError], spill_over: int = _spill.SPILL_OVER,
+           rejected: list[SessionValueError], broken: list[ParseError], spill_over: int = _spill.SPILL_OVER,
            spill_dir: str | os.PathLike | None = None) -> Iterator[Session]:
-    tap = _Tap(stream, spill_over, spill_dir, huge_tree)
-    try:
-        yield from _parse_tapped(tap, name, product, huge_tree, rejected)
-    finally:
-        tap.discard()  # a session spilled when the parse stopped (error, or the caller stopped reading)
-
-
-def _parse_tapped(tap: "_Tap", name: str, product: str | None, huge_tree: bool,
-                  rejected: list[SessionValueError]) -> Iterator[Session]:
-    events = etree.iterparse(
-        tap,
-        events=("start", "end"),
-        tag=("{*}session", "{*}session_list"),
-        resolve_entities=False,
-        load_dtd=False,
-        dtd_validation=False,
-        no_network=True,
-        huge_tree=huge_tree,
-        remove_comments=False,
-    )
+    """Parse, and after a session whose XML is broken go on with a fresh parser from that session's end (found in
+    the bytes as they stream by: memory stays flat), fed the document's head again and told the line it starts at."""
+    source: BinaryIO = stream
+    offset = 0  # lines before the current parser's stream (after a broken session was skipped)
     found = 0
+    while True:
+        tap = _Tap(source, spill_over, spill_dir, huge_tree)
+        tap.line_offset = offset
+        pull = _Pull(tap)
+        try:
+            found = yield from _parse_tapped(tap, pull, name, product, rejected, offset, found, bool(broken))
+            return
+        except _Broken as exc:
+            stop = exc
+            where = _skip_broken(stop, pull, tap.raw)
+            if where is None:
+                raise stop.error from None
+            resume, end_line, lsid, start_line = where
+        finally:
+            tap.discard()  # a session spilled when the parse stopped (error, or the caller stopped reading)
+        lsid = lsid if stop.depth == 0 else stop.lsid
+        start_line = (offset + start_line) if stop.depth == 0 and start_line else stop.line
+        if stop.deep:
+            rejected.append(SessionValueError(
+                f"Session {lsid or '(no lsid)'} in {name} is nested deeper than the XML parser allows "
+                f"(line {start_line}); it was set aside.", source=name, line=start_line, lsid=lsid, field="nesting"))
+        else:
+            stop.error.lsid = lsid  # type: ignore[attr-defined]
+            broken.append(stop.error)
+        head = pull.head
+        assert head is not None
+        offset += end_line - (1 + head.count(b"\n"))  # the resumed stream's first line after the head
+        source = _Chain(head, resume, tap.raw)
+
+
+def _skip_broken(stop: _Broken, pull: "_Pull", raw: BinaryIO
+                 ) -> tuple[bytes, int, str | None, int | None] | None:
+    """Find the end of the session the break is in, from the piece of bytes the parser failed on: (the bytes after
+    it in the chunk read, the line there, the lsid and line of its start tag when that was in the piece). None
+    when it cannot be done with certainty: the break is after the root's end, the document's head cannot be fed
+    again, or no session ends after the break."""
+    if pull.head is None or "extra content at the end" in (stop.error.args[0] or "").lower():
+        return None
+    data, at = pull.data, pull.at
+    line = pull.line + data.count(b"\n", 0, at)  # line of data[at] in the current stream
+    scanner = _spill.EndScanner(None, stop.depth)
+    scanner.max_tag = _Pull.HEAD_MAX
+    data = data[at:]
+    lsid = start_line = None
+    while True:
+        end = scanner.feed(data)
+        if scanner.opened is not None and start_line is None:
+            off, tag = scanner.opened
+            start_line = line + data.count(b"\n", 0, max(0, off))
+            got = _Tap._LSID.search(tag)
+            if got:
+                lsid = (got.group(1) if got.group(1) is not None else got.group(2)).decode("utf-8", "replace")
+        if end is not None:
+            if scanner.opened is None and stop.depth == 0:
+                return None  # an end tag before any start: not a session's end
+            return bytes(data[end:]), line + data.count(b"\n", 0, end), lsid, start_line
+        line += data.count(b"\n")
+        data = raw.read(_Pull.CHUNK)
+        if not data:
+            return None
+
+
+class _Chain:
+    """A stream of some bytes, then the rest of another stream."""
+
+    def __init__(self, *parts: bytes | BinaryIO) -> None:
+        self.parts = [p for p in parts if not isinstance(p, (bytes, bytearray)) or p]
+
+    def read(self, size: int = -1) -> bytes:
+        while self.parts:
+            part = self.parts[0]
+            if isinstance(part, (bytes, bytearray)):
+                self.parts.pop(0)
+                if 0 <= size < len(part):
+                    self.parts.insert(0, part[size:])
+                    return part[:size]
+                return part
+            data = part.read(size)
+            if data:
+                return data
+            self.parts.pop(0)
+        return b""
+
+
+class _Pull:
+    """Feeds the XML parser the stream piece by piece, each piece ending just after a "session>" (a session's end
+    tag, and a few harmless others), and hands out the events after each piece. lxml 6.2 drops the events read
+    before a syntax error in the same feed; cut this way, a broken piece holds at most the session it breaks in,
+    so every session before it has been handed out already, with any lxml. Splitting never changes what is
+    parsed. ``data[at:]`` is the piece being fed and everything read after it (for :func:`_skip_broken`)."""
+
+    CHUNK = 1 << 15  # as lxml's iterparse reads (the spill threshold is checked per read)
+    _END = re.compile(rb"session\s*>")
+    HEAD_MAX = 1 << 20
+
+    def __init__(self, tap: "_Tap") -> None:
+        self.tap = tap
+        self.parser = etree.XMLPullParser(
+            events=("start", "end"),
+            tag=("{*}session", "{*}session_list"),
+            resolve_entities=False,
+            load_dtd=False,
+            dtd_validation=False,
+            no_network=True,
+            huge_tree=tap.huge_tree,
+            remove_comments=False,
+        )
+        self.data = b""
+        self.at = 0
+        self.line = 1  # line of data[0]
+        self.head: bytes | None = None  # declaration .. root start tag, when it can be fed again (see _find_head)
+        self._head_buf: bytearray | None = bytearray()
+        self.root: etree._Element | None = None
+        self.closing = False
+
+    def __iter__(self) -> Iterator[tuple[str, etree._Element]]:
+        parser, tap, finditer = self.parser, self.tap, self._END.finditer
+        carry = b""
+        done = 0  # bytes of data before the carry (counted into line when the next chunk comes)
+        while True:
+            more = tap.read(self.CHUNK)
+            if not more:
+                break
+            if self._head_buf is not None:
+                self._find_head(more)
+            data = carry + more if carry else more
+            self.line += self.data.count(b"\n", 0, done)
+            self.data = data
+            n = cut = len(data)
+            lt = data.rfind(b"<", max(0, n - 64))
+            if lt >= 0 and data.find(b">", lt) < 0:
+                cut = lt  # a tag cut at the chunk's end waits for the rest
+            pos = 0
+            for m in finditer(data, 0, cut):
+                end = m.end()
+                self.at = pos
+                parser.feed(data[pos:end])
+                yield from parser.read_events()
+                pos = end
+            if pos < cut:
+                self.at = pos
+                parser.feed(data[pos:cut] if pos else (data if cut == n else data[:cut]))
+                yield from parser.read_events()
+            carry, done = data[cut:], cut
+        if carry:
+            self.line += self.data.count(b"\n", 0, done)
+            self.data, self.at = carry, 0
+            parser.feed(carry)
+            yield from parser.read_events()
+        self.closing = True
+        self.root = parser.close()
+        yield from parser.read_events()
+
+    def _find_head(self, data: bytes) -> None:
+        """The document's beginning up to its root start tag, kept to start a parser again after a broken session:
+        only for an ASCII-compatible encoding with no comment or internal DTD subset before the root."""
+        buf = self._head_buf
+        assert buf is not None
+        buf += data[:self.HEAD_MAX]
+        root = _ROOT_TAG.search(buf)
+        if root is None:
+            if len(buf) >= self.HEAD_MAX:
+                self._head_buf = None
+            return
+        self._head_buf = None
+        head = bytes(buf[:root.end()])
+        before = head[:root.start()]
+        if (head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head or b"<!--" in before or b"[" in before
+                or head.endswith(b"/>")):
+            return
+        self.head = head
+
+
+def _parse_tapped(tap: "_Tap", pull: _Pull, name: str, product: str | None, rejected: list[SessionValueError],
+                  offset: int = 0, found: int = 0, resumed: bool = False) -> Iterator[Session]:
+    """The sessions of one parser's stream (``offset``: lines before it). Returns how many were found in all."""
     depth = 0  # open <session> elements: only the outermost one is a session
     current: tuple[str | None, int | None] = (None, None)
     pending_error: etree._Element | None = None
     try:
-        for kind, elem in events:
+        for kind, elem in pull:
             if elem.tag[-5:] == "_list":  # <session_list>: the root, whose content outside sessions is dropped
                 if kind == "start" and tap.root is None and elem.getparent() is None:
                     tap.root = elem
@@ -147,7 +302,7 @@ def _parse_tapped(tap: "_Tap", name: str, product: str | None, huge_tree: bool,
             try:
                 spilled = tap.spilled(elem, name)
                 if spilled is not None:
-                    session = _spilled_session(elem, ns, product, spilled, tap, name)
+                    session = _spilled_session(elem, ns, product, spilled, tap, name, offset)
                 else:
                     if next(islice(elem.iter(*_SPECIAL), 1, None), None) is None:  # one walk in C, usual case
                         had_entities, plain = False, True  # (the session itself is the walk's first node)
@@ -155,6 +310,8 @@ def _parse_tapped(tap: "_Tap", name: str, product: str | None, huge_tree: bool,
                         had_entities = _entities_to_text(elem)
                         plain = _plain_markup(elem)
                     session = session_from_element(elem, detect_product(ns, elem, product), ns)
+                    if offset and session.source_line:
+                        session.source_line += offset
                     check_session(session, name)
                     # once the session's bytes are found its tree is no longer needed: freed before they are copied
                     # (a 200 MB session is not held three times)
@@ -171,9 +328,10 @@ def _parse_tapped(tap: "_Tap", name: str, product: str | None, huge_tree: bool,
                 if spilled is not None:
                     spilled.close()
                 lsid = elem.get("lsid")
+                line = elem.sourceline + offset if elem.sourceline else None
                 rejected.append(SessionValueError(
-                    f"Session {lsid or '(no lsid)'} in {name} (line {elem.sourceline}) cannot be read: "
-                    f"{type(exc).__name__}: {str(exc)[:200]}.", source=name, line=elem.sourceline, lsid=lsid))
+                    f"Session {lsid or '(no lsid)'} in {name} (line {line}) cannot be read: "
+                    f"{type(exc).__name__}: {str(exc)[:200]}.", source=name, line=line, lsid=lsid))
                 session = None
             elem.clear(keep_tail=False)
             while parent is not None and elem.getprevious() is not None:
@@ -186,20 +344,22 @@ def _parse_tapped(tap: "_Tap", name: str, product: str | None, huge_tree: bool,
             found += 1
             yield session
     except etree.XMLSyntaxError as err:
-        line = max(1, err.lineno or (err.position[0] if err.position else 0) or 0)
+        line = max(1, err.lineno or (err.position[0] if err.position else 0) or 0) + offset
         detail = err.msg or str(err)
-        if found == 0 and not rejected and detail in ("no element found", "Document is empty"):
+        if found == 0 and not rejected and not resumed and detail in ("no element found", "Document is empty"):
             detail = "the document is empty"
         detail = re.sub(r"(,? line \d+)+(, column \d+)?\s*$", "", detail).rstrip(" ,.")  # libxml2 repeats the position
         error = ParseError(f"{name} is not valid XML at line {line}: {detail}.", source=name, line=line)
-        if depth and "excessive depth" in detail.lower():
-            raise _TooDeep(error, current[0], current[1]) from None
-        raise error from None
+        if pull.closing:
+            raise error from None  # the document ends before it is complete: cut short
+        start = current[1] + offset if depth and current[1] else None
+        raise _Broken(error, depth, current[0] if depth else None, start,
+                      "excessive depth" in detail.lower()) from None
     if pending_error is None:
         pending_error = tap.error  # an <error> of the root dropped with the content outside sessions
-    root = events.root
+    root = pull.root
     if root is None:
-        return
+        return found
     if local(root.tag) == "error":
         raise _api_error(root)
     for child in root:
@@ -207,17 +367,20 @@ def _parse_tapped(tap: "_Tap", name: str, product: str | None, huge_tree: bool,
             pending_error = pending_error if pending_error is not None else child
     if pending_error is not None:
         raise _api_error(pending_error)
-    if not found and not rejected and local(root.tag) != "session_list":
+    if not found and not rejected and not resumed and local(root.tag) != "session_list":
         raise ParseError(
             f"{name} is not a session list (its root element is <{local(root.tag)}>).", source=name, line=1
         )
+    return found
 
 
 def _spilled_session(elem: etree._Element, ns: str | None, product: str | None, raw: RawXml, tap: "_Tap",
-                     name: str) -> Session:
+                     name: str, offset: int = 0) -> Session:
     """A session whose bytes went to a temporary file while it was parsed: its tree holds everything but the events
     (dropped as they ended); they are read again from the file whenever ``session.events`` is iterated."""
     session = session_from_element(elem, detect_product(ns, elem, product), ns)
+    if offset and session.source_line:
+        session.source_line += offset
     index, count = tap.event_count(elem)
     session.events = []  # (the last event or two still in the tree: the spilled ones replace them)
     check_session(session, name)
@@ -264,54 +427,6 @@ def check_session(s: Session, name: str) -> None:
 
 
 _ROOT_TAG = re.compile(rb"<(?![?!])[^\s>/]+(?:[^>\"']|\"[^\"]*\"|'[^']*')*>")
-
-
-def _load(xml: Source) -> bytes | None:
-    if isinstance(xml, (bytes, bytearray)):
-        return bytes(xml)
-    if isinstance(xml, RawXml):
-        return xml.read()
-    if isinstance(xml, (str, os.PathLike)):
-        try:
-            with open(xml, "rb") as fh:
-                return fh.read()  # only for this rare damaged document
-        except OSError:
-            return None
-    return None  # a stream cannot be read again
-
-
-def _resume_after(data: bytes, deep: _TooDeep) -> bytes | None:
-    """The rest of the document after the session that is nested too deep, under the original root start tag, so
-    the sessions after it can still be read. None when the session's end cannot be found."""
-    root = _ROOT_TAG.search(data)
-    if root is None or not deep.line:
-        return None
-    head_end = root.end()
-    # byte offset of the deep session's line, then its start tag on that line
-    pos, line = 0, 1
-    while line < deep.line:
-        nl = data.find(b"\n", pos)
-        if nl < 0:
-            return None
-        pos, line = nl + 1, line + 1
-    opener = re.compile(rb"<([A-Za-z_][\w.\-]*:)?session[\s/>]")
-    m = opener.search(data, max(pos, head_end))
-    if m is None:
-        return None
-    prefix = m.group(1) or b""
-    tags = re.compile(rb"<(/?)" + re.escape(prefix) + rb"session(?=[\s/>])[^>]*?(/?)>")
-    level, end = 0, None
-    for t in tags.finditer(data, m.start()):
-        if t.group(1):
-            level -= 1
-        elif not t.group(2):
-            level += 1
-        if level == 0:
-            end = t.end()
-            break
-    if end is None:
-        return None
-    return data[:head_end] + data[end:]
 
 
 def _entities_to_text(elem: etree._Element) -> bool:
@@ -400,6 +515,7 @@ class _Tap:
         self.spill_lines = 0  # newlines of the session's bytes spilled so far
         self.finished: tuple[etree._Element, _spill.SpillFile] | None = None  # spilled whole, until its end event
         self.pruned: dict[etree._Element, int] = {}  # events dropped from each <session_details> of a spilled one
+        self.line_offset = 0  # lines of the document before this stream (it resumes after a broken session)
 
     KEEP = 1 << 20  # bytes kept before the buffer is trimmed of content outside sessions
     BIG = 16 << 20  # a session this big has its freed tree handed back to the system before its bytes are copied
@@ -567,10 +683,10 @@ class _Tap:
             self.spilling = self.scanner = None
             self._off()
             lsid = session.get("lsid")
+            line = session.sourceline + self.line_offset if session.sourceline else None
             raise SessionValueError(
-                f"Session {lsid or '(no lsid)'} in {name} (line {session.sourceline}) is too big to hold in memory "
-                "and its end could not be found in the document's bytes.", source=name, line=session.sourceline,
-                lsid=lsid)
+                f"Session {lsid or '(no lsid)'} in {name} (line {line}) is too big to hold in memory "
+                "and its end could not be found in the document's bytes.", source=name, line=line, lsid=lsid)
         return None
 
     def discard(self) -> None:

@@ -130,17 +130,30 @@ class EndScanner:
     """Finds where a session ends in its bytes as they stream by (level of ``<PREFIX:session>`` tags; CDATA,
     comments and PIs stepped over: outside them every ``<`` is markup, attribute values cannot hold one)."""
 
-    def __init__(self, prefix: bytes) -> None:
-        p = re.escape(prefix)
+    ANY_PREFIX = rb"(?:[A-Za-z_][\w.\-]*:)?"
+
+    def __init__(self, prefix: bytes | None, level: int = 0) -> None:
+        """``prefix``: the session's namespace prefix with its colon (b"" for none); None takes any prefix.
+        ``level``: session elements already open where the bytes fed start (0: at or before the session's start
+        tag). ``opened`` is set to (offset in the data of that feed, the tag's bytes) of the start tag that opens
+        the outermost session, when it is found."""
+        p = re.escape(prefix) if prefix is not None else self.ANY_PREFIX
         self._token = re.compile(rb"<(?:(!\[CDATA\[)|(!--)|(\?)|(/?)" + p + rb"session(?=[\s/>]))")
         self._rest = re.compile(rb"""(?:[^>"']|"[^"]*"|'[^']*')*?(/?)>""")
-        self._keep = len(prefix) + 12  # the longest token start that can be cut at a chunk's end
-        self.level = 0
+        self._keep = (len(prefix) if prefix is not None else 64) + 12  # longest token start cut at a chunk's end
+        self.level = level
         self.until: bytes | None = None  # inside CDATA / a comment / a PI: its end
         self.carry = b""
+        self.opened: tuple[int, bytes] | None = None
+        # a session tag longer than max_tag bytes (absurd: an unbalanced quote?) is not followed further, and the end
+        # is then never found (feed returns None): memory stays flat when what is scanned may not be a session at all
+        self.max_tag: int | None = None
+        self.lost = False
 
     def feed(self, data: bytes | bytearray | memoryview, start: int = 0) -> int | None:
         """Offset in ``data`` just after the session's end tag, or None if it does not end in ``data``."""
+        if self.lost:
+            return None
         lead = len(self.carry)
         work = self.carry + bytes(memoryview(data)[start:])
         self.carry = b""
@@ -165,11 +178,15 @@ class EndScanner:
             rest = self._rest.match(work, m.end())
             if rest is None:
                 self.carry = work[m.start():]  # the tag goes on in the next chunk
+                if self.max_tag is not None and len(self.carry) > self.max_tag:
+                    self.lost, self.carry = True, b""
                 return None
             i = rest.end()
             if m.group(4):
                 self.level -= 1
             elif not rest.group(1):
+                if self.level == 0 and self.opened is None:
+                    self.opened = (start + m.start() - lead, work[m.start():i])
                 self.level += 1
             if self.level == 0:
                 return start + i - lead
