@@ -194,7 +194,7 @@ class MainPanel(ctk.CTkFrame):
             self,
             [("name", "Schedule Name", 180), ("transfers", "Transfers", 70), ("period", "Period", 110),
              ("last_run", "Last Run", 130), ("next_run", "Next Run", 130), ("status", "Last Result", 160)],
-            height=6,
+            height=3,  # asks for three rows and fills the room there is: 125 % on a 768-pixel screen
             on_select=lambda _k: self._selected(),
             max_width=360,
         )

@@ -727,7 +727,8 @@ def install_wheel(widget) -> None:
 
 class ScrollFrame(ctk.CTkScrollableFrame):
     """customtkinter's scrolled frame, but the wheel scrolls it only when the pointer is not over a scrollable thing
-    inside it (a list, a text box, another scrolled frame) that has more to show: see install_wheel."""
+    inside it (a list, a text box, another scrolled frame) that has more to show (see install_wheel), and its scroll
+    bar shows only when there is something to scroll."""
 
     def __init__(self, master, **kwargs: Any) -> None:
         super().__init__(master, **kwargs)
@@ -736,6 +737,38 @@ class ScrollFrame(ctk.CTkScrollableFrame):
         for part in (self, canvas, self._parent_frame):
             part._ic_wheel = canvas
         install_wheel(self)
+        self._scrolling = True
+        self.bind("<Configure>", self._show_bar, add=True)
+        canvas.bind("<Configure>", self._show_bar, add=True)
+        # Tk may draw a scroll bar taken out of the grid before its window was shown: look again once it is
+        tkinter.Misc.bind(self._scrollbar, "<Map>", lambda _e: None if self._scrolling else self._show_bar(), "+")
+
+    def _content_height(self) -> int:
+        return self.winfo_reqheight()
+
+    def _show_bar(self, _event=None) -> None:
+        """The scroll bar when the content is taller than the visible area, else none (and the view at the top)."""
+        try:
+            canvas = self._parent_canvas
+            need = self._content_height() > canvas.winfo_height() + 1
+            self._scrolling = need
+            shown = bool(self._scrollbar.grid_info())
+            if need and not shown:
+                self._scrollbar.grid()
+            elif not need and (shown or self._scrollbar.winfo_ismapped()):
+                if not shown:  # taken out of the grid before its window was drawn, Tk left it on screen
+                    self._scrollbar.grid()
+                self._scrollbar.grid_remove()
+            if not need:
+                canvas.yview_moveto(0)
+        except tkinter.TclError:
+            pass  # closing
+
+    def _create_grid(self) -> None:
+        """customtkinter lays its parts out again (on a change of scaling or style), scroll bar included."""
+        super()._create_grid()
+        if not getattr(self, "_scrolling", True):
+            self._scrollbar.grid_remove()
 
     def _mouse_wheel_all(self, event) -> None:
         """customtkinter's own handler (bound for every frame on "all"): left to install_wheel's one handler."""

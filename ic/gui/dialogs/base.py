@@ -59,12 +59,10 @@ class FitOrScroll(ScrollFrame):
     def __init__(self, master, height: int = 160, **kwargs: Any) -> None:
         kwargs.setdefault("fg_color", "transparent")
         super().__init__(master, height=height, corner_radius=0, **kwargs)
-        self._scrolling = True
         self.grid_columnconfigure(0, weight=1)
         self.grid_rowconfigure(0, weight=1)
         self.content = ctk.CTkFrame(self, fg_color="transparent", corner_radius=0)
         self.content.grid(row=0, column=0, sticky="nsew")
-        self.bind("<Configure>", self._show_bar, add=True)
         # the window sees the focus events of all its widgets: Tab onto a field out of view scrolls to it
         self.winfo_toplevel().bind("<FocusIn>", self._see_focus, add=True)
 
@@ -94,17 +92,8 @@ class FitOrScroll(ScrollFrame):
         self.grid_rowconfigure(0, minsize=canvas.winfo_height())
         self._show_bar()
 
-    def _show_bar(self, _event=None) -> None:
-        canvas = self._parent_canvas
-        need = self.content.winfo_reqheight() > canvas.winfo_height() + 1
-        if need != self._scrolling:
-            self._scrolling = need
-            if need:
-                self._scrollbar.grid()
-            else:
-                self._scrollbar.grid_remove()
-        if not need:
-            canvas.yview_moveto(0)
+    def _content_height(self) -> int:
+        return self.content.winfo_reqheight()  # this frame itself is at least as high as the visible area
 
 
 class RaisedWhenShown(ctk.CTkToplevel):

@@ -32,7 +32,8 @@ class FirstPullChooser(ctk.CTkFrame):
         self.date_entry.grid(row=1, column=3, sticky="w")
         self.estimate_button = Button(self, text="Estimate", width=90, command=self.estimate)
         self.estimate_button.grid(row=1, column=4, sticky="w", padx=(10, 0))
-        self.estimate_label = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=520)
+        self.estimate_label = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=520,
+                                           height=0)  # one text line high, not a button's height, while empty
         self.estimate_label.grid(row=2, column=0, columnspan=5, sticky="w")
         self._changed()
 

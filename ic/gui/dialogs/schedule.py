@@ -5,8 +5,9 @@ import customtkinter as ctk
 
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
-from ic.gui.dialogs.base import ListEditorPanel
-from ic.gui.widgets import ERROR_COLOR, HELP_COLOR, Button, Form, ScrollFrame, format_when, shrink_scrollbar
+from ic.gui.dialogs.base import FitOrScroll, ListEditorPanel
+from ic.gui.widgets import (ERROR_COLOR, HELP_COLOR, Button, Form, ScrollFrame, format_when, shrink_scrollbar,
+                            widget_scaling)
 from ic.settings import ScheduleConfig, TransferConfig
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES, DataType
 from ic.settings.validation import format_period
@@ -29,18 +30,39 @@ class TransferRow(ctk.CTkFrame):
         self.title_label = ctk.CTkLabel(head, text=f"{site}  →  {destination}", font=ctk.CTkFont(weight="bold"),
                                         anchor="w", justify="left", wraplength=440)
         self.title_label.pack(side="left")
-        boxes = ctk.CTkFrame(self, fg_color="transparent")
+        self.boxes = boxes = ctk.CTkFrame(self, fg_color="transparent")
         boxes.pack(fill="x", padx=6, pady=(2, 6))
         self.checks: dict[str, ctk.CTkCheckBox] = {}
         wanted = set(data_types or [DataType.SESSION])
-        for i, dt in enumerate(DATA_TYPES):
+        for dt in DATA_TYPES:
             box = ctk.CTkCheckBox(boxes, text=DATA_TYPE_LABELS[dt])
-            box.grid(row=i // 3, column=i % 3, sticky="w", padx=4, pady=1)
             if dt in FILE_ONLY_DATA_TYPES and not accepts_files:
                 box.configure(state="disabled")
             elif dt in wanted:
                 box.select()
             self.checks[dt] = box
+        self.columns = 0
+        self._lay_out(3)
+        boxes.bind("<Configure>", lambda e: self._reflow(e.width), add=True)
+
+    def _lay_out(self, columns: int) -> None:
+        self.columns = columns
+        for i, box in enumerate(self.checks.values()):
+            box.grid(row=i // columns, column=i % columns, sticky="w", padx=4, pady=1)
+
+    def _reflow(self, width: int) -> None:
+        """As many columns of check boxes as the row's width holds (3, 2 or 1): at 125 % display scaling
+        "Show My Screen recordings" was cut at the right edge."""
+        boxes = list(self.checks.values())
+        pad = 2 * round(4 * widget_scaling(self))
+        for columns in (3, 2, 1):
+            need = sum(max(b.winfo_reqwidth() for b in boxes[c::columns]) + pad for c in range(columns))
+            if need <= width or columns == 1:
+                break
+        if columns != self.columns:
+            for box in boxes:
+                box.grid_forget()
+            self._lay_out(columns)
 
     def data_types(self) -> list[str]:
         return [dt for dt, box in self.checks.items() if box.get()]
@@ -64,8 +86,11 @@ class SchedulePanel(ListEditorPanel):
         self._build_list(body, 340, [("name", "Schedule Name", 110), ("transfers", "Transfers", 40),
                                      ("period", "Period", 70), ("last_run", "Last Run", 120)], 360, "New Schedule")
 
-        right = ctk.CTkFrame(body, fg_color="transparent")
-        right.grid(row=0, column=1, sticky="nsew")
+        # the form scrolls when the window is too short for it (125 % on a 768-pixel screen, the wizard's intro
+        # above it); the transfers take the room there is; Save stays in view below
+        scroller = FitOrScroll(body, height=200)
+        scroller.grid(row=0, column=1, sticky="nsew")
+        right = scroller.content
         self.form = Form(right)
         self.form.pack(fill="x")
         f = self.form
@@ -294,10 +319,12 @@ def _stack_first_pull(chooser) -> None:
     radios = getattr(chooser, "radios", {})
     if entry is None or button is None or "date" not in radios:
         return
-    entry.grid_configure(row=2, column=0, columnspan=1, sticky="w", padx=(28, 0))
-    button.grid_configure(row=2, column=0, columnspan=1, sticky="w", padx=(28 + int(entry.cget("width")) + 8, 0))
+    # customtkinter's grid() scales the padding by the display scaling (grid_configure would not: at 125 % the
+    # button covered the end of the date box)
+    entry.grid(row=2, column=0, columnspan=1, sticky="w", padx=(28, 0))
+    button.grid(row=2, column=0, columnspan=1, sticky="w", padx=(28 + int(entry.cget("width")) + 8, 0))
     if label is not None:
-        label.grid_configure(row=3, column=0, columnspan=5)
+        label.grid(row=3, column=0, columnspan=5, sticky="w")
         label.configure(wraplength=480)
 
 

@@ -7,7 +7,7 @@ import customtkinter as ctk
 
 from ic.errors import ICError
 from ic.gui import services_adapter as services
-from ic.gui.dialogs.base import Panel
+from ic.gui.dialogs.base import FitOrScroll, Panel
 from ic.gui.dialogs.connection_string import ConnectionFields
 from ic.gui.widgets import Button, Form
 
@@ -24,15 +24,18 @@ class SettingsDbPanel(Panel):
 
     def __init__(self, master, ctx) -> None:
         super().__init__(master, ctx)
-        ctk.CTkLabel(self, text=self.intro, wraplength=640, justify="left", anchor="w").pack(fill="x", padx=14,
-                                                                                          pady=(12, 4))
-        self.form = Form(self)
+        # the buttons first, from the bottom: a short window (125 %, a server's many fields) scrolls the form instead
+        row = ctk.CTkFrame(self, fg_color="transparent")
+        row.pack(side="bottom", fill="x", padx=12, pady=(6, 0))
+        scroller = FitOrScroll(self, height=200)
+        scroller.pack(fill="both", expand=True)
+        ctk.CTkLabel(scroller.content, text=self.intro, wraplength=640, justify="left", anchor="w").pack(
+            fill="x", padx=14, pady=(12, 4))
+        self.form = Form(scroller.content)
         self.form.pack(fill="both", expand=True, padx=6)
         self.conn = ConnectionFields(self.form, KINDS)
         self.form.fields["kind"].label.configure(text="Store Settings In")
         self.fields = self.form.fields
-        row = ctk.CTkFrame(self, fg_color="transparent")
-        row.pack(fill="x", padx=12, pady=(6, 0))
         self.save_button = Button(row, text="Save", command=self.save)
         self.save_button.pack(side="right")
         self.create_button = Button(row, text="Create Database", command=self.create)

@@ -88,12 +88,12 @@ class VerifyPanel(Panel):
         self.csv_button = Button(bar, text="Save CSV…", width=110, command=self.save_csv, state="disabled")
         self.csv_button.pack(side="right")
 
-        self.summary = ctk.CTkTextbox(self, height=110, wrap="word")
+        self.summary = ctk.CTkTextbox(self, height=80, wrap="word")
         self.summary.pack(fill="x", padx=10, pady=(4, 4))
         self.summary.configure(state="disabled")
         self.results = ListView(self, [("key", "Session ID (LSID)", 300), ("status", "Status", 100),
                                        ("where", "Site -> Destination", 200), ("appliance", "Appliance", 90),
-                                       ("lacking", "Lacking", 220), ("note", "Note", 240)], height=10)
+                                       ("lacking", "Lacking", 220), ("note", "Note", 240)], height=4)
         self.results.pack(fill="both", expand=True, padx=10, pady=(0, 4))
         self.reload(schedule=schedule, destination=destination, site=site)
 

@@ -103,8 +103,7 @@ class WizardDialog(RaisedWhenShown):
         self.panel = panel_class(self.host, self.ctx, **kwargs)
         self.panel.pack(fill="both", expand=True)
         if index == 0:  # Next creates and saves: no separate buttons that say the same
-            self.panel.save_button.pack_forget()
-            self.panel.create_button.pack_forget()
+            self.panel.save_button.master.pack_forget()  # the row, not its buttons: an empty frame asks 200x200
         elif panel_class is SchedulePanel:  # Finish saves; the room goes to the transfers
             self.panel.save_button.master.pack_forget()
         self.panel.mark_clean()
