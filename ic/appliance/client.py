@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import os
 import re
 import tempfile
@@ -549,8 +550,11 @@ class ApplianceClient:
                 raise MalformedResponse(f"The appliance at {self.host} issued an unsupported token type ({token_type[:20]}).")
             try:
                 expires_in = float(payload.get("expires_in") or 3600)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 expires_in = 3600.0
+            if not math.isfinite(expires_in) or expires_in <= 0:
+                expires_in = 3600.0  # an absurd lifetime: a token rejected early is re-minted on its 401 anyway
+            expires_in = min(expires_in, 86400.0)
             return token, expires_in
 
         basic = base64.b64encode(f"{self.client_id}:{self._secret}".encode("utf-8")).decode("ascii")

@@ -106,7 +106,7 @@ def verify(store, site: str, destination: str, data_types: list[str] | None = No
         if own_client and client is not None:
             client.close()
     report.seconds = time.monotonic() - began
-    (log.info if report.complete else log.warning)("Verify %s: %s", report.label, report.summary())
+    (log.info if report.complete else log.warning)("Verify %s", report.summary())
     return report
 
 

@@ -23,6 +23,8 @@ class Faults:
     broken_recordings: dict[str, str] = field(default_factory=dict)
     # recordings far larger than recording_size: same keys as broken_recordings -> body size in bytes
     big_recordings: dict[str, int] = field(default_factory=dict)
+    # what the token answer claims as expires_in (None: the real lifetime); absurd ones: 0, -5, "soon", float("nan")
+    token_expires_in: object = None
 
     def reset(self) -> None:
         for f in fields(self):

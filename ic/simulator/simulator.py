@@ -298,7 +298,8 @@ class Simulator:
         with self._stats_lock:
             self._stats["tokens_minted"] += 1
         return json_response(200, {"access_token": token, "token_type": self.token_type,
-                                   "expires_in": self.tokens.lifetime}, [("Cache-Control", "no-store")])
+                                   "expires_in": self.tokens.lifetime if self.faults.token_expires_in is None
+                                   else self.faults.token_expires_in}, [("Cache-Control", "no-store")])
 
     def _api(self, method: str, path: str, query: str, headers, body: bytes, entry: dict) -> Response:
         if self._take("evict_tokens"):
