@@ -1,8 +1,19 @@
 """Memory figures of issue 10 item 7, each the peak RSS of a fresh child process (target: under 200 MiB each):
 a listing of --listing-rows sessions, one --huge-mb session parsed and stored (SQLite and folder), and import-xml of
-a --huge-mb document (one huge session, and a document whose bulk lies outside any session)."""
+a --huge-mb document (one huge session, and a document whose bulk lies outside any session).
+
+    python bench/memory.py [--listing-rows 1000000] [--huge-mb 200] [--parts huge,import,listing,run]
+
+(``bench/bench_transfer.py --steps memory`` prints the same figures.) --parts picks figures: huge (one huge session
+parsed and stored), import (import-xml of both documents), listing (the client reading the listing alone), run
+(`run` listing, planning and storing the first batch of the listing; the figure of issue 10 item 7)."""
 from __future__ import annotations
 
+import argparse
+import os
+import shutil
+import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -155,12 +166,8 @@ def memory_bench(args, work: Path) -> None:
     from ic.simulator import Simulator
 
     rows = []
+    parts = set(getattr(args, "parts", None) or PARTS)
     print(f"\nMemory (peak RSS of a fresh process; target under {TARGET_MB} MiB each):")
-    huge = work / "huge-session.xml"
-    events = write_huge_session(huge, args.huge_mb)
-    outside = work / "outside.xml"
-    write_outside_sessions(outside, args.huge_mb)
-    mb = huge.stat().st_size / 1048576
 
     def run(label: str, kind: str, cfg: dict, what: str) -> None:
         home = work / f"home-{uuid.uuid4().hex[:8]}"
@@ -169,21 +176,64 @@ def memory_bench(args, work: Path) -> None:
         print(f"  {label:<58}{r['peak_mb']:>8.0f} MiB  {r['seconds']:>7.1f} s  {what(r)}"
               f"  {'ok' if r['peak_mb'] < TARGET_MB else 'OVER'}", flush=True)
 
-    run(f"one {mb:.0f} MiB session ({events} events): parse + SQLite + folder", "mem_huge_session",
-        {"path": str(huge)}, lambda r: f"{r['sessions']} session")
-    run(f"import-xml of that {mb:.0f} MiB document", "mem_import", {"path": str(huge)},
-        lambda r: f"{r['sessions']} session {r['errors'] or ''}")
-    run(f"import-xml, {outside.stat().st_size / 1048576:.0f} MiB outside sessions", "mem_import", {"path": str(outside)},
-        lambda r: f"{r['sessions']} sessions {r['errors'] or ''}")
-    huge.unlink()
-    outside.unlink()
+    if parts & {"huge", "import"}:
+        huge = work / "huge-session.xml"
+        events = write_huge_session(huge, args.huge_mb)
+        outside = work / "outside.xml"
+        write_outside_sessions(outside, args.huge_mb)
+        mb = huge.stat().st_size / 1048576
+        if "huge" in parts:
+            run(f"one {mb:.0f} MiB session ({events} events): parse + SQLite + folder", "mem_huge_session",
+                {"path": str(huge)}, lambda r: f"{r['sessions']} session")
+        if "import" in parts:
+            run(f"import-xml of that {mb:.0f} MiB document", "mem_import", {"path": str(huge)},
+                lambda r: f"{r['sessions']} session {r['errors'] or ''}")
+            run(f"import-xml, {outside.stat().st_size / 1048576:.0f} MiB outside sessions", "mem_import",
+                {"path": str(outside)}, lambda r: f"{r['sessions']} sessions {r['errors'] or ''}")
+        huge.unlink()
+        outside.unlink()
+    if not parts & {"listing", "run"}:
+        return
     print(f"  (making a simulator of {args.listing_rows} sessions for the listing ...)", flush=True)
     sim = Simulator(sessions=args.listing_rows, seed=5, in_progress=0).start()
     site = {"host": sim.host, "ca_file": sim.ca_file, "client_id": sim.client_id, "client_secret": sim.client_secret}
     try:
-        run(f"listing of {args.listing_rows} sessions (the client alone)", "mem_listing", site,
-            lambda r: f"{r['rows']} rows{' (streamed)' if r['streaming'] else ' (list_sessions)'}")
-        run(f"run: listing and plan of {args.listing_rows} sessions, 1st batch", "mem_run_listing", site,
-            lambda r: f"{r['rows']} listed, {r['stored']} stored, then cancelled")
+        if "listing" in parts:
+            run(f"listing of {args.listing_rows} sessions (the client alone)", "mem_listing", site,
+                lambda r: f"{r['rows']} rows{' (streamed)' if r['streaming'] else ' (list_sessions)'}")
+        if "run" in parts:
+            run(f"run: listing and plan of {args.listing_rows} sessions, 1st batch", "mem_run_listing", site,
+                lambda r: f"{r['rows']} listed, {r['stored']} stored, then cancelled")
     finally:
         sim.stop()
+
+
+PARTS = ("huge", "import", "listing", "run")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--listing-rows", type=int, default=1_000_000, help="sessions of the listing figures")
+    ap.add_argument("--huge-mb", type=int, default=200, help="MiB of the huge session and import-xml documents")
+    ap.add_argument("--parts", type=lambda v: [p.strip() for p in v.split(",") if p.strip()], default=list(PARTS),
+                    help=f"comma list of figures to print (default all: {','.join(PARTS)})")
+    args = ap.parse_args()
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        ap.error(f"--parts: unknown {', '.join(sorted(unknown))}; choose from {','.join(PARTS)}")
+    from common import clean_environment
+
+    clean = clean_environment(dict(os.environ))  # this process serves too: no proxy, no CA bundle
+    os.environ.clear()
+    os.environ.update(clean)
+    work = Path(tempfile.mkdtemp(prefix="ic-bench-memory-"))
+    try:
+        memory_bench(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.exit(main())

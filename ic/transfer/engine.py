@@ -55,7 +55,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ic import paths
 from ic.destinations.base import Destination, FileItem
@@ -403,7 +403,8 @@ class _Run:
         self._retry_quarantine()
         self.tracker.update(phase=P.LISTING, message="Listing sessions")
         end_from = planner.closed_bound(self.states, opts.overlap, self.first_bound)
-        plan = self._plan(end_from)
+        closed = self._listing(end_time=end_from)
+        rows = self._fetched(closed)
         self._appliance_now = self._appliance_time()
         host_at_listing = int(self.engine.host_clock())  # with the appliance's now: the pair the next run compares
         back = self._clock_went_back()
@@ -412,44 +413,54 @@ class _Run:
                 st.reach_back = back
             wider = planner.closed_bound(self.states, opts.overlap, self.first_bound)
             if wider < end_from:
+                closed.close()
                 end_from = wider
-                self._with_recording.clear()
-                plan = self._plan(end_from)
-        log.info("%s: %d session(s) to handle (listing from end_time=%d).", self.result.transfer, len(plan.lsids),
-                 end_from)
-        already = self.tracker.event.sessions_done  # quarantined sessions tried again first count too
-        self.tracker.update(phase=P.SESSIONS, sessions_found=already + len(plan.lsids), message=None)
-        self._process(plan.lsids)
-        del plan.lsids[:]
+                closed = self._listing(end_time=end_from)
+                rows = self._fetched(closed)
+        log.info("%s: listing from end_time=%d.", self.result.transfer, end_from)
+        # planned and handled in slices as the listing streams; the cursor moves only once every slice is handled
+        window = planner.WindowPlanner(self.states, now=self._appliance_now,
+                                       skip=set(self._forced) | set(self._forced_files) | self.apply.quarantined)
+        self.tracker.update(phase=P.SESSIONS, message=None)
+        for sl in window.closed_slices(rows):
+            self._slice(sl)
+            window.fold(sl)
+        session_state = self.states.get("session")
+        if session_state is not None and _keeps_in_progress(self.dest):
+            started = self._listing(start_time=session_state.start_bound(opts.overlap, self.first_bound))
+            for sl in window.started_slices(started):
+                self._slice(sl)
+        log.info("%s: %d session(s) handled of %d listed.", self.result.transfer, window.wanted, window.rows)
         # the whole window is handled: move the cursors (never past the appliance's own clock)
         for t, st in self.states.items():
             stale = None
             if t == "session":
                 newest = max(st.start_cursor or 0, st.cursor or 0)
                 stale = newest - IN_PROGRESS_MAX_AGE if newest else None
-            st.complete_window(opts.overlap, self.first_bound, stale_before=stale, listed=plan.closed,
-                               now=self._appliance_now, host_now=host_at_listing)
+            st.complete_window(opts.overlap, self.first_bound, stale_before=stale, listed=window.partial_listed,
+                               listed_ends=window.listed_ends(t), now=self._appliance_now, host_now=host_at_listing)
             self.apply.save(t, force=True)
 
-    def _plan(self, end_from: int) -> planner.WindowPlan:
-        """List the window (streamed: rows are not kept, only the lsids the plan needs) and plan it."""
-        closed = self._listing(end_time=end_from)
-        started = None
-        session_state = self.states.get("session")
-        if session_state is not None and _keeps_in_progress(self.dest):
-            started = self._listing(start_time=session_state.start_bound(self.opts.overlap, self.first_bound))
-        return planner.plan_window(closed, self.states, started=started,
-                                   skip=set(self._forced) | set(self._forced_files) | self.apply.quarantined)
+    def _slice(self, sl: planner.Slice) -> None:
+        """Handle one planned slice of a listing: every session and file of it is done when this returns."""
+        self._with_recording = sl.with_recording
+        if sl.lsids:
+            found = self.tracker.event.sessions_found + len(sl.lsids)
+            self.tracker.update(phase=P.SESSIONS, sessions_found=found)
+            self._process(sl.lsids)
 
-    def _listing(self, **window) -> Iterable:
-        """Listing rows, streamed when the client can (``iter_sessions_listing``); notes has_recording."""
+    def _listing(self, **window) -> Iterator:
+        """Listing rows, streamed when the client can (``iter_sessions_listing``): rows are not kept."""
         stream = getattr(self.client, "iter_sessions_listing", None)
-        rows = stream(duration=0, **window) if callable(stream) else self.client.list_sessions(duration=0, **window)
-        for row in rows:
-            if row.has_recording:
-                self._with_recording.add(row.lsid)
-            yield row
+        yield from stream(duration=0, **window) if callable(stream) else self.client.list_sessions(duration=0, **window)
         self._check_cancel()
+
+    @staticmethod
+    def _fetched(rows: Iterator) -> Iterator:
+        """``rows`` with the listing fetched now (a streamed listing is asked for at its first row): the appliance's
+        clock read next is the one at listing time."""
+        first = next(rows, None)
+        return iter(()) if first is None else itertools.chain([first], rows)
 
     def _export(self, types: list[str]) -> None:
         ex = self.export

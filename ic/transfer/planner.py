@@ -12,14 +12,16 @@ Everything here is a function of its arguments, so it is tested table-driven (te
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 
 from ic.sessions.model import Session
 from ic.transfer.state import TransferState
 
 FILE_KINDS = ("recordings", "smsr", "shell")  # session-linked file data types, in the order they are handled
 SESSION = "session"
+SLICE_ROWS = 5000  # listing rows planned (and then handled) at a time: memory stays flat however long the listing
 
 
 @dataclass
@@ -64,6 +66,111 @@ def plan_window(closed: Iterable, states: Mapping[str, TransferState], *, starte
             if lsid not in session_state.done and lsid not in skipped:
                 wanted[lsid] = None
     return WindowPlan(list(wanted), closed_ids)
+
+
+@dataclass
+class Slice:
+    """Up to SLICE_ROWS rows of a listing, planned: handled (``_process``) before the next rows are read."""
+
+    lsids: list[str]  # details to ask for, in order
+    listed: list[str]  # every closed-listing lsid of these rows, wanted or not (their end times may become the cursor)
+    with_recording: set[str]  # lsids the listing says have a recording
+
+
+class WindowPlanner:
+    """A window planned in slices as its listing streams (flat memory for millions of rows), with what
+    ``TransferState.complete_window`` needs of the closed listing counted on the way instead of kept:
+
+    * ``newest[t]``: the newest end time (at most ``now``, the appliance's clock at listing time) among data type
+      ``t``'s done entries of closed-listed lsids. :meth:`fold` counts a slice once it is handled, when every listed
+      lsid of it is done or never will be in this window; done entries are not removed before the window completes,
+      so this is the max that a scan of ``done`` over the whole listing would give at the end.
+    * ``partial_listed``: listed lsids with a partial (command shell / Show My Screen instances) entry.
+
+    Same decisions as :func:`plan_window`, except that a started-listing row is passed over when the session state
+    has it handled rather than when the closed listing had it: by then every closed-listed row is handled (or was
+    left out of this type's window, then its details say it is closed and nothing is stored again)."""
+
+    def __init__(self, states: Mapping[str, TransferState], *, skip: Iterable[str] = (), now: int | None = None,
+                 slice_rows: int | None = None) -> None:
+        self.states = states
+        self.skip = set(skip)
+        self.now = now
+        self.slice_rows = max(1, slice_rows or SLICE_ROWS)
+        self.newest: dict[str, int | None] = {t: None for t in states}
+        self.partial_listed: set[str] = set()
+        self.rows = 0  # closed-listing rows read
+        self.wanted = 0  # lsids planned, closed and started
+
+    def closed_slices(self, rows: Iterable) -> Iterator[Slice]:
+        """Slices of the closed-session listing; call :meth:`fold` on each once it is handled."""
+        states = list(self.states.values())
+        for chunk in _chunks(rows, self.slice_rows):
+            wanted: dict[str, None] = {}
+            listed: list[str] = []
+            recorded: set[str] = set()
+            for row in chunk:
+                lsid = row.lsid
+                listed.append(lsid)
+                if row.has_recording:
+                    recorded.add(lsid)
+                if any(lsid in st.partial for st in states):
+                    self.partial_listed.add(lsid)
+                if lsid not in self.skip and any(not st.handled(lsid) for st in states):
+                    wanted[lsid] = None
+            self.rows += len(listed)
+            self.wanted += len(wanted)
+            yield Slice(list(wanted), listed, recorded)
+
+    def fold(self, sl: Slice) -> None:
+        """Count a handled slice's listed lsids towards ``newest``."""
+        for t, st in self.states.items():
+            best = self.newest.get(t)
+            done = st.done
+            for lsid in sl.listed:
+                end = done.get(lsid)
+                if end is not None and (self.now is None or end <= self.now) and (best is None or end > best):
+                    best = end
+            self.newest[t] = best
+
+    def listed_ends(self, data_type: str) -> list[int]:
+        """For ``complete_window(listed_ends=...)``."""
+        end = self.newest.get(data_type)
+        return [] if end is None else [end]
+
+    def started_slices(self, rows: Iterable) -> Iterator[Slice]:
+        """Sessions that may still be running (after the closed listing is handled): rows of the started listing
+        the session state has not handled, then the remembered in-progress lsids no row brought."""
+        session_state = self.states.get(SESSION)
+        if session_state is None:
+            return
+        # remembered in progress by earlier runs (taken now: the started rows handled next add this run's own)
+        remembered = [lsid for lsid in session_state.in_progress
+                      if lsid not in session_state.done and lsid not in self.skip]
+        waiting = set(remembered)
+        for chunk in _chunks(rows, self.slice_rows):
+            wanted: dict[str, None] = {}
+            recorded: set[str] = set()
+            for row in chunk:
+                lsid = row.lsid
+                if not session_state.handled(lsid) and lsid not in self.skip:
+                    wanted[lsid] = None
+                    waiting.discard(lsid)
+                    if row.has_recording:
+                        recorded.add(lsid)
+            if wanted:
+                self.wanted += len(wanted)
+                yield Slice(list(wanted), [], recorded)
+        rest = [lsid for lsid in remembered if lsid in waiting and lsid not in session_state.done]
+        if rest:
+            self.wanted += len(rest)
+            yield Slice(rest, [], set())
+
+
+def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def plan_session(s: Session, states: Mapping[str, TransferState], *, overlap: int, first_bound: int,

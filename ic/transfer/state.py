@@ -149,14 +149,17 @@ class TransferState:
 
     def complete_window(self, overlap: int, first_bound: int = 0, *, stale_before: int | None = None,
                         listed: Collection[str] | None = None, now: int | None = None,
-                        host_now: int | None = None) -> None:
+                        host_now: int | None = None, listed_ends: Collection[int] | None = None) -> None:
         """The whole window is stored: advance the cursor to the newest end time and forget old done lsids.
 
         ``listed``: the lsids of the window's closed-session listing. Only their end times may become the cursor:
         a session that was running at listing time and ended later (stored from its details or the in-progress
         list) has an end time newer than what the listing covered, and sessions that closed in between, unlisted,
         would fall below cursor - overlap and be skipped for ever. Such done entries stay in ``done`` (they are
-        newer than the cursor), so the next run skips them.
+        newer than the cursor), so the next run skips them. ``listed_ends``: the end times of the done entries of
+        listed lsids, counted by the caller as the listing streamed (only the newest matters; planner.WindowPlanner):
+        used instead of scanning ``done`` over ``listed``, which then needs to hold only listed lsids with a
+        ``partial`` entry.
 
         A first window that found nothing pins the cursor at its bound, so a look-back never slides forward
         over sessions that arrive while the program is not running.
@@ -173,8 +176,11 @@ class TransferState:
             seen = self._seen_start if now is None else min(self._seen_start, now)
             self.start_cursor = max(self.start_cursor or 0, seen)
             self._seen_start = None
-        ends = [e for k, e in self.done.items()
-                if e is not None and (listed is None or k in listed) and (now is None or e <= now)]
+        if listed_ends is not None:
+            ends = [e for e in listed_ends if e is not None and (now is None or e <= now)]
+        else:
+            ends = [e for k, e in self.done.items()
+                    if e is not None and (listed is None or k in listed) and (now is None or e <= now)]
         if ends:
             self.cursor = max(self.cursor or 0, max(ends))
         elif self.cursor is None and first_bound > 0:
