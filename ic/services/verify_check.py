@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ic.errors import ConfigError, ICError
+from ic.errors import Cancelled, ConfigError, ICError
 from ic.services.verify_appliance import _check, _requests, appliance_listing, fetch_expected
 from ic.services.verify_compare import classify
 from ic.services.verify_holdings import FILE_KINDS, holdings_for
@@ -130,9 +130,11 @@ def verify_and_repair(store, site: str, destination: str, data_types: list[str] 
 
 def verify_schedule(store, name: str, *, do_repair: bool = False, start: datetime | None = None,
                     end: datetime | None = None, progress: Progress | None = None, listener=None,
-                    cancel: threading.Event | None = None, lock: bool = True) -> list[VerifyReport]:
+                    cancel: threading.Event | None = None, lock: bool = True,
+                    keep_going: bool = False) -> list[VerifyReport]:
     """Verify every transfer of a schedule (with the data types it copies). Holds the schedule's lock, so a run of
-    the schedule and its verify never overlap (ScheduleBusy when it is running)."""
+    the schedule and its verify never overlap (ScheduleBusy when it is running). ``keep_going``: a transfer whose
+    check fails (its destination or appliance down) gives a failed report and the others are still checked."""
     from ic.transfer.lock import ScheduleLock
 
     sched = store.get_schedule(name)
@@ -142,9 +144,17 @@ def verify_schedule(store, name: str, *, do_repair: bool = False, start: datetim
     try:
         reports = []
         for t in sched.transfers:
-            reports.append(verify_and_repair(store, t.site, t.destination, list(t.data_types), start=start, end=end,
-                                             do_repair=do_repair, progress=progress, listener=listener,
-                                             cancel=cancel))
+            try:
+                reports.append(verify_and_repair(store, t.site, t.destination, list(t.data_types), start=start,
+                                                 end=end, do_repair=do_repair, progress=progress, listener=listener,
+                                                 cancel=cancel))
+            except Cancelled:
+                raise
+            except ICError as exc:
+                if not keep_going:
+                    raise
+                log.error("Verify %s -> %s failed: %s", t.site, t.destination, exc)
+                reports.append(VerifyReport.failed(t.site, t.destination, list(t.data_types), str(exc)))
         return reports
     finally:
         if held is not None:

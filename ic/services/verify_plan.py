@@ -12,6 +12,7 @@ from ic.services.verify_check import _aware, verify_schedule
 from ic.services.verify_report import VerifyReport, mail_text
 
 log = logging.getLogger("ic.verify")
+RETRY_FAILED = 3600  # seconds after which a periodic verify whose check failed is tried again
 
 
 def mail_summary(store, reports: list[VerifyReport], title: str) -> bool:
@@ -114,8 +115,11 @@ def due_verifications(store, now: datetime | None = None) -> list[VerifyPlan]:
         if not plan.every_seconds:
             continue
         last = plan.last
+        # a check that failed (destination or appliance down) is tried again within the hour, not after a week
+        every = min(plan.every_seconds, RETRY_FAILED) if (plan.last_result or "").startswith("failed") \
+            else plan.every_seconds
         # a "last" in the future (the clock was corrected) does not block the verify for ever
-        if last is None or now - last >= timedelta(seconds=plan.every_seconds) or last > now + timedelta(hours=1):
+        if last is None or now - last >= timedelta(seconds=every) or last > now + timedelta(hours=1):
             out.append(plan)
     return out
 
@@ -129,19 +133,25 @@ def tick_verifications(store, now: datetime | None = None, cancel: threading.Eve
             break
         sched = store.get_schedule(plan.schedule)
         try:
-            reports = verify_schedule(store, plan.schedule, do_repair=plan.repair, start=plan.start, cancel=cancel)
+            reports = verify_schedule(store, plan.schedule, do_repair=plan.repair, start=plan.start, cancel=cancel,
+                                      keep_going=True)
         except ScheduleBusy:
             messages.append(f"Verify of schedule {plan.schedule} skipped: the schedule is running.")
             continue  # not marked: the next tick tries again
         except Cancelled:
             break
-        except ICError as exc:
+        except Exception as exc:  # noqa: BLE001 - remembered, so it is tried again in an hour, not every minute
+            if not isinstance(exc, ICError):
+                log.exception("Verify of schedule %s stopped with an internal error.", plan.schedule)
+                exc = ICError(f"internal error ({type(exc).__name__}); see the log")
             log.error("Verify of schedule %s failed: %s", plan.schedule, exc)
             messages.append(f"Verify of schedule {plan.schedule} failed: {exc}")
             _remember(store, sched.id, now, f"failed: {exc}")
             continue
         problems = [r.summary() for r in reports if not r.complete]
-        _remember(store, sched.id, now, "NOT complete: " + " ".join(problems) if problems else "complete")
+        failed = [r.summary() for r in reports if r.error is not None]
+        _remember(store, sched.id, now, "failed: " + " ".join(failed) if failed
+                  else "NOT complete: " + " ".join(problems) if problems else "complete")
         mail_summary(store, reports, f"schedule {plan.schedule}")
         for r in reports:
             messages.append(r.summary())

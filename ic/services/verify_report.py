@@ -71,6 +71,11 @@ class VerifyReport:
     repair: RepairOutcome | None = None
     site_id: int | None = None
     destination_id: int | None = None
+    error: str | None = None  # the check of this transfer failed (a periodic verify goes on with the others)
+
+    @classmethod
+    def failed(cls, site: str, destination: str, data_types: list[str], error: str) -> "VerifyReport":
+        return cls(site, destination, "", list(data_types), error=error)
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATUSES}
@@ -84,7 +89,7 @@ class VerifyReport:
 
     @property
     def complete(self) -> bool:
-        return not self.backup_missing and not any(f.status in INCOMPLETE for f in self.findings)
+        return self.error is None and not self.backup_missing and not any(f.status in INCOMPLETE for f in self.findings)
 
     def problems(self) -> list[Finding]:
         return [f for f in self.findings if f.status in INCOMPLETE]
@@ -95,6 +100,8 @@ class VerifyReport:
 
     def summary(self) -> str:
         """Words: one paragraph an auditor can read."""
+        if self.error is not None:
+            return f"{self.label}: the check failed, so completeness is unknown: {self.error.rstrip('.')}."
         c = self.counts()
         on_appliance = sum(1 for f in self.findings if f.appliance != "gone")
         head = (f"{self.label}: the archive is complete" if self.complete
@@ -168,9 +175,11 @@ def summary_text(reports: list[VerifyReport], details: int = 50) -> str:
 
 def mail_text(reports: list[VerifyReport], title: str) -> tuple[str, str]:
     complete = all(r.complete for r in reports)
+    failed = [r for r in reports if r.error is not None]
     subject = f"Integration Client verify ({title}): " + ("archive complete" if complete else "archive NOT complete")
     lines = [f"Verify {title}: " + ("every session the appliance holds is in the archive." if complete
-                                    else "the archive is missing sessions or recordings."), ""]
+                                    else "the archive is missing sessions or recordings." if not failed
+                                    else f"the check of {len(failed)} transfer(s) failed."), ""]
     for r in reports:
         lines.append(r.summary())
         lines.extend(r.details(50))
