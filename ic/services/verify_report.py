@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,7 +140,7 @@ class VerifyReport:
         lines = []
         for f in rows[:limit]:
             what = f"lacks {', '.join(f.lacking)}" if f.lacking else (f.held or "")
-            lines.append(f"  {f.status:<11} {f.lsid}  ({f.appliance}) {what}{'; ' + f.note if f.note else ''}")
+            lines.append(f"  {f.status:<11} {shown(f.lsid)}  ({f.appliance}) {what}{'; ' + f.note if f.note else ''}")
         if len(rows) > limit:
             lines.append(f"  … and {len(rows) - limit} more (see the CSV)")
         return lines
@@ -193,3 +194,12 @@ def _window_words(window: tuple[int | None, int | None]) -> str:
         return ""
     fmt = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")  # noqa: E731
     return f" that started from {fmt(start)}" + (f" until {fmt(end)}" if end else "")
+
+
+def shown(text: str) -> str:
+    """An appliance's value for a line a person reads: control and invisible formatting characters (a
+    right-to-left override U+202E would show an lsid backwards) are written as \\uXXXX."""
+    if text.isprintable() and not any(unicodedata.category(ch) == "Cf" for ch in text):
+        return text
+    return "".join(ch if ch.isprintable() and unicodedata.category(ch) != "Cf" else f"\\u{ord(ch):04x}"
+                   for ch in text)
