@@ -136,8 +136,10 @@ class Apply:
                 again = f" (attempt {entry.attempts})" if entry.attempts > 1 else ""
                 where = f" Its XML is kept in {entry.path}{again}"
                 where += "; it is tried again on the next runs."
-            except OSError as exc:
-                where = f" It could not be kept in the quarantine folder ({exc.strerror or exc})."
+            except OSError as exc:  # not kept: it would be lost, so the transfer stops here (cursor kept)
+                raise ICError(f"Session {lsid} from {self.site.host} could not be set aside: the quarantine folder "
+                              f"{quarantine.root()} cannot be written ({exc.strerror or exc}); free space there or "
+                              "fix its permissions, and the transfer continues from here at its next run.") from exc
         if isinstance(raw, Path):
             raw.unlink(missing_ok=True)  # moved into the quarantine above, or not kept (export)
         what = "read" if stage == "read" else f"stored in destination {self.dest_cfg.name}"

@@ -892,8 +892,10 @@ class _Run:
                 first_time = entry.attempts == 1
                 again = f" (attempt {entry.attempts})" if entry.attempts > 1 else ""
                 where = "; it is set aside and tried again on the next runs."
-            except OSError as err:
-                where = f"; it could not be recorded in the quarantine folder ({err.strerror or err})."
+            except OSError as err:  # not recorded: it would be lost, so the transfer stops here (cursor kept)
+                raise ICError(f"Recording {label} of session {s.lsid} from {self.site.host} could not be set aside: "
+                              f"the quarantine folder {quarantine.root()} cannot be written ({err.strerror or err}); "
+                              "free space there or fix its permissions.") from err
         else:
             where = "."
         msg = (f"Recording {label} of session {s.lsid} from {self.site.host} could not be stored in destination "
