@@ -48,6 +48,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_NAME = 80
 EXPIRED = "expired"  # sub-folder of a site's folder: records of sessions the appliance no longer has
 CONFIRM_GONE = 2  # runs in a row that must not get a quarantined session back before it counts as gone
+RETRY_PER_RUN = 500  # quarantined sessions asked for again per run and destination (about 510 appliance requests)
 
 
 @dataclass(frozen=True)
@@ -329,13 +330,27 @@ def _listed(site_host: str | None, sub: str | None = None) -> list[tuple[Path, Q
     return out
 
 
-def pending(site_host: str, destination: str, destination_id: int | None = None) -> list[QuarantineEntry]:
-    """Entries of one site and destination that the appliance may still have (to try again). ``destination_id``:
-    records written under an earlier name of the same destination are renamed to ``destination`` first (a
-    destination renamed in the settings keeps its quarantine)."""
+def pending(site_host: str, destination: str, destination_id: int | None = None,
+            limit: int | None = None) -> list[QuarantineEntry]:
+    """Entries of one site and destination to try again this run: those of at most ``limit`` (default
+    RETRY_PER_RUN) sessions, the least recently tried first, so thousands of set-aside sessions cost a bounded number
+    of appliance requests per run and each still gets its turn on a later run. ``destination_id``: records written
+    under an earlier name of the same destination are renamed to ``destination`` first (a destination renamed in the
+    settings keeps its quarantine)."""
     if destination_id is not None:
         follow_rename(site_host, destination, destination_id)
-    return [e for e in list_quarantined(site_host) if e.destination == destination]
+    mine = [e for e in list_quarantined(site_host) if e.destination == destination]
+    limit = RETRY_PER_RUN if limit is None else limit
+    turn: dict[str, str] = {}
+    for e in mine:
+        when = e.last_tried or e.first_seen
+        turn[e.lsid] = min(turn.get(e.lsid, when), when)
+    if len(turn) <= limit:
+        return mine
+    chosen = set(sorted(turn, key=lambda lsid: (turn[lsid], lsid))[:limit])
+    log.info("%d quarantined session(s) for destination %s wait for a later run (at most %d are tried again per "
+             "run).", len(turn) - limit, destination, limit)
+    return [e for e in mine if e.lsid in chosen]
 
 
 def follow_rename(site_host: str, destination: str, destination_id: int) -> int:
