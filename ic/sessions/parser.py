@@ -14,6 +14,7 @@ session's end (found by scanning the bytes as they stream by), fed the document'
 """
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import re
@@ -99,7 +100,7 @@ def _parse(stream: BinaryIO, name: str, product: str | None, huge_tree: bool,
            spill_dir: str | os.PathLike | None = None) -> Iterator[Session]:
     """Parse, and after a session whose XML is broken go on with a fresh parser from that session's end (found in
     the bytes as they stream by: memory stays flat), fed the document's head again and told the line it starts at."""
-    source: BinaryIO = stream
+    source: BinaryIO = _plain(stream, name)
     offset = 0  # lines before the current parser's stream (after a broken session was skipped)
     found = 0
     while True:
@@ -184,6 +185,110 @@ class _Chain:
                 return data
             self.parts.pop(0)
         return b""
+
+
+# --- documents not in UTF-8, or with a DOCTYPE: made plain UTF-8 without a DTD as they stream by -------------------
+_DECL_ENCODING = re.compile(rb"""\A(\s*<\?xml\s(?:[^?]|\?(?!>))*?encoding\s*=\s*)(["'])([A-Za-z][\w.\-]*)\2""")
+_DOCTYPE = re.compile(rb"""<!DOCTYPE\s(?:[^\[>"']|"[^"]*"|'[^']*')*"""
+                      rb"""(?:\[(?:[^\]"'<]|"[^"]*"|'[^']*'|<!--.*?-->|<(?:[^>"']|"[^"]*"|'[^']*')*>)*\]\s*)?>""",
+                      re.DOTALL)
+_BEFORE_ROOT = re.compile(rb"""\A(?:\xef\xbb\xbf)?\s*(?:<\?(?:[^?]|\?(?!>))*\?>\s*|<!--.*?-->\s*)*""", re.DOTALL)
+# a general entity reference that is not one of XML's own: kept as literal text ("&co;" reads as "&co;")
+_ENTITY_REF = re.compile(rb"&(?!(?:lt|gt|amp|quot|apos);|#[0-9]+;|#x[0-9A-Fa-f]+;)(?=[A-Za-z_:][\w.:\-]*;)")
+_HEAD_PEEK = 1 << 16
+_HEAD_MAX = 1 << 20
+
+
+def _plain(stream: BinaryIO, name: str) -> BinaryIO:
+    """The document as UTF-8 without a DOCTYPE, streamed (the byte cutting of raw_xml and the spilling of huge
+    sessions work on such documents only): a document in another encoding is decoded and encoded again as UTF-8
+    with its declaration saying so; a DOCTYPE is replaced by as many line ends (lines stay where they were) and the
+    entity references it could declare become literal text, as the parser kept them before (never expanded: no DTD
+    ever reaches libxml2). Anything else, or a head this cannot read with certainty, is left to libxml2 as sent."""
+    head = stream.read(_HEAD_PEEK)
+    if not head:
+        return stream
+    encoding = None
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        encoding = "utf-32"
+    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        declared = _DECL_ENCODING.match(head[3:] if head.startswith(b"\xef\xbb\xbf") else head)
+        if declared and declared.group(3).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+            encoding = declared.group(3).decode("ascii")
+    rest: BinaryIO = stream
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            return _Chain(head, stream)  # type: ignore[return-value]  # libxml2 may know it: as before
+        rest = _Transcoded(_Chain(head, stream), encoding, name)  # type: ignore[assignment]
+        head = rest.read(_HEAD_PEEK)
+    if b"<!DOCTYPE" not in head:
+        return _Chain(head, rest)  # type: ignore[return-value]
+    while len(head) < _HEAD_MAX:  # the whole DOCTYPE (an internal subset can be long)
+        at = _BEFORE_ROOT.match(head).end()
+        if _DOCTYPE.match(head, at) is not None or not head.startswith(b"<!DOCTYPE", at):
+            break
+        more = rest.read(_HEAD_PEEK)
+        if not more:
+            break
+        head += more
+    at = _BEFORE_ROOT.match(head).end()
+    doctype = _DOCTYPE.match(head, at)
+    if doctype is None:
+        return _Chain(head, rest)  # type: ignore[return-value]
+    head = head[:at] + b"\n" * head.count(b"\n", at, doctype.end()) + head[doctype.end():]
+    return _Literal(_Chain(head, rest))  # type: ignore[return-value]
+
+
+class _Transcoded:
+    """A stream in another encoding read as UTF-8, its XML declaration saying UTF-8."""
+
+    def __init__(self, raw: BinaryIO, encoding: str, name: str) -> None:
+        self.raw, self.encoding, self.name = raw, encoding, name
+        self.decoder = codecs.getincrementaldecoder(encoding)()
+        self.first = True
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            data = self.raw.read(size)
+            try:
+                text = self.decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                raise ParseError(f"{self.name} is not valid XML: it holds bytes that are not {self.encoding} "
+                                 f"({exc.reason}).", source=self.name) from None
+            if self.first and text:
+                self.first = False
+                text = text.lstrip("\ufeff")
+                text = re.sub(r"""\A(\s*<\?xml\s(?:[^?]|\?(?!>))*?encoding\s*=\s*)(["'])[^"']*\2""",
+                              r"\1\2UTF-8\2", text, count=1)
+            if text or not data:
+                return text.encode("utf-8")
+
+
+class _Literal:
+    """A stream whose entity references (other than XML's own) become literal text: ``&co;`` -> ``&amp;co;``."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.carry = raw, b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        if self.carry:
+            data, self.carry = self.carry + data, b""
+        if not data:
+            return b""
+        amp = data.rfind(b"&", max(0, len(data) - 256))
+        if amp >= 0 and data.find(b";", amp) < 0 and len(data) > amp:
+            more = self.raw.read(256)
+            if more:
+                data += more
+                amp = data.rfind(b"&", max(0, len(data) - 256))
+                if amp >= 0 and data.find(b";", amp) < 0:
+                    data, self.carry = data[:amp], data[amp:]
+        return _ENTITY_REF.sub(b"&amp;", data) if b"&" in data else data
 
 
 class _Pull:
