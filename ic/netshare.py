@@ -71,6 +71,19 @@ def wal_warning(path: str, what: str = "SQLite database") -> str:
             "Server).")
 
 
+def url_warning(url: str) -> str | None:
+    """The sentence to show when a SQLite database URL being saved names a file on a network share; else None."""
+    if not str(url or "").lower().startswith("sqlite"):
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        path = make_url(str(url)).database or ""
+    except Exception:  # noqa: BLE001 - not a URL this check understands: the save itself says what is wrong
+        return None
+    return wal_warning(path) if path and is_network_path(path) else None
+
+
 def journal_mode_for_connection(dbapi_conn, what: str = "SQLite database") -> str:
     """The journal mode for an open sqlite3 connection's main file; warns once per file when it is on a share."""
     try:

@@ -120,9 +120,19 @@ def _add(args: argparse.Namespace) -> int:
 
     cls = plugin_class(args.type)
     defaults = {f.key: f.default for f in cls.fields() if f.default is not None}
-    saved = save_destination(store_from(args), args.name, args.type, {**defaults, **_values(args, cls, args.name, False)})
+    config = {**defaults, **_values(args, cls, args.name, False)}
+    saved = save_destination(store_from(args), args.name, args.type, config)
     print(f"Destination {saved.name} saved ({cls.display_name}).")
+    _warn_if_on_share(config)
     return 0
+
+
+def _warn_if_on_share(config: dict) -> None:
+    from ic.netshare import url_warning  # a SQLite file on a network share: no write-ahead log there
+
+    warning = url_warning(str(config.get("url") or ""))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _edit(args: argparse.Namespace) -> int:
@@ -137,6 +147,7 @@ def _edit(args: argparse.Namespace) -> int:
                           "--set KEY=VALUE or --rename.")
     saved = edit_destination(store, current.name, changes, rename=args.rename)
     print(f"Destination {saved.name} saved ({cls.display_name}).")
+    _warn_if_on_share(changes)
     return 0
 
 

@@ -95,3 +95,22 @@ def test_a_settings_database_on_a_share_uses_the_rollback_journal(tmp_path, monk
             assert plain.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     finally:
         store.close()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_saving_a_sqlite_destination_on_a_share_warns_in_one_sentence(tmp_path, monkeypatch, capsys):
+    from ic.cli import run_cli
+
+    share = tmp_path / "share"
+    share.mkdir()
+    monkeypatch.setattr(netshare, "_mount_type", lambda p: "cifs" if p.startswith(str(share)) else "ext4")
+    monkeypatch.setenv("ON_SHARE", f"sqlite:///{share / 'out.db'}")
+    monkeypatch.setenv("LOCAL", f"sqlite:///{tmp_path / 'local.db'}")
+    assert run_cli(["destination", "add", "db", "--type", "sql", "--url-env", "ON_SHARE"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "network share" in err and str(share / "out.db") in err
+    assert run_cli(["destination", "add", "db2", "--type", "sql", "--url-env", "LOCAL"]) == 0
+    assert "network share" not in capsys.readouterr().err
+    assert run_cli(["destination", "edit", "db2", "--url-env", "ON_SHARE"]) == 0
+    assert "network share" in capsys.readouterr().err
+    assert netshare.url_warning(r"sqlite:///\\fileserver\ic\out.db") and not netshare.url_warning("postgresql://h/db")
