@@ -13,8 +13,8 @@ from ic.errors import Cancelled, ConfigError, ICError
 from ic.services.verify_appliance import _check, _requests, appliance_listing, fetch_expected
 from ic.services.verify_compare import classify
 from ic.services.verify_holdings import FILE_KINDS, holdings_for
-from ic.services.verify_memory import (expired_lsids, load_unavailable, pending_lsids, quarantined_lsids,
-                                      save_unavailable)
+from ic.services.verify_memory import (engine_unavailable, expired_lsids, load_unavailable, pending_lsids,
+                                      quarantined_lsids, save_unavailable)
 from ic.services.verify_repair import repair
 from ic.services.verify_report import MISSING, PARTIAL, PENDING, Progress, VerifyReport
 from ic.settings.models import DATA_TYPES, DataType
@@ -85,8 +85,10 @@ def verify(store, site: str, destination: str, data_types: list[str] | None = No
                             listing[lsid].expected = exp
         unavailable = load_unavailable(store, site_cfg.id, dest_cfg.id)
         kept = {k for k in unavailable if k.split(":", 2)[-1] in listing}  # kind:instance:lsid
-        if kept != unavailable:  # forget sessions the appliance no longer holds
-            save_unavailable(store, site_cfg.id, dest_cfg.id, kept)
+        if kept != unavailable and window == (None, None):  # forget sessions the appliance no longer holds (a
+            save_unavailable(store, site_cfg.id, dest_cfg.id, kept)  # window lists only part of them: keep all)
+        noted = engine_unavailable(site_cfg.host, dest_cfg, set(listing) if window == (None, None) else None)
+        kept |= {k for k in noted if k.split(":", 2)[-1] in listing}
         quarantined = quarantined_lsids(site_cfg.host, dest_cfg.name)
         expired = expired_lsids(site_cfg.host, dest_cfg.name)
         keeps = bool(getattr(dest, "replaces_sessions", True))

@@ -97,3 +97,19 @@ def expired_lsids(site_host: str, destination: str) -> dict[str, str]:
             kept[e.lsid] = str(e.path)
     return {lsid: ", ".join(items) + (f"; its XML is kept in {kept[lsid]}" if lsid in kept else "")
             for lsid, items in what.items()}
+
+
+def engine_unavailable(site_host: str, dest_cfg, listed: set[str] | None) -> set[str]:
+    """Keys (verify_compare.unavailable_key) of the recordings the transfer engine found the appliance would not
+    serve for this destination; ``listed``: every lsid the appliance still lists (notes of the others are pruned)."""
+    from ic.services.verify_compare import unavailable_key
+    from ic.transfer import quarantine
+
+    try:
+        if listed is not None:
+            quarantine.keep_unavailable(site_host, dest_cfg.name, dest_cfg.id, listed)
+        return {unavailable_key(kind, lsid, instance)
+                for kind, lsid, instance in quarantine.unavailable(site_host, dest_cfg.name, dest_cfg.id)}
+    except OSError as exc:
+        log.warning("The notes of unavailable recordings of %s could not be read: %s", site_host, exc)
+        return set()

@@ -777,6 +777,12 @@ class _Run:
             self.result.warnings.append(msg)
             self.result.files_skipped += 1
             self._release_file(task)  # a set-aside recording that expired since: nothing left to try
+            if self.persist:  # verify then reports it as unavailable, not as a gap
+                try:
+                    quarantine.note_unavailable(self.site.host, self.dest_cfg.name, self.dest_cfg.id, t, s.lsid,
+                                                task.instance)
+                except OSError as exc:
+                    log.debug("Could not note the unavailable recording %s: %s", label, exc)
         else:
             self.tracker.update(current=label)
             item = FileItem(

@@ -372,6 +372,60 @@ def follow_rename(site_host: str, destination: str, destination_id: int) -> int:
     return moved
 
 
+# --- recordings the appliance would not serve ---------------------------------------------------------------------
+# The engine notes each recording the appliance answered "expired" / "no such recording" (a line per recording in
+# ``<host>/unavailable--<destination id>.txt``), so that verify reports it as unavailable instead of "partial" until a
+# repair has asked again.
+
+def _unavailable_path(site_host: str, destination: str, destination_id: int | None) -> Path:
+    tag = f"id{int(destination_id)}" if destination_id is not None else safe_name(destination)
+    return _site_dir(site_host) / f"unavailable--{tag}.txt"
+
+
+def note_unavailable(site_host: str, destination: str, destination_id: int | None, kind: str, lsid: str,
+                     instance: int | None) -> None:
+    """One recording the appliance no longer serves (appended: a line per recording, written whole)."""
+    path = _unavailable_path(site_host, destination, destination_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"kind": kind, "lsid": lsid, "instance": instance}) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def unavailable(site_host: str, destination: str, destination_id: int | None) -> set[tuple[str, str, int | None]]:
+    """(kind, lsid, instance) of every recording noted unavailable for this destination."""
+    try:
+        text = _unavailable_path(site_host, destination, destination_id).read_text("utf-8", errors="replace")
+    except OSError:
+        return set()
+    out: set[tuple[str, str, int | None]] = set()
+    for line in text.splitlines():
+        try:
+            item = json.loads(line)
+            out.add((str(item["kind"]), str(item["lsid"]), _int_or_none(item.get("instance"))))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by a crash
+    return out
+
+
+def keep_unavailable(site_host: str, destination: str, destination_id: int | None, lsids: set[str]) -> None:
+    """Forget the notes of sessions not in ``lsids`` (the appliance no longer lists them)."""
+    path = _unavailable_path(site_host, destination, destination_id)
+    items = unavailable(site_host, destination, destination_id)
+    kept = [i for i in items if i[1] in lsids]
+    if len(kept) == len(items):
+        return
+    if not kept:
+        path.unlink(missing_ok=True)
+        return
+    data = "".join(json.dumps({"kind": k, "lsid": x, "instance": n}) + "\n" for k, x, n in sorted(
+        kept, key=lambda i: (i[1], i[0], -1 if i[2] is None else i[2])))
+    _write_atomic(path, data.encode("utf-8"))
+
+
 # --- our bug, not the sessions' data ----------------------------------------------------------------------------------
 # Exception types that point at this program's own code failing on a session. A session's bad values raise ParseError /
 # SessionValueError, ValueError, ArithmeticError, RecursionError or UnicodeError: those are set aside as before.
