@@ -195,6 +195,7 @@ _DOCTYPE = re.compile(rb"""<!DOCTYPE\s(?:[^\[>"']|"[^"]*"|'[^']*')*"""
 _BEFORE_ROOT = re.compile(rb"""\A(?:\xef\xbb\xbf)?\s*(?:<\?(?:[^?]|\?(?!>))*\?>\s*|<!--.*?-->\s*)*""", re.DOTALL)
 # a general entity reference that is not one of XML's own: kept as literal text ("&co;" reads as "&co;")
 _ENTITY_REF = re.compile(rb"&(?!(?:lt|gt|amp|quot|apos);|#[0-9]+;|#x[0-9A-Fa-f]+;)(?=[A-Za-z_:][\w.:\-]*;)")
+_TEXT_END = re.compile(rb"[<>&\"']")
 _HEAD_PEEK = 1 << 16
 _HEAD_MAX = 1 << 20
 
@@ -321,11 +322,13 @@ class _Pull:
         self._head_buf: bytearray | None = bytearray()
         self.root: etree._Element | None = None
         self.closing = False
+        self.depth = 0  # open session elements after the events handed out
 
     def __iter__(self) -> Iterator[tuple[str, etree._Element]]:
-        parser, tap, finditer = self.parser, self.tap, self._END.finditer
+        parser, tap, finditer, events = self.parser, self.tap, self._END.finditer, self._events
         carry = b""
         done = 0  # bytes of data before the carry (counted into line when the next chunk comes)
+        run, dropping = 0, False  # see _outside_text
         while True:
             more = tap.read(self.CHUNK)
             if not more:
@@ -333,6 +336,10 @@ class _Pull:
             if self._head_buf is not None:
                 self._find_head(more)
             data = carry + more if carry else more
+            if run > self.TEXT_MAX:
+                data, dropping = self._drop_text(data, dropping)
+            else:
+                dropping = False
             self.line += self.data.count(b"\n", 0, done)
             self.data = data
             n = cut = len(data)
@@ -344,21 +351,53 @@ class _Pull:
                 end = m.end()
                 self.at = pos
                 parser.feed(data[pos:end])
-                yield from parser.read_events()
+                yield from events()
                 pos = end
             if pos < cut:
                 self.at = pos
                 parser.feed(data[pos:cut] if pos else (data if cut == n else data[:cut]))
-                yield from parser.read_events()
+                yield from events()
             carry, done = data[cut:], cut
+            run = self._outside_text(data, run) if cut == n else 0
         if carry:
             self.line += self.data.count(b"\n", 0, done)
             self.data, self.at = carry, 0
             parser.feed(carry)
-            yield from parser.read_events()
+            yield from events()
         self.closing = True
         self.root = parser.close()
-        yield from parser.read_events()
+        yield from events()
+
+    def _events(self) -> Iterator[tuple[str, etree._Element]]:
+        for event in self.parser.read_events():
+            if event[1].tag[-5:] != "_list":
+                self.depth += 1 if event[0] == "start" else -1
+            yield event
+
+    # --- one huge text outside any session: only its first TEXT_MAX bytes reach libxml2 -----------------------------
+    TEXT_MAX = 1 << 20
+
+    def _outside_text(self, data: bytes, run: int) -> int:
+        """Bytes of the text the fed data ends in, counted only outside any session and after a tag's ">": a run of
+        bytes without < > " ' & (so no markup, quote or reference is ever cut), else 0."""
+        if self.depth:
+            return 0
+        last = max(data.rfind(b">"), data.rfind(b"<"), data.rfind(b"&"), data.rfind(b'"'), data.rfind(b"'"))
+        if last < 0:
+            return run + len(data) if run else 0
+        return len(data) - last - 1 if data[last] == 62 else 0  # 62: ">"
+
+    def _drop_text(self, data: bytes, dropping: bool) -> tuple[bytes, bool]:
+        """The rest of a text outside sessions past TEXT_MAX bytes is not fed (its line ends are, so lines stay
+        right): content outside sessions is dropped anyway, and libxml2 would hold the text whole. ``dropping``:
+        the previous chunk was dropped to its end. Returns the bytes to feed, and whether this one was too."""
+        special = _TEXT_END.search(data)
+        k = special.start() if special else len(data)
+        j = 0
+        if not dropping:  # the bytes that complete a character cut at the previous chunk's end are fed
+            while j < k and j < 3 and 0x80 <= data[j] < 0xC0:
+                j += 1
+        return data[:j] + b"\n" * data.count(b"\n", j, k) + data[k:], k == len(data)
 
     def _find_head(self, data: bytes) -> None:
         """The document's beginning up to its root start tag, kept to start a parser again after a broken session:
