@@ -770,3 +770,14 @@ def new_schedule_with_a_transfer(app, site: str = "Main", destination: str = "Fi
     d.panel.add_button.invoke()
     pump(d)
     return d
+
+
+def settle(window, timeout: float = 10.0) -> None:
+    """Let ``window`` be drawn as a person sees it: its pending events run, shown by the window manager (which may
+    take a moment under a real one), laid out again (the probes gui_walk_probe and gui_fit_probe)."""
+    from ic.gui.testing import pump
+
+    pump(window)
+    pump(window, lambda: window.winfo_viewable(), timeout=timeout)
+    pump(window)
+    window.update()

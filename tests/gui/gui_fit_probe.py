@@ -7,21 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-
-
-def configure(store, folder: Path) -> None:
-    from tests.helpers import demo_history, demo_settings
-
-    demo_settings(store, folder / "archive", folder / "r.db", "Quarter-hourly session data from both sites",
-                  backup_password="b")
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    store.mark_schedule_run("Recordings hourly", now - timedelta(minutes=20), "ok")
-    store.mark_schedule_run("Nightly backup", now - timedelta(hours=7), "failed: Cannot find pra.example.com: "
-                                                                         "check the site's host name.")
-    store.set_setting("last_program_run", (now - timedelta(minutes=1)).isoformat() + "Z")
-    demo_history(store, "Recordings hourly")
 
 
 def main() -> int:
@@ -43,23 +29,17 @@ def main() -> int:
     from ic.gui.dialogs.settings_db import SettingsDbPanel
     from ic.gui.dialogs.site import SitePanel
     from ic.gui.testing import SCREENSHOT_DIR, layout_problems, pump, screenshot
-    from ic.settings import open_store
+    from tests.gui.gui_walk_probe import fill_home
+    from tests.helpers import settle
 
     out = Path(args.out) if args.out else SCREENSHOT_DIR
-    import os
-
-    home = Path(os.environ["IC_HOME"])
-    store = open_store()
-    configure(store, home)
-    store.close()
+    fill_home(history=True)
 
     problems: list[str] = []
     shots: list[str] = []
 
     def check(window, name: str) -> None:
-        pump(window)
-        pump(window, lambda: window.winfo_viewable(), timeout=10)
-        window.update()
+        settle(window)
         problems.extend(layout_problems(window))
         shots.append(str(screenshot(window, f"{args.tag}-{args.mode}-{name}", out)))
         panel = getattr(window, "panel", None)
