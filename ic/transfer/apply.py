@@ -189,9 +189,11 @@ class Apply:
         large_done, interval = self._throttle()
         st = self.states[data_type]
         now = time.monotonic()
-        if not force and len(st.done) > large_done:
+        if (not force and len(st.done) > large_done) or st.sealed:
+            # sealed entries (TransferState.seal) are no longer in ``done``: until the window completes, only the
+            # journal (never emptied before then) and the last whole save hold them, so no whole save
             grown = self._journal_bytes.get(data_type, 0) > self._state_bytes.get(data_type, 0)
-            if not grown or now - self._saved_at.get(data_type, 0.0) < interval:
+            if st.sealed or not grown or now - self._saved_at.get(data_type, 0.0) < interval:
                 ops, st.ops[:] = list(st.ops), []
                 self._journal_bytes[data_type] = self._journal_bytes.get(data_type, 0) + journal.append(
                     self._journal(data_type), ops)

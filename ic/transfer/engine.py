@@ -425,6 +425,8 @@ class _Run:
         for sl in window.closed_slices(rows):
             self._slice(sl)
             window.fold(sl)
+            for t, st in self.states.items():  # done entries the window's completion drops anyway: names let go
+                st.seal(window.newest.get(t), opts.overlap)
         session_state = self.states.get("session")
         if session_state is not None and _keeps_in_progress(self.dest):
             started = self._listing(start_time=session_state.start_bound(opts.overlap, self.first_bound))

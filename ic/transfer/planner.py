@@ -146,7 +146,7 @@ class WindowPlanner:
             return
         # remembered in progress by earlier runs (taken now: the started rows handled next add this run's own)
         remembered = [lsid for lsid in session_state.in_progress
-                      if lsid not in session_state.done and lsid not in self.skip]
+                      if lsid not in session_state.done and lsid not in session_state.sealed and lsid not in self.skip]
         waiting = set(remembered)
         for chunk in _chunks(rows, self.slice_rows):
             wanted: dict[str, None] = {}
@@ -161,7 +161,8 @@ class WindowPlanner:
             if wanted:
                 self.wanted += len(wanted)
                 yield Slice(list(wanted), [], recorded)
-        rest = [lsid for lsid in remembered if lsid in waiting and lsid not in session_state.done]
+        rest = [lsid for lsid in remembered
+                if lsid in waiting and lsid not in session_state.done and lsid not in session_state.sealed]
         if rest:
             self.wanted += len(rest)
             yield Slice(rest, [], set())

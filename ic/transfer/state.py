@@ -25,11 +25,19 @@ Why this is crash-proof: the engine saves the state only after the destination c
 the cursor moves only when a whole window is finished. A run killed at any instant therefore restarts the same
 window, and the ``done`` map makes it skip exactly what was already handed to the destination — nothing is lost
 (the cursor did not move) and nothing is handed over twice (done lsids are skipped).
+
+Flat memory: the engine handles a window in slices as its listing streams (``planner.WindowPlanner``: the newest
+listed end time is counted slice by slice, the cursor still moves only in complete_window) and, between slices,
+``seal`` moves out of ``done`` the entries that complete_window would drop anyway (kept as digests: still skipped).
+The argument above still holds: sealed entries stay on disk (the last whole save and the journal, which is not
+emptied while any are sealed), so a killed run loads them back into ``done`` and skips them.
 """
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+
+from ic.transfer.sealed import SealedSet
 
 STATE_VERSION = 1
 DEFAULT_OVERLAP = 120  # seconds re-queried below the cursor: appliance bounds are inclusive and commits lag
@@ -51,6 +59,7 @@ class TransferState:
     ops: list[tuple] = field(default_factory=list, repr=False, compare=False)  # not saved: changes since the last
     # save, for the journal (ic/transfer/journal.py)
     _seen_start: int | None = field(default=None, repr=False)  # not saved: applied by complete_window
+    sealed: SealedSet = field(default_factory=SealedSet, repr=False, compare=False)  # not saved: see seal()
 
     # --- (de)serialisation ---------------------------------------------------------------------
     @classmethod
@@ -99,7 +108,35 @@ class TransferState:
 
     def handled(self, lsid: str) -> bool:
         """Finished for this data type (in the current window, or recently below it)."""
-        return lsid in self.done or lsid in self.recent
+        return lsid in self.done or lsid in self.recent or lsid in self.sealed
+
+    def seal(self, newest: int | None, overlap: int) -> int:
+        """Mid-window, flat memory: move out of ``done`` into ``sealed`` (still skipped, no longer named) the entries
+        that complete_window drops whatever the rest of the window brings. ``newest``: the newest listed end time
+        counted so far (planner.WindowPlanner), so the window's cursor ends at or above it and its keep_from at or
+        above ``newest - overlap``. Dropped for sure: entries without an end time, entries more than RECENT_SPAN
+        below that line, and entries below it with RECENT_MAX strictly newer ones below it (``recent`` keeps only the
+        newest). The journal still holds them: a state with sealed entries is never saved whole (Apply.save) until
+        complete_window empties ``sealed``. Returns how many were sealed."""
+        if newest is None:
+            return 0
+        line = newest - overlap
+        floor = line - RECENT_SPAN
+        drop: list[str] = []
+        settled: list[int] = []
+        for k, v in self.done.items():
+            if v is None or v < floor:
+                drop.append(k)
+            elif v < line:
+                settled.append(v)
+        if len(settled) > RECENT_MAX:
+            settled.sort()
+            cut = settled[-RECENT_MAX]  # the RECENT_MAX-th newest: anything older has that many newer
+            drop.extend(k for k, v in self.done.items() if v is not None and floor <= v < cut)
+        for k in drop:
+            del self.done[k]
+            self.sealed.add(k)
+        return len(drop)
 
     def needs(self, lsid: str, end_time: int | None, overlap: int, first_bound: int) -> bool:
         """Should this data type still handle a closed session returned by a listing?"""
@@ -210,6 +247,7 @@ class TransferState:
             self.partial = {k: v for k, v in self.partial.items() if k in listed}
         if stale_before is not None:
             self.in_progress = {k: v for k, v in self.in_progress.items() if v is None or v >= stale_before}
+        self.sealed.clear()  # what seal() moved out is dropped by the pruning above anyway
 
 
 def clock_went_back(clock: tuple[int, int] | None, appliance_now: int | None, host_now: int) -> int:
