@@ -863,6 +863,8 @@ class _Run:
                 except Exception:  # noqa: BLE001 - the destination itself does not work: the file's error says why
                     raise stores[0][1].exc from None
                 fresh = [(t, f) for t, f in stores if not self._retrying_file(t)]
+                quarantine.check_files_not_our_bug(self.site.host, self.dest_cfg.name,
+                                                   [(t.session.lsid, f.exc) for t, f in fresh], self._files_ok)
                 if not self._files_ok and len(fresh) >= 3 and len({t.session.lsid for t, _ in fresh}) >= 2 and \
                         len({_reason_key(t, f.exc) for t, f in fresh}) == 1:
                     raise fresh[0][1].exc  # every file refused alike: the destination's fault, not the files'

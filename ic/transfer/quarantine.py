@@ -461,14 +461,29 @@ def check_not_our_bug(site_host: str, destination: str, what: str,
     names = {our_bug_type(f) for _, f in fresh}
     if len(names) != 1 or None in names:
         return
-    name = names.pop()
-    first = fresh[0][1]
+    raise _our_bug(names.pop(), fresh[0][1],
+                   f"All {len(fresh)} sessions of a batch from {site_host} could not be {what}")
+
+
+def check_files_not_our_bug(site_host: str, destination: str, failures: list[tuple[str, BaseException]],
+                            stored_ok: int) -> None:
+    """The same for recordings: nothing stored this run (``stored_ok`` 0) and OUR_BUG_MIN or more new recordings of
+    two or more sessions failed with one exception type of this program's code (``failures``: (lsid, exception))."""
+    if stored_ok or len(failures) < OUR_BUG_MIN or len({lsid for lsid, _ in failures}) < 2:
+        return
+    names = {our_bug_type(e) for _, e in failures}
+    if len(names) == 1 and None not in names:
+        raise _our_bug(names.pop(), failures[0][1], f"All {len(failures)} recordings from {site_host} could not be "
+                                                    f"stored in destination {destination}")
+
+
+def _our_bug(name: str, first: BaseException | str, what: str) -> ICError:
     if isinstance(first, BaseException):
         log.error("The first of them failed like this (a fault in this program):", exc_info=first)
     detail = " ".join(str(first).split())
     detail = (detail[detail.find(f"{name}:"):] if f"{name}:" in detail else f"{name}: {detail}")[:200]
-    raise ICError(
-        f"All {len(fresh)} sessions of a batch from {site_host} could not be {what} because of the same {name}, a "
-        f"fault in this program rather than in the sessions' data ({detail.rstrip('.')}); nothing was set aside and "
-        "the transfer continues from the same place at its next run, so please report this error with the log."
+    return ICError(
+        f"{what} because of the same {name}, a fault in this program rather than in their data "
+        f"({detail.rstrip('.')}); nothing was set aside and the transfer continues from the same place at its next "
+        "run, so please report this error with the log."
     )
