@@ -20,7 +20,8 @@ EPILOG = """examples:
 
 findings: present, missing, partial (e.g. without a recording, or stored in progress and ended since), pending
 (newer than the last transfer: its next run stores it), quarantined, extra (gone from the appliance: normal after its
-retention), unavailable (the appliance can no longer serve that recording).
+retention), unavailable (the appliance can no longer serve that recording), expired (set aside, then gone from the
+appliance before it could be stored: its XML is kept in the quarantine's expired folder).
 exit code: 0 the archive is complete (pending sessions allowed), 4 it is not (missing, partial or quarantined
 sessions, no backup), 1 the check failed."""
 
