@@ -135,11 +135,13 @@ def _read(path: Path) -> dict | None:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("lsid") and data.get("site_host") else None
+    ok = isinstance(data, dict) and isinstance(data.get("lsid"), str) and isinstance(data.get("site_host"), str)
+    return data if ok and data["lsid"] and data["site_host"] else None
 
 
 def _entry(data: dict) -> QuarantineEntry:
-    types = tuple(str(t) for t in data.get("data_types") or ()) or ("session",)
+    """A record as read (a person may have edited it: odd values fall back rather than stop a transfer)."""
+    types = _types(data) or ("session",)
     return QuarantineEntry(
         lsid=str(data["lsid"]),
         site_host=str(data["site_host"]),
@@ -148,10 +150,10 @@ def _entry(data: dict) -> QuarantineEntry:
         field=data.get("field"),
         reason=str(data.get("reason") or ""),
         first_seen=str(data.get("first_seen") or ""),
-        attempts=int(data.get("attempts") or 0),
+        attempts=_int_or_none(data.get("attempts")) or 0,
         path=xml_path(str(data["site_host"]), str(data["lsid"])),
         data_types=types,
-        last_tried=data.get("last_tried"),
+        last_tried=str(data["last_tried"]) if data.get("last_tried") else None,
         gone=bool(data.get("expired")),
         kind=str(data["kind"]) if data.get("kind") else None,
         instance=_int_or_none(data.get("instance")),
@@ -159,10 +161,16 @@ def _entry(data: dict) -> QuarantineEntry:
     )
 
 
+def _types(data: dict) -> tuple[str, ...]:
+    raw = data.get("data_types")
+    raw = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+    return tuple(str(t) for t in raw if t)
+
+
 def _int_or_none(value) -> int | None:
     try:
         return None if value is None or value == "" else int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -173,7 +181,7 @@ def put(site_host: str, lsid: str, destination: str, data_types: list[str] | tup
     (``raw``: bytes, a session's RawXml (streamed), or a file that is moved in)."""
     rec_path = _record_path(site_host, lsid, destination)
     old = _read(rec_path) or {}
-    types = list(dict.fromkeys([*(old.get("data_types") or []), *data_types])) if old else list(data_types)
+    types = list(dict.fromkeys([*_types(old), *data_types])) if old else list(data_types)
     # the record first: a concurrent release() for another destination then sees it and keeps the XML
     data = _write_record(rec_path, old, {"lsid": lsid, "site_host": site_host, "destination": destination,
                                          "data_types": types}, field, reason, destination_id)
@@ -209,7 +217,7 @@ def _write_record(path: Path, old: dict, what: dict, field: str | None, reason: 
         "reason": reason,
         "first_seen": old.get("first_seen") or now,
         "last_tried": now,
-        "attempts": int(old.get("attempts") or 0) + 1,
+        "attempts": (_int_or_none(old.get("attempts")) or 0) + 1,
         "gone": False,
         "destination_id": destination_id if destination_id is not None else old.get("destination_id"),
     }
@@ -229,7 +237,7 @@ def release(site_host: str, lsid: str, destination: str, data_types: list[str] |
     data = _read(rec_path)
     if data is None:
         return
-    left = [t for t in data.get("data_types") or [] if data_types is not None and t not in data_types]
+    left = [t for t in _types(data) if data_types is not None and t not in data_types]
     if left:
         data["data_types"] = left
         _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
@@ -256,7 +264,8 @@ def mark_gone(site_host: str, lsid: str, destination: str) -> str:
         runs = 0
         for rec_path, data in records:
             # a record marked "gone" by an older version was not asked for since: this counts as its second miss
-            data["missing_runs"] = runs = max(int(data.get("missing_runs") or 0), 1 if data.get("gone") else 0) + 1
+            data["missing_runs"] = runs = max(_int_or_none(data.get("missing_runs")) or 0,
+                                              1 if data.get("gone") else 0) + 1
             data["gone"] = False
             data["last_tried"] = _now()
             if runs < CONFIRM_GONE:
