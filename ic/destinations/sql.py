@@ -6,12 +6,12 @@ and the new ones inserted, so storing a session again (or a session that has end
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
-from datetime import timedelta
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
-from sqlalchemy import Engine, Unicode, UnicodeText, create_engine, delete, event, insert, inspect, select, text
+from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -125,7 +125,9 @@ class SqlDestination(Destination):
                         f"({exc.strerror or exc}); choose another file in the connection string.",
                         field="url",
                     ) from None
-            self._engine = create_engine(url, **engine_kwargs(url))
+            # No ping per checkout (a round trip per batch on a server): a connection the server dropped meanwhile
+            # fails the batch's first statement, and the batch runs again on a new one (_write_with_retry).
+            self._engine = create_engine(url, **{**engine_kwargs(url), "pool_pre_ping": False})
             if u.get_backend_name() == "sqlite":
                 event.listen(self._engine, "connect", _sqlite_connect)
                 event.listen(self._engine, "begin", _sqlite_begin)
@@ -149,6 +151,8 @@ class SqlDestination(Destination):
         return cls(f"Cannot {doing} {self._where()}: {reason}.")
 
     def _ensure_tables(self, conn: Connection) -> None:
+        if _all_columns_there(conn):
+            return
         existing = {name.lower() for name in inspect(conn).get_table_names()}
         t.metadata.create_all(conn, checkfirst=True)
         added = add_missing_columns(conn, [tb for tb in t.ALL_TABLES if tb.name.lower() in existing])
@@ -175,8 +179,7 @@ class SqlDestination(Destination):
         stored = 0
         try:
             if not self._tables_ready:
-                with self.engine.begin() as conn:
-                    self._ensure_tables(conn)
+                self._once_more_if_dropped(self._ensure_tables_now)
                 self._tables_ready = True
             for batch in _batches(sessions, BATCH_SIZE):
                 stored += self._write_with_retry(site_host, batch)
@@ -184,25 +187,63 @@ class SqlDestination(Destination):
             raise self._fail(exc, "write sessions to") from None
         return stored
 
+    def _ensure_tables_now(self) -> None:
+        with self.engine.begin() as conn:
+            self._ensure_tables(conn)
+
+    def _once_more_if_dropped(self, work):
+        """``work()``, and once more on a new connection when the pooled one had been dropped by the server (a
+        restart, an idle timeout): its first statement failed, so nothing of it was written."""
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.info("Destination %s: the database had closed the connection; connecting again.", self.name)
+        return work()
+
     def _write_with_retry(self, site_host: str, batch: list[Session]) -> int:
         """One transaction per batch; once more if another writer stored one of these sessions meanwhile
-        (the unique (host_name, lsid) key refused our insert: the retry deletes and replaces its rows)."""
-        try:
+        (the unique (host_name, lsid) key refused our insert: the retry deletes and replaces its rows), if the
+        database chose it as a deadlock victim, or if the pooled connection had been dropped (replacing is
+        idempotent: a batch written twice is stored once)."""
+        def write() -> int:
             with self.engine.begin() as conn:
                 return write_batch(conn, site_host, batch, self.store_system_info)
+
+        try:
+            return self._once_more_if_dropped(write)
         except IntegrityError:
             log.info("Destination %s: a session was stored concurrently; writing the batch again.", self.name)
         except DBAPIError as exc:
             if not _is_deadlock(exc):
                 raise
             log.info("Destination %s: the database chose this batch as a deadlock victim; writing it again.", self.name)
-        with self.engine.begin() as conn:
-            return write_batch(conn, site_host, batch, self.store_system_info)
+        return write()
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _all_columns_there(conn: Connection) -> bool:
+    """True when every storage table and column already exists (one catalogue query on SQLite and PostgreSQL; the
+    usual case after the first run): create_all's and the inspector's query per table are then not needed."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        sql = ("SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
+               "WHERE m.type = 'table'")
+    elif name == "postgresql":
+        sql = ("SELECT table_name, column_name FROM information_schema.columns "
+               "WHERE table_schema = current_schema()")
+    else:
+        return False
+    try:
+        have = {(tb.lower(), col.lower()) for tb, col in conn.exec_driver_sql(sql)}
+    except DBAPIError:  # an old SQLite without table-valued pragmas: the inspector's way
+        return False
+    return all((tb.name.lower(), c.name.lower()) in have for tb in t.ALL_TABLES for c in tb.columns)
 
 
 def add_missing_columns(conn: Connection, tables) -> list[str]:
@@ -226,9 +267,10 @@ def add_column_sql(dialect, col) -> str:
 
 
 # --- the write protocol (inside one transaction) ------------------------------------------------
-CHUNK_ROWS = 1000  # events (and their data rows) per statement of the bulk writers: never all of a huge session
+CHUNK_ROWS = 5000  # events (and their data rows) per statement of the bulk writers: never all of a huge session
 SYSINFO_CHUNK_ROWS = 100  # system information rows are large (a category's XML each)
 RETURNING_CHUNK_ROWS = 10_000  # SQL Server / MySQL: fewer, larger statements (OUTPUT ids; still bounded)
+ID_BLOCK = 20_000  # PostgreSQL: event ids drawn per query (a batch's events in one draw, a huge session's in a few)
 
 
 def write_batch(conn: Connection, host_name: str, sessions: list[Session], system_info: bool) -> int:
@@ -253,6 +295,183 @@ def write_batch(conn: Connection, host_name: str, sessions: list[Session], syste
     host_name = t.storable_host(host_name)
     _delete_sessions(conn, host_name, [s.lsid for s in batch])
     writer = _writer(conn)
+    if isinstance(writer, _BulkWriter):
+        writer.write(host_name, batch, system_info)
+    else:
+        _write_returning(writer, host_name, batch, system_info)
+    return len(batch)
+
+
+# --- SQLite and PostgreSQL: ids drawn by us, each row built once as the tuple the driver sends -----------------
+_SESSION_COLUMNS = ("id",) + t.SHAPES["session"].columns()
+_EVENT_COLUMNS = ("id",) + t.SHAPES["session_event"].columns()
+_CHILD_COLUMNS = {tb.name: t.SHAPES[tb.name].columns() for tb in t.ALL_TABLES}  # given parent id first, no id
+
+
+class _BulkWriter:
+    """Rows of a batch go out a table at a time (parents before their children), each row made by the table's row
+    maker (t.Shape.maker: one tuple, times as text) with the ids this writer drew: a session's and an event's id is
+    known before its row is made, so an event's data rows are made in the same pass over the events. Only session
+    and session_event ids are drawn (their children need them); the other tables number their own rows."""
+
+    chunk_rows = CHUNK_ROWS
+    session_row = staticmethod(t.SHAPES["session"].maker("id", "host_name"))
+    event_row = staticmethod(t.SHAPES["session_event"].maker("id", "session_id"))
+    child_rows = tuple((table, attr, t.SHAPES[table.name].maker("session_id")) for table, attr in t.SESSION_ITEMS)
+    data_row = staticmethod(t.SHAPES["session_event_data"].maker("session_event_id"))
+    info_row = staticmethod(t.SHAPES["system_information"].maker("session_event_id"))
+
+    def ids(self, sessions: int, events: int) -> tuple[Iterable[int], Callable[[], int]]:
+        """Ids for ``sessions`` session rows and a function handing out the next event id (``events`` expected)."""
+        raise NotImplementedError
+
+    def insert(self, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        raise NotImplementedError
+
+    def write(self, host_name: str, batch: list[Session], system_info: bool) -> None:
+        session_ids, next_event_id = self.ids(len(batch), sum(len(s.events) for s in batch))
+        pairs = list(zip(session_ids, batch))
+        make = self.session_row
+        self.insert(t.session, _SESSION_COLUMNS, [make(sid, host_name, s) for sid, s in pairs])
+        for table, attr, make in self.child_rows:
+            rows = [make(sid, item) for sid, s in pairs for item in getattr(s, attr)]
+            if rows:
+                self.insert(table, _CHILD_COLUMNS[table.name], rows)
+        self._write_events(pairs, next_event_id, system_info)
+
+    def _write_events(self, pairs, next_event_id, system_info: bool) -> None:
+        """Each session's events gone through once (a huge one is read back from disk), at most a chunk of rows
+        held: event rows, their data rows and system information rows, inserted a chunk at a time."""
+        event_row, data_row, info_row = self.event_row, self.data_row, self.info_row
+        lo, hi = t.TIME_RANGE
+        chunk = self.chunk_rows
+        events: list[tuple] = []
+        data: list[tuple] = []
+        info: list[tuple] = []
+        for sid, s in pairs:
+            for e in s.events:
+                ts = e.timestamp
+                if ts is not None and not lo <= ts <= hi:
+                    t.check_event_time(s, ts)
+                eid = next_event_id()
+                events.append(event_row(eid, sid, e))
+                if e.data:
+                    data += [data_row(eid, d) for d in e.data]
+                if system_info and e.system_information:
+                    info += [info_row(eid, c) for c in e.system_information]
+                if len(events) >= chunk or len(data) >= chunk or len(info) >= SYSINFO_CHUNK_ROWS:
+                    self._flush(events, data, info)
+                    events, data, info = [], [], []
+        if events:
+            self._flush(events, data, info)
+
+    def _flush(self, events: list[tuple], data: list[tuple], info: list[tuple]) -> None:
+        self.insert(t.session_event, _EVENT_COLUMNS, events)
+        if data:
+            self.insert(t.session_event_data, _CHILD_COLUMNS["session_event_data"], data)
+        if info:
+            self.insert(t.system_information, _CHILD_COLUMNS["system_information"], info)
+
+
+class _SqliteWriter(_BulkWriter):
+    """Ids handed out in this transaction (it holds SQLite's write lock from BEGIN IMMEDIATE: nobody else can take
+    the same ids): max(id) of session and session_event read in one statement per batch, rows sent with one
+    executemany per table and chunk."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def ids(self, sessions: int, events: int) -> tuple[Iterable[int], Callable[[], int]]:
+        top_session, top_event = self.conn.exec_driver_sql(
+            f"SELECT (SELECT max(id) FROM {_quoted(self.conn, t.session)}), "
+            f"(SELECT max(id) FROM {_quoted(self.conn, t.session_event)})").one()
+        first = (top_session or 0) + 1
+        return range(first, first + sessions), itertools.count((top_event or 0) + 1).__next__
+
+    def insert(self, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        sql = self._sql.get((table.name, columns))
+        if sql is None:
+            sql = self._sql[table.name, columns] = (f"INSERT INTO {_quoted(self.conn, table)} ({', '.join(columns)}) "
+                                                    f"VALUES ({', '.join('?' * len(columns))})")
+        self.conn.exec_driver_sql(sql, rows)
+
+
+class _PostgresWriter(_BulkWriter):
+    """Ids drawn from the columns' own sequences (nextval over generate_series, so other writers and later default
+    ids never collide): the batch's session ids and its events' ids in one query; rows sent with COPY (psycopg 3).
+    PostgreSQL refuses NUL (U+0000) in text ("cannot contain NUL (0x00) bytes"), and a base64 chat body can hold
+    one: the row makers turn it into U+FFFD, as undecodable bytes already are (see _storable)."""
+
+    session_row = staticmethod(t.SHAPES["session"].maker("id", "host_name", nul_free=True))
+    event_row = staticmethod(t.SHAPES["session_event"].maker("id", "session_id", nul_free=True))
+    child_rows = tuple((table, attr, t.SHAPES[table.name].maker("session_id", nul_free=True))
+                       for table, attr in t.SESSION_ITEMS)
+    data_row = staticmethod(t.SHAPES["session_event_data"].maker("session_event_id", nul_free=True))
+    info_row = staticmethod(t.SHAPES["system_information"].maker("session_event_id", nul_free=True))
+
+    def __init__(self, conn: Connection, sequences: dict[str, str]) -> None:
+        self.conn = conn
+        self.raw = conn.connection.dbapi_connection
+        self.sequences = sequences
+        self._cur = self.raw.cursor()
+
+    def write(self, host_name: str, batch: list[Session], system_info: bool) -> None:
+        try:
+            super().write(host_name, batch, system_info)
+        finally:
+            self._cur.close()
+
+    @staticmethod
+    def sequences_of(conn: Connection) -> dict[str, str] | None:
+        """The sequences behind session.id and session_event.id (cached per database connection); None when a
+        table has none we may draw from (GENERATED ALWAYS refuses given ids: RETURNING then)."""
+        cache = conn.connection.info.setdefault("ic_id_sequences", {})
+        for table in (t.session, t.session_event):
+            if table.name not in cache:
+                seq, always = conn.execute(text(
+                    "SELECT pg_get_serial_sequence(:t, 'id'), (SELECT attidentity = 'a' FROM pg_attribute "
+                    "WHERE attrelid = CAST(:t AS regclass) AND attname = 'id')"), {"t": _quoted(conn, table)}).one()
+                cache[table.name] = None if always else seq
+        if not all(cache.get(tb.name) for tb in (t.session, t.session_event)):
+            return None
+        return cache
+
+    def _draw(self, sessions: int, events: int) -> tuple[list[int], list[int]]:
+        draw = "array(SELECT nextval(%s) FROM generate_series(1, %s))"
+        try:
+            self._cur.execute(f"SELECT {draw}, {draw}", (self.sequences["session"], sessions,
+                                                         self.sequences["session_event"], events))
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise _driver_error(self.conn, "SELECT nextval", exc) from None
+        return self._cur.fetchone()
+
+    def ids(self, sessions: int, events: int) -> tuple[Iterable[int], Callable[[], int]]:
+        first = min(events, ID_BLOCK)
+        session_ids, event_ids = self._draw(sessions, first)
+
+        def more():  # a session that has more events than it said (or more than ID_BLOCK): draw on
+            left = events - first
+            while True:
+                block = min(max(left, 100), ID_BLOCK)
+                left -= block
+                yield from self._draw(0, block)[1]
+
+        return session_ids, itertools.chain(event_ids, more()).__next__
+
+    def insert(self, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        statement = f"COPY {_quoted(self.conn, table)} ({', '.join(columns)}) FROM STDIN"
+        try:
+            with self._cur.copy(statement) as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise _driver_error(self.conn, statement, exc) from None
+
+
+# --- SQL Server, MySQL and any other dialect: ids returned by the inserts ---------------------------------------------
+def _write_returning(writer, host_name: str, batch: list[Session], system_info: bool) -> None:
     stamp = writer.stamp
     shape = t.SHAPES["session"]
     host = (host_name,)
@@ -267,7 +486,6 @@ def write_batch(conn: Connection, host_name: str, sessions: list[Session], syste
         if rows:
             writer.insert(table, shape.columns(), rows)
     _write_events(writer, zip(session_ids, batch), system_info)
-    return len(batch)
 
 
 def _write_events(writer, pairs, system_info: bool) -> None:
@@ -300,7 +518,7 @@ def _write_events(writer, pairs, system_info: bool) -> None:
 
 
 def _flush_events(writer, columns, rows: list[tuple], events: list, system_info: bool) -> None:
-    """Insert event rows (ids drawn in one step, or returned by the database), then their children."""
+    """Insert event rows (ids returned by the database), then their children."""
     event_ids = writer.insert_numbered(t.session_event, columns, rows)
     data_shape, info_shape = t.SHAPES["session_event_data"], t.SHAPES["system_information"]
     data_row, info_row, stamp = data_shape.row, info_shape.row, writer.stamp
@@ -318,23 +536,7 @@ def _flush_events(writer, columns, rows: list[tuple], events: list, system_info:
         writer.insert(t.system_information, info_shape.columns(), sysinfo)
 
 
-_DAYS: dict[int, str] = {}
-_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
-_SECONDS = tuple(f"{second:02d}.000000" for second in range(60))
-_EPOCH = from_unix(0)
-
-
-def text_stamp(ts: int) -> str:
-    """Unix seconds as SQLAlchemy's DateTime text on SQLite ("YYYY-MM-DD HH:MM:SS.000000"), which PostgreSQL also
-    reads for a timestamp: the date part is remembered per day, the time of day taken from tables (no datetime)."""
-    day, second = divmod(ts, 86400)
-    head = _DAYS.get(day)
-    if head is None:
-        if len(_DAYS) > 100_000:
-            _DAYS.clear()
-        head = _DAYS[day] = (_EPOCH + timedelta(days=day)).date().isoformat() + " "
-    minute, second = divmod(second, 60)
-    return head + _MINUTES[minute] + _SECONDS[second]
+text_stamp = t.text_stamp  # unix seconds as SQLAlchemy's DateTime text (SQLite; PostgreSQL reads it too)
 
 
 class _ReturningWriter:
@@ -355,85 +557,6 @@ class _ReturningWriter:
         return _insert_returning_ids(self.conn, table, [dict(zip(columns, r)) for r in rows])
 
 
-class _SqliteWriter:
-    """Ids handed out in this transaction (it holds SQLite's write lock from BEGIN IMMEDIATE: nobody else can take
-    the same ids): max(id) read once per table and batch, rows sent with one executemany per table and chunk.
-    DateTime columns get SQLAlchemy's text form."""
-
-    stamp = staticmethod(text_stamp)
-    chunk_rows = property(lambda self: CHUNK_ROWS)
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._next: dict[str, int] = {}
-
-    def insert(self, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        self.conn.exec_driver_sql(f"INSERT INTO {_quoted(self.conn, table)} ({', '.join(columns)}) "
-                                  f"VALUES ({', '.join('?' * len(columns))})", rows)
-
-    def insert_numbered(self, table, columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
-        first = self._next.get(table.name)
-        if first is None:
-            top = self.conn.exec_driver_sql(f"SELECT max(id) FROM {_quoted(self.conn, table)}").scalar()
-            first = (top or 0) + 1
-        ids = range(first, first + len(rows))
-        self._next[table.name] = first + len(rows)
-        self.insert(table, ("id",) + columns, [(i, *r) for i, r in zip(ids, rows)])
-        return list(ids)
-
-
-class _PostgresWriter:
-    """Ids drawn from the column's own sequence in one query per table and chunk (nextval over generate_series, so
-    other writers and later default ids never collide), rows sent with COPY (psycopg 3)."""
-
-    stamp = staticmethod(text_stamp)
-    chunk_rows = property(lambda self: CHUNK_ROWS)
-
-    def __init__(self, conn: Connection, sequences: dict[str, str]) -> None:
-        self.conn = conn
-        self.raw = conn.connection.dbapi_connection
-        self.sequences = sequences
-
-    @staticmethod
-    def sequences_of(conn: Connection) -> dict[str, str] | None:
-        """The sequences behind session.id and session_event.id (cached per database connection); None when a
-        table has none we may draw from (GENERATED ALWAYS refuses given ids: RETURNING then)."""
-        cache = conn.connection.info.setdefault("ic_id_sequences", {})
-        for table in (t.session, t.session_event):
-            if table.name not in cache:
-                seq, always = conn.execute(text(
-                    "SELECT pg_get_serial_sequence(:t, 'id'), (SELECT attidentity = 'a' FROM pg_attribute "
-                    "WHERE attrelid = CAST(:t AS regclass) AND attname = 'id')"), {"t": _quoted(conn, table)}).one()
-                cache[table.name] = None if always else seq
-        if not all(cache.get(tb.name) for tb in (t.session, t.session_event)):
-            return None
-        return cache
-
-    def insert(self, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        text_at = _TEXT_AT[table.name, columns]
-        for i, row in enumerate(rows):  # PostgreSQL refuses NUL in text: see _storable
-            for at in text_at:
-                v = row[at]
-                if type(v) is str and "\x00" in v:
-                    rows[i] = tuple(x.replace("\x00", "\ufffd") if isinstance(x, str) else x for x in row)
-                    break
-        statement = f"COPY {_quoted(self.conn, table)} ({', '.join(columns)}) FROM STDIN"
-        try:
-            with self.raw.cursor() as cur:
-                with cur.copy(statement) as copy:
-                    write = copy.write_row
-                    for row in rows:
-                        write(row)
-        except self.conn.dialect.loaded_dbapi.Error as exc:
-            raise _driver_error(self.conn, statement, exc) from None
-
-    def insert_numbered(self, table, columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
-        ids = self.conn.execute(text("SELECT array(SELECT nextval(:s) FROM generate_series(1, :n))"),
-                                {"s": self.sequences[table.name], "n": len(rows)}).scalar_one()  # one row back
-        self.insert(table, ("id",) + columns, [(i, *r) for i, r in zip(ids, rows)])
-        return ids
-
-
 def _writer(conn: Connection):
     name = conn.dialect.name
     if name == "sqlite":
@@ -451,28 +574,14 @@ def _driver_error(conn: Connection, statement: str, exc: Exception) -> DBAPIErro
     return DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect)
 
 
-class _TextPositions(dict):
-    """(table name, columns) -> positions of the text columns in such a row (computed once)."""
-
-    def __missing__(self, key):
-        name, columns = key
-        table = next(tb for tb in t.ALL_TABLES if tb.name == name)
-        texts = {c.name for c in table.columns if isinstance(c.type, (Unicode, UnicodeText))}
-        self[key] = value = tuple(i for i, c in enumerate(columns) if c in texts)
-        return value
-
-
-_TEXT_AT = _TextPositions()
-
-
 def _quoted(conn: Connection, table) -> str:
     return conn.dialect.identifier_preparer.format_table(table)
 
 
 def _delete_sessions(conn: Connection, host_name: str, lsids: list[str]) -> None:
-    old = conn.execute(
-        select(t.session.c.id).where(t.session.c.host_name == host_name, t.session.c.lsid.in_(lsids))
-    ).scalars().all()
+    """Delete what is stored for these lsids of this host: one query finds their session ids (usually none: then
+    nothing else is sent), then each table's rows go in one statement."""
+    old = _stored_ids(conn, host_name, lsids)
     if not old:
         return
     event_ids = select(t.session_event.c.id).where(t.session_event.c.session_id.in_(old))
@@ -482,6 +591,22 @@ def _delete_sessions(conn: Connection, host_name: str, lsids: list[str]) -> None
     for table in t.SESSION_CHILDREN:
         conn.execute(delete(table).where(table.c.session_id.in_(old)))
     conn.execute(delete(t.session).where(t.session.c.id.in_(old)))
+
+
+def _stored_ids(conn: Connection, host_name: str, lsids: list[str]) -> list[int]:
+    """Ids of the session rows of these lsids: on SQLite and psycopg one plain statement (no SQLAlchemy compile of an
+    IN list per batch), elsewhere SQLAlchemy's select."""
+    dialect = conn.dialect
+    if dialect.name == "sqlite" and len(lsids) <= 30_000:
+        sql = (f"SELECT id FROM {_quoted(conn, t.session)} WHERE host_name = ? "
+               f"AND lsid IN ({', '.join('?' * len(lsids))})")
+        return [r[0] for r in conn.exec_driver_sql(sql, (host_name, *lsids))]
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        sql = f"SELECT id FROM {_quoted(conn, t.session)} WHERE host_name = %s AND lsid = ANY(%s)"
+        return [r[0] for r in conn.exec_driver_sql(sql, (host_name, list(lsids)))]
+    return list(conn.execute(
+        select(t.session.c.id).where(t.session.c.host_name == host_name, t.session.c.lsid.in_(lsids))
+    ).scalars().all())
 
 
 def _insert_returning_ids(conn: Connection, table, rows: list[dict]) -> list[int]:
@@ -536,7 +661,7 @@ def _sqlite_connect(dbapi_conn, _record) -> None:
     read-only folder) keeps its journal mode."""
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA foreign_keys=OFF")
     try:
         from ic.netshare import journal_mode_for_connection  # WAL, but the rollback journal on a network share
 

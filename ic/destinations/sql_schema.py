@@ -17,6 +17,7 @@ table's row (a tuple in :attr:`Shape.columns` order, over-long text clipped to i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import (
@@ -95,8 +96,21 @@ class Shape:
         row = self.row
         return [row(lead, item, stamp) for item in items]
 
+    def maker(self, *given: str, nul_free: bool = False) -> Callable[..., tuple]:
+        """A function ``make(*given values, item)`` returning the row of ``given + self.fields`` as one tuple (no lead
+        tuple to concatenate), times as SQLAlchemy's DateTime text (see text_stamp). The bulk writers' row builder:
+        ``given`` names the leading columns the writer supplies (e.g. "id", "session_id"). ``nul_free``: a NUL
+        (U+0000) in text becomes U+FFFD (PostgreSQL refuses NUL in text)."""
+        key = (self.table.name, given, nul_free)
+        make = _MAKERS.get(key)
+        if make is None:
+            make = _MAKERS[key] = _row_function(self.table.name, _FIELDS[self.table.name], given, nul_free)
+        return make
+
 
 SHAPES: dict[str, Shape] = {}
+_FIELDS: dict[str, list[Field]] = {}  # table name -> the fields taken from a model object, in column order
+_MAKERS: dict[tuple[str, tuple[str, ...], bool], Callable[..., tuple]] = {}
 
 
 def _table(name: str, *fields: Field, extra: tuple = ()) -> Table:
@@ -104,15 +118,21 @@ def _table(name: str, *fields: Field, extra: tuple = ()) -> Table:
     table = Table(name, metadata, _pk(), *(f.column for f in fields), *extra)
     given = tuple(f.column.name for f in fields if f.source is None)
     taken = [f for f in fields if f.source is not None]
+    _FIELDS[name] = taken
     SHAPES[name] = Shape(table, given, tuple(f.column.name for f in taken), _row_function(name, taken))
     return table
 
 
-def _row_function(name: str, fields: list[Field]) -> Callable[[tuple, Any, Callable], tuple]:
+def _row_function(name: str, fields: list[Field], given: tuple[str, ...] | None = None,
+                  nul_free: bool = False) -> Callable[..., tuple]:
     """A function building one row from one model object, written out for its columns (as dataclasses and
     namedtuple do): one attribute read and, for bounded text, one length test per column, no loop per value.
-    Text is clipped only when it may not fit (more than half the length in characters: see clip_text)."""
-    lines = ["def row(lead, r, stamp):"]
+    Text is clipped only when it may not fit (more than half the length in characters: see clip_text).
+
+    ``given`` None: ``row(lead, r, stamp)`` returns ``lead + (values)``, times through ``stamp``. Otherwise
+    ``row(<given...>, r)`` returns ``(<given...>, values)``, times written inline as text (text_stamp)."""
+    args = [f"g{i}" for i in range(len(given))] if given is not None else []
+    lines = [f"def row({', '.join(args)}, r):" if given is not None else "def row(lead, r, stamp):"]
     values = []
     for i, f in enumerate(fields):
         v = f"v{i}"
@@ -122,15 +142,51 @@ def _row_function(name: str, fields: list[Field]) -> Callable[[tuple, Any, Calla
             continue
         lines.append(f"    {v} = r.{f.source}")
         length = getattr(f.column.type, "length", None)
-        if f.kind == "time":
+        if f.kind == "time" and given is not None:  # text_stamp, inline: the minute's text remembered
+            lines += [f"    if {v} is not None:",
+                      f"        q, x = divmod({v}, 86400)",
+                      "        h = days.get(q)",
+                      "        q, x = divmod(x, 60)",
+                      f"        {v} = (h if h is not None else day({v})) + minutes[q] + seconds[x]"]
+        elif f.kind == "time":
             lines.append(f"    if {v} is not None: {v} = stamp({v})")
         elif f.kind == "text" and length:
             lines.append(f"    if {v} is not None and len({v}) * 2 > {length} and isinstance({v}, str): "
                          f"{v} = clip({v}, {length})")
-    lines.append(f"    return lead + ({', '.join(values)}{',' if values else ''})")
-    namespace: dict[str, Any] = {"clip": clip_text}
+        if f.kind == "text" and nul_free:
+            lines.append(f"    if type({v}) is str and '\\x00' in {v}: {v} = {v}.replace('\\x00', '\\ufffd')")
+    out = args + values if given is not None else values
+    tail = f"({', '.join(out)}{',' if len(out) == 1 else ''})"
+    lines.append(f"    return {tail}" if given is not None else f"    return lead + {tail}")
+    namespace: dict[str, Any] = {"clip": clip_text, "days": _DAY_TEXT, "day": _day_text, "minutes": _MINUTE_TEXT,
+                                 "seconds": _SECOND_TEXT}
     exec(compile("\n".join(lines), f"<row of {name}>", "exec"), namespace)  # noqa: S102 - our own column names
     return namespace["row"]
+
+
+# --- times as SQLAlchemy's DateTime text ("YYYY-MM-DD HH:MM:SS.000000", as it stores them on SQLite) ---------------
+_EPOCH = from_unix(0)
+_DAY_TEXT: dict[int, str] = {}  # unix day -> "YYYY-MM-DD "
+_MINUTE_TEXT = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
+_SECOND_TEXT = tuple(f"{second:02d}.000000" for second in range(60))
+
+
+def _day_text(ts: int) -> str:
+    """The date part of ``ts`` ("YYYY-MM-DD "), remembered per day."""
+    day = ts // 86400
+    if len(_DAY_TEXT) > 100_000:
+        _DAY_TEXT.clear()
+    head = _DAY_TEXT[day] = (_EPOCH + timedelta(days=day)).date().isoformat() + " "
+    return head
+
+
+def text_stamp(ts: int) -> str:
+    """Unix seconds as SQLAlchemy's DateTime text on SQLite, which PostgreSQL also reads for a timestamp (no
+    datetime made: the date part is remembered per day, the time of day taken from tables). Years 1753 to 9999."""
+    day, second = divmod(ts, 86400)
+    head = _DAY_TEXT.get(day)
+    minute, second = divmod(second, 60)
+    return (head if head is not None else _day_text(ts)) + _MINUTE_TEXT[minute] + _SECOND_TEXT[second]
 
 
 def clip_text(value: str, length: int) -> str:
