@@ -23,6 +23,9 @@ class Faults:
     broken_recordings: dict[str, str] = field(default_factory=dict)
     # recordings far larger than recording_size: same keys as broken_recordings -> body size in bytes
     big_recordings: dict[str, int] = field(default_factory=dict)
+    # lsids whose session details break off half way (socket closed) in every answer that includes them, as a proxy
+    # cutting one huge session's document would
+    broken_details: set[str] = field(default_factory=set)
     # what the token answer claims as expires_in (None: the real lifetime); absurd ones: 0, -5, "soon", float("nan")
     token_expires_in: object = None
 

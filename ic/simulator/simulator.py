@@ -258,6 +258,8 @@ class Simulator:
                 drop = True
             elif resp.status == 200 and not resp.xml and self._broken_cut(entry):
                 drop = True  # faults.broken_recordings "cut": this recording's body breaks off every time
+            elif resp.status == 200 and self.faults.broken_details and self._details_cut(entry):
+                drop = True  # faults.broken_details: an answer holding this session breaks off every time
         else:
             resp = Response(404, "text/html; charset=UTF-8", b"<html><body>404 Not Found</body></html>")
         account = self.client_id
@@ -278,6 +280,16 @@ class Simulator:
                 self.faults, kind, params.get("lsid", "").strip(), params.get("instance")) != "cut":
             return False
         self._count("broken_recordings")
+        return True
+
+    def _details_cut(self, entry: dict) -> bool:
+        if reports.REPORTS.get(str(entry.get("report")), (None, None))[1] != "sessions":
+            return False
+        params = entry.get("params") or {}
+        asked = {x.strip() for x in f"{params.get('lsid', '')},{params.get('lsids', '')}".split(",")}
+        if not asked & self.faults.broken_details:
+            return False
+        self._count("broken_details")
         return True
 
     def _token(self, method: str, headers, body: bytes) -> Response:

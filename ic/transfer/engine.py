@@ -61,7 +61,7 @@ from ic import paths
 from ic.destinations.base import Destination, FileItem
 from ic.errors import (
     ApplianceAPIError, ApplianceError, Cancelled, ConfigError, DestinationUnavailable, ICError, MalformedResponse,
-    RecordingUnavailable, ServerError, UnknownSession,
+    ParseError, RecordingUnavailable, ServerError, UnknownSession,
 )
 from ic.sessions.model import Session
 from ic.settings.models import DATA_TYPES, DestinationConfig, SiteConfig, TransferConfig
@@ -550,7 +550,13 @@ class _Run:
         log.info("%s: trying %d quarantined session(s) again.", self.result.transfer, len(lsids))
         self.tracker.update(phase=P.SESSIONS, sessions_found=len(lsids),
                             message=f"Trying {len(lsids)} quarantined session(s) again")
-        self._process(lsids, from_quarantine=True)
+        try:
+            self._process(lsids, from_quarantine=True)
+        except (ApplianceError, ParseError) as exc:  # set aside already: they wait; a down appliance fails the listing
+            msg = (f"Quarantined session(s) {', '.join(lsids[:5])}{' …' if len(lsids) > 5 else ''} could not be asked "
+                   f"for again this run ({str(exc).rstrip('.')}); they stay set aside and are tried at the next run.")
+            log.warning(msg)
+            self.result.warnings.append(msg)
 
     # --- sessions ----------------------------------------------------------------------------------
     def _process(self, lsids: list[str], from_quarantine: bool = False) -> None:

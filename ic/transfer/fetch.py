@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ic.errors import ApplianceAPIError, ParseError, SessionValueError, UnknownSession
+from ic.errors import ApplianceAPIError, ApplianceUnreachable, ParseError, SessionValueError, UnknownSession
 from ic.sessions.model import Session
 
 log = logging.getLogger("ic.transfer")
@@ -144,7 +144,12 @@ class DetailFetcher:
         out = Details()
         got: dict[str, Session] = {}
         poisoned: dict[str, Poisoned] = {}
-        error = self._collect(lsids, first, got, poisoned)
+        try:
+            error = self._collect(lsids, first, got, poisoned)
+        except ApplianceUnreachable as exc:  # may be one session's document breaking off every time
+            if len(lsids) < 2:
+                raise
+            error = self._split_after_break(lsids, got, poisoned, exc)
         missing = [x for x in lsids if x not in got and x not in poisoned]
         while missing and error is None:
             # not returned: maybe the appliance capped the answer; ask again until a request brings none
@@ -186,6 +191,36 @@ class DetailFetcher:
             f"The appliance {self.site_host} sent malformed session details {attempts} times in a row ({failure}); "
             "the run continues from here next time.",
             getattr(failure, "source", None), getattr(failure, "line", None))
+
+    def _split_after_break(self, lsids: list[str], got: dict[str, Session], poisoned: dict[str, Poisoned],
+                           exc: ApplianceUnreachable) -> ParseError | None:
+        """The batch's answer kept breaking off (the client's retries ran out): ask for each session alone. A session
+        whose answer alone keeps breaking off while others come whole is poisoned (set aside, tried again at later
+        runs); when none comes whole the appliance or the network is at fault and ``exc`` is raised."""
+        log.warning("Session details from %s kept breaking off (%s); asking for the %d session(s) one by one.",
+                    self.site_host, exc, len(lsids))
+        broken: list[str] = []
+        whole = 0
+        for lsid in lsids:
+            if lsid in got or lsid in poisoned:
+                continue
+            self.check_cancel()
+            try:
+                outcome = self._alone(lsid, got)
+            except ApplianceUnreachable:
+                broken.append(lsid)
+                continue
+            if isinstance(outcome, ParseError):
+                return outcome
+            if isinstance(outcome, Poisoned):
+                poisoned[lsid] = outcome
+            whole += 1
+        if broken and not whole:
+            raise exc
+        for lsid in broken:
+            poisoned[lsid] = Poisoned(lsid, f"its details from {self.site_host} keep breaking off on the way while "
+                                            f"other sessions arrive whole ({str(exc).rstrip('.')})")
+        return None
 
     def _one_by_one(self, lsids: list[str], got: dict[str, Session],
                     poisoned: dict[str, Poisoned]) -> ParseError | None:
