@@ -7,6 +7,9 @@ one call lives here:
 * lsids the appliance did not return are asked for again until a request brings none (an answer may be capped);
 * a batch the appliance refuses whole because one session is unknown (``UnknownSession``, "Invalid lsid.") is asked
   for session by session; the unknown one is reported as missing;
+* a batch whose answer keeps breaking off on the way (the client's retries ran out) is asked for session by session:
+  one whose answer alone keeps breaking off while others arrive whole comes back as :class:`Poisoned` (no XML);
+  when none arrives whole the error is raised (appliance or network down);
 * a session that cannot be read (a value out of range, nesting too deep, XML broken in the middle of the document
   rather than cut short at its end) is isolated by asking for the rest one by one: it comes back as
   :class:`Poisoned` with its raw XML for the quarantine, while the others are returned. Documents that keep
