@@ -44,6 +44,11 @@ SECONDARY_HOVER = ("gray35", "gray28")
 DANGER_FG = ("#b3261e", "#b3261e")
 DANGER_HOVER = ("#8c1d17", "#8c1d17")
 FIELD_WIDTH = 260  # an input's requested width; inputs shrink or grow with the window
+# a disabled check box's text in customtkinter's theme (gray60 on the light window, gray45 on the dark one) was hard
+# to read; the same greys as a disabled button's text instead
+for _kind in ("CTkCheckBox", "CTkRadioButton", "CTkSwitch"):
+    if _kind in ctk.ThemeManager.theme:
+        ctk.ThemeManager.theme[_kind]["text_color_disabled"] = list(DISABLED_TEXT)
 SAVED_SECRET_PLACEHOLDER = "(saved — type to replace)"
 
 
@@ -342,6 +347,37 @@ class Form(ctk.CTkFrame):
         self._listeners: list[Callable[[Field], None]] = []
         self._edit_listeners: list[Callable[[Field, str], None]] = []
         self.grid_columnconfigure(1, weight=1)
+        self._rewrap_id: str | None = None
+        self.bind("<Configure>", self._rewrap_later, add=True)
+
+    def _rewrap_later(self, _event=None) -> None:
+        if self._rewrap_id is None:
+            self._rewrap_id = self.after_idle(self._rewrap)
+
+    def _rewrap(self) -> None:
+        """Help and error lines wrap at the width of their input (they wrapped at a fixed 340 pixels: a wide window
+        left half of it empty and made a long help text three times as tall)."""
+        self._rewrap_id = None
+        try:
+            scale = widget_scaling(self)
+            for field in self.fields.values():
+                width = field.container.winfo_width()
+                if width < 100:
+                    continue  # not laid out yet, or hidden
+                wrap = max(150, int(width / scale) - 4)  # customtkinter multiplies a wrap length by the scaling
+                for label in (field.help_label, field.error):
+                    if label is not None and abs(int(label.cget("wraplength")) - wrap) > 8:
+                        label.configure(wraplength=wrap)
+        except tkinter.TclError:
+            pass  # closing
+
+    def destroy(self) -> None:
+        if self._rewrap_id is not None:
+            try:
+                self.after_cancel(self._rewrap_id)
+            except tkinter.TclError:
+                pass
+        super().destroy()
 
     def on_edited(self, callback: Callable[[Field, str], None]) -> None:
         """``callback(field, old_error)`` when typing clears the error shown at a field."""
@@ -409,7 +445,8 @@ class MessageLabel(ctk.CTkFrame):
     def __init__(self, master, **kwargs) -> None:
         font = _font(master, "list")
         self._font = font
-        height = font.metrics("linespace") * self.LINES + 8
+        # the font is in real pixels, the frame's height in customtkinter's units (it multiplies them by the scaling)
+        height = round(font.metrics("linespace") * self.LINES / widget_scaling(master)) + 8
         super().__init__(master, fg_color="transparent", height=height)
         self.pack_propagate(False)
         self.label = ctk.CTkLabel(self, text="", anchor="nw", justify="left", wraplength=560, **kwargs)
@@ -506,7 +543,7 @@ def style_treeview(widget) -> ttk.Style:
     bg, fg, sel, head, line = (("#2b2b2b", "#dce4ee", "#1f538d", "#3a3a3a", "#555555") if dark else
                                ("#ffffff", "#1a1a1a", "#3b8ed0", "#e5e5e5", "#b8b8b8"))
     font = list_font(widget)
-    rowheight = font.metrics("linespace") + 10
+    rowheight = font.metrics("linespace") + round(10 * widget_scaling(widget))
     style.configure("IC.Treeview", background=bg, foreground=fg, fieldbackground=bg, rowheight=rowheight,
                     borderwidth=0, font=font)
     style.map("IC.Treeview", background=[("selected", sel)], foreground=[("selected", "#ffffff")])
@@ -516,20 +553,22 @@ def style_treeview(widget) -> ttk.Style:
     return style
 
 
-_FONTS: dict[tuple[str, int], Any] = {}
+_FONTS: dict[tuple[str, int, float], Any] = {}
 
 
 def _font(widget, name: str, weight: str = "normal"):
-    """customtkinter's label font (family and size from its theme) in ``widget``'s Tk interpreter."""
+    """customtkinter's label font (family and size from its theme) in ``widget``'s Tk interpreter, as large as the
+    labels are drawn: at 125 % display scaling the lists' rows were smaller than every other text."""
     import tkinter.font
 
     root = widget._root()
-    key = (name, id(root))
+    scale = widget_scaling(widget)
+    key = (name, id(root), scale)
     font = _FONTS.get(key)
     if font is None or getattr(font, "_ic_root", None) is not root:
         theme = ctk.ThemeManager.theme["CTkFont"]
-        font = _FONTS[key] = tkinter.font.Font(root=root, family=theme["family"], size=-abs(theme["size"]),
-                                               weight=weight)
+        font = _FONTS[key] = tkinter.font.Font(root=root, family=theme["family"],
+                                               size=-round(abs(theme["size"]) * scale), weight=weight)
         font._ic_root = root
     return font
 
@@ -560,28 +599,44 @@ class ListView(ctk.CTkFrame):
         ids = [c[0] for c in columns]
         self.columns = columns
         self.max_width = max_width
+        self.scale = scale = widget_scaling(self)  # the tree's sizes are real pixels, the frame's are scaled
         self.tree = ttk.Treeview(self, columns=ids, show="headings", height=height, style="IC.Treeview",
                                  selectmode=selectmode)
         for cid, heading, width in columns:
             self.tree.heading(cid, text=heading, anchor="w")
-            self.tree.column(cid, width=width, minwidth=40, anchor="w", stretch=cid == ids[-1])
-        bar = ctk.CTkScrollbar(self, command=self.tree.yview)
+            self.tree.column(cid, width=round(width * scale), minwidth=40, anchor="w", stretch=cid == ids[-1])
+        self.ybar = ctk.CTkScrollbar(self, command=self.tree.yview)
         self.xbar = ctk.CTkScrollbar(self, command=self.tree.xview, orientation="horizontal", height=12)
-        self.tree.configure(yscrollcommand=bar.set, xscrollcommand=self._xscroll)
+        self.tree.configure(yscrollcommand=self._yscroll, xscrollcommand=self._xscroll)
         self.grid_columnconfigure(0, weight=1)
         self.grid_rowconfigure(0, weight=1)
         self.tree.grid(row=0, column=0, sticky="nsew", padx=(4, 0), pady=4)
-        bar.grid(row=0, column=1, sticky="ns")
+        self.ybar.grid(row=0, column=1, sticky="ns")
         self._on_select = on_select
         self.tree.bind("<<TreeviewSelect>>", lambda _e: on_select and on_select(self.selected()))
+        # made shorter (a small window): the selected row stays in view
+        self.tree.bind("<Configure>", lambda _e: self._see_selection(), add=True)
         self._fit_columns([])
         # the list asks for the room of its first column widths and rows, whatever its content: a long text
         # scrolls it sideways instead of making the whole window ask for more than the screen has
-        rowheight = list_font(self).metrics("linespace") + 10
+        rowheight = list_font(self).metrics("linespace") + round(10 * scale)
         self.configure(width=min(sum(c[2] for c in columns) + 24, self.MAX_ASK[0]),
-                       height=rowheight * (min(height, self.MAX_ASK[1]) + 1) + 14)
+                       height=round(rowheight * (min(height, self.MAX_ASK[1]) + 1) / scale) + 14)
         self.grid_propagate(False)
         self._ic_wheel = self.tree  # the wheel over the list's frame scrolls the list
+
+    def _yscroll(self, first, last) -> None:
+        """The vertical scroll bar only when there are more rows than the list shows."""
+        self.ybar.set(first, last)
+        if float(first) <= 0.0 and float(last) >= 1.0:
+            self.ybar.grid_remove()
+        else:
+            self.ybar.grid(row=0, column=1, sticky="ns")
+
+    def _see_selection(self) -> None:
+        selection = self.tree.selection()
+        if selection:
+            self.tree.see(selection[0])
 
     def _xscroll(self, first, last) -> None:
         self.xbar.set(first, last)
@@ -591,13 +646,14 @@ class ListView(ctk.CTkFrame):
             self.xbar.grid(row=1, column=0, sticky="ew", padx=(4, 0))
 
     def _fit_columns(self, rows: list[tuple]) -> None:
-        font, bold = list_font(self), heading_font(self)
+        font, bold, scale = list_font(self), heading_font(self), self.scale
+        most = round(self.max_width * scale)
         for i, (cid, heading, width) in enumerate(self.columns):
-            need = bold.measure(heading) + 24
+            need = bold.measure(heading) + round(24 * scale)
             for row in rows:
                 if i < len(row) and row[i] is not None:
-                    need = max(need, font.measure(str(row[i])) + 16)
-            self.tree.column(cid, width=max(width, min(need, self.max_width)), minwidth=min(need, self.max_width))
+                    need = max(need, font.measure(str(row[i])) + round(16 * scale))
+            self.tree.column(cid, width=max(round(width * scale), min(need, most)), minwidth=min(need, most))
 
     def _set_appearance_mode(self, mode_string: str) -> None:
         """customtkinter calls this when light/dark changes (the system setting): restyle the ttk list too."""
