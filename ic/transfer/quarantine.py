@@ -9,9 +9,9 @@ Layout under ``paths.data_dir()/quarantine/<site host>/``:
       {"lsid", "site_host", "destination", "data_types": ["session", ...], "field", "reason",
        "first_seen" (ISO UTC), "last_tried" (ISO UTC), "attempts", "gone": bool}
 
-  ``missing_runs``: runs in a row on which the appliance did not return the session asked for by lsid. At
-  CONFIRM_GONE it has aged out: the record is released from the quarantine (never on one empty answer: a transient
-  error must not drop it).
+  ``missing_runs`` / ``missing_since``: runs in a row on which the appliance did not return the session asked for by
+  lsid, and since when. At CONFIRM_GONE runs over at least CONFIRM_GONE_SECONDS (a day) it has aged out: the record
+  is released from the quarantine (never on one empty answer: a transient error must not drop it).
 * ``expired/`` — records released that way (``"expired"``: when) with the session's raw XML, for a person to keep:
   the appliance no longer has the session, nothing asks for it again, and verify reports it as expired.
 * ``<lsid>--<destination>@<kind>[-<instance>].json`` — one recording of a session that could not be stored (its
@@ -47,7 +47,8 @@ log = logging.getLogger("ic.transfer")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_NAME = 80
 EXPIRED = "expired"  # sub-folder of a site's folder: records of sessions the appliance no longer has
-CONFIRM_GONE = 2  # runs in a row that must not get a quarantined session back before it counts as gone
+CONFIRM_GONE = 2  # runs in a row that must not get a quarantined session back before it counts as gone ...
+CONFIRM_GONE_SECONDS = 86400  # ... spanning at least this long since the first of them
 RETRY_PER_RUN = 500  # quarantined sessions asked for again per run and destination (about 510 appliance requests)
 
 
@@ -251,7 +252,8 @@ def release(site_host: str, lsid: str, destination: str, data_types: list[str] |
 
 def mark_gone(site_host: str, lsid: str, destination: str) -> str:
     """The appliance did not return a quarantined session asked for by lsid (it aged out, or an answer came back
-    empty). Counted per record; on the CONFIRM_GONE-th run in a row the session is gone: its records for
+    empty). Counted per record; once that happened on CONFIRM_GONE runs in a row spanning CONFIRM_GONE_SECONDS (a
+    day: an appliance answering empty for an hour is not proof) the session is gone: its records for
     ``destination`` (set-aside recordings included) move to ``expired/`` with its raw XML. Returns the sentence to
     log (with the lsid, and where the XML is kept once released)."""
     folder = _site_dir(site_host)
@@ -260,21 +262,25 @@ def mark_gone(site_host: str, lsid: str, destination: str) -> str:
     if folder.is_dir():
         live += [p for p in folder.glob("*.json") if p.name.startswith(prefix)]
     records = [(p, d) for p in live if (d := _read(p)) is not None and d.get("destination") == destination]
+    if not records:
+        return f"Quarantined session {lsid} is no longer on {site_host}."
     try:
-        runs = 0
-        for rec_path, data in records:
+        now = _now()
+        confirmed = True
+        for _, data in records:
             # a record marked "gone" by an older version was not asked for since: this counts as its second miss
-            data["missing_runs"] = runs = max(_int_or_none(data.get("missing_runs")) or 0,
-                                              1 if data.get("gone") else 0) + 1
+            data["missing_runs"] = max(_int_or_none(data.get("missing_runs")) or 0, 1 if data.get("gone") else 0) + 1
+            if _seconds_between(data.get("missing_since"), now) is None:
+                data["missing_since"] = now
             data["gone"] = False
-            data["last_tried"] = _now()
-            if runs < CONFIRM_GONE:
+            data["last_tried"] = now
+            confirmed = confirmed and data["missing_runs"] >= CONFIRM_GONE and \
+                (_seconds_between(data["missing_since"], now) or 0) >= CONFIRM_GONE_SECONDS
+        if not confirmed:
+            for rec_path, data in records:
                 _write_atomic(rec_path, json.dumps(data, indent=1).encode("utf-8"))
-        if not records:
-            return f"Quarantined session {lsid} is no longer on {site_host}."
-        if runs < CONFIRM_GONE:
-            return (f"Quarantined session {lsid} was not returned by {site_host}; it is asked for once more at the "
-                    "next run and released from the quarantine if it is still gone then.")
+            return (f"Quarantined session {lsid} was not returned by {site_host}; it is asked for again at the next "
+                    "runs and released from the quarantine once it has been gone for a day.")
         kept = _expire(site_host, lsid, records)
     except OSError as exc:
         return (f"Quarantined session {lsid} is no longer on {site_host}, but its quarantine record could not be "
@@ -282,6 +288,16 @@ def mark_gone(site_host: str, lsid: str, destination: str) -> str:
     where = f"its XML is kept in {kept}" if kept else "no XML of it was kept"
     return (f"Quarantined session {lsid} is gone from {site_host} (aged out before it could be stored in "
             f"destination {destination}): it is released from the quarantine and {where}.")
+
+
+def _seconds_between(earlier, later: str) -> float | None:
+    """Seconds from one ISO time of a record to another; None when ``earlier`` is missing or unreadable."""
+    try:
+        a = datetime.fromisoformat(str(earlier).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(later.replace("Z", "+00:00"))
+        return (b - a).total_seconds() if earlier else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _expire(site_host: str, lsid: str, records: list[tuple[Path, dict]]) -> Path | None:

@@ -102,7 +102,9 @@ def test_postgresql_integer_out_of_range_quarantines_one_and_stores_the_innocent
     assert "range" in entry.reason.lower() or entry.field
 
 
-def test_session_the_appliance_forgot_is_released_to_expired_and_not_asked_again(store, simulator, tmp_path):
+def test_session_the_appliance_forgot_is_released_to_expired_and_not_asked_again(store, simulator, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(quarantine, "CONFIRM_GONE_SECONDS", 0)  # two runs a day apart, without the day
     victim, out = quarantined_then_forgotten(store, simulator, f"sqlite:///{tmp_path / 'out.db'}")
     assert out.ok and any("not returned" in w for w in out.results[0].warnings)  # one miss: asked once more
     out = run_schedule(store, "G", raise_internal=True)
