@@ -12,7 +12,8 @@ from ic.settings.models import DestinationConfig, SiteConfig
 from ic.transfer import journal, planner
 from ic.transfer.apply import Apply
 from ic.transfer.engine import LARGE_DONE, TransferResult
-from ic.transfer.sealed import SealedSet
+from ic.transfer import sealed as sealed_mod
+from ic.transfer.sealed import DigestSet, SealedSet
 from ic.transfer.state import RECENT_MAX, RECENT_SPAN, TransferState
 
 OV = 120
@@ -36,6 +37,19 @@ def test_sealed_set_is_exact_for_many_lsids():
     assert "" not in s and None not in s
     s.clear()
     assert not s and names[0] not in s
+
+
+def test_digest_set_holds_128_bit_digests_across_merged_blocks(monkeypatch):
+    monkeypatch.setattr(sealed_mod, "BLOCK_MAX", 1 << 13)  # blocks stop merging early: several probed
+    rnd = random.Random(4)
+    kept = [rnd.getrandbits(128) for _ in range(40_000)] + [0, (1 << 128) - 1, 1 << 127, (1 << 64) - 1, 1 << 64]
+    s = DigestSet()
+    for d in kept:
+        s.add(d)
+    assert len(s) == len(set(kept)) and len(s._blocks) > 2
+    assert all(d in s for d in kept)
+    others = [rnd.getrandbits(128) for _ in range(5_000)] + [kept[0] ^ 1, kept[1] ^ (1 << 64)]
+    assert not any(d in s for d in others if d not in set(kept))
 
 
 def _window(sts: TransferState, n: int, *, seal: bool, slice_rows=1_000, span_days=60, now=BASE + 61 * DAY):
