@@ -263,10 +263,14 @@ def show_refusal(text: str, on_close=None) -> MessageBox:
     box = MessageBox(root, "Integration Client", text, kind="error", transient=False,
                      on_choice=lambda _c: (on_close or root.quit)())
     box.root = root
-    box.update_idletasks()  # in the middle of the screen (no window to centre it over; Windows would put it top left)
+    # in the middle of the screen (no window to centre it over; Windows would put it top left): measured while
+    # withdrawn and shown once placed, so it is never first drawn in the corner and then moved
+    box.withdraw()
+    box.update_idletasks()
     width, height = box.winfo_reqwidth(), box.winfo_reqheight()
     x, y = (box.winfo_screenwidth() - width) // 2, (box.winfo_screenheight() - height) // 3
     box.geometry(f"+{max(0, x)}+{max(0, y)}")
+    box.deiconify()
     return box
 
 
