@@ -132,8 +132,15 @@ test_site_config.__test__ = False  # type: ignore[attr-defined]
 
 def save_site(store: SettingsStore, site: SiteConfig, client_secret: str | None = None,
               backup_password: str | None = None, *, clear_backup_password: bool = False) -> SiteConfig:
-    """Add (``site.id`` None) or change a site; a None secret keeps the stored one (the store validates)."""
-    return store.save_site(site, client_secret, backup_password, clear_backup_password=clear_backup_password)
+    """Add (``site.id`` None) or change a site; a None secret keeps the stored one (the store validates). A changed
+    host name takes the site's quarantined sessions along (unless another site still uses the old one)."""
+    old_host = store.get_site(site.id).host if site.id is not None else None
+    saved = store.save_site(site, client_secret, backup_password, clear_backup_password=clear_backup_password)
+    if old_host and old_host != saved.host and all(s.host != old_host for s in store.list_sites()):
+        from ic.transfer.quarantine import follow_site
+
+        follow_site(old_host, saved.host)
+    return saved
 
 
 def remove_site(store: SettingsStore, name: str) -> None:

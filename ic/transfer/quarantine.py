@@ -397,6 +397,38 @@ def follow_rename(site_host: str, destination: str, destination_id: int) -> int:
     return moved
 
 
+def follow_site(old_host: str, new_host: str) -> int:
+    """A site whose host name changed (an IP address replaced by its DNS name...) keeps its quarantine: every file
+    of ``old_host``'s folder (records live and expired, raw XML, notes) moves to ``new_host``'s, records rewritten
+    with the new host. Returns how many records moved. The caller makes sure no other site still uses ``old_host``."""
+    old_dir, new_dir = _site_dir(old_host), _site_dir(new_host)
+    if old_host == new_host or old_dir == new_dir or not old_dir.is_dir():
+        return 0
+    moved = 0
+    for path in sorted(old_dir.rglob("*")):
+        if not path.is_file() or path.name.startswith(".~q-"):
+            continue
+        target = new_dir / path.relative_to(old_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = _read(path) if path.suffix == ".json" else None
+        if data is not None:
+            data["site_host"] = new_host
+            if data.get("xml"):
+                data["xml"] = str(target.with_name(Path(str(data["xml"])).name))
+            if not target.exists():  # a record already there (the new host's own) wins
+                _write_atomic(target, json.dumps(data, indent=1).encode("utf-8"))
+                moved += 1
+            path.unlink(missing_ok=True)
+        elif path.name.startswith("unavailable--") and target.exists():
+            with open(target, "ab") as fh:
+                fh.write(path.read_bytes())
+            path.unlink(missing_ok=True)
+        else:
+            os.replace(path, target) if not target.exists() else path.unlink(missing_ok=True)
+    shutil.rmtree(old_dir, ignore_errors=True)
+    return moved
+
+
 # --- recordings the appliance would not serve ---------------------------------------------------------------------
 # The engine notes each recording the appliance answered "expired" / "no such recording" (a line per recording in
 # ``<host>/unavailable--<destination id>.txt``), so that verify reports it as unavailable instead of "partial" until a
