@@ -91,7 +91,8 @@ def _verify(args: argparse.Namespace) -> int:
     say = (lambda text: print(text, file=sys.stderr, flush=True)) if not args.quiet else None
     try:
         if args.schedule:
-            reports = V.verify_schedule(store, args.schedule, do_repair=args.repair, start=start, end=end, progress=say)
+            reports = V.verify_schedule(store, args.schedule, do_repair=args.repair, start=start, end=end, progress=say,
+                                        keep_going=True)  # one destination down: the others are still verified
             title = f"schedule {args.schedule}"
         else:
             reports = [V.verify_and_repair(store, args.site, args.destination, types, start=start, end=end,
@@ -115,6 +116,8 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"Findings written to {path}.")
     if not args.no_mail:
         V.mail_summary(store, reports, title)
+    if any(r.error is not None for r in reports):
+        return EXIT_FAILED
     return EXIT_COMPLETE if all(r.complete for r in reports) else EXIT_INCOMPLETE
 
 
