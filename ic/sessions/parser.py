@@ -142,7 +142,7 @@ def _skip_broken(stop: _Broken, pull: "_Pull", raw: BinaryIO
     if pull.head is None or "extra content at the end" in (stop.error.args[0] or "").lower():
         return None
     data, at = pull.data, pull.at
-    line = pull.line + data.count(b"\n", 0, at)  # line of data[at] in the current stream
+    line = pull.tap.end_line() - data.count(b"\n", at)  # line of data[at] in the current stream
     scanner = _spill.EndScanner(None, stop.depth)
     scanner.max_tag = _Pull.HEAD_MAX
     data = data[at:]
@@ -317,7 +317,6 @@ class _Pull:
         )
         self.data = b""
         self.at = 0
-        self.line = 1  # line of data[0]
         self.head: bytes | None = None  # declaration .. root start tag, when it can be fed again (see _find_head)
         self._head_buf: bytearray | None = bytearray()
         self.root: etree._Element | None = None
@@ -327,7 +326,6 @@ class _Pull:
     def __iter__(self) -> Iterator[tuple[str, etree._Element]]:
         parser, tap, finditer, events = self.parser, self.tap, self._END.finditer, self._events
         carry = b""
-        done = 0  # bytes of data before the carry (counted into line when the next chunk comes)
         run, dropping = 0, False  # see _outside_text
         while True:
             more = tap.read(self.CHUNK)
@@ -340,7 +338,6 @@ class _Pull:
                 data, dropping = self._drop_text(data, dropping)
             else:
                 dropping = False
-            self.line += self.data.count(b"\n", 0, done)
             self.data = data
             n = cut = len(data)
             lt = data.rfind(b"<", max(0, n - 64))
@@ -357,10 +354,9 @@ class _Pull:
                 self.at = pos
                 parser.feed(data[pos:cut] if pos else (data if cut == n else data[:cut]))
                 yield from events()
-            carry, done = data[cut:], cut
+            carry = data[cut:]
             run = self._outside_text(data, run) if cut == n else 0
         if carry:
-            self.line += self.data.count(b"\n", 0, done)
             self.data, self.at = carry, 0
             parser.feed(carry)
             yield from events()
@@ -668,7 +664,9 @@ class _Tap:
         if self.root is not None:
             self._prune()  # (lxml reads between feeds: every event of the bytes read so far has been handled)
         data = self.raw.read(size)
-        if self.on and data:
+        if not self.on:
+            self.lines += data.count(b"\n")  # (only lines are followed: see end_line)
+        elif data:
             if self.spilling is not None:
                 self._spill_more(data)
                 return data
@@ -825,6 +823,7 @@ class _Tap:
         if self.spilling is not None:
             self.spilling.close()
             self.spilling = self.scanner = None
+            self.lines += self.spill_lines
             self._off()
             lsid = session.get("lsid")
             line = session.sourceline + self.line_offset if session.sourceline else None
@@ -854,7 +853,14 @@ class _Tap:
 
     def _off(self) -> None:
         self.on = False
+        self.lines += self.buf.count(b"\n")
         self.buf = bytearray()
+
+    def end_line(self) -> int:
+        """The line of the byte after everything read so far."""
+        if self.spilling is not None:
+            return self.lines + self.spill_lines
+        return self.lines + (self.buf.count(b"\n") if self.on else 0)
 
     def take(self, lsid: str | None, line: int | None, plain: bool = False,
              release: Callable[[], object] | None = None) -> bytes | None:

@@ -224,3 +224,27 @@ def test_a_broken_session_tag_never_hangs_and_keeps_the_sessions_before(damage):
     got, err = read(io.BytesIO(data))
     assert [s.lsid for s in got][:1] == ["a"] and "bad" not in [s.lsid for s in got]
     assert isinstance(err, ParseError)
+
+
+def test_lines_stay_right_after_a_session_whose_bytes_could_not_be_cut():
+    odd = session("x&amp;y")  # its lsid as sent is not its value: raw_xml falls back to a serialised copy
+    data = doc(session("a"), odd, broken("bad", 2), session("c", 2))
+    got, err = read(data)
+    assert [s.lsid for s in got] == ["a", "x&y", "c"] and err.lsid == "bad"
+    assert got[2].source_line == line_of(data, "c") and err.line == line_of(data, "bad") + 1
+
+
+def test_a_huge_session_broken_while_spilled_leaves_nothing_and_keeps_the_rest(tmp_path):
+    d = tmp_path / "spill"
+    d.mkdir()
+    big = session("bad", 3000)
+    cut = big.index("</body></event>", len(big) // 2)  # ~500 kB in: being spilled when the break comes
+    big = big[:cut] + "</body></evnt>" + big[cut + len("</body></event>"):]
+    data = doc(session("a"), big, session("c", 2), session("d"))
+    got, err = read(data, spill_over=OVER, spill_dir=d)
+    assert [s.lsid for s in got] == ["a", "c", "d"] and err.lsid == "bad"
+    assert [s.source_line for s in got] == [line_of(data, x) for x in ("a", "c", "d")]
+    assert err.line == data[:data.index(b"</evnt>")].count(b"\n") + 1
+    for s in got:
+        s.close()
+    assert list(d.iterdir()) == []
