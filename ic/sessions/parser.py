@@ -195,7 +195,6 @@ _DOCTYPE = re.compile(rb"""<!DOCTYPE\s(?:[^\[>"']|"[^"]*"|'[^']*')*"""
 _BEFORE_ROOT = re.compile(rb"""\A(?:\xef\xbb\xbf)?\s*(?:<\?(?:[^?]|\?(?!>))*\?>\s*|<!--.*?-->\s*)*""", re.DOTALL)
 # a general entity reference that is not one of XML's own: kept as literal text ("&co;" reads as "&co;")
 _ENTITY_REF = re.compile(rb"&(?!(?:lt|gt|amp|quot|apos);|#[0-9]+;|#x[0-9A-Fa-f]+;)(?=[A-Za-z_:][\w.:\-]*;)")
-_TEXT_END = re.compile(rb"[<>&\"']")
 _HEAD_PEEK = 1 << 16
 _HEAD_MAX = 1 << 20
 
@@ -387,8 +386,11 @@ class _Pull:
         """The rest of a text outside sessions past TEXT_MAX bytes is not fed (its line ends are, so lines stay
         right): content outside sessions is dropped anyway, and libxml2 would hold the text whole. ``dropping``:
         the previous chunk was dropped to its end. Returns the bytes to feed, and whether this one was too."""
-        special = _TEXT_END.search(data)
-        k = special.start() if special else len(data)
+        k = len(data)
+        for c in (b"<", b">", b"&", b'"', b"'"):  # (memchr: a regex search here took seconds for 200 MB)
+            at = data.find(c, 0, k)
+            if at >= 0:
+                k = at
         j = 0
         if not dropping:  # the bytes that complete a character cut at the previous chunk's end are fed
             while j < k and j < 3 and 0x80 <= data[j] < 0xC0:
