@@ -376,11 +376,21 @@ class _BulkWriter:
 class _SqliteWriter(_BulkWriter):
     """Ids handed out in this transaction (it holds SQLite's write lock from BEGIN IMMEDIATE: nobody else can take
     the same ids): max(id) of session and session_event read in one statement per batch, rows sent with one
-    executemany per table and chunk."""
+    executemany per table and chunk, on the driver's own cursor (no SQLAlchemy statement set-up per chunk) unless
+    someone listens to the statements (SQLAlchemy's cursor events: they then go through SQLAlchemy and are seen)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        watched = conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute
+        self._cursor = None if watched else conn.connection.dbapi_connection.cursor()
+
+    def write(self, host_name: str, batch: list[Session], system_info: bool) -> None:
+        try:
+            super().write(host_name, batch, system_info)
+        finally:
+            if self._cursor is not None:
+                self._cursor.close()
 
     def ids(self, sessions: int, events: int) -> tuple[Iterable[int], Callable[[], int]]:
         top_session, top_event = self.conn.exec_driver_sql(
@@ -394,7 +404,13 @@ class _SqliteWriter(_BulkWriter):
         if sql is None:
             sql = self._sql[table.name, columns] = (f"INSERT INTO {_quoted(self.conn, table)} ({', '.join(columns)}) "
                                                     f"VALUES ({', '.join('?' * len(columns))})")
-        self.conn.exec_driver_sql(sql, rows)
+        if self._cursor is None:
+            self.conn.exec_driver_sql(sql, rows)
+            return
+        try:
+            self._cursor.executemany(sql, rows)
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise _driver_error(self.conn, sql, exc) from None
 
 
 class _PostgresWriter(_BulkWriter):
@@ -654,11 +670,13 @@ def _is_deadlock(exc: DBAPIError) -> bool:
 
 
 def _sqlite_connect(dbapi_conn, _record) -> None:
-    """Real transactions on SQLite (DDL included, so test() leaves nothing behind), enforced foreign keys, and the
-    write-ahead log with full durability: a commit is one append and one fsync of the log (a rollback journal costs
-    several), and readers (Verify, other tools) never block the writer. synchronous stays FULL: a commit survives a
-    power cut, which the transfer state saved after it relies on. A database that cannot switch (in memory, busy,
-    read-only folder) keeps its journal mode."""
+    """Real transactions on SQLite (DDL included, so test() leaves nothing behind) and the write-ahead log with full
+    durability: a commit is one append and one fsync of the log (a rollback journal costs several), and readers
+    (Verify, other tools) never block the writer. synchronous stays FULL: a commit survives a power cut, which the
+    transfer state saved after it relies on. A database that cannot switch (in memory, busy, read-only folder) keeps
+    its journal mode. Foreign keys stay declared but are not checked on this connection (a parent lookup per child
+    row, about a sixth of SQLite's insert work): every child row gets the id of a parent written in the same
+    transaction under the write lock, and replaced sessions are deleted children first (_delete_sessions)."""
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=OFF")
