@@ -628,10 +628,7 @@ class ListView(ctk.CTkFrame):
     def _yscroll(self, first, last) -> None:
         """The vertical scroll bar only when there are more rows than the list shows."""
         self.ybar.set(first, last)
-        if float(first) <= 0.0 and float(last) >= 1.0:
-            self.ybar.grid_remove()
-        else:
-            self.ybar.grid(row=0, column=1, sticky="ns")
+        show_scrollbar(self.ybar, not (float(first) <= 0.0 and float(last) >= 1.0), row=0, column=1, sticky="ns")
 
     def _see_selection(self) -> None:
         selection = self.tree.selection()
@@ -640,10 +637,8 @@ class ListView(ctk.CTkFrame):
 
     def _xscroll(self, first, last) -> None:
         self.xbar.set(first, last)
-        if float(first) <= 0.0 and float(last) >= 1.0:
-            self.xbar.grid_remove()
-        else:
-            self.xbar.grid(row=1, column=0, sticky="ew", padx=(4, 0))
+        show_scrollbar(self.xbar, not (float(first) <= 0.0 and float(last) >= 1.0), row=1, column=0, sticky="ew",
+                       padx=(4, 0))
 
     def _fit_columns(self, rows: list[tuple]) -> None:
         font, bold, scale = list_font(self), heading_font(self), self.scale
@@ -695,6 +690,34 @@ def shrink_scrollbar(scrollable, height: int) -> None:
             bar.configure(height=max(20, height))
         except Exception:  # noqa: BLE001 - another customtkinter version: keep its default
             pass
+
+
+def show_scrollbar(bar, show: bool, **grid: Any) -> None:
+    """Grid a scroll bar (``grid``: where, the first time) or take it out of the grid, and keep it so: customtkinter's
+    scroll bar redraws itself with update_idletasks() while the list it serves is being laid out, and Tk then drew a
+    bar taken out of the grid anyway (a bar in the middle of the XML Files list, over an empty list)."""
+    bar._ic_show = show
+    if not getattr(bar, "_ic_watched", False):
+        bar._ic_watched = True
+        tkinter.Misc.bind(bar, "<Map>", lambda _e: bar.after_idle(lambda: _keep_hidden(bar)), "+")
+    gridded = bool(bar.grid_info())
+    if show and not gridded:
+        bar.grid(**grid) if grid else bar.grid()
+    elif not show:
+        _keep_hidden(bar)
+
+
+def _keep_hidden(bar) -> None:
+    try:
+        if getattr(bar, "_ic_show", True) or not bar.winfo_exists():
+            return
+        if not bar.grid_info():
+            if not bar.winfo_ismapped():
+                return
+            tkinter.Grid.grid_configure(bar)  # back in the grid (where it was), so that removing it unmaps it
+        bar.grid_remove()
+    except tkinter.TclError:
+        pass  # closing
 
 
 # --- the mouse wheel: only the innermost scrollable thing under the pointer scrolls ---------------------------------
@@ -796,8 +819,6 @@ class ScrollFrame(ctk.CTkScrollableFrame):
         self._scrolling = True
         self.bind("<Configure>", self._show_bar, add=True)
         canvas.bind("<Configure>", self._show_bar, add=True)
-        # Tk may draw a scroll bar taken out of the grid before its window was shown: look again once it is
-        tkinter.Misc.bind(self._scrollbar, "<Map>", lambda _e: None if self._scrolling else self._show_bar(), "+")
 
     def _content_height(self) -> int:
         return self.winfo_reqheight()
@@ -808,13 +829,7 @@ class ScrollFrame(ctk.CTkScrollableFrame):
             canvas = self._parent_canvas
             need = self._content_height() > canvas.winfo_height() + 1
             self._scrolling = need
-            shown = bool(self._scrollbar.grid_info())
-            if need and not shown:
-                self._scrollbar.grid()
-            elif not need and (shown or self._scrollbar.winfo_ismapped()):
-                if not shown:  # taken out of the grid before its window was drawn, Tk left it on screen
-                    self._scrollbar.grid()
-                self._scrollbar.grid_remove()
+            show_scrollbar(self._scrollbar, need)
             if not need:
                 canvas.yview_moveto(0)
         except tkinter.TclError:

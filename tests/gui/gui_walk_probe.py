@@ -12,7 +12,7 @@ cannot be saved; Escape on a window with unsaved changes; every window shrunk to
 For each it checks ic.gui.testing.layout_problems, plus what the window manager did: the window (its title bar too),
 and every button in it, lies on the screen (a button half below the screen's edge cannot be pressed); what the window
 asks for (with its menu bar) fits the screen; its action buttons (Save, Test, Next, OK, Cancel...) are shown outside
-any scrolled area, so they are on screen without scrolling. Saves a screenshot of each.
+any scrolled area, so they are on screen without scrolling; nothing is drawn without a place in the layout. Saves a screenshot of each.
 Run by tests/gui/test_gui_walk.py (and test_gui_scaled_walk, test_gui_fit_everywhere) as
 ``python -m tests.gui.gui_walk_probe --mode light|dark --tag NAME --out DIR [--scaling 1.25]``; prints one JSON
 object: {"problems": ["[window-name] problem", ...], "screenshots": [...], "screen": [w, h], "windows": [{"name",
@@ -93,6 +93,19 @@ def geometry_problems(window, where: dict) -> list[str]:
     return problems
 
 
+def stray_problems(window) -> list[str]:
+    """A widget drawn on the window without a place in its layout (taken out of the grid, yet still shown: a scroll
+    bar left in the middle of a list)."""
+    import tkinter
+
+    from ic.gui.testing import _name, walk
+
+    title = window.title()
+    return [f"{title}: {_name(child)} is drawn but has no place in the layout" for child in walk(window)
+            if child.winfo_ismapped() and not child.winfo_manager() and not isinstance(child, tkinter.Toplevel)
+            and child.master.winfo_ismapped()]
+
+
 def action_problems(window) -> list[str]:
     """Every shown action button lies in the window, outside any scrolled area (no scrolling to reach it)."""
     from ic.gui.testing import _in_scroller, walk
@@ -156,7 +169,7 @@ def main() -> int:
         where = geometry(window)
         windows.append({"name": name, **where})
         found = (layout_problems(window) + on_screen_problems(window) + geometry_problems(window, where)
-                 + action_problems(window))
+                 + action_problems(window) + stray_problems(window))
         problems.extend(f"[{name}] {p}" for p in found)  # which step of the walk (a wizard's steps share a title)
         if shot:
             shots.append(str(screenshot(window, f"{args.tag}-{args.mode}-{name}", out)))

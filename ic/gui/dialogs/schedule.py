@@ -128,7 +128,8 @@ class SchedulePanel(ListEditorPanel):
         self.transfers_frame = ScrollFrame(right, height=90)
         shrink_scrollbar(self.transfers_frame, 90)
         self.no_transfers = ctk.CTkLabel(self.transfers_frame, text="No transfers yet: choose a site and a destination "
-                                         "above, then click Add.", text_color=HELP_COLOR, anchor="w")
+                                         "above, then click Add.", text_color=HELP_COLOR, anchor="w", justify="left")
+        self.transfers_frame._parent_canvas.bind("<Configure>", lambda e: self._rewrap(e.width), add=True)
         self.transfers_frame.pack(fill="both", expand=True, padx=10, pady=(2, 2))
         self.fields = dict(self.form.fields)
         self.watch_form(self.form)
@@ -238,7 +239,18 @@ class SchedulePanel(ListEditorPanel):
         row = TransferRow(self.transfers_frame, self, site, destination, self._accepts_files(destination), data_types)
         row.pack(fill="x", pady=3)
         self.rows.append(row)
+        self._rewrap(self.transfers_frame._parent_canvas.winfo_width())
         return row
+
+    def _rewrap(self, width: int) -> None:
+        """The hint and the transfers' titles wrap at the width of the transfers area (a narrow window, the wizard
+        at its smallest, cut the hint at the right edge)."""
+        if width < 100:
+            return  # not laid out yet
+        wrap = max(150, int(width / widget_scaling(self)) - 30)  # customtkinter multiplies a wrap length by it
+        self.no_transfers.configure(wraplength=wrap)
+        for row in self.rows:
+            row.title_label.configure(wraplength=max(120, wrap - 100))  # less the Remove button
 
     def _accepts_files(self, destination: str) -> bool:
         type_name = self.destinations.get(destination)
