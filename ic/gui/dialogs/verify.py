@@ -258,8 +258,9 @@ class VerifyPanel(Panel):
 
             say = lambda text: emit(text)  # noqa: E731
             if by_schedule:
+                # one destination down must not hide what the schedule's other transfers hold
                 return V.verify_schedule(store, schedule, do_repair=repair, start=start, end=end, progress=say,
-                                         cancel=cancel)
+                                         cancel=cancel, keep_going=True)
             return [V.verify_and_repair(store, site, destination, start=start, end=end, do_repair=repair,
                                         progress=say, cancel=cancel)]
 
@@ -287,6 +288,8 @@ class VerifyPanel(Panel):
         self._set_summary(V.summary_text(self.reports, details=0))
         rows = []
         for r in self.reports:
+            if r.error is not None:
+                rows.append((f"check failed ({r.destination})", "check failed", r.label, "", "", r.error))
             for f in sorted(r.findings, key=lambda f: (ORDER.get(f.status, 9), f.lsid)):
                 key = f"{f.lsid}" if len(self.reports) == 1 else f"{f.lsid} ({r.destination})"
                 rows.append((key, f.status, r.label, f.appliance, ", ".join(f.lacking), f.note))
@@ -294,8 +297,13 @@ class VerifyPanel(Panel):
                 rows.append((f"backup ({r.destination})", "missing", r.label, "", "backup",
                              "no backup of the site is stored"))
         self.results.set_rows(rows, keep_selection=False)
-        self.message.show("The archive is complete." if complete else
-                          "The archive is NOT complete: see the sessions listed first.", "ok" if complete else "error")
+        failed = [r.label for r in self.reports if r.error is not None]
+        if failed:
+            self.message.show(f"The check of {', '.join(failed)} failed, so completeness is unknown there: see the "
+                              "summary for why.", "error")
+        else:
+            self.message.show("The archive is complete." if complete else
+                              "The archive is NOT complete: see the sessions listed first.", "ok" if complete else "error")
         self._update_buttons()
 
     def _failed(self, exc: BaseException) -> None:
