@@ -215,8 +215,9 @@ def _plain(stream: BinaryIO, name: str) -> BinaryIO:
         encoding = "utf-16"
     else:
         declared = _DECL_ENCODING.match(head[3:] if head.startswith(b"\xef\xbb\xbf") else head)
-        if declared and declared.group(3).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
-            encoding = declared.group(3).decode("ascii")
+        label = declared.group(3).lower().replace(b"_", b"-") if declared else b"utf-8"
+        if label not in (b"utf-8", b"utf8") and not label.startswith((b"utf-16", b"utf16", b"utf-32", b"ucs")):
+            encoding = declared.group(3).decode("ascii")  # (a UTF-16 label on 8-bit bytes is libxml2's to judge)
     rest: BinaryIO = stream
     if encoding is not None:
         try:
