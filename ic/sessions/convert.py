@@ -1,6 +1,7 @@
 """One complete ``<session>`` element -> :class:`ic.sessions.model.Session` (pure, namespace-agnostic).
 
 Anything not understood is kept in an ``extra`` list as (local name, namespace-free raw XML); nothing is fatal.
+A collection with no items is left as the model's shared ``EMPTY``: lists are made only for items (see model.py).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from lxml import etree
 
 from ic.sessions.model import (
+    EMPTY,
     CommandShellRecording,
     CustomAttribute,
     Customer,
@@ -70,6 +72,7 @@ def session_from_element(elem: etree._Element, product: str, ns: str | None) -> 
     primary_team: Team | None = None
     rep_elems: list[etree._Element] = []
     cust_elems: list[etree._Element] = []
+    extra: list[tuple[str, str]] | None = None
     tx = text if _HAS_NIL(elem) else fast_text  # xsi:nil is rare: look for it once per session, in C
     lget = _LOCAL.get
     for c in elem:
@@ -85,28 +88,33 @@ def session_from_element(elem: etree._Element, product: str, ns: str | None) -> 
         if handler is not None:
             handler(s, c, tx)
         elif name == "session_details":
-            s.events = [event_from_element(e, tx) for e in c.iterchildren("{*}event")]  # filtered in C
+            s.events = [event_from_element(e, tx) for e in c.iterchildren("{*}event")] or EMPTY  # filtered in C
         elif name == "rep_list":
             rep_elems.extend(c.iterchildren("{*}representative"))
         elif name == "customer_list":
             cust_elems.extend(c.iterchildren("{*}customer"))
         elif name == "custom_attributes":
-            s.custom_attributes = [_custom_attribute(a) for n, a in children(c) if n == "custom_attribute"]
+            s.custom_attributes = [_custom_attribute(a) for n, a in children(c) if n == "custom_attribute"] or EMPTY
         elif name == "command_shell_recordings":
             s.command_shell_recordings = [
                 _shell(r, i) for i, (n, r) in enumerate(children(c)) if n == "command_shell_recording"
-            ]
+            ] or EMPTY
         elif name == "primary_team":
             primary_team = Team(team_id=c.get("id") or child_text(c, "id"), name=_team_name(c), is_primary=True)
         elif name == "team_list":
             team_list.extend(_team(t) for n, t in children(c) if n == "team")
         elif name:  # (not a comment, PI or entity)
-            s.extra.append((name, serialize_plain(c)))
+            if extra is None:
+                s.extra = extra = []
+            extra.append((name, serialize_plain(c)))
     if not s.session_type:
         s.session_type = "support"
-    s.teams = _merge_teams(team_list, primary_team)
-    s.customers = [_customer(c, s, tx) for c in cust_elems]
-    s.representatives = [_representative(r, s, tx) for r in rep_elems]
+    if team_list or primary_team is not None:
+        s.teams = _merge_teams(team_list, primary_team)
+    if cust_elems:
+        s.customers = [_customer(c, s, tx) for c in cust_elems]
+    if rep_elems:
+        s.representatives = [_representative(r, s, tx) for r in rep_elems]
     _sole_participant_is_primary(s)
     _name_event_parties(s)
     return s
@@ -240,11 +248,16 @@ def _merge_teams(teams: list[Team], primary: Team | None) -> list[Team]:
 # --- participants -----------------------------------------------------------------------------
 def _customer(e: etree._Element, s: Session, tx=text) -> Customer:
     gs = e.get("gsnumber")
-    c = Customer(gsnumber=gs)
+    c = Customer(gs)
     primary_flag: str | None = None
+    extra: list[tuple[str, str]] | None = None
     lget = _LOCAL.get
     fast = tx is fast_text
-    for name, x in _element_children(e):
+    for x in e:
+        name = x.tag
+        name = lget(name) or _local_name(name)
+        if not name:
+            continue  # a comment, PI or entity
         attr = _CUSTOMER_FIELDS.get(name)
         if attr is not None:
             setattr(c, attr, (x.text or "") if fast and not len(x) else tx(x))
@@ -264,11 +277,15 @@ def _customer(e: etree._Element, s: Session, tx=text) -> Customer:
                 elif attr:
                     setattr(c, attr, (i.text or "") if fast and not len(i) else tx(i))
                 else:
-                    c.extra.append((f"info/{n}", serialize_plain(i)))
+                    if extra is None:
+                        c.extra = extra = []
+                    extra.append((f"info/{n}", serialize_plain(i)))
         elif name in ("rpat", "rpat_support"):
             c.rpat_support = to_bool(tx(x))
         else:
-            c.extra.append((name, serialize_plain(x)))
+            if extra is None:
+                c.extra = extra = []
+            extra.append((name, serialize_plain(x)))
     matches_primary = gs is not None and gs == s.primary_customer_gsnumber
     c.is_primary = to_bool(primary_flag) if primary_flag is not None else matches_primary
     if not c.display_name and matches_primary and s.primary_customer:
@@ -298,10 +315,16 @@ _CUSTOMER_FIELDS = {
 
 def _representative(e: etree._Element, s: Session, tx=text) -> Representative:
     gs = e.get("gsnumber")
-    r = Representative(gsnumber=gs, user_id=e.get("id"))
+    r = Representative(gs, e.get("id"))
     primary_flag: str | None = None
+    extra: list[tuple[str, str]] | None = None
+    lget = _LOCAL.get
     fast = tx is fast_text
-    for name, x in _element_children(e):
+    for x in e:
+        name = x.tag
+        name = lget(name) or _local_name(name)
+        if not name:
+            continue  # a comment, PI or entity
         value = (x.text or "") if fast and not len(x) else tx(x)
         attr = _REP_FIELDS.get(name)
         if attr is not None:
@@ -321,7 +344,9 @@ def _representative(e: etree._Element, s: Session, tx=text) -> Representative:
         elif name == "primary_rep":
             primary_flag = value
         else:
-            r.extra.append((name, serialize_plain(x)))
+            if extra is None:
+                r.extra = extra = []
+            extra.append((name, serialize_plain(x)))
     r.display_name = r.private_display_name or r.plain_display_name
     if primary_flag is not None:
         r.is_primary = to_bool(primary_flag)
@@ -436,7 +461,10 @@ def event_from_element(e: etree._Element, tx=text) -> Event:
     if not len(e):
         return ev
     body_at: int | None = None  # index of the ("body", ..) data row: body and encoded_body give ONE row
-    data = ev.data
+    data: list[EventData] | None = None  # made at the first item (most events have no data, files, extra...)
+    extra: list[tuple[str, str]] | None = None
+    files: list[EventFile] | None = None
+    sysinfo: list[SystemInfoCategory] | None = None
     lget = _LOCAL.get
     fast = tx is fast_text  # leaf text read inline (the hot path: no xsi:nil in the session)
     for x in e:
@@ -451,6 +479,8 @@ def event_from_element(e: etree._Element, tx=text) -> Event:
             ev.destination = (x.text or "") if fast and not len(x) else tx(x)
             ev.destination_type, ev.destination_gsnumber = x.get("type"), x.get("gsnumber")
         elif name == "data":
+            if data is None:
+                data = []
             append = data.append
             for v in x:
                 vtag = v.tag
@@ -461,52 +491,80 @@ def event_from_element(e: etree._Element, tx=text) -> Event:
                     value = v.get("value")
                     append(EventData(v.get("name") or "", value if value is not None else tx(v) or ""))
                 elif vname:
-                    ev.extra.append((f"data/{local(vtag)}", serialize_plain(v)))
+                    if extra is None:
+                        extra = []
+                    extra.append((f"data/{local(vtag)}", serialize_plain(v)))
         elif not name:
             continue  # a comment, PI or entity between the event's elements
         elif name == "body":
             if ev.body_encoded:
                 continue  # encoded_body already gave the exact text; <body> may have lost characters
             ev.body = tx(x)
-            body_at = _put_body(ev, body_at, ev.body or "")
+            if data is None:
+                data = []
+            body_at = _put_body(data, body_at, ev.body or "")
         elif name == "filename":
             ev.filename = tx(x)
+            if data is None:
+                data = []
             data.append(EventData("filename", ev.filename or ""))
         elif name == "filesize":
             value = tx(x)
             ev.filesize = to_int(value)
+            if data is None:
+                data = []
             data.append(EventData("filesize", (value or "").strip()))
         elif name == "encoded_body":
             ev.body = _decode_body(tx(x))
             ev.body_encoded = True
-            body_at = _put_body(ev, body_at, ev.body)
+            if data is None:
+                data = []
+            body_at = _put_body(data, body_at, ev.body)
         elif name == "files":
             for n, f in children(x):
                 if n != "file":
-                    ev.extra.append((f"files/{n}", serialize_plain(f)))
+                    if extra is None:
+                        extra = []
+                    extra.append((f"files/{n}", serialize_plain(f)))
                     continue
                 fname, fsize = child_text(f, "filename"), child_text(f, "filesize")
                 if fname is None and len(f) == 0:
                     fname = f.text  # tolerate <file>name</file>
-                ev.files.append(EventFile(fname or "", to_int(fsize)))
+                if files is None:
+                    files = []
+                files.append(EventFile(fname or "", to_int(fsize)))
+                if data is None:
+                    data = []
                 data.append(EventData("filename", fname or ""))
                 if fsize is not None:
                     data.append(EventData("filesize", fsize.strip()))
         elif name == "system_information":
-            ev.system_information.extend(_category(c, tx) for n, c in children(x) if n == "category")
+            if sysinfo is None:
+                sysinfo = []
+            sysinfo.extend(_category(c, tx) for n, c in children(x) if n == "category")
         else:
-            ev.extra.append((name, serialize_plain(x)))
+            if extra is None:
+                extra = []
+            extra.append((name, serialize_plain(x)))
+    if data:
+        ev.data = data
+    if extra:
+        ev.extra = extra
+    if files:
+        ev.files = files
+    if sysinfo:
+        ev.system_information = sysinfo
     return ev
 
 
 _event = event_from_element  # the name the parser (spilled sessions) has used
 
 
-def _put_body(ev: Event, at: int | None, value: str) -> int:
+def _put_body(data: list[EventData], at: int | None, value: str) -> int:
     if at is None:
-        ev.data.append(EventData("body", value))
-        return len(ev.data) - 1
-    ev.data[at] = EventData("body", value)
+        data.append(EventData("body", value))
+        return len(data) - 1
+    data[at] = EventData("body", value)
     return at
 
 
@@ -520,14 +578,20 @@ def _decode_body(value: str | None) -> str:
 
 
 def _category(e: etree._Element, tx=text) -> SystemInfoCategory:
-    cat = SystemInfoCategory(e.get("name") or "")
-    for name, x in _element_children(e):
+    description: list[tuple[str, str]] = []
+    rows: list[list[tuple[str, str]] | tuple] = []
+    lget = _LOCAL.get
+    for x in e:
+        name = x.tag
+        name = lget(name) or _local_name(name)
         if name == "description":
-            cat.description.extend(_fields(x, tx))
+            description += _fields(x, tx)
         elif name == "data":
-            cat.rows.extend(_fields(row, tx) for row_name, row in _element_children(x) if row_name == "row")
-    cat.information_xml = serialize_plain(e)
-    return cat
+            for row in x:
+                row_name = row.tag
+                if (lget(row_name) or _local_name(row_name)) == "row":
+                    rows.append(_fields(row, tx) or EMPTY)
+    return SystemInfoCategory(e.get("name") or "", description or EMPTY, rows or EMPTY, serialize_plain(e))
 
 
 def _fields(parent: etree._Element, tx) -> list[tuple[str, str]]:

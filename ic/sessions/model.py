@@ -2,6 +2,11 @@
 
 Every text value is kept as the appliance sent it (str, possibly empty); numbers are parsed where the storage
 schema needs numbers. Unknown elements are kept in ``extra`` as (tag, text) pairs or raw XML, never dropped.
+
+A transfer builds hundreds of thousands of these objects, most of them for a moment: the classes have slots (no
+``__dict__``), and a collection with no items is the one shared :data:`EMPTY` (an empty tuple that equals any empty
+list or tuple) instead of a new list each time. Collections with items are lists. To change an object, assign a new
+list (``ev.extra = [*ev.extra, item]``); EMPTY cannot be appended to.
 """
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import io
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO, Iterator, Protocol
+from typing import BinaryIO, Iterator, Protocol, Sequence
 
 
 class _RawSource(Protocol):
@@ -109,18 +114,44 @@ def _same_chunks(a: RawXml, b: RawXml) -> bool:
                 return True
 
 
+class _Empty(tuple):
+    """The type of :data:`EMPTY`: a tuple with no items, equal to every empty list or tuple (so ``ev.data == []``
+    and a session built with ``[]`` compare as before), kept one object through copy and pickle."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple)):
+            return not other
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple)):
+            return bool(other)
+        return NotImplemented
+
+    __hash__ = tuple.__hash__
+
+    def __reduce__(self) -> str:
+        return "EMPTY"  # copy, deepcopy and pickle give back the one EMPTY
+
+
+EMPTY: Sequence = _Empty()
+"""The collection of every model object that has no items of that kind (shared, immutable)."""
+
+
 def as_raw(value: bytes | RawXml | None) -> RawXml:
     """The RawXml of a ``Session.raw_xml`` value (bytes for an ordinary session, RawXml for a spilled one)."""
     return value if isinstance(value, RawXml) else RawXml(value or b"")
 
 
-@dataclass
+@dataclass(slots=True)
 class EventData:
     name: str
     value: str
 
 
-@dataclass
+@dataclass(slots=True)
 class EventFile:
     """One entry of an event's ``files/file`` list (e.g. "Files Shared")."""
 
@@ -128,16 +159,16 @@ class EventFile:
     filesize: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class SystemInfoCategory:
     name: str
-    description: list[tuple[str, str]] = field(default_factory=list)  # (field name, label)
-    rows: list[list[tuple[str, str]]] = field(default_factory=list)  # each row: [(field name, value)]
+    description: Sequence[tuple[str, str]] = EMPTY  # (field name, label)
+    rows: Sequence[Sequence[tuple[str, str]]] = EMPTY  # each row: [(field name, value)]
     information_xml: str = ""  # the category element serialised: what SQL stores in system_information.information
     # (namespace-free ``<category name="..">...</category>``)
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     event_type: str
     timestamp: int | None
@@ -150,10 +181,10 @@ class Event:
     body: str | None = None
     filename: str | None = None
     filesize: int | None = None
-    data: list[EventData] = field(default_factory=list)  # data/value plus body/filename/files as name-value pairs
-    system_information: list[SystemInfoCategory] = field(default_factory=list)
-    extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
-    files: list[EventFile] = field(default_factory=list)  # files/file entries (also in ``data``)
+    data: Sequence[EventData] = EMPTY  # data/value plus body/filename/files as name-value pairs
+    system_information: Sequence[SystemInfoCategory] = EMPTY
+    extra: Sequence[tuple[str, str]] = EMPTY  # unknown child elements: (local name, raw XML)
+    files: Sequence[EventFile] = EMPTY  # files/file entries (also in ``data``)
     body_encoded: bool = False  # body came from base64 ``encoded_body``
 
     @property
@@ -163,7 +194,7 @@ class Event:
         return from_unix(self.timestamp)
 
 
-@dataclass
+@dataclass(slots=True)
 class Representative:
     """A user of the appliance (representative / PRA user) who took part: the storage ``user`` table."""
 
@@ -183,10 +214,10 @@ class Representative:
     invited: bool = False
     plain_display_name: str | None = None  # <display_name> as sent (display_name prefers <private_display_name>)
     private_display_name: str | None = None  # <private_display_name> as sent
-    extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
+    extra: Sequence[tuple[str, str]] = EMPTY  # unknown child elements: (local name, raw XML)
 
 
-@dataclass
+@dataclass(slots=True)
 class Customer:
     """An endpoint / customer: the storage ``endpoint`` table."""
 
@@ -203,31 +234,31 @@ class Customer:
     hostname: str | None = None
     os: str | None = None
     rpat_support: bool = False
-    extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
+    extra: Sequence[tuple[str, str]] = EMPTY  # unknown child elements: (local name, raw XML)
 
 
-@dataclass
+@dataclass(slots=True)
 class Team:
     team_id: str | None
     name: str | None
     is_primary: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class CustomAttribute:
     code_name: str
     display_name: str
     value: str
 
 
-@dataclass
+@dataclass(slots=True)
 class CommandShellRecording:
     instance: int
     download_url: str | None = None
     view_url: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     lsid: str
     product: str = "rs"  # "rs" (SupportSession) or "pra" (AccessSession)
@@ -251,13 +282,13 @@ class Session:
     primary_rep: str | None = None
     chat_download_url: str | None = None
     recording_download_url: str | None = None
-    command_shell_recordings: list[CommandShellRecording] = field(default_factory=list)
-    custom_attributes: list[CustomAttribute] = field(default_factory=list)
-    customers: list[Customer] = field(default_factory=list)
-    representatives: list[Representative] = field(default_factory=list)
-    teams: list[Team] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)  # a spilled session: a re-iterable with len() (spill.py)
-    extra: list[tuple[str, str]] = field(default_factory=list)  # unknown child elements: (local name, raw XML)
+    command_shell_recordings: Sequence[CommandShellRecording] = EMPTY
+    custom_attributes: Sequence[CustomAttribute] = EMPTY
+    customers: Sequence[Customer] = EMPTY
+    representatives: Sequence[Representative] = EMPTY
+    teams: Sequence[Team] = EMPTY
+    events: Sequence[Event] = EMPTY  # a spilled session: a re-iterable with len() (spill.py)
+    extra: Sequence[tuple[str, str]] = EMPTY  # unknown child elements: (local name, raw XML)
     raw_xml: bytes | RawXml = b""  # a complete XML document holding just this session, as the appliance sent
     # it: bytes, or a RawXml kept in a temporary file for a session too big to hold (stream it: see ``raw``)
     source_line: int | None = field(default=None, compare=False)  # line of <session> in the parsed source
