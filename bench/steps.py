@@ -71,6 +71,8 @@ def is_plain(obj: object) -> bool:
         return True
     if t is list or t is tuple:
         return all(type(x) in _LEAVES or is_plain(x) for x in obj)
+    if isinstance(obj, tuple) and not obj:  # an empty tuple of any type (the model's shared EMPTY) holds nothing
+        return True
     if t.__name__ == "RawXml":  # the session's bytes, in memory: nothing to build (on disk: walked)
         return bool(getattr(obj, "in_memory", False))
     names = _plain_fields(t)
