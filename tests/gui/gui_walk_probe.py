@@ -294,6 +294,11 @@ def main() -> int:
         d = app.open(panel)
         check(d, name)
         at_minimum(d, name)
+        if panel is SettingsDbPanel:  # a server's fields: the most the form shows
+            d.fields["kind"].set("SQL Server")
+            pump(app)
+            check(d, "settings-database-sql-server")
+            at_minimum(d, "settings-database-sql-server", shot=True)
         d.close(force=True)
         pump(app)
 

@@ -9,7 +9,7 @@ from ic.errors import ICError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import FitOrScroll, Panel
 from ic.gui.dialogs.connection_string import ConnectionFields
-from ic.gui.widgets import Button, Form
+from ic.gui.widgets import Button, Form, widget_scaling
 
 KINDS = {"Embedded SQLite database (default)": "sqlite", "SQL Server": "sqlserver", "PostgreSQL": "postgresql"}
 
@@ -29,8 +29,9 @@ class SettingsDbPanel(Panel):
         row.pack(side="bottom", fill="x", padx=12, pady=(6, 0))
         scroller = FitOrScroll(self, height=200)
         scroller.pack(fill="both", expand=True)
-        ctk.CTkLabel(scroller.content, text=self.intro, wraplength=640, justify="left", anchor="w").pack(
-            fill="x", padx=14, pady=(12, 4))
+        self.intro_label = ctk.CTkLabel(scroller.content, text=self.intro, wraplength=640, justify="left", anchor="w")
+        self.intro_label.pack(fill="x", padx=14, pady=(12, 4))
+        scroller.content.bind("<Configure>", self._rewrap, add=True)
         self.form = Form(scroller.content)
         self.form.pack(fill="both", expand=True, padx=6)
         self.conn = ConnectionFields(self.form, KINDS)
@@ -43,6 +44,12 @@ class SettingsDbPanel(Panel):
         self._load_current()
         if os.environ.get("IC_SETTINGS"):
             self.message.show("IC_SETTINGS is set in the environment: it overrides what you save here.")
+
+    def _rewrap(self, event) -> None:
+        """The intro wraps at the window's width (customtkinter multiplies a wrap length by the display scaling)."""
+        wrap = max(300, int(event.width / widget_scaling(self)) - 40)
+        if abs(wrap - int(self.intro_label.cget("wraplength"))) > 8:
+            self.intro_label.configure(wraplength=wrap)
 
     def _load_current(self) -> None:
         url = self.ctx.store.url if self.ctx.store is not None else services.default_settings_url()
