@@ -11,8 +11,9 @@ cannot be saved; Escape on a window with unsaved changes; every window shrunk to
 
 For each it checks ic.gui.testing.layout_problems, plus what the window manager did: the window (its title bar too),
 and every button in it, lies on the screen (a button half below the screen's edge cannot be pressed); what the window
-asks for (with its menu bar) fits the screen; its action buttons (Save, Test, Next, OK, Cancel...) are shown outside
-any scrolled area, so they are on screen without scrolling; nothing is drawn without a place in the layout. Saves a screenshot of each.
+asks for (with its title and menu bars) fits the screen less a taskbar; its action buttons (Save, Test, Next, OK,
+Cancel...) are shown outside any scrolled area, so they are on screen without scrolling; nothing is drawn without a
+place in the layout. Saves a screenshot of each.
 Run by tests/gui/test_gui_walk.py (and test_gui_scaled_walk, test_gui_fit_everywhere) as
 ``python -m tests.gui.gui_walk_probe --mode light|dark --tag NAME --out DIR [--scaling 1.25]``; prints one JSON
 object: {"problems": ["[window-name] problem", ...], "screenshots": [...], "screen": [w, h], "windows": [{"name",
