@@ -161,14 +161,18 @@ class SqlDestination(Destination):
 
     # --- Destination API ----------------------------------------------------------------------
     def test(self) -> str:
-        try:
+        def check() -> None:
             with self.engine.connect() as conn:
                 trans = conn.begin()
                 try:
                     self._ensure_tables(conn)
                     conn.execute(select(t.session.c.id).limit(1)).all()
                 finally:
-                    trans.rollback()
+                    if not conn.invalidated:  # a dropped connection: its error is raised (and retried) instead
+                        trans.rollback()
+
+        try:
+            self._once_more_if_dropped(check)
         except SQLAlchemyError as exc:
             raise self._fail(exc, "connect to") from None
         return TEST_OK
@@ -241,7 +245,9 @@ def _all_columns_there(conn: Connection) -> bool:
         return False
     try:
         have = {(tb.lower(), col.lower()) for tb, col in conn.exec_driver_sql(sql)}
-    except DBAPIError:  # an old SQLite without table-valued pragmas: the inspector's way
+    except DBAPIError as exc:  # an old SQLite without table-valued pragmas: the inspector's way
+        if name != "sqlite" or exc.connection_invalidated:
+            raise
         return False
     return all((tb.name.lower(), c.name.lower()) in have for tb in t.ALL_TABLES for c in tb.columns)
 

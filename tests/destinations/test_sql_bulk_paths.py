@@ -235,3 +235,16 @@ def test_text_that_looks_like_sql_is_stored_exactly_as_sent(db_url):
     assert [r["display_name"] for r in db["custom_attribute"]] == NASTY
     assert db["user"][0]["display_name"] == NASTY[0]
     assert db["endpoint"][0]["issue_description"] == NASTY[6]
+
+
+def test_connection_test_after_postgresql_dropped_the_pooled_connection_still_passes(pg_url):
+    d = dest(pg_url)
+    assert d.test() == sql_mod.TEST_OK
+    with d.engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    admin.dispose()
+    assert d.test() == sql_mod.TEST_OK
+    d.close()
