@@ -91,8 +91,68 @@ def apply_icon(window) -> None:
         pass  # an icon is decoration: never stop the window for it
 
 
-class Button(ctk.CTkButton):
-    """A CTkButton that looks disabled when it is (customtkinter keeps the blue fill and only greys the text).
+FOCUS_RING = ("gray8", "gray94")  # the focus ring: near black on the light window, near white on the dark one
+FOCUS_RING_WIDTH = 2
+
+
+def _toplevel_binds_return(widget) -> bool:
+    """The window binds Enter to its default action (a dialog's Save, a message's default button)."""
+    try:
+        top = widget.winfo_toplevel()
+        return bool(top.bind("<Return>"))
+    except tkinter.TclError:
+        return False
+
+
+class KeyboardFocus:
+    """Keyboard access for customtkinter's canvas-drawn widgets (they take no focus by themselves): Tab reaches the
+    widget's frame unless it is disabled or hidden, a ring is drawn while it has the focus, and keys press it.
+
+    Subclasses call ``_ic_keyboard(keys)`` at the end of ``__init__`` (``keys``: key sequence -> action) and draw the
+    ring in ``_ic_draw_ring(on)``."""
+
+    _ic_focused = False
+
+    def _ic_keyboard(self, keys: dict[str, Callable[[], Any]]) -> None:
+        tkinter.Frame.configure(self, takefocus=self._ic_takes_focus)
+        tkinter.Misc.bind(self, "<FocusIn>", lambda _e: self._ic_focus(True), "+")
+        tkinter.Misc.bind(self, "<FocusOut>", lambda _e: self._ic_focus(False), "+")
+        for sequence, action in keys.items():
+            tkinter.Misc.bind(self, sequence, lambda _e, a=action: a(), "+")
+
+    def _ic_takes_focus(self, _name: str = "") -> int:
+        try:
+            return int(self.cget("state") != "disabled" and bool(self.winfo_viewable()))
+        except tkinter.TclError:
+            return 0
+
+    def _ic_focus(self, on: bool) -> None:
+        self._ic_focused = on
+        try:
+            self._ic_draw_ring(on)
+        except tkinter.TclError:
+            pass  # closing
+
+    def _ic_draw_ring(self, on: bool) -> None:
+        raise NotImplementedError
+
+    def has_focus_ring(self) -> bool:
+        """Tab has put the keyboard focus here (the ring is drawn)."""
+        return self._ic_focused
+
+    # customtkinter sends the focus to the text label, which Tab traversal and the ring do not know about
+    def focus_set(self) -> None:
+        tkinter.Misc.focus_set(self)
+
+    focus = focus_set
+
+    def focus_force(self) -> None:
+        tkinter.Misc.focus_force(self)
+
+
+class Button(KeyboardFocus, ctk.CTkButton):
+    """A CTkButton that looks disabled when it is (customtkinter keeps the blue fill and only greys the text), and
+    that Tab reaches: Space presses it, and Enter too unless the window binds Enter to its default action.
 
     ``secondary=True``: the grey style of Back / Delete / Cancel; ``danger=True``: red (a destructive choice).
     """
@@ -108,8 +168,24 @@ class Button(ctk.CTkButton):
         state = kwargs.pop("state", "normal")
         super().__init__(master, **kwargs)
         self._enabled_fg = self.cget("fg_color")
+        self._ic_border = (self.cget("border_width"), self.cget("border_color"))
         if state == "disabled":
             self.configure(state="disabled")
+        self._ic_keyboard({"<space>": self._ic_space, "<Return>": self._ic_return, "<KP_Enter>": self._ic_return})
+
+    def _ic_space(self) -> str:
+        self.invoke()
+        return "break"
+
+    def _ic_return(self) -> str | None:
+        if _toplevel_binds_return(self):
+            return None  # the window's Enter (its default action) runs
+        self.invoke()
+        return "break"
+
+    def _ic_draw_ring(self, on: bool) -> None:
+        width, colour = (FOCUS_RING_WIDTH, FOCUS_RING) if on else self._ic_border
+        super().configure(border_width=width, border_color=colour)
 
     def configure(self, require_redraw: bool = False, **kwargs: Any) -> None:
         enabled_fg = getattr(self, "_enabled_fg", None)
@@ -125,10 +201,13 @@ class Button(ctk.CTkButton):
     config = configure
 
 
-class OptionMenu(ctk.CTkOptionMenu):
+class OptionMenu(KeyboardFocus, ctk.CTkOptionMenu):
     """A CTkOptionMenu that looks disabled when it is (customtkinter keeps the blue fill, in dark mode the greyed
     text on it is hard to tell from an enabled menu), and keeps its width: a 200-character site name is cut in the
-    menu (its list shows all of it) instead of widening the window past the screen."""
+    menu (its list shows all of it) instead of widening the window past the screen.
+
+    Tab reaches it: Space opens its list (arrows and Enter choose there), Down / Up choose the next / previous value
+    without opening it."""
 
     def __init__(self, master, **kwargs: Any) -> None:
         kwargs.setdefault("text_color_disabled", DISABLED_TEXT)
@@ -138,6 +217,36 @@ class OptionMenu(ctk.CTkOptionMenu):
         self._enabled_colors = {k: self.cget(k) for k in ("fg_color", "button_color")}
         if state == "disabled":
             self.configure(state="disabled")
+        self._ic_keyboard({"<space>": self._ic_open, "<Down>": lambda: self._ic_step(1),
+                           "<Up>": lambda: self._ic_step(-1)})
+
+    def _ic_open(self) -> str:
+        if self.cget("state") != "disabled" and self._values:
+            self._open_dropdown_menu()
+        return "break"
+
+    def _ic_step(self, step: int) -> str:
+        values = list(self._values)
+        if self.cget("state") != "disabled" and values:
+            current = self.get()
+            index = values.index(current) + step if current in values else 0
+            if 0 <= index < len(values) and values[index] != current:
+                self._dropdown_callback(values[index])  # as if chosen from the list: the variable and command follow
+        return "break"
+
+    def _ic_draw_ring(self, on: bool) -> None:
+        canvas = self._canvas
+        canvas.delete("ic_focus_ring")
+        if on:
+            inset = FOCUS_RING_WIDTH // 2
+            canvas.create_rectangle(inset, inset, canvas.winfo_width() - inset - 1, canvas.winfo_height() - inset - 1,
+                                    outline=self._apply_appearance_mode(FOCUS_RING), width=FOCUS_RING_WIDTH,
+                                    tags="ic_focus_ring")
+
+    def _draw(self, no_color_updates: bool = False) -> None:
+        super()._draw(no_color_updates)
+        if self._ic_focused:
+            self._ic_draw_ring(True)  # resized, or light / dark changed
 
     def configure(self, require_redraw: bool = False, **kwargs: Any) -> None:
         enabled = getattr(self, "_enabled_colors", None)
@@ -152,6 +261,64 @@ class OptionMenu(ctk.CTkOptionMenu):
         super().configure(require_redraw, **kwargs)
 
     config = configure
+
+
+class _Toggle(KeyboardFocus):
+    """Keyboard access for a check box, radio button or switch: Space toggles (a radio button: selects) it; the ring
+    is drawn around its text (and its box takes the ring's colour), as Windows marks a focused check box. The
+    text's frame is always there (in the window's colour when not focused), so the focus never moves anything."""
+
+    def _ic_toggle_keys(self) -> None:
+        label = getattr(self, "_text_label", None)
+        if label is not None:
+            label.configure(highlightthickness=FOCUS_RING_WIDTH, bd=0)
+        self._ic_box_border = self.cget("border_color")
+        self._ic_keyboard({"<space>": self._ic_space})
+        self._ic_draw_ring(False)
+
+    def _ic_space(self) -> str:
+        if self.cget("state") != "disabled":
+            (self.invoke if isinstance(self, ctk.CTkRadioButton) else self.toggle)()
+        return "break"
+
+    def _ic_draw_ring(self, on: bool) -> None:
+        label = getattr(self, "_text_label", None)
+        if label is not None:
+            colour = FOCUS_RING if on else self._bg_color
+            label.configure(highlightbackground=self._apply_appearance_mode(colour),
+                            highlightcolor=self._apply_appearance_mode(colour))
+        box = FOCUS_RING if on else self._ic_box_border
+        if self.cget("border_color") != box:
+            super().configure(border_color=box)
+
+    def _draw(self, no_color_updates: bool = False) -> None:
+        super()._draw(no_color_updates)
+        if hasattr(self, "_ic_box_border"):
+            self._ic_draw_ring(self._ic_focused)  # light / dark changed: the ring's (or the window's) colour
+
+
+class CheckBox(_Toggle, ctk.CTkCheckBox):
+    """A CTkCheckBox that Tab reaches; Space ticks it."""
+
+    def __init__(self, master, **kwargs: Any) -> None:
+        super().__init__(master, **kwargs)
+        self._ic_toggle_keys()
+
+
+class RadioButton(_Toggle, ctk.CTkRadioButton):
+    """A CTkRadioButton that Tab reaches; Space selects it."""
+
+    def __init__(self, master, **kwargs: Any) -> None:
+        super().__init__(master, **kwargs)
+        self._ic_toggle_keys()
+
+
+class Switch(_Toggle, ctk.CTkSwitch):
+    """A CTkSwitch that Tab reaches; Space switches it."""
+
+    def __init__(self, master, **kwargs: Any) -> None:
+        super().__init__(master, **kwargs)
+        self._ic_toggle_keys()
 
 
 class Field:
@@ -182,7 +349,7 @@ class Field:
                                      width=min(width, 200), dynamic_resizing=False)
         elif kind == "bool":
             self.var = ctk.BooleanVar(value=False)
-            self.widget = ctk.CTkCheckBox(self.container, text="", variable=self.var, onvalue=True, offvalue=False)
+            self.widget = CheckBox(self.container, text="", variable=self.var, onvalue=True, offvalue=False)
         elif kind == "multiline":
             self.widget = ctk.CTkTextbox(self.container, width=width, height=70)
         else:
@@ -880,7 +1047,7 @@ class CheckList(ScrollFrame):
             box.destroy()
         self.checks = {}
         for item in items:
-            box = ctk.CTkCheckBox(self, text=(labels or {}).get(item, item))
+            box = CheckBox(self, text=(labels or {}).get(item, item))
             box.pack(anchor="w", pady=2, padx=4)
             self._wrap_box(box)
             if item in chosen:

@@ -15,7 +15,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import FitOrScroll, Panel, user_message
-from ic.gui.widgets import Button, CheckList, Form, ListView
+from ic.gui.widgets import Button, CheckBox, CheckList, Form, ListView, OptionMenu
 from ic.gui.worker import Worker
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, DataType
 
@@ -59,7 +59,7 @@ def _operations(master) -> dict[str, ctk.CTkCheckBox]:
     frame.grid(row=3, column=0, columnspan=2, sticky="w", padx=6, pady=4)
     checks = {}
     for i, dt in enumerate(DATA_TYPES):
-        box = ctk.CTkCheckBox(frame, text=DATA_TYPE_LABELS[dt])
+        box = CheckBox(frame, text=DATA_TYPE_LABELS[dt])
         box.grid(row=i // 3, column=i % 3, sticky="w", padx=4, pady=2)
         if dt == DataType.SESSION:
             box.select()
@@ -114,9 +114,9 @@ class ApiTesterPanel(Panel):
         self.form.add("start", "Start Date (YYYY-MM-DD HH:MM)", width=180)
         self.form.add("duration", "Duration", width=80)
         self.duration_unit = ctk.StringVar(value="days")
-        self.form.fields["duration"].add_extra(ctk.CTkOptionMenu(
+        self.form.fields["duration"].add_extra(OptionMenu(
             self.form.fields["duration"].container, values=list(DURATION_UNITS), variable=self.duration_unit,
-            width=100))
+            width=100, dynamic_resizing=True))
         self.form.add("lsid", "or Session ID", width=260)
         self.form.fields["start"].set((datetime.now() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M"))
         self.form.fields["duration"].set("1")

@@ -9,7 +9,7 @@ import customtkinter as ctk
 from ic.gui import services_adapter as services
 from ic.gui.commands import Command, CommandSet
 from ic.gui.dialogs.base import Panel, TaskPrompt, user_message
-from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, Form, ScrollFrame
+from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, Form, RadioButton, ScrollFrame
 from ic.gui.worker import Worker
 
 
@@ -210,10 +210,10 @@ class InstallPrompt(TaskPrompt):
         self.mode = ctk.StringVar(value="logged_on")
         ctk.CTkLabel(self, text=f"The scheduler task will run every minute as {user}.", anchor="w").pack(
             fill="x", padx=20, pady=(18, 8))
-        ctk.CTkRadioButton(self, text="Only while this user is logged on", variable=self.mode,
-                           value="logged_on").pack(anchor="w", padx=20, pady=3)
-        ctk.CTkRadioButton(self, text="Whether or not the user is logged on (needed for network folders)",
-                           variable=self.mode, value="always").pack(anchor="w", padx=20, pady=3)
+        RadioButton(self, text="Only while this user is logged on", variable=self.mode,
+                    value="logged_on").pack(anchor="w", padx=20, pady=3)
+        RadioButton(self, text="Whether or not the user is logged on (needed for network folders)",
+                    variable=self.mode, value="always").pack(anchor="w", padx=20, pady=3)
         self.password = ctk.CTkEntry(self, show="•", width=300, placeholder_text="Windows password of " + user)
         self.password.pack(anchor="w", padx=46, pady=(2, 4))
         self.add_buttons(padx=46)

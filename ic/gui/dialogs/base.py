@@ -331,6 +331,7 @@ class ListEditorPanel(Panel):
         if test is not None:
             self.test_button = Button(buttons, text="Test", command=test)
             self.test_button.pack(side="right", padx=(0, 8))
+            self.test_button.lower(self.save_button)  # Tab goes left to right: Test, then Save
         return buttons
 
     def reload(self, select: str | None = None) -> None:

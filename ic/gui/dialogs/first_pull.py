@@ -11,7 +11,7 @@ from datetime import date
 import customtkinter as ctk
 
 from ic.errors import ConfigError
-from ic.gui.widgets import Button
+from ic.gui.widgets import Button, RadioButton
 
 CHOICES = {"all": "Everything the appliance still holds", "today": "From today", "date": "From date"}
 
@@ -25,7 +25,7 @@ class FirstPullChooser(ctk.CTkFrame):
         self.var = ctk.StringVar(value="all")
         self.radios = {}
         for i, (key, label) in enumerate(CHOICES.items()):
-            radio = ctk.CTkRadioButton(self, text=label, variable=self.var, value=key, command=self._changed)
+            radio = RadioButton(self, text=label, variable=self.var, value=key, command=self._changed)
             radio.grid(row=1, column=i, sticky="w", padx=(0, 10), pady=2)
             self.radios[key] = radio
         self.date_entry = ctk.CTkEntry(self, width=110, placeholder_text="YYYY-MM-DD")

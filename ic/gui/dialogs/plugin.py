@@ -11,7 +11,7 @@ from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
 from ic.gui.dialogs.connection_string import ConnectionStringDialog
-from ic.gui.widgets import Button, Field, Form, ListView, ScrollFrame
+from ic.gui.widgets import Button, Field, Form, ListView, OptionMenu, ScrollFrame
 from ic.settings import DestinationConfig
 
 _GUI_KIND = {"text": "text", "password": "password", "choice": "choice", "bool": "bool", "int": "text",
@@ -38,8 +38,8 @@ class PluginPanel(ListEditorPanel):
         top.pack(fill="x", padx=10, pady=(10, 4))
         ctk.CTkLabel(top, text="Plugin type").pack(side="left", padx=(0, 8))
         self.type_var = ctk.StringVar(value=next(iter(self.type_labels), ""))
-        self.type_menu = ctk.CTkOptionMenu(top, values=list(self.type_labels) or ["(no plugins installed)"],
-                                           variable=self.type_var, width=220)
+        self.type_menu = OptionMenu(top, values=list(self.type_labels) or ["(no plugins installed)"],
+                                     variable=self.type_var, width=220, dynamic_resizing=True)
         self.type_menu.pack(side="left")
         self.add_button = Button(top, text="Add", width=80, command=lambda: self.guard(self.add))
         self.add_button.pack(side="left", padx=8)

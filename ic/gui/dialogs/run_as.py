@@ -10,6 +10,7 @@ from typing import Callable
 import customtkinter as ctk
 
 from ic.gui.dialogs.base import TaskPrompt
+from ic.gui.widgets import Button
 
 HELP = ("The account needs Modify rights on the destination share and folders (and Read on the settings database "
         "file or a login on its server). Its password is given to Task Scheduler once and never stored.")
@@ -17,7 +18,7 @@ HELP = ("The account needs Modify rights on the destination share and folders (a
 
 def add_run_as_button(panel, box) -> ctk.CTkButton:
     """The hook: a "Run as…" button beside the scheduler buttons of the Application Settings panel."""
-    button = ctk.CTkButton(box, text="Run as…", width=86, fg_color="gray40", command=lambda: open_prompt(panel))
+    button = Button(box, text="Run as…", width=86, fg_color="gray40", command=lambda: open_prompt(panel))
     button.pack(side="right", padx=(0, 8), pady=10)
     panel.run_as_button = button
     return button

@@ -6,7 +6,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import FitOrScroll, ListEditorPanel
-from ic.gui.widgets import (ERROR_COLOR, HELP_COLOR, Button, Form, ScrollFrame, format_when, shrink_scrollbar,
+from ic.gui.widgets import (ERROR_COLOR, HELP_COLOR, Button, CheckBox, Form, OptionMenu, ScrollFrame, format_when, shrink_scrollbar,
                             widget_scaling)
 from ic.settings import ScheduleConfig, TransferConfig
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES, DataType
@@ -35,7 +35,7 @@ class TransferRow(ctk.CTkFrame):
         self.checks: dict[str, ctk.CTkCheckBox] = {}
         wanted = set(data_types or [DataType.SESSION])
         for dt in DATA_TYPES:
-            box = ctk.CTkCheckBox(boxes, text=DATA_TYPE_LABELS[dt])
+            box = CheckBox(boxes, text=DATA_TYPE_LABELS[dt])
             if dt in FILE_ONLY_DATA_TYPES and not accepts_files:
                 box.configure(state="disabled")
             elif dt in wanted:
@@ -112,8 +112,8 @@ class SchedulePanel(ListEditorPanel):
         self.every_entry = ctk.CTkEntry(row, width=70)
         self.every_entry.pack(side="left")
         self.unit_var = ctk.StringVar(value="hours")
-        self.unit_menu = ctk.CTkOptionMenu(row, values=list(UNITS), variable=self.unit_var, width=110,
-                                           command=lambda _v: self._unit_changed())
+        self.unit_menu = OptionMenu(row, values=list(UNITS), variable=self.unit_var, width=110,
+                                     command=lambda _v: self._unit_changed(), dynamic_resizing=True)
         self.unit_menu.pack(side="left", padx=6)
         ctk.CTkLabel(row, text="at").pack(side="left", padx=(10, 4))
         self.at_entry = ctk.CTkEntry(row, width=70, placeholder_text="HH:MM")
@@ -133,6 +133,8 @@ class SchedulePanel(ListEditorPanel):
         self.transfers_frame.pack(fill="both", expand=True, padx=10, pady=(2, 2))
         self.fields = dict(self.form.fields)
         self.watch_form(self.form)
+        every.lift()  # Tab goes top to bottom: the transfers, Run Every, then where new transfers start
+        self.first_pull.lift()
 
         self._build_buttons(body)
         self.fields["site"].on_change(self._update_buttons)

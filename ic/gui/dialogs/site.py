@@ -6,7 +6,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import FitOrScroll, ListEditorPanel
-from ic.gui.widgets import Form
+from ic.gui.widgets import CheckBox, Form
 from ic.settings import SiteConfig
 
 PRODUCT_LABELS = {"detect": "Detect automatically", "rs": "Remote Support", "pra": "Privileged Remote Access"}
@@ -36,7 +36,7 @@ class SitePanel(ListEditorPanel):
         f.add("client_id", "Client ID", required=True)
         f.add("client_secret", "Client Secret", "password", required=True)
         f.add("backup_password", "Backup Password", "password", help="Optional: protects the site backups.")
-        self.clear_backup = ctk.CTkCheckBox(f.fields["backup_password"].container, text="Remove")
+        self.clear_backup = CheckBox(f.fields["backup_password"].container, text="Remove")
         f.fields["backup_password"].add_extra(self.clear_backup, padx=(8, 0))
         f.add("ca_bundle", "CA Bundle", "file", help="Optional: a PEM file for an appliance with a private CA.",
               filetypes=[("Certificates", "*.pem *.crt *.cer"), ("All files", "*")])

@@ -13,7 +13,7 @@ from tkinter import filedialog
 import customtkinter as ctk
 
 from ic.gui.dialogs.base import Panel, user_message
-from ic.gui.widgets import Button, ListView, OptionMenu
+from ic.gui.widgets import Button, CheckBox, ListView, OptionMenu
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui.verify")
@@ -67,7 +67,7 @@ class VerifyPanel(Panel):
         self.plan_menu.grid(row=4, column=2, sticky="w", padx=(16, 6), pady=(6, 0))
         plan_row = ctk.CTkFrame(top, fg_color="transparent")
         plan_row.grid(row=4, column=3, sticky="w", pady=(6, 0))
-        self.plan_repair = ctk.CTkCheckBox(plan_row, text="and repair")
+        self.plan_repair = CheckBox(plan_row, text="and repair")
         self.plan_repair.pack(side="left")
         self.plan_button = Button(plan_row, text="Save", width=70, command=self.save_plan)
         self.plan_button.pack(side="left", padx=(8, 0))
