@@ -13,7 +13,8 @@ import customtkinter as ctk
 
 from ic.gui import services_adapter as services
 from ic.gui.context import AppContext
-from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, ListView, MessageLabel, format_when, widget_scaling
+from ic.gui.widgets import (HELP_COLOR, STATUS_TEXT, Button, ListView, MessageLabel, format_when, tab_order,
+                            widget_scaling)
 from ic.gui.worker import Worker
 
 def format_status(status: str | None) -> str:
@@ -161,6 +162,7 @@ class MainPanel(ctk.CTkFrame):
         self.run_button.pack(side="right")
         self.verify_button = Button(bottom, text="Verify…", width=90, secondary=True, command=self.verify_selected)
         self.verify_button.pack(side="right", padx=(0, 8))  # is every session of this schedule archived?
+        tab_order(self.verify_button, self.run_button)
         # progress of Run Now: a fixed-height row, so nothing moves when it appears
         self.progress_row = ctk.CTkFrame(bottom, fg_color="transparent", height=30)
         self.progress_row.pack(side="left", fill="x", expand=True, padx=12)
@@ -199,6 +201,7 @@ class MainPanel(ctk.CTkFrame):
             max_width=360,
         )
         self.schedules.pack(fill="both", expand=True, padx=12, pady=(4, 0))
+        tab_order(self.schedules, self.details, bottom)  # Tab: the list, then what is under it
         self.schedules.tree.bind("<Double-1>", lambda _e: ctx.commands["schedules"].run())
         self.empty = ctk.CTkFrame(self.schedules.tree, fg_color="transparent")
         self.empty_label = ctk.CTkLabel(

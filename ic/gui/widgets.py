@@ -150,6 +150,15 @@ class KeyboardFocus:
         tkinter.Misc.focus_force(self)
 
 
+def tab_order(*widgets) -> None:
+    """Tab visits these siblings in this order (Tk follows the order they were made in): buttons packed from the
+    right, or a row packed at the bottom before the content above it, are visited as they are seen, left to right
+    and top to bottom."""
+    for before, after in zip(widgets, widgets[1:]):
+        if before is not None and after is not None:
+            tkinter.Misc.lift(after, before)
+
+
 class Button(KeyboardFocus, ctk.CTkButton):
     """A CTkButton that looks disabled when it is (customtkinter keeps the blue fill and only greys the text), and
     that Tab reaches: Space presses it, and Enter too unless the window binds Enter to its default action.

@@ -240,3 +240,44 @@ def test_screenshot_of_a_focused_button(app, mode):
         assert screenshot(d, f"keyboard-focus-check-{mode}").stat().st_size > 2000
     finally:
         ctk.set_appearance_mode("system")
+
+
+def tab_chain(window) -> list:
+    """Every widget Tab visits in ``window``, in Tk's own order (tk_focusNext), once round."""
+    chain, widget = [], window
+    for _ in range(300):
+        widget = widget.tk_focusNext()
+        if widget is None or widget in chain:
+            return chain
+        chain.append(widget)
+    raise AssertionError("Tab never came round")
+
+
+def out_of_order(chain) -> list[str]:
+    """Neighbours in the Tab order that sit in one row or column but are visited right to left or upwards."""
+    wrong = []
+    for a, b in zip(chain, chain[1:]):
+        if a.master is not b.master:
+            continue
+        ax, ay, bx, by = a.winfo_rootx(), a.winfo_rooty(), b.winfo_rootx(), b.winfo_rooty()
+        same_row = abs(ay - by) < min(a.winfo_height(), b.winfo_height()) // 2
+        if (same_row and bx < ax) or (not same_row and by < ay):
+            wrong.append(f"{a} -> {b}")
+    return wrong
+
+
+@pytest.mark.parametrize("panel", ["site.SitePanel", "schedule.SchedulePanel", "plugin.PluginPanel",
+                                   "app_settings.AppSettingsPanel", "notify.NotifyPanel",
+                                   "settings_db.SettingsDbPanel", "api_tester.ApiTesterPanel", "main window"])
+def test_tab_goes_left_to_right_and_top_to_bottom(app, panel):
+    import importlib
+
+    if panel == "main window":
+        window = app
+    else:
+        module, name = panel.split(".")
+        window = app.open(getattr(importlib.import_module(f"ic.gui.dialogs.{module}"), name))
+    settle(window)
+    chain = tab_chain(window)
+    assert any(type(w).__name__ in ("Button", "CheckBox", "OptionMenu", "RadioButton") for w in chain)
+    assert out_of_order(chain) == []

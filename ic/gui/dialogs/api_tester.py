@@ -15,7 +15,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import FitOrScroll, Panel, user_message
-from ic.gui.widgets import Button, CheckBox, CheckList, Form, ListView, OptionMenu
+from ic.gui.widgets import Button, CheckBox, CheckList, Form, ListView, OptionMenu, tab_order
 from ic.gui.worker import Worker
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, DataType
 
@@ -92,6 +92,7 @@ class ApiTesterPanel(Panel):
         self.cancel_button = Button(bar_row, text="Cancel", width=90, secondary=True, command=self.cancel,
                                            state="disabled")
         self.cancel_button.pack(side="right", padx=8)
+        tab_order(self.cancel_button, self.download_button)
         self.progress = ctk.CTkProgressBar(bar_row, width=160)
         self.progress.set(0)
         self.progress.pack(side="left", padx=(0, 10))

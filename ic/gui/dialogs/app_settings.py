@@ -9,7 +9,7 @@ import customtkinter as ctk
 from ic.gui import services_adapter as services
 from ic.gui.commands import Command, CommandSet
 from ic.gui.dialogs.base import Panel, TaskPrompt, user_message
-from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, Form, RadioButton, ScrollFrame
+from ic.gui.widgets import HELP_COLOR, STATUS_TEXT, Button, Form, RadioButton, ScrollFrame, tab_order
 from ic.gui.worker import Worker
 
 
@@ -48,6 +48,7 @@ class AppSettingsPanel(Panel):
         from ic.gui.dialogs.run_as import add_run_as_button  # VENDOR hook: run the task as a service account
 
         add_run_as_button(self, box)
+        tab_order(getattr(self, "run_as_button", None), *(self.scheduler_buttons[s[0]] for s in specs))
 
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.pack(side="bottom", fill="x", padx=12)

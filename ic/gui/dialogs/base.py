@@ -11,7 +11,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError, ICError
 from ic.gui.context import AppContext
 from ic.gui.widgets import (ERROR_COLOR, Button, Field, Form, ListView, MessageLabel, apply_icon, ask_unsaved,
-                            ScrollFrame, confirm_delete, fit_geometry, fit_minsize)
+                            ScrollFrame, confirm_delete, fit_geometry, fit_minsize, tab_order)
 from ic.gui.worker import Worker
 
 log = logging.getLogger("ic.gui")
@@ -139,7 +139,9 @@ class TaskPrompt(ctk.CTkToplevel):
         row.pack(fill="x", padx=20, pady=(6, 16))
         self.install_button = Button(row, text="Install", width=90, command=self.ok)
         self.install_button.pack(side="right")
-        Button(row, text="Cancel", width=90, secondary=True, command=self.destroy).pack(side="right", padx=8)
+        cancel = Button(row, text="Cancel", width=90, secondary=True, command=self.destroy)
+        cancel.pack(side="right", padx=8)
+        tab_order(cancel, self.install_button)
         self.bind("<Return>", lambda _e: self.ok())
         self.bind("<Escape>", lambda _e: self.destroy())
 
@@ -331,7 +333,7 @@ class ListEditorPanel(Panel):
         if test is not None:
             self.test_button = Button(buttons, text="Test", command=test)
             self.test_button.pack(side="right", padx=(0, 8))
-            self.test_button.lower(self.save_button)  # Tab goes left to right: Test, then Save
+            tab_order(self.test_button, self.save_button)
         return buttons
 
     def reload(self, select: str | None = None) -> None:

@@ -9,7 +9,7 @@ import customtkinter as ctk
 from ic.errors import ConfigError, ICError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import RaisedWhenShown, own_window
-from ic.gui.widgets import Button, Form, MessageLabel, ask_unsaved
+from ic.gui.widgets import Button, Form, MessageLabel, ask_unsaved, tab_order
 
 AUTH_SQL, AUTH_WINDOWS = "SQL Server authentication", "Windows authentication"
 
@@ -139,7 +139,9 @@ class ConnectionStringDialog(RaisedWhenShown):
         self._opened_with = self._snapshot()
         self.ok_button = Button(row, text="OK", width=90, command=self.ok)
         self.ok_button.pack(side="right")
-        Button(row, text="Cancel", width=90, secondary=True, command=self.cancel).pack(side="right", padx=8)
+        cancel = Button(row, text="Cancel", width=90, secondary=True, command=self.cancel)
+        cancel.pack(side="right", padx=8)
+        tab_order(cancel, self.ok_button)
         self._on_ok = on_ok
         self.bind("<Return>", lambda _e: self.ok())
         self.bind("<Escape>", lambda _e: self.cancel())

@@ -5,7 +5,7 @@ import customtkinter as ctk
 
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import Panel
-from ic.gui.widgets import Button, Form
+from ic.gui.widgets import Button, Form, tab_order
 
 SECURITY_LABELS = {"starttls": "STARTTLS", "tls": "SSL/TLS", "none": "None"}
 _LABEL_TO_SECURITY = {v: k for k, v in SECURITY_LABELS.items()}
@@ -39,6 +39,7 @@ class NotifyPanel(Panel):
         self.save_button.pack(side="right")
         self.test_button = Button(row, text="Send Test", command=self.send_test)
         self.test_button.pack(side="right", padx=8)
+        tab_order(self.test_button, self.save_button)
         self._load()
 
     def _load(self) -> None:

@@ -11,7 +11,7 @@ from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import ListEditorPanel
 from ic.gui.dialogs.connection_string import ConnectionStringDialog
-from ic.gui.widgets import Button, Field, Form, ListView, OptionMenu, ScrollFrame
+from ic.gui.widgets import Button, Field, Form, ListView, OptionMenu, ScrollFrame, tab_order
 from ic.settings import DestinationConfig
 
 _GUI_KIND = {"text": "text", "password": "password", "choice": "choice", "bool": "bool", "int": "text",
@@ -55,6 +55,7 @@ class PluginPanel(ListEditorPanel):
         buttons = self._build_buttons(body, test=self.test)
         self.verify_button = Button(buttons, text="Verify…", secondary=True, command=self.verify)
         self.verify_button.pack(side="right", padx=(0, 8))  # is every session the appliance holds in it?
+        tab_order(self.verify_button, self.test_button, self.save_button)
         if not self.types:
             self.message.show("No destination plugins are installed in this build.", "error")
         self.reload(select)

@@ -6,8 +6,8 @@ import customtkinter as ctk
 from ic.errors import ConfigError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import FitOrScroll, ListEditorPanel
-from ic.gui.widgets import (ERROR_COLOR, HELP_COLOR, Button, CheckBox, Form, OptionMenu, ScrollFrame, format_when, shrink_scrollbar,
-                            widget_scaling)
+from ic.gui.widgets import (ERROR_COLOR, HELP_COLOR, Button, CheckBox, Form, OptionMenu, ScrollFrame, format_when,
+                            shrink_scrollbar, tab_order, widget_scaling)
 from ic.settings import ScheduleConfig, TransferConfig
 from ic.settings.models import DATA_TYPE_LABELS, DATA_TYPES, FILE_ONLY_DATA_TYPES, DataType
 from ic.settings.validation import format_period
@@ -133,8 +133,8 @@ class SchedulePanel(ListEditorPanel):
         self.transfers_frame.pack(fill="both", expand=True, padx=10, pady=(2, 2))
         self.fields = dict(self.form.fields)
         self.watch_form(self.form)
-        every.lift()  # Tab goes top to bottom: the transfers, Run Every, then where new transfers start
-        self.first_pull.lift()
+        # Tab goes top to bottom: the transfers, Run Every, then where new transfers start
+        tab_order(self.transfers_frame._parent_frame, every, self.first_pull)
 
         self._build_buttons(body)
         self.fields["site"].on_change(self._update_buttons)

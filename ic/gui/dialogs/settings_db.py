@@ -9,7 +9,7 @@ from ic.errors import ICError
 from ic.gui import services_adapter as services
 from ic.gui.dialogs.base import FitOrScroll, Panel
 from ic.gui.dialogs.connection_string import ConnectionFields
-from ic.gui.widgets import Button, Form, widget_scaling
+from ic.gui.widgets import Button, Form, tab_order, widget_scaling
 
 KINDS = {"Embedded SQLite database (default)": "sqlite", "SQL Server": "sqlserver", "PostgreSQL": "postgresql"}
 
@@ -41,6 +41,7 @@ class SettingsDbPanel(Panel):
         self.save_button.pack(side="right")
         self.create_button = Button(row, text="Create Database", command=self.create)
         self.create_button.pack(side="right", padx=8)
+        tab_order(self.create_button, self.save_button)
         self._load_current()
         if os.environ.get("IC_SETTINGS"):
             self.message.show("IC_SETTINGS is set in the environment: it overrides what you save here.")

@@ -19,7 +19,7 @@ from ic.gui.dialogs.plugin import PluginPanel
 from ic.gui.dialogs.schedule import SchedulePanel
 from ic.gui.dialogs.settings_db import SettingsDbPanel
 from ic.gui.dialogs.site import SitePanel
-from ic.gui.widgets import Button, MessageBox, widget_scaling
+from ic.gui.widgets import Button, MessageBox, tab_order, widget_scaling
 
 STEPS: list[tuple[str, type[Panel], str]] = [
     ("Settings database", SettingsDbPanel,
@@ -62,6 +62,8 @@ class WizardDialog(RaisedWhenShown):
         self.next_button.pack(side="right")
         self.skip_button = Button(nav, text="Skip", width=90, secondary=True, command=self.skip)
         self.skip_button.pack(side="right", padx=8)
+        tab_order(self.host, nav)  # Tab: the step's fields, then Back, Skip, Next
+        tab_order(self.back_button, self.skip_button, self.next_button)
         self.panel: Panel | None = None
         self.prompt: MessageBox | None = None
         self.saved: dict[int, str] = {}  # step -> the item saved there (Back shows it again)
