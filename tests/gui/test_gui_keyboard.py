@@ -281,3 +281,28 @@ def test_tab_goes_left_to_right_and_top_to_bottom(app, panel):
     chain = tab_chain(window)
     assert any(type(w).__name__ in ("Button", "CheckBox", "OptionMenu", "RadioButton") for w in chain)
     assert out_of_order(chain) == []
+
+
+def test_space_selects_a_radio_button_and_switches_a_switch_disabled_ones_are_skipped(app):
+    import customtkinter as ctk
+
+    from ic.gui.widgets import RadioButton, Switch
+
+    top = ctk.CTkToplevel(app)
+    try:
+        var = ctk.StringVar(value="a")
+        a = RadioButton(top, text="A", variable=var, value="a")
+        off = RadioButton(top, text="Off", variable=var, value="off", state="disabled")
+        b = RadioButton(top, text="B", variable=var, value="b")
+        switch = Switch(top, text="On")
+        for w in (a, off, b, switch):
+            w.pack(anchor="w", padx=20, pady=4)
+        focus_on(top, a)
+        assert tab(top) is b and b.has_focus_ring() and not a.has_focus_ring()
+        key(top, "space")
+        assert var.get() == "b"
+        assert tab(top) is switch and not switch.get()
+        key(top, "space")
+        assert switch.get()
+    finally:
+        top.destroy()
