@@ -239,7 +239,7 @@ class ApplianceClient:
         if path is None:
             return
         try:
-            for row in docs.iter_summaries(path, set()):
+            for row in docs.iter_summaries(path):
                 yield SessionSummary(*row)
         finally:
             files.remove_quietly(path)

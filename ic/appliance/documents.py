@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from ic.digestset import DigestSet
 from ic.errors import ApplianceAPIError, AuthenticationFailed, MalformedResponse, RecordingUnavailable, UnknownSession
 
 _NO_DATA_RE = re.compile(r"^\s*no\b.*\bfound for the given search criteria\.?\s*$", re.IGNORECASE | re.DOTALL)
@@ -177,10 +178,14 @@ def scan_listing(path, host: str, what: str) -> tuple[str, ErrorDoc | None]:
     return root_name, err
 
 
-def iter_summaries(path, seen: set[int]):
+def iter_summaries(path, seen=None):
     """(lsid, has_recording, external_key) for each <session_summary> of a listing on disk, in order, streamed;
-    an lsid already in ``seen`` (128-bit digests: flat memory for millions of rows) is skipped."""
+    an lsid already in ``seen`` (a set of 128-bit digests; by default a compact DigestSet, 16 bytes per row: flat
+    memory for millions of rows) is skipped."""
     import hashlib
+
+    if seen is None:
+        seen = DigestSet()
 
     for _, node in etree.iterparse(str(path), events=("end",), tag="{*}session_summary", resolve_entities=False,
                                    no_network=True, load_dtd=False, huge_tree=True):

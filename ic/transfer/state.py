@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from ic.transfer.sealed import SealedSet
+from ic.digestset import SealedSet
 
 STATE_VERSION = 1
 DEFAULT_OVERLAP = 120  # seconds re-queried below the cursor: appliance bounds are inclusive and commits lag

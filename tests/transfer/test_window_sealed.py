@@ -12,8 +12,8 @@ from ic.settings.models import DestinationConfig, SiteConfig
 from ic.transfer import journal, planner
 from ic.transfer.apply import Apply
 from ic.transfer.engine import LARGE_DONE, TransferResult
-from ic.transfer import sealed as sealed_mod
-from ic.transfer.sealed import DigestSet, SealedSet
+from ic import digestset as sealed_mod
+from ic.digestset import DigestSet, SealedSet
 from ic.transfer.state import RECENT_MAX, RECENT_SPAN, TransferState
 
 OV = 120

@@ -3,7 +3,8 @@
 
 ``DigestSet`` holds 128-bit digests (ints); ``SealedSet`` holds lsids by their BLAKE2b digest: the lsids a window
 finished that can no longer survive its completion (``TransferState.seal``), which the run must still skip but need
-not name. Digests are kept as two 64-bit halves in sorted ``array`` blocks that merge like a binary counter up to
+not name; and the appliance client's check for lsids listed twice in one listing (``ic.appliance.client``), which
+must stay flat for a listing of millions of rows. Digests are kept as two 64-bit halves in sorted ``array`` blocks that merge like a binary counter up to
 BLOCK_MAX entries (a few dozen blocks for millions, each probed by bisection; a merge never holds more than one block's
 worth twice); the newest additions wait in a small set. ``SealedSet`` first asks a 2 MiB bitmap of the lsids'
 own hashes: most lsids a window asks about were never sealed, and that answer costs no digest and no probe.
