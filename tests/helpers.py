@@ -781,3 +781,14 @@ def settle(window, timeout: float = 10.0) -> None:
     pump(window, lambda: window.winfo_viewable(), timeout=timeout)
     pump(window)
     window.update()
+
+
+class LsidCollector:
+    """A stand-in destination for import-xml tests that only records the lsids handed to it, in order."""
+
+    def __init__(self):
+        self.stored = []
+
+    def store_sessions(self, host, sessions):
+        self.stored.extend(s.lsid for s in sessions)
+        return len(sessions)

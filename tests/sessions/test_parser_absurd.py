@@ -7,6 +7,7 @@ import pytest
 from ic.errors import ParseError, SessionValueError
 from ic.services.import_xml import import_xml_files
 from ic.sessions.parser import iter_sessions
+from tests.helpers import LsidCollector
 
 NS = "http://www.bomgar.com/namespaces/API/reporting"
 
@@ -102,20 +103,11 @@ def test_malformed_xml_wins_over_a_set_aside_session():
     assert type(err) is ParseError
 
 
-class _Collect:
-    def __init__(self):
-        self.stored = []
-
-    def store_sessions(self, host, sessions):
-        self.stored.extend(s.lsid for s in sessions)
-        return len(sessions)
-
-
 def test_import_xml_stores_every_readable_session_and_names_the_bad_one(tmp_path):
     path = tmp_path / "mixed.xml"
     bad = '<session lsid="bad"><start_time timestamp="99999999999999">x</start_time></session>'
     path.write_bytes(doc(session("a"), bad, session("c")))
-    dest = _Collect()
+    dest = LsidCollector()
     result = import_xml_files([path], dest, site_host="h")
     assert dest.stored == ["a", "c"] and result.sessions == 2
     assert len(result.errors) == 1 and "bad" in result.errors[0]

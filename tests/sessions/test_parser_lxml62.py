@@ -13,6 +13,7 @@ from ic.errors import ParseError, SessionValueError
 from ic.services.import_xml import import_xml_files
 from ic.sessions import spill
 from ic.sessions.parser import iter_sessions
+from tests.helpers import LsidCollector
 
 NS = "http://www.bomgar.com/namespaces/API/reporting"
 PRA_NS = "http://www.beyondtrust.com/sra/namespaces/API/reporting"
@@ -191,19 +192,10 @@ def test_a_spilled_session_after_a_broken_one_is_spilled_and_whole(tmp_path):
         s.close()
 
 
-class _Collect:
-    def __init__(self):
-        self.stored = []
-
-    def store_sessions(self, host, sessions):
-        self.stored.extend(s.lsid for s in sessions)
-        return len(sessions)
-
-
 def test_import_xml_stores_the_sessions_after_a_broken_one(tmp_path):
     path = tmp_path / "export.xml"
     path.write_bytes(doc(session("a"), broken("bad"), session("c")))
-    dest = _Collect()
+    dest = LsidCollector()
     result = import_xml_files([path], dest, site_host="h")
     assert dest.stored == ["a", "c"] and len(result.errors) == 1 and "not valid XML" in result.errors[0]
 
