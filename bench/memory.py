@@ -92,15 +92,11 @@ def mem_listing(cfg: dict) -> dict:
     return child_result(seconds, rows=n, streaming=streaming)
 
 
-def mem_run_listing(cfg: dict) -> dict:
-    """`run_schedule` of a transfer into SQLite against an appliance of ``rows`` sessions, cancelled once the whole
-    listing is read and planned and the first batch is stored: the memory the run needs for the listing."""
-    import threading
-
-    from ic.services.runs import run_schedule
+def _bench_schedule(cfg: dict):
+    """A settings store in the child's home with site "sim", SQLite destination "db" and schedule "Bench" (session
+    data from sim into db): what both run figures run."""
     from ic.settings import open_store
     from ic.settings.models import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
-    from ic.transfer import progress
 
     store = open_store(f"sqlite:///{Path(cfg['home']) / 'settings.db'}")
     store.save_site(SiteConfig("sim", cfg["host"], cfg["client_id"], cfg["ca_file"], "rs"),
@@ -108,6 +104,18 @@ def mem_run_listing(cfg: dict) -> dict:
     store.save_destination(DestinationConfig("db", "sql", {"url": f"sqlite:///{Path(cfg['home']) / 'out.db'}"},
                                              secret_fields=("url",)))
     store.save_schedule(ScheduleConfig("Bench", 900, [TransferConfig("sim", "db", ["session"])]))
+    return store
+
+
+def mem_run_listing(cfg: dict) -> dict:
+    """`run_schedule` of a transfer into SQLite against an appliance of ``rows`` sessions, cancelled once the whole
+    listing is read and planned and the first batch is stored: the memory the run needs for the listing."""
+    import threading
+
+    from ic.services.runs import run_schedule
+    from ic.transfer import progress
+
+    store = _bench_schedule(cfg)
     cancel = threading.Event()
     seen = {"found": 0, "done": 0}
 
@@ -132,8 +140,6 @@ def mem_run_whole_listing(cfg: dict) -> dict:
     import zlib
 
     from ic.services.runs import run_schedule
-    from ic.settings import open_store
-    from ic.settings.models import DestinationConfig, ScheduleConfig, SiteConfig, TransferConfig
     from ic.transfer import engine
 
     def process(run, lsids, from_quarantine=False) -> None:
@@ -149,12 +155,7 @@ def mem_run_whole_listing(cfg: dict) -> dict:
                 run.tracker.add(sessions_done=min(50, i % 50 + 1))
 
     engine._Run._process = process
-    store = open_store(f"sqlite:///{Path(cfg['home']) / 'settings.db'}")
-    store.save_site(SiteConfig("sim", cfg["host"], cfg["client_id"], cfg["ca_file"], "rs"),
-                    client_secret=cfg["client_secret"])
-    store.save_destination(DestinationConfig("db", "sql", {"url": f"sqlite:///{Path(cfg['home']) / 'out.db'}"},
-                                             secret_fields=("url",)))
-    store.save_schedule(ScheduleConfig("Bench", 900, [TransferConfig("sim", "db", ["session"])]))
+    store = _bench_schedule(cfg)
     seen = {"found": 0, "done": 0}
 
     def listener(ev) -> None:
